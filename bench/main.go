@@ -1,0 +1,62 @@
+// Command bench is hasession's CLI for people who never write a line against its API:
+//
+//	go run ./bench up [--topology cluster|sentinel|standalone] [--for DURATION]
+//	go run ./bench sweep [--all]
+//	go run ./bench image
+//
+// up starts a containerized Redis topology, prints how to reach it and keeps it up until
+// Ctrl-C or --for; sweep removes what killed runs left behind; image builds the Redis
+// image offline.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	tclog "github.com/testcontainers/testcontainers-go/log"
+)
+
+const usage = `usage: go run ./bench <command> [flags]
+
+commands:
+  up      start a Redis topology (cluster, sentinel, standalone) for local development
+  sweep   remove containers and networks that killed runs left behind
+  image   build the Redis image offline from Debian's redis-tools package
+
+Run "go run ./bench <command> -h" for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	// The reaper image cannot be pulled without a registry: the CLI cleans up itself.
+	_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	tclog.SetDefault(tclog.NewNoopLogger())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch os.Args[1] {
+	case "up":
+		err = runUp(ctx, os.Args[2:], os.Stdout)
+	case "sweep":
+		err = runSweep(ctx, os.Args[2:], os.Stdout)
+	case "image":
+		err = runImage(ctx, os.Args[2:], os.Stdout)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "bench: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
