@@ -1,0 +1,52 @@
+// Package codec encodes and decodes individual session attribute values.
+//
+// A [Codec] turns one Go value into bytes and back. Each stored session
+// records the [Codec.Name] of the codec that wrote it, so a reader can pick
+// the matching codec with [ByName] even after the default changes.
+//
+// Two codecs are provided:
+//
+//   - [MsgPack], the default, uses MessagePack via
+//     github.com/vmihailenco/msgpack/v5. Its output is byte-for-byte what
+//     msgpack.Marshal produces. time.Time values round-trip (compare them
+//     with [time.Time.Equal]; the location is not preserved).
+//   - [JSON] uses encoding/json with its default behaviour. Numbers decoded
+//     into an interface value become float64, so decode into typed values
+//     where precision matters.
+//
+// Both codecs only see exported struct fields and honour the usual struct
+// tags of their underlying library ("msgpack" and "json").
+//
+// Unmarshal does not panic on malformed input: it returns an error for
+// truncated, oversized or trailing data and for values that do not fit the
+// destination, and it turns panics raised inside the underlying library or
+// in user-defined marshalling methods into errors. MessagePack input is
+// checked for well-formedness before it is decoded, so declared lengths can
+// never make the decoder allocate more than the input justifies, and nesting
+// deeper than 10000 levels is rejected (the same limit encoding/json
+// applies).
+//
+// The codecs are safe for concurrent use. Marshal always returns a new
+// slice that the caller owns.
+//
+// Happy path:
+//
+//	type Cart struct {
+//		Items   []string
+//		Updated time.Time
+//	}
+//
+//	data, err := codec.MsgPack.Marshal(Cart{Items: []string{"book"}, Updated: time.Now()})
+//	if err != nil {
+//		return err
+//	}
+//	// Store codec.MsgPack.Name() alongside data, then later:
+//	c, ok := codec.ByName(storedName)
+//	if !ok {
+//		return fmt.Errorf("unknown codec %q", storedName)
+//	}
+//	var cart Cart
+//	if err := c.Unmarshal(data, &cart); err != nil {
+//		return err
+//	}
+package codec

@@ -1,0 +1,129 @@
+package codec
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const msgpackName = "msgpack"
+
+// maxPooledSize bounds the memory kept alive by pooled encoders and
+// decoders: state that handled more than this many bytes is dropped
+// instead of being reused.
+const maxPooledSize = 64 << 10
+
+// msgpackCodec implements Codec with MessagePack. The zero value is ready
+// to use.
+type msgpackCodec struct{}
+
+func (msgpackCodec) Name() string { return msgpackName }
+
+// encoderState is a reusable encoder writing into its own buffer.
+type encoderState struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var encoderPool = sync.Pool{
+	New: func() any {
+		s := new(encoderState)
+		s.enc = msgpack.NewEncoder(&s.buf)
+		return s
+	},
+}
+
+// Marshal encodes v exactly as msgpack.Marshal does. The returned slice is
+// freshly allocated and sized to fit.
+func (msgpackCodec) Marshal(v any) (data []byte, err error) {
+	s := encoderPool.Get().(*encoderState)
+	defer func() {
+		// A panic leaves s in an unknown state, so it is not returned to
+		// the pool.
+		if r := recover(); r != nil {
+			data, err = nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, panicError(r))
+		}
+	}()
+
+	s.buf.Reset()
+	s.enc.Reset(&s.buf)
+	if err := s.enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, err)
+	}
+	data = bytes.Clone(s.buf.Bytes())
+	if s.buf.Cap() <= maxPooledSize {
+		encoderPool.Put(s)
+	}
+	return data, nil
+}
+
+// decoderState is a reusable decoder reading from its own extReader.
+// Because extReader implements io.ByteScanner the decoder does no
+// buffering of its own, so the reader's position is exact.
+type decoderState struct {
+	r    extReader
+	exts []int // scratch for scanMsgPack
+	dec  *msgpack.Decoder
+}
+
+var decoderPool = sync.Pool{
+	New: func() any {
+		s := new(decoderState)
+		s.dec = msgpack.NewDecoder(&s.r)
+		return s
+	},
+}
+
+// Unmarshal decodes exactly one MessagePack value from data into v, which
+// must be a non-nil pointer. The input is validated first (see
+// scanMsgPack), so malformed, truncated, hostile or trailing input is
+// rejected before the decoder sees it.
+func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
+	if err := checkTarget(v); err != nil {
+		return fmt.Errorf("codec: msgpack unmarshal: %w", err)
+	}
+
+	s := decoderPool.Get().(*decoderState)
+	n, exts, err := scanMsgPack(data, s.exts[:0])
+	s.exts = exts
+	if err != nil || n != len(data) {
+		putDecoder(s, len(data))
+		if err != nil {
+			return fmt.Errorf("codec: msgpack unmarshal %T: malformed input: %w", v, err)
+		}
+		return fmt.Errorf("codec: msgpack unmarshal %T: %d trailing bytes after value", v, len(data)-n)
+	}
+
+	defer func() {
+		// A panic leaves s in an unknown state, so it is not returned to
+		// the pool.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("codec: msgpack unmarshal %T: %w", v, panicError(r))
+		}
+	}()
+
+	s.r.reset(data, exts)
+	s.dec.Reset(&s.r)
+	if err := s.dec.Decode(v); err != nil {
+		// Not pooled: the library can leave internal state behind after
+		// a failed decode, and errors are the uncommon path.
+		return fmt.Errorf("codec: msgpack unmarshal %T: %w", v, err)
+	}
+	left := s.r.Len()
+	putDecoder(s, len(data))
+	if left != 0 {
+		return fmt.Errorf("codec: msgpack unmarshal %T: %d bytes left after value", v, left)
+	}
+	return nil
+}
+
+// putDecoder returns s to the pool unless it handled more than
+// maxPooledSize bytes of input and may have grown accordingly.
+func putDecoder(s *decoderState, size int) {
+	s.r.reset(nil, nil) // do not keep the caller's buffer reachable
+	if size <= maxPooledSize {
+		decoderPool.Put(s)
+	}
+}
