@@ -1,0 +1,74 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the store. Match them with errors.Is; the typed ones with errors.As.
+var (
+	// ErrNotFound: no such session — it never existed, expired (idle or absolute), was
+	// destroyed, or was rotated away and its grace period is over. Missing and expired
+	// are the same to the caller.
+	ErrNotFound = errors.New("hasession: session not found")
+	// ErrInvalidID: the ID is not a canonical lowercase UUIDv4. Nothing was sent to Redis.
+	ErrInvalidID = errors.New("hasession: malformed session ID")
+	// ErrConflict: the session changed since it was loaded (version check on).
+	ErrConflict = errors.New("hasession: session changed concurrently")
+	// ErrNoAttribute: the session has no attribute of that name.
+	ErrNoAttribute = errors.New("hasession: no such attribute")
+	// ErrCodecMismatch: the session was written with another codec. Read it with the
+	// codec it was written with; its data is left untouched.
+	ErrCodecMismatch = errors.New("hasession: session written with another codec")
+	// ErrCorrupt: the key holds something that is not a hasession session (another type,
+	// missing metadata, a malformed field). The data is left untouched.
+	ErrCorrupt = errors.New("hasession: corrupt or foreign data at the session key")
+	// ErrDestroyed: the Session value was destroyed or rotated away; use the session
+	// Rotate returned.
+	ErrDestroyed = errors.New("hasession: session was destroyed")
+)
+
+// SizeError reports a session whose encoded attributes exceed the size limit. Nothing was
+// sent to Redis.
+type SizeError struct {
+	Size  int // bytes the attributes would take
+	Limit int // the store's limit
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("hasession: session is %d bytes, over the limit of %d", e.Size, e.Limit)
+}
+
+// CodecError is returned when the stored codec differs from the store's; it matches
+// ErrCodecMismatch.
+type CodecError struct {
+	Stored string // the codec the session was written with
+	Want   string // the store's codec
+}
+
+func (e *CodecError) Error() string {
+	return fmt.Sprintf("hasession: session written with codec %q, store uses %q", e.Stored, e.Want)
+}
+
+// Is makes errors.Is(err, ErrCodecMismatch) true.
+func (e *CodecError) Is(target error) bool { return target == ErrCodecMismatch }
+
+// CorruptError tells what is wrong with the data at a session key; it matches ErrCorrupt.
+type CorruptError struct {
+	Key    string
+	Reason string
+	Err    error // the Redis error, if any (e.g. WRONGTYPE)
+}
+
+func (e *CorruptError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("hasession: key %s: %s: %v", e.Key, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("hasession: key %s: %s", e.Key, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap returns the Redis error.
+func (e *CorruptError) Unwrap() error { return e.Err }

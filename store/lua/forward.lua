@@ -1,0 +1,24 @@
+-- forward: turn a rotated session's old key into a short-lived pointer to the new one.
+-- KEYS[1]  the old session hash
+-- ARGV[1]  the forward token (the new ID, masked with a hash of the old ID)
+-- ARGV[2]  grace period (ms)
+-- Returns 1 when forwarded, 2 when it already was (a retry), 0 when the key is gone.
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  return 0
+end
+if redis.call('TYPE', key).ok ~= 'hash' then
+  return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+end
+if redis.call('HGET', key, '_f') then
+  return 2
+end
+local ttl = redis.call('PTTL', key)
+local grace = tonumber(ARGV[2])
+if ttl > 0 and ttl < grace then
+  grace = ttl
+end
+redis.call('DEL', key)
+redis.call('HSET', key, '_f', ARGV[1])
+redis.call('PEXPIRE', key, grace)
+return 1

@@ -1,0 +1,172 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hasession/hasession/codec"
+	"github.com/hasession/hasession/internal/sid"
+)
+
+// Option configures a Store. New validates every option and returns the first error.
+type Option func(*options) error
+
+type options struct {
+	prefix        string
+	idle          time.Duration
+	absolute      time.Duration
+	touchInterval time.Duration
+	grace         time.Duration
+	codec         codec.Codec
+	sizeLimit     int
+	tagger        *sid.Tagger
+	logger        *slog.Logger
+	versionCheck  bool
+}
+
+// Defaults.
+const (
+	DefaultPrefix        = "hs:"
+	DefaultIdleTimeout   = 30 * time.Minute
+	DefaultLifetime      = 24 * time.Hour
+	DefaultTouchInterval = time.Minute
+	DefaultGracePeriod   = 30 * time.Second
+	DefaultSizeLimit     = 64 << 10
+)
+
+func defaultOptions() options {
+	return options{
+		prefix:        DefaultPrefix,
+		idle:          DefaultIdleTimeout,
+		absolute:      DefaultLifetime,
+		touchInterval: DefaultTouchInterval,
+		grace:         DefaultGracePeriod,
+		codec:         codec.MsgPack,
+		sizeLimit:     DefaultSizeLimit,
+	}
+}
+
+// WithPrefix sets the prefix of every key. Default "hs:". It may not contain '{' or '}'
+// (they would change the key's hash slot).
+func WithPrefix(p string) Option {
+	return func(o *options) error {
+		if strings.ContainsAny(p, "{}") {
+			return fmt.Errorf("hasession: prefix %q contains a brace", p)
+		}
+		o.prefix = p
+		return nil
+	}
+}
+
+// WithIdleTimeout sets the sliding expiry: a session not loaded or saved for this long is
+// gone. Default 30 minutes. At least 1 s.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < time.Second {
+			return fmt.Errorf("hasession: idle timeout %s is under 1s", d)
+		}
+		o.idle = d
+		return nil
+	}
+}
+
+// WithLifetime sets the absolute lifetime: a session is gone this long after it was
+// created, however active. Default 24 hours. At least 1 s.
+func WithLifetime(d time.Duration) Option {
+	return func(o *options) error {
+		if d < time.Second {
+			return fmt.Errorf("hasession: lifetime %s is under 1s", d)
+		}
+		o.absolute = d
+		return nil
+	}
+}
+
+// WithTouchInterval sets how stale the last touch must be before a load extends the
+// session's TTL. Default 1 minute; 0 touches on every load. It must be shorter than the
+// idle timeout. Between touches a session can expire up to this much earlier than a
+// touch-on-every-load store would let it.
+func WithTouchInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("hasession: negative touch interval %s", d)
+		}
+		o.touchInterval = d
+		return nil
+	}
+}
+
+// WithGracePeriod sets how long a rotated session's old ID still leads to the new
+// session. Default 30 s; 0 makes the old ID invalid at once.
+func WithGracePeriod(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("hasession: negative grace period %s", d)
+		}
+		o.grace = d
+		return nil
+	}
+}
+
+// WithCodec sets the codec of attribute values. Default [codec.MsgPack]. A session
+// written with one codec is an ErrCodecMismatch for a store with another.
+func WithCodec(c codec.Codec) Option {
+	return func(o *options) error {
+		if c == nil || c.Name() == "" {
+			return errors.New("hasession: nil or unnamed codec")
+		}
+		o.codec = c
+		return nil
+	}
+}
+
+// WithSizeLimit sets the largest session (attribute names and encoded values) Save
+// accepts. Default 64 KiB.
+func WithSizeLimit(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("hasession: size limit %d is not positive", n)
+		}
+		o.sizeLimit = n
+		return nil
+	}
+}
+
+// WithHashedIDs keeps raw session IDs out of Redis: keys carry HMAC-SHA256(key, id)
+// instead, so a dump of Redis holds no usable session token. The key must have at least
+// 32 bytes and must stay the same for existing sessions to be found.
+func WithHashedIDs(key []byte) Option {
+	return func(o *options) error {
+		if len(key) == 0 {
+			return errors.New("hasession: empty HMAC key")
+		}
+		t, err := sid.NewTagger(key)
+		if err != nil {
+			return fmt.Errorf("hasession: %w", err)
+		}
+		o.tagger = t
+		return nil
+	}
+}
+
+// WithVersionCheck makes Save fail with ErrConflict when the session changed in Redis
+// since it was loaded. Default off: concurrent saves of different attributes both apply,
+// and of the same attribute the last one wins.
+func WithVersionCheck(on bool) Option {
+	return func(o *options) error {
+		o.versionCheck = on
+		return nil
+	}
+}
+
+// WithLogger sets a logger for events worth an operator's attention (corrupt data, a
+// rotation that completed only half). Default: none.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		o.logger = l
+		return nil
+	}
+}

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Session is one user's session: metadata and attributes. Attributes are encoded one by
+// one when set and decoded lazily, into the caller's type, when read. A Session is safe
+// for concurrent use, but it is meant for one request: load it, read and change it, save
+// it.
+type Session struct {
+	st *Store
+
+	mu       sync.Mutex
+	id       string
+	attrs    []string // name, encoded value, name, value, … as loaded (names without prefix)
+	changes  map[string]change
+	version  int64
+	created  int64 // ms since epoch, Redis time
+	deadline int64 // absolute deadline, ms since epoch
+	touched  int64 // last touch, ms since epoch
+	user     string
+	userSet  bool // SetUser called since the last save
+	isNew    bool // never saved
+	gone     bool
+}
+
+type change struct {
+	val []byte // encoded value; nil when deleted
+	del bool
+}
+
+// ID returns the session's ID: what the cookie carries.
+func (s *Session) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id
+}
+
+// IsNew reports whether the session has never been saved.
+func (s *Session) IsNew() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isNew
+}
+
+// Version returns the session's version: 0 before the first save, then one more for each
+// save.
+func (s *Session) Version() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}
+
+// CreatedAt returns when the session was first saved (Redis time); zero before that.
+func (s *Session) CreatedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.created == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(s.created)
+}
+
+// ExpiresAt returns when the session expires unless it is touched or saved again: the
+// earlier of the last touch plus the idle timeout and the absolute deadline. Zero before
+// the first save.
+func (s *Session) ExpiresAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isNew {
+		return time.Time{}
+	}
+	return time.UnixMilli(min(s.touched+s.st.idleMs, s.deadline))
+}
+
+// User returns the user the session belongs to ("" for an anonymous session).
+func (s *Session) User() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
+}
+
+// SetUser sets the user the session belongs to (on login; "" clears it). It is kept
+// through Rotate. Call Rotate when a user logs in, against session fixation.
+func (s *Session) SetUser(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.user, s.userSet = user, true
+}
+
+// Modified reports whether the session has changes Save would write.
+func (s *Session) Modified() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.modified()
+}
+
+func (s *Session) modified() bool { return len(s.changes) > 0 || s.userSet }
+
+// find returns the stored encoded value of an attribute.
+func (s *Session) find(key string) (string, bool) {
+	for i := 0; i+1 < len(s.attrs); i += 2 {
+		if s.attrs[i] == key {
+			return s.attrs[i+1], true
+		}
+	}
+	return "", false
+}
+
+// Has reports whether the session has the attribute.
+func (s *Session) Has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.changes[key]; ok {
+		return !c.del
+	}
+	_, ok := s.find(key)
+	return ok
+}
+
+// Get decodes the attribute into dst, a non-nil pointer of the type it was set with (or
+// one the codec can convert to). It returns ErrNoAttribute when the session has no such
+// attribute, or the codec's error when the value does not decode into dst.
+func (s *Session) Get(key string, dst any) error {
+	s.mu.Lock()
+	var data []byte
+	if c, ok := s.changes[key]; ok {
+		if c.del {
+			s.mu.Unlock()
+			return ErrNoAttribute
+		}
+		data = c.val
+	} else if v, ok := s.find(key); ok {
+		// Read-only view of the reply's bytes: codecs copy what they keep.
+		data = unsafe.Slice(unsafe.StringData(v), len(v))
+	} else {
+		s.mu.Unlock()
+		return ErrNoAttribute
+	}
+	s.mu.Unlock()
+	if err := s.st.o.codec.Unmarshal(data, dst); err != nil {
+		return fmt.Errorf("hasession: attribute %q: %w", key, err)
+	}
+	return nil
+}
+
+// Set encodes v and records it as a change to save. It returns the codec's error when v
+// cannot be encoded; the session is unchanged then.
+func (s *Session) Set(key string, v any) error {
+	b, err := s.st.o.codec.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("hasession: attribute %q: %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changes == nil {
+		s.changes = make(map[string]change, 4)
+	}
+	s.changes[key] = change{val: b}
+	return nil
+}
+
+// Delete removes the attribute (a change to save). Deleting a missing attribute is a
+// no-op.
+func (s *Session) Delete(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, stored := s.find(key)
+	if !stored {
+		delete(s.changes, key)
+		return
+	}
+	if s.changes == nil {
+		s.changes = make(map[string]change, 4)
+	}
+	s.changes[key] = change{del: true}
+}
+
+// Keys returns the names of the session's attributes, sorted.
+func (s *Session) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.attrs)/2+len(s.changes))
+	for i := 0; i+1 < len(s.attrs); i += 2 {
+		if _, changed := s.changes[s.attrs[i]]; !changed {
+			keys = append(keys, s.attrs[i])
+		}
+	}
+	for k, c := range s.changes {
+		if !c.del {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// sizeLocked returns the bytes the attributes would take after the pending changes.
+func (s *Session) sizeLocked() int {
+	n := 0
+	for i := 0; i+1 < len(s.attrs); i += 2 {
+		if _, changed := s.changes[s.attrs[i]]; !changed {
+			n += len(s.attrs[i]) + len(s.attrs[i+1])
+		}
+	}
+	for k, c := range s.changes {
+		if !c.del {
+			n += len(k) + len(c.val)
+		}
+	}
+	return n
+}
+
+// userArg encodes the user change for the save script.
+func (s *Session) userArg() string {
+	switch {
+	case !s.userSet:
+		return ""
+	case s.user == "":
+		return "-"
+	}
+	return "+" + s.user
+}
+
+// appendChanges appends the save script's tail: the number of deleted attributes, their
+// fields, then field/value pairs of the set ones.
+func (s *Session) appendChanges(args []any) []any {
+	ndel := 0
+	for _, c := range s.changes {
+		if c.del {
+			ndel++
+		}
+	}
+	args = append(args, ndel)
+	for k, c := range s.changes {
+		if c.del {
+			args = append(args, attrPrefix+k)
+		}
+	}
+	for k, c := range s.changes {
+		if !c.del {
+			args = append(args, attrPrefix+k, c.val)
+		}
+	}
+	return args
+}
+
+// appendAll appends every attribute after the pending changes, as a save with no
+// deletions (a rotation's copy).
+func (s *Session) appendAll(args []any) []any {
+	args = append(args, 0)
+	for i := 0; i+1 < len(s.attrs); i += 2 {
+		if _, changed := s.changes[s.attrs[i]]; !changed {
+			args = append(args, attrPrefix+s.attrs[i], s.attrs[i+1])
+		}
+	}
+	for k, c := range s.changes {
+		if !c.del {
+			args = append(args, attrPrefix+k, c.val)
+		}
+	}
+	return args
+}
+
+// applyChanges folds the saved changes into attrs.
+func (s *Session) applyChanges() {
+	if len(s.changes) > 0 {
+		out := make([]string, 0, len(s.attrs)+2*len(s.changes))
+		for i := 0; i+1 < len(s.attrs); i += 2 {
+			if _, changed := s.changes[s.attrs[i]]; !changed {
+				out = append(out, s.attrs[i], s.attrs[i+1])
+			}
+		}
+		for k, c := range s.changes {
+			if !c.del {
+				out = append(out, k, string(c.val))
+			}
+		}
+		s.attrs = out
+	}
+	s.changes = nil
+	s.userSet = false
+}
