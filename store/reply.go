@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,38 +9,58 @@ import (
 	"github.com/hasession/hasession/internal/sid"
 )
 
-// parseFields splits the load script's reply — a msgpack array of strings (cmsgpack.pack
-// of HGETALL) — into its elements, without copying: each element is a substring of s.
+// parseRESPFields splits a raw HGETALL reply — a RESP2 array (*2n) or a RESP3 map (%n)
+// of bulk strings — into its elements without copying: each element is a substring of s.
 // Every malformed input is an error; it never panics.
-func parseFields(s string, buf []string) ([]string, error) {
+func parseRESPFields(s string) ([]string, error) {
 	if len(s) == 0 {
 		return nil, errors.New("empty reply")
 	}
-	n, off, err := arrayHeader(s)
+	kind := s[0]
+	n, off, err := respLen(s, 1)
 	if err != nil {
 		return nil, err
 	}
-	if n%2 != 0 {
-		return nil, fmt.Errorf("odd number of elements (%d)", n)
+	switch kind {
+	case '*':
+		if n%2 != 0 {
+			return nil, fmt.Errorf("odd number of elements (%d)", n)
+		}
+	case '%':
+		if n > len(s) {
+			return nil, fmt.Errorf("map of %d pairs in %d bytes", n, len(s))
+		}
+		n *= 2
+	default:
+		return nil, fmt.Errorf("not an array or map reply (%q)", kind)
 	}
-	if n > len(s)-off { // every element takes at least one byte
-		return nil, fmt.Errorf("array of %d elements in %d bytes", n, len(s)-off)
+	if n > (len(s)-off)/4 { // every element takes at least 4 bytes ($0\r\n\r\n is 6)
+		return nil, fmt.Errorf("%d elements in %d bytes", n, len(s)-off)
 	}
-	out := buf[:0]
-	if cap(out) < n {
-		out = make([]string, 0, n)
+	if n == 0 {
+		if off != len(s) {
+			return nil, fmt.Errorf("%d trailing bytes", len(s)-off)
+		}
+		return nil, nil
 	}
+	out := make([]string, 0, n)
 	for range n {
+		if off >= len(s) || s[off] != '$' {
+			return nil, errors.New("element is not a bulk string")
+		}
 		var l int
-		l, off, err = strHeader(s, off)
+		l, off, err = respLen(s, off+1)
 		if err != nil {
 			return nil, err
 		}
-		if l > len(s)-off {
-			return nil, fmt.Errorf("string of %d bytes with %d left", l, len(s)-off)
+		if l > len(s)-off-2 {
+			return nil, fmt.Errorf("bulk string of %d bytes with %d left", l, len(s)-off)
+		}
+		if s[off+l] != '\r' || s[off+l+1] != '\n' {
+			return nil, errors.New("bulk string not terminated by CRLF")
 		}
 		out = append(out, s[off:off+l])
-		off += l
+		off += l + 2
 	}
 	if off != len(s) {
 		return nil, fmt.Errorf("%d trailing bytes", len(s)-off)
@@ -49,64 +68,20 @@ func parseFields(s string, buf []string) ([]string, error) {
 	return out, nil
 }
 
-func arrayHeader(s string) (n, off int, err error) {
-	b := s[0]
-	switch {
-	case b&0xf0 == 0x90:
-		return int(b & 0x0f), 1, nil
-	case b == 0xdc:
-		if len(s) < 3 {
-			return 0, 0, errors.New("short array16 header")
+// respLen parses a non-negative decimal length at s[off:] up to CRLF; it returns the
+// length and the offset after the CRLF.
+func respLen(s string, off int) (int, int, error) {
+	n, i := 0, off
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if i-off >= 10 {
+			return 0, 0, errors.New("length too long")
 		}
-		return int(binary.BigEndian.Uint16([]byte(s[1:3]))), 3, nil
-	case b == 0xdd:
-		if len(s) < 5 {
-			return 0, 0, errors.New("short array32 header")
-		}
-		v := binary.BigEndian.Uint32([]byte(s[1:5]))
-		if uint64(v) > uint64(len(s)) {
-			return 0, 0, fmt.Errorf("array of %d elements in %d bytes", v, len(s))
-		}
-		return int(v), 5, nil
+		n = n*10 + int(s[i]-'0')
 	}
-	return 0, 0, fmt.Errorf("not a msgpack array (0x%02x)", b)
-}
-
-func strHeader(s string, off int) (l, next int, err error) {
-	if off >= len(s) {
-		return 0, 0, errors.New("truncated")
+	if i == off || i+1 >= len(s) || s[i] != '\r' || s[i+1] != '\n' {
+		return 0, 0, errors.New("malformed length")
 	}
-	b := s[off]
-	var size int
-	switch {
-	case b&0xe0 == 0xa0:
-		return int(b & 0x1f), off + 1, nil
-	case b == 0xd9 || b == 0xc4:
-		size = 1
-	case b == 0xda || b == 0xc5:
-		size = 2
-	case b == 0xdb || b == 0xc6:
-		size = 4
-	default:
-		return 0, 0, fmt.Errorf("not a msgpack string (0x%02x)", b)
-	}
-	if len(s)-off-1 < size {
-		return 0, 0, errors.New("truncated string header")
-	}
-	h := s[off+1 : off+1+size]
-	switch size {
-	case 1:
-		l = int(h[0])
-	case 2:
-		l = int(h[0])<<8 | int(h[1])
-	default:
-		v := uint64(h[0])<<24 | uint64(h[1])<<16 | uint64(h[2])<<8 | uint64(h[3])
-		if v > uint64(len(s)) {
-			return 0, 0, fmt.Errorf("string of %d bytes in %d", v, len(s))
-		}
-		l = int(v)
-	}
-	return l, off + 1 + size, nil
+	return n, i + 2, nil
 }
 
 // forwardMask is what a rotated session's new ID is XORed with in the forward pointer: a

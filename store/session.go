@@ -267,21 +267,37 @@ func (s *Session) appendAll(args []any) []any {
 	return args
 }
 
-// applyChanges folds the saved changes into attrs.
+// applyChanges folds the saved changes into attrs, in place where it can.
 func (s *Session) applyChanges() {
 	if len(s.changes) > 0 {
-		out := make([]string, 0, len(s.attrs)+2*len(s.changes))
+		del := false
 		for i := 0; i+1 < len(s.attrs); i += 2 {
-			if _, changed := s.changes[s.attrs[i]]; !changed {
-				out = append(out, s.attrs[i], s.attrs[i+1])
+			if c, ok := s.changes[s.attrs[i]]; ok {
+				if c.del {
+					del = true
+					continue
+				}
+				// c.val is never written again: share it instead of copying.
+				s.attrs[i+1] = unsafe.String(unsafe.SliceData(c.val), len(c.val))
 			}
+		}
+		if del {
+			out := s.attrs[:0]
+			for i := 0; i+1 < len(s.attrs); i += 2 {
+				if c, ok := s.changes[s.attrs[i]]; !ok || !c.del {
+					out = append(out, s.attrs[i], s.attrs[i+1])
+				}
+			}
+			s.attrs = out
 		}
 		for k, c := range s.changes {
-			if !c.del {
-				out = append(out, k, string(c.val))
+			if c.del {
+				continue
+			}
+			if _, ok := s.find(k); !ok {
+				s.attrs = append(s.attrs, k, unsafe.String(unsafe.SliceData(c.val), len(c.val)))
 			}
 		}
-		s.attrs = out
 	}
 	s.changes = nil
 	s.userSet = false

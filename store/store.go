@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
+	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -15,8 +18,8 @@ import (
 )
 
 var (
-	//go:embed lua/load.lua
-	loadLua string
+	//go:embed lua/touch.lua
+	touchLua string
 	//go:embed lua/save.lua
 	saveLua string
 	//go:embed lua/forward.lua
@@ -24,7 +27,7 @@ var (
 	//go:embed lua/destroy.lua
 	destroyLua string
 
-	loadScript    = redis.NewScript(loadLua)
+	touchScript   = redis.NewScript(touchLua)
 	saveScript    = redis.NewScript(saveLua)
 	forwardScript = redis.NewScript(forwardLua)
 	destroyScript = redis.NewScript(destroyLua)
@@ -54,6 +57,9 @@ type Store struct {
 	lifeMs  int64
 	touchMs int64
 	graceMs int64
+
+	// Boxed once: an int64 or string stored in an interface allocates each time.
+	idleArg, lifeArg, touchArg, graceArg, codecArg any
 }
 
 // New returns a Store on any go-redis v9 client: *redis.Client, a Sentinel
@@ -78,14 +84,17 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if o.logger == nil {
 		o.logger = slog.New(discardHandler{})
 	}
-	return &Store{
+	st := &Store{
 		rdb:     rdb,
 		o:       o,
 		idleMs:  o.idle.Milliseconds(),
 		lifeMs:  o.absolute.Milliseconds(),
 		touchMs: o.touchInterval.Milliseconds(),
 		graceMs: o.grace.Milliseconds(),
-	}, nil
+	}
+	st.idleArg, st.lifeArg, st.touchArg, st.graceArg = st.idleMs, st.lifeMs, st.touchMs, st.graceMs
+	st.codecArg = o.codec.Name()
+	return st, nil
 }
 
 // Client returns the go-redis client the store uses.
@@ -146,26 +155,65 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 	return nil, ErrNotFound
 }
 
-// load runs the load script for one key. It returns the session, or the forward token
-// when the key is a forward pointer.
+// load reads one key with a plain HGETALL — as cheap as a GET of the same bytes: no
+// script, and the reply is parsed in place from one buffer — and touches the session
+// when the touch is due. It returns the session, or the forward token when the key is a
+// forward pointer.
 func (st *Store) load(ctx context.Context, id string) (*Session, string, error) {
 	key := st.key(id)
-	reply, err := loadScript.Run(ctx, st.rdb, []string{key}, st.idleMs, st.touchMs).Text()
+	cmd := redis.NewRawCmd(ctx, "hgetall", key)
+	_ = st.rdb.Process(ctx, cmd)
+	rawb, err := cmd.Result()
+	// The reply buffer is ours alone and never written again: the session's attributes
+	// point into it.
+	raw := unsafe.String(unsafe.SliceData(rawb), len(rawb))
 	if err != nil {
-		if errors.Is(err, redis.Nil) {
-			return nil, "", ErrNotFound
-		}
 		return nil, "", st.redisErr("load session", key, err)
 	}
-	fields, err := parseFields(reply, nil)
-	if err != nil {
-		return nil, "", &CorruptError{Key: key, Reason: "malformed load reply: " + err.Error()}
+	var fields []string
+	if len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
+		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, …): the raw command does not
+		// interpret it, so run the typed command, which goes through the client's
+		// redirection and error handling.
+		m, err := st.rdb.HGetAll(ctx, key).Result()
+		if err != nil {
+			return nil, "", st.redisErr("load session", key, err)
+		}
+		fields = make([]string, 0, 2*len(m))
+		for k, v := range m {
+			fields = append(fields, k, v)
+		}
+	} else if fields, err = parseRESPFields(raw); err != nil {
+		return nil, "", &CorruptError{Key: key, Reason: "malformed HGETALL reply: " + err.Error()}
+	}
+	if len(fields) == 0 {
+		return nil, "", ErrNotFound
 	}
 	s := &Session{st: st, id: id}
 	if fwd, err := s.fill(key, fields); err != nil || fwd != "" {
 		return nil, fwd, err
 	}
+	if time.Now().UnixMilli()-s.touched >= st.touchMs {
+		if err := st.touch(ctx, key, s); err != nil {
+			return nil, "", err
+		}
+	}
 	return s, "", nil
+}
+
+// touch runs the touch script: TTL = min(idle, deadline − now), with Redis time.
+func (st *Store) touch(ctx context.Context, key string, s *Session) error {
+	now, err := touchScript.Run(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).Int64()
+	if err != nil {
+		return st.redisErr("touch session", key, err)
+	}
+	switch {
+	case now < 0:
+		return ErrNotFound
+	case now > 0:
+		s.touched = now
+	}
+	return nil
 }
 
 // fill reads the metadata out of the hash's fields and keeps the attribute pairs,
@@ -227,8 +275,16 @@ func (st *Store) redisErr(op, key string, err error) error {
 	return fmt.Errorf("hasession: %s: %w", op, err)
 }
 
+// newSaveID returns 16 random hex digits: unique per save (not secret).
 func newSaveID() string {
-	return strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64()&0xffffffff, 36)
+	var b [16]byte
+	const digits = "0123456789abcdef"
+	x := rand.Uint64()
+	for i := range b {
+		b[i] = digits[x&15]
+		x >>= 4
+	}
+	return string(b[:])
 }
 
 // Save writes the attributes changed since the session was loaded (set and deleted) and
@@ -255,14 +311,14 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 	if size := s.sizeLocked(); size > st.o.sizeLimit {
 		return &SizeError{Size: size, Limit: st.o.sizeLimit}
 	}
-	mode, expect, second := "u", "", int64(0)
+	mode, expect, second := "u", "", any(0)
 	if s.isNew {
-		mode, second = "n", st.lifeMs
+		mode, second = "n", st.lifeArg
 	} else if st.o.versionCheck {
 		expect = strconv.FormatInt(s.version, 10)
 	}
 	args := make([]any, 0, 10+3*len(s.changes))
-	args = append(args, newSaveID(), expect, mode, st.idleMs, second, st.o.codec.Name(), s.userArg(), 0, 0)
+	args = append(args, newSaveID(), expect, mode, st.idleArg, second, st.codecArg, s.userArg(), 0, 0)
 	args = s.appendChanges(args)
 	r, err := st.runSave(ctx, st.key(s.id), args)
 	if err != nil {
@@ -279,46 +335,35 @@ type saveResult struct{ version, now, deadline, created int64 }
 // runSave runs the save script and turns its reply into a result or an error.
 func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResult, error) {
 	var r saveResult
-	res, err := saveScript.Run(ctx, st.rdb, []string{key}, args...).Slice()
+	res, err := saveScript.Run(ctx, st.rdb, []string{key}, args...).Text()
 	if err != nil {
 		return r, st.redisErr("save session", key, err)
 	}
-	code, _ := replyInt(res, 0)
-	switch code {
-	case 1, 2:
-		var ok1, ok2, ok3, ok4 bool
-		r.version, ok1 = replyInt(res, 1)
-		r.now, ok2 = replyInt(res, 2)
-		r.deadline, ok3 = replyInt(res, 3)
-		r.created, ok4 = replyInt(res, 4)
-		if !ok1 || !ok2 || !ok3 || !ok4 {
-			return r, &CorruptError{Key: key, Reason: fmt.Sprintf("malformed save reply %v", res)}
+	status, rest, _ := strings.Cut(res, ":")
+	switch status {
+	case "ok", "dup":
+		var nums [4]int64
+		for i := range nums {
+			var f string
+			f, rest, _ = strings.Cut(rest, ":")
+			if nums[i], err = strconv.ParseInt(f, 10, 64); err != nil {
+				return r, &CorruptError{Key: key, Reason: fmt.Sprintf("malformed save reply %q", res)}
+			}
 		}
+		r.version, r.now, r.deadline, r.created = nums[0], nums[1], nums[2], nums[3]
 		return r, nil
-	case -1:
+	case "notfound":
 		return r, ErrNotFound
-	case -2:
+	case "conflict":
 		return r, ErrConflict
-	case -3:
+	case "exists":
 		return r, errors.New("hasession: save session: the new session's key exists already")
-	case -4:
-		return r, &CorruptError{Key: key, Reason: fmt.Sprint(res[1:]...)}
-	case -5:
-		stored := ""
-		if len(res) > 1 {
-			stored = fmt.Sprint(res[1])
-		}
-		return r, &CodecError{Stored: stored, Want: st.o.codec.Name()}
+	case "corrupt":
+		return r, &CorruptError{Key: key, Reason: rest}
+	case "codec":
+		return r, &CodecError{Stored: rest, Want: st.o.codec.Name()}
 	}
-	return r, &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected save reply %v", res)}
-}
-
-func replyInt(res []any, i int) (int64, bool) {
-	if i >= len(res) {
-		return 0, false
-	}
-	v, ok := res[i].(int64)
-	return v, ok
+	return r, &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected save reply %q", res)}
 }
 
 // Rotate gives the session a new ID (call it on login and on any change of privilege,
@@ -352,7 +397,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	}
 	oldID, oldVersion := s.id, s.version
 	args := make([]any, 0, 10+2*len(s.attrs)+3*len(s.changes))
-	args = append(args, newSaveID(), "", "c", st.idleMs, s.deadline, st.o.codec.Name(), "", s.created, oldVersion)
+	args = append(args, newSaveID(), "", "c", st.idleArg, s.deadline, st.codecArg, "", s.created, oldVersion)
 	if s.user != "" {
 		args[6] = "+" + s.user
 	}
@@ -362,7 +407,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		return err
 	}
 	if st.graceMs > 0 {
-		err = forwardScript.Run(ctx, st.rdb, []string{st.key(oldID)}, forwardToken(oldID, newID), st.graceMs).Err()
+		err = forwardScript.Run(ctx, st.rdb, []string{st.key(oldID)}, forwardToken(oldID, newID), st.graceArg).Err()
 	} else {
 		_, err = st.destroy(ctx, oldID)
 	}
