@@ -27,13 +27,22 @@ var kinds = []cluster.Kind{cluster.KindStandalone, cluster.KindSentinel, cluster
 func topology(t testing.TB, kind cluster.Kind) cluster.Topology {
 	t.Helper()
 	cluster.RequireDocker(t)
+	topo, err := shared(kind)
+	if err != nil {
+		t.Fatalf("start %s topology: %v", kind, err)
+	}
+	return topo
+}
+
+// shared starts the kind's topology once per test binary.
+func shared(kind cluster.Kind) (cluster.Topology, error) {
 	topos.Lock()
 	defer topos.Unlock()
 	if topo, ok := topos.m[kind]; ok {
-		return topo
+		return topo, nil
 	}
 	if err, ok := topos.err[kind]; ok {
-		t.Fatalf("%s topology failed to start earlier: %v", kind, err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -43,10 +52,20 @@ func topology(t testing.TB, kind cluster.Kind) cluster.Topology {
 			_ = topo.Terminate(context.Background())
 		}
 		topos.err[kind] = err
-		t.Fatalf("start %s topology: %v", kind, err)
+		return nil, err
 	}
 	topos.m[kind] = topo
-	return topo
+	return topo, nil
+}
+
+// exampleAddrs returns the address of the shared standalone server for the examples, or
+// of the Cluster's nodes.
+func exampleAddrs(kind cluster.Kind) []string {
+	topo, err := shared(kind)
+	if err != nil {
+		panic(err)
+	}
+	return topo.Addrs()
 }
 
 // client returns a new client for the topology, closed when the test ends.
