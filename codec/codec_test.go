@@ -23,18 +23,19 @@ type address struct {
 }
 
 type profile struct {
-	Name     string
-	Age      uint8
-	Score    float64
-	Admin    bool
-	Tags     []string
-	Attrs    map[string]string
-	Counts   map[string]int64
-	Avatar   []byte
-	Home     address
-	Work     *address
-	Created  time.Time
-	internal int // unexported: ignored by both codecs
+	Name    string
+	Age     uint8
+	Score   float64
+	Admin   bool
+	Tags    []string
+	Attrs   map[string]string
+	Counts  map[string]int64
+	Avatar  []byte
+	Home    address
+	Work    *address
+	Created time.Time
+	//lint:ignore U1000 unexported on purpose: both codecs must ignore it
+	internal int
 }
 
 // Equal compares profiles, using time.Time.Equal for Created.

@@ -25,6 +25,9 @@ type options struct {
 	tagger        *sid.Tagger
 	logger        *slog.Logger
 	versionCheck  bool
+	retry         RetryPolicy
+	ackReplicas   int
+	ackTimeout    time.Duration
 }
 
 // Defaults.
@@ -46,6 +49,7 @@ func defaultOptions() options {
 		grace:         DefaultGracePeriod,
 		codec:         codec.MsgPack,
 		sizeLimit:     DefaultSizeLimit,
+		retry:         DefaultRetryPolicy,
 	}
 }
 

@@ -60,6 +60,9 @@ type Store struct {
 
 	// Boxed once: an int64 or string stored in an interface allocates each time.
 	idleArg, lifeArg, touchArg, graceArg, codecArg any
+
+	ctxHonoured bool // the client applies context deadlines to its sockets
+	stats       counters
 }
 
 // New returns a Store on any go-redis v9 client: *redis.Client, a Sentinel
@@ -94,6 +97,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	st.idleArg, st.lifeArg, st.touchArg, st.graceArg = st.idleMs, st.lifeMs, st.touchMs, st.graceMs
 	st.codecArg = o.codec.Name()
+	st.ctxHonoured = honoursContext(rdb)
 	return st, nil
 }
 
@@ -142,9 +146,18 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrInvalidID
 	}
 	for range maxHops {
-		s, fwd, err := st.load(ctx, id)
-		if err != nil || fwd == "" {
-			return s, err
+		var s *Session
+		var fwd string
+		err := st.do(ctx, "load session", func(ctx context.Context) (err error) {
+			s, fwd, err = st.load(ctx, id)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if fwd == "" {
+			st.stats.loads.Add(1)
+			return s, nil
 		}
 		next, ok := forwardTarget(id, fwd)
 		if !ok {
@@ -197,6 +210,8 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 		if err := st.touch(ctx, key, s); err != nil {
 			return nil, "", err
 		}
+	} else {
+		st.stats.touchesSkipped.Add(1)
 	}
 	return s, "", nil
 }
@@ -212,6 +227,9 @@ func (st *Store) touch(ctx context.Context, key string, s *Session) error {
 		return ErrNotFound
 	case now > 0:
 		s.touched = now
+		st.stats.touches.Add(1)
+	default:
+		st.stats.touchesSkipped.Add(1)
 	}
 	return nil
 }
@@ -320,7 +338,7 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 	args := make([]any, 0, 10+3*len(s.changes))
 	args = append(args, newSaveID(), expect, mode, st.idleArg, second, st.codecArg, s.userArg(), 0, 0)
 	args = s.appendChanges(args)
-	r, err := st.runSave(ctx, st.key(s.id), args)
+	r, err := st.save(ctx, st.key(s.id), args)
 	if err != nil {
 		return err
 	}
@@ -332,13 +350,37 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 
 type saveResult struct{ version, now, deadline, created int64 }
 
+// save runs the save script with the retry policy: every attempt carries the same save
+// ID, so an attempt whose reply was lost is not applied again.
+func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, error) {
+	var r saveResult
+	err := st.do(ctx, "save session", func(ctx context.Context) (err error) {
+		r, err = st.runSave(ctx, key, args)
+		return err
+	})
+	switch {
+	case err == nil:
+		st.stats.saves.Add(1)
+	case errors.Is(err, ErrConflict):
+		st.stats.conflicts.Add(1)
+	}
+	return r, err
+}
+
 // runSave runs the save script and turns its reply into a result or an error.
 func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResult, error) {
 	var r saveResult
-	res, err := saveScript.Run(ctx, st.rdb, []string{key}, args...).Text()
-	if err != nil {
+	var res string
+	var err error
+	if st.o.ackReplicas > 0 {
+		res, err = st.saveAcked(ctx, key, args)
+	} else {
+		res, err = saveScript.Run(ctx, st.rdb, []string{key}, args...).Text()
+	}
+	if err != nil && !errors.Is(err, ErrNotAcknowledged) {
 		return r, st.redisErr("save session", key, err)
 	}
+	ackErr := err
 	status, rest, _ := strings.Cut(res, ":")
 	switch status {
 	case "ok", "dup":
@@ -351,7 +393,7 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 			}
 		}
 		r.version, r.now, r.deadline, r.created = nums[0], nums[1], nums[2], nums[3]
-		return r, nil
+		return r, ackErr
 	case "notfound":
 		return r, ErrNotFound
 	case "conflict":
@@ -402,15 +444,18 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		args[6] = "+" + s.user
 	}
 	args = s.appendAll(args)
-	r, err := st.runSave(ctx, st.key(newID), args)
+	r, err := st.save(ctx, st.key(newID), args)
 	if err != nil {
 		return err
 	}
-	if st.graceMs > 0 {
-		err = forwardScript.Run(ctx, st.rdb, []string{st.key(oldID)}, forwardToken(oldID, newID), st.graceArg).Err()
-	} else {
-		_, err = st.destroy(ctx, oldID)
-	}
+	oldKey, token := st.key(oldID), forwardToken(oldID, newID)
+	err = st.do(ctx, "rotate session", func(ctx context.Context) error {
+		if st.graceMs > 0 {
+			return forwardScript.Run(ctx, st.rdb, []string{oldKey}, token, st.graceArg).Err()
+		}
+		_, err := st.destroy(ctx, oldID)
+		return err
+	})
 	if err != nil {
 		st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
 		return st.redisErr("rotate session", st.key(oldID), err)
@@ -429,7 +474,11 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 		return ErrInvalidID
 	}
 	for range maxHops {
-		fwd, err := st.destroy(ctx, id)
+		var fwd string
+		err := st.do(ctx, "destroy session", func(ctx context.Context) (err error) {
+			fwd, err = st.destroy(ctx, id)
+			return err
+		})
 		if err != nil || fwd == "" {
 			return err
 		}

@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RetryPolicy says how the store retries an operation that failed with an error a
+// failover produces: a dead or frozen master, a promotion in progress, a stale slot map.
+// Every store operation is safe to retry: a save carries a save ID and applies once, a
+// load or touch repeated is harmless, rotation and destroy are idempotent.
+type RetryPolicy struct {
+	// MaxRetries is how many times a failed operation is tried again. 0 means none: one
+	// attempt. Default 100: in practice the caller's context ends first.
+	MaxRetries int
+	// AttemptTimeout bounds each attempt (or the caller's deadline, when sooner), so an
+	// attempt stuck on a dead node gives way to a retry. Default 1 s.
+	AttemptTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the jittered exponential pause between attempts.
+	// Defaults 10 ms and 250 ms.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// DefaultRetryPolicy is the policy of a store built without WithRetryPolicy.
+var DefaultRetryPolicy = RetryPolicy{MaxRetries: 100, AttemptTimeout: time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 250 * time.Millisecond}
+
+// WithRetryPolicy sets how operations are retried through a failover. A zero
+// AttemptTimeout, MinBackoff or MaxBackoff takes the default.
+func WithRetryPolicy(p RetryPolicy) Option {
+	return func(o *options) error {
+		if p.MaxRetries < 0 || p.AttemptTimeout < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
+			return fmt.Errorf("hasession: negative value in retry policy %+v", p)
+		}
+		if p.AttemptTimeout == 0 {
+			p.AttemptTimeout = DefaultRetryPolicy.AttemptTimeout
+		}
+		if p.MinBackoff == 0 {
+			p.MinBackoff = DefaultRetryPolicy.MinBackoff
+		}
+		if p.MaxBackoff == 0 {
+			p.MaxBackoff = DefaultRetryPolicy.MaxBackoff
+		}
+		if p.MaxBackoff < p.MinBackoff {
+			return fmt.Errorf("hasession: retry MaxBackoff %s under MinBackoff %s", p.MaxBackoff, p.MinBackoff)
+		}
+		o.retry = p
+		return nil
+	}
+}
+
+// Retryable reports whether err is one a failover produces and a later attempt may not:
+// connection refused or reset, EOF, i/o and dial timeouts, no route to host, a closed
+// pool connection, CLUSTERDOWN, TRYAGAIN, LOADING, READONLY, MASTERDOWN, NOSCRIPT.
+// It classifies with go-redis's helpers and the standard library's error types.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if redis.IsClusterDownError(err) || redis.IsTryAgainError(err) || redis.IsLoadingError(err) ||
+		redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return true
+	}
+	if _, ok := redis.IsMovedError(err); ok {
+		return true
+	}
+	if _, ok := redis.IsAskError(err); ok {
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.ETIMEDOUT) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	// go-redis's pool errors ("connection pool timeout", "bad connection").
+	return redis.HasErrorPrefix(err, "redis: connection pool timeout")
+}
+
+// RetryError is returned when the caller's context ended (or the retries ran out)
+// while an operation kept failing: it wraps both the context's error and the last Redis
+// error, so errors.Is works for either.
+type RetryError struct {
+	Op       string
+	Attempts int
+	Ctx      error // the caller's context error; nil when retries ran out
+	Last     error // the last attempt's error
+}
+
+func (e *RetryError) Error() string {
+	if e.Ctx != nil {
+		return fmt.Sprintf("hasession: %s: %v after %d attempts (last error: %v)", e.Op, e.Ctx, e.Attempts, e.Last)
+	}
+	return fmt.Sprintf("hasession: %s: gave up after %d attempts: %v", e.Op, e.Attempts, e.Last)
+}
+
+// Unwrap returns the context's error and the last Redis error.
+func (e *RetryError) Unwrap() []error {
+	if e.Ctx != nil {
+		return []error{e.Ctx, e.Last}
+	}
+	return []error{e.Last}
+}
+
+// do runs op with the retry policy. op gets a context bounded by the attempt timeout.
+// Errors that are not retryable return at once; a retryable one is retried after a
+// jittered backoff, once the cluster client has been told to reload its slot map.
+func (st *Store) do(ctx context.Context, name string, op func(ctx context.Context) error) error {
+	p := st.o.retry
+	var last error
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			if last == nil {
+				return fmt.Errorf("hasession: %s: %w", name, err)
+			}
+			return &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
+		}
+		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout)
+		err := st.call(actx, op)
+		cancel()
+		if err == nil {
+			if attempt > 0 {
+				st.stats.recovered.Add(1)
+				st.o.logger.Info("hasession: recovered", "op", name, "attempts", attempt+1)
+			}
+			return nil
+		}
+		if ctx.Err() != nil && last != nil {
+			return &RetryError{Op: name, Attempts: attempt + 1, Ctx: ctx.Err(), Last: err}
+		}
+		if !Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		last = err
+		if attempt >= p.MaxRetries {
+			if p.MaxRetries == 0 {
+				return err
+			}
+			return &RetryError{Op: name, Attempts: attempt + 1, Last: err}
+		}
+		st.stats.retries.Add(1)
+		if cc, ok := st.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx)
+			st.stats.reloads.Add(1)
+		}
+		st.o.logger.Debug("hasession: retrying", "op", name, "attempt", attempt+1, "err", err)
+		backoff := p.MinBackoff << min(attempt, 16)
+		if backoff > p.MaxBackoff || backoff <= 0 {
+			backoff = p.MaxBackoff
+		}
+		backoff = backoff/2 + rand.N(backoff/2+1) // jitter: [b/2, b]
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// attemptContext bounds one attempt. Without a retry policy the caller's context is used
+// as it is.
+func (st *Store) attemptContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if st.o.retry.MaxRetries == 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// call runs one attempt. A client that does not honour context deadlines on its sockets
+// (go-redis's default: ContextTimeoutEnabled is false) could block an attempt for its
+// read timeout, past the caller's deadline: for such a client the attempt runs in a
+// goroutine and the caller stops waiting when the attempt's context ends (the abandoned
+// call ends by the client's own timeouts).
+func (st *Store) call(ctx context.Context, op func(ctx context.Context) error) error {
+	if st.ctxHonoured {
+		return op(ctx)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		return op(ctx)
+	}
+	done := make(chan error, 1)
+	go func() { done <- op(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// honoursContext reports whether the client applies context deadlines to its sockets.
+func honoursContext(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// FailoverOptions returns a copy of o tuned for failover: a short dial timeout and few
+// dial retries, read and write timeouts of 1 s, context deadlines applied to sockets
+// (ContextTimeoutEnabled), and a small backoff between go-redis's own retries. Use it
+// with [NewFailoverClient], or on its own with redis.NewUniversalClient.
+func FailoverOptions(o *redis.UniversalOptions) *redis.UniversalOptions {
+	c := *o
+	c.Addrs = append([]string(nil), o.Addrs...)
+	c.DialTimeout = 300 * time.Millisecond
+	c.DialerRetries = 2
+	c.ReadTimeout = time.Second
+	c.WriteTimeout = time.Second
+	c.ContextTimeoutEnabled = true
+	c.MinRetryBackoff = 8 * time.Millisecond
+	c.MaxRetryBackoff = 128 * time.Millisecond
+	return &c
+}
+
+// NewFailoverClient builds a go-redis client tuned for failover from o (see
+// FailoverOptions). For a Cluster (several addresses, or IsClusterMode) it also sets
+// ClusterStateReloadInterval to 1 s, which UniversalOptions lacks: a default
+// ClusterClient reloads its slot map only on MOVED or every 60 s and keeps sending to a
+// dead master until then.
+func NewFailoverClient(o *redis.UniversalOptions) redis.UniversalClient {
+	t := FailoverOptions(o)
+	if t.MasterName == "" && (len(t.Addrs) > 1 || t.IsClusterMode) {
+		co := t.Cluster()
+		co.ClusterStateReloadInterval = time.Second
+		return redis.NewClusterClient(co)
+	}
+	return redis.NewUniversalClient(t)
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Stats are the store's counters since it was created.
+type Stats struct {
+	Loads          int64 // Load calls that returned a session
+	Saves          int64 // Save calls that wrote
+	Touches        int64 // loads that extended the TTL
+	TouchesSkipped int64 // loads that did not need to (touch not due)
+	Retries        int64 // attempts repeated after a failover-type error
+	Recovered      int64 // operations that succeeded after at least one retry
+	Reloads        int64 // cluster slot-map reloads requested after a failed attempt
+	Conflicts      int64 // saves refused with ErrConflict
+	Unacknowledged int64 // saves WAIT did not confirm in time (WithWriteAck)
+}
+
+type counters struct {
+	loads, saves, touches, touchesSkipped, retries, recovered, reloads, conflicts, unacked atomic.Int64
+}
+
+// Stats returns a snapshot of the store's counters.
+func (st *Store) Stats() Stats {
+	c := &st.stats
+	return Stats{
+		Loads: c.loads.Load(), Saves: c.saves.Load(), Touches: c.touches.Load(), TouchesSkipped: c.touchesSkipped.Load(),
+		Retries: c.retries.Load(), Recovered: c.recovered.Load(), Reloads: c.reloads.Load(),
+		Conflicts: c.conflicts.Load(), Unacknowledged: c.unacked.Load(),
+	}
+}
+
+// WithWriteAck makes a save succeed only when WAIT confirms that at least replicas
+// replicas have it within timeout; otherwise Save returns an *AckError (the save applied
+// on the master, which may lose it if it dies before replicating). WAIT runs on the same
+// connection as the save, on the key's master. WAIT is best effort: it narrows the window
+// in which an acknowledged write can be lost in a failover, but Redis does not promise
+// that a replica which acknowledged is the one promoted, nor that it is durable on disk.
+// Default off.
+func WithWriteAck(replicas int, timeout time.Duration) Option {
+	return func(o *options) error {
+		if replicas < 1 || timeout <= 0 {
+			return fmt.Errorf("hasession: write ack needs replicas ≥ 1 and a positive timeout, got %d, %s", replicas, timeout)
+		}
+		o.ackReplicas, o.ackTimeout = replicas, timeout
+		return nil
+	}
+}
+
+// AckError says how many replicas WAIT confirmed for a save.
+type AckError struct {
+	Acked, Want int
+}
+
+func (e *AckError) Error() string {
+	return fmt.Sprintf("hasession: save confirmed by %d of %d replicas", e.Acked, e.Want)
+}
+
+// Is makes errors.Is(err, ErrNotAcknowledged) true.
+func (e *AckError) Is(target error) bool { return target == ErrNotAcknowledged }
+
+// ErrNotAcknowledged matches an *AckError.
+var ErrNotAcknowledged = errors.New("hasession: save not acknowledged by enough replicas")
+
+// saveAcked runs the save script and WAIT in one pipeline on the key's master, so WAIT
+// counts the replicas that have this connection's writes. EVALSHA in a pipeline has no
+// EVAL fallback: on NOSCRIPT the script is loaded and the pipeline sent again.
+func (st *Store) saveAcked(ctx context.Context, key string, args []any) (string, error) {
+	node, err := st.masterFor(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	for range 2 {
+		var eval *redis.Cmd
+		var wait *redis.Cmd
+		_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			eval = saveScript.EvalSha(ctx, p, []string{key}, args...)
+			wait = p.Do(ctx, "wait", st.o.ackReplicas, st.o.ackTimeout.Milliseconds())
+			return nil
+		})
+		if eval != nil && redis.HasErrorPrefix(eval.Err(), "NOSCRIPT") {
+			if err := saveScript.Load(ctx, node).Err(); err != nil {
+				return "", err
+			}
+			continue
+		}
+		if eval == nil || eval.Err() != nil {
+			if eval != nil {
+				return "", eval.Err()
+			}
+			return "", err
+		}
+		res, err := eval.Text()
+		if err != nil {
+			return "", err
+		}
+		acked, err := wait.Int()
+		if err != nil {
+			return res, err
+		}
+		applied := strings.HasPrefix(res, "ok:") || strings.HasPrefix(res, "dup:")
+		if n := acked; applied && n < st.o.ackReplicas {
+			st.stats.unacked.Add(1)
+			return res, &AckError{Acked: n, Want: st.o.ackReplicas}
+		}
+		return res, nil
+	}
+	return "", err
+}
+
+// masterFor returns a client bound to the master that serves key.
+func (st *Store) masterFor(ctx context.Context, key string) (*redis.Client, error) {
+	switch c := st.rdb.(type) {
+	case *redis.ClusterClient:
+		return c.MasterForKey(ctx, key)
+	case *redis.Client:
+		return c, nil
+	}
+	return nil, fmt.Errorf("hasession: write acknowledgement needs a *redis.Client or *redis.ClusterClient, not %T", st.rdb)
+}
