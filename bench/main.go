@@ -3,10 +3,12 @@
 //	go run ./bench up [--topology cluster|sentinel|standalone] [--for DURATION]
 //	go run ./bench sweep [--all]
 //	go run ./bench image
+//	go run ./bench timings [--repeat N] [--json] [--topologies LIST] [--faults LIST]
 //
 // up starts a containerized Redis topology, prints how to reach it and keeps it up until
 // Ctrl-C or --for; sweep removes what killed runs left behind; image builds the Redis
-// image offline.
+// image offline; timings measures how long topologies take to start and to fail over
+// (median, min and max of --repeat runs).
 package main
 
 import (
@@ -22,9 +24,10 @@ import (
 const usage = `usage: go run ./bench <command> [flags]
 
 commands:
-  up      start a Redis topology (cluster, sentinel, standalone) for local development
-  sweep   remove containers and networks that killed runs left behind
-  image   build the Redis image offline from Debian's redis-tools package
+  up       start a Redis topology (cluster, sentinel, standalone) for local development
+  sweep    remove containers and networks that killed runs left behind
+  image    build the Redis image offline from Debian's redis-tools package
+  timings  measure start-up, failover and rejoin times (median, min, max of --repeat runs)
 
 Run "go run ./bench <command> -h" for a command's flags.
 `
@@ -48,6 +51,8 @@ func main() {
 		err = runSweep(ctx, os.Args[2:], os.Stdout)
 	case "image":
 		err = runImage(ctx, os.Args[2:], os.Stdout)
+	case "timings":
+		err = runTimings(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

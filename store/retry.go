@@ -133,7 +133,7 @@ func (st *Store) do(ctx context.Context, name string, op func(ctx context.Contex
 			}
 			return &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
 		}
-		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout)
+		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(name))
 		err := st.call(actx, op)
 		cancel()
 		if err == nil {
@@ -174,6 +174,15 @@ func (st *Store) do(ctx context.Context, name string, op func(ctx context.Contex
 		case <-t.C:
 		}
 	}
+}
+
+// extraAttemptTime is what an attempt of the named operation may take beyond the attempt
+// timeout: a save with write acknowledgement waits up to the WAIT timeout on top.
+func (st *Store) extraAttemptTime(name string) time.Duration {
+	if st.o.ackReplicas > 0 && name == "save session" {
+		return st.o.ackTimeout
+	}
+	return 0
 }
 
 // attemptContext bounds one attempt. Without a retry policy the caller's context is used

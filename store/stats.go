@@ -44,7 +44,8 @@ func (st *Store) Stats() Stats {
 // connection as the save, on the key's master. WAIT is best effort: it narrows the window
 // in which an acknowledged write can be lost in a failover, but Redis does not promise
 // that a replica which acknowledged is the one promoted, nor that it is durable on disk.
-// Default off.
+// The save and WAIT are sent in one pipeline, which go-redis reads with the client's
+// ReadTimeout: timeout must be shorter than it (New checks). Default off.
 func WithWriteAck(replicas int, timeout time.Duration) Option {
 	return func(o *options) error {
 		if replicas < 1 || timeout <= 0 {

@@ -84,6 +84,21 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if o.touchInterval >= o.idle {
 		return nil, fmt.Errorf("hasession: touch interval %s must be shorter than the idle timeout %s", o.touchInterval, o.idle)
 	}
+	if o.ackReplicas > 0 {
+		var rt time.Duration
+		switch c := rdb.(type) {
+		case *redis.Client:
+			rt = c.Options().ReadTimeout
+		case *redis.ClusterClient:
+			rt = c.Options().ReadTimeout
+		default:
+			return nil, fmt.Errorf("hasession: write acknowledgement needs a *redis.Client or *redis.ClusterClient, not %T", rdb)
+		}
+		// The save and WAIT go in one pipeline, read with the client's ReadTimeout.
+		if rt > 0 && o.ackTimeout >= rt {
+			return nil, fmt.Errorf("hasession: WAIT timeout %s must be shorter than the client's ReadTimeout %s", o.ackTimeout, rt)
+		}
+	}
 	if o.logger == nil {
 		o.logger = slog.New(discardHandler{})
 	}

@@ -1,0 +1,566 @@
+package hasession_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/store"
+)
+
+// Failover drills as tests: a topology, its health gate, live load through the store
+// (a few goroutines creating, loading and saving sessions and remembering every
+// acknowledged save), one fault, heal, then checks. Caller deadline 10 s.
+// Run: go test -v -run Failover -count=1 .
+
+type runner struct{ m *testing.M }
+
+// Run runs the tests, then removes the shared topologies before cluster.TestMain checks
+// that nothing is left.
+func (r runner) Run() int {
+	code := r.m.Run()
+	for _, f := range teardowns {
+		f()
+	}
+	return code
+}
+
+func TestMain(m *testing.M) { os.Exit(cluster.TestMain(runner{m})) }
+
+const callerDeadline = 10 * time.Second
+
+// session is one session of the load, with the counter value of its last acknowledged
+// save.
+type session struct {
+	mu    sync.Mutex
+	id    string
+	acked int64 // value of "n" in the last acknowledged save
+}
+
+// drill drives bounded load through a store and records what callers saw.
+type drill struct {
+	st       *store.Store
+	workers  int
+	sessions []*session
+	ops      atomic.Int64
+	errs     struct {
+		sync.Mutex
+		list []error
+	}
+	backwards atomic.Int64 // loads that saw a counter below an acknowledged save
+	successes struct {
+		sync.Mutex
+		at []time.Time // completion times of successful saves on the probe session
+	}
+	probe *session
+}
+
+func newDrill(t *testing.T, st *store.Store, workers, perWorker int) *drill {
+	t.Helper()
+	d := &drill{st: st, workers: workers}
+	ctx := t.Context()
+	for range workers * perWorker {
+		s, err := st.NewSession()
+		require.NoError(t, err)
+		require.NoError(t, s.Set("n", int64(0)))
+		require.NoError(t, st.Save(ctx, s))
+		d.sessions = append(d.sessions, &session{id: s.ID()})
+	}
+	return d
+}
+
+// useProbe makes worker 0 save the given session continuously, to time recovery.
+func (d *drill) useProbe(id string) { d.probe = &session{id: id} }
+
+func (d *drill) fail(err error) {
+	d.errs.Lock()
+	d.errs.list = append(d.errs.list, err)
+	d.errs.Unlock()
+}
+
+// step loads a session, checks its counter never went below an acknowledged save, bumps
+// it and saves. Each call has the caller deadline.
+func (d *drill) step(s *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), callerDeadline)
+	defer cancel()
+	d.ops.Add(1)
+	sess, err := d.st.Load(ctx, s.id)
+	if err != nil {
+		d.fail(fmt.Errorf("load %s: %w", s.id, err))
+		return
+	}
+	var n int64
+	if err := sess.Get("n", &n); err != nil {
+		d.fail(err)
+		return
+	}
+	if n < s.acked {
+		d.backwards.Add(1)
+	}
+	if err := sess.Set("n", max(n, s.acked)+1); err != nil {
+		d.fail(err)
+		return
+	}
+	if err := d.st.Save(ctx, sess); err != nil {
+		if !errors.Is(err, store.ErrNotAcknowledged) {
+			d.fail(fmt.Errorf("save %s: %w", s.id, err))
+		}
+		return
+	}
+	s.acked = max(n, s.acked) + 1
+	if s == d.probe {
+		d.successes.Lock()
+		d.successes.at = append(d.successes.at, time.Now())
+		d.successes.Unlock()
+	}
+}
+
+// run drives the load until stop is closed or the bound passes.
+func (d *drill) run(stop <-chan struct{}, bound time.Duration) {
+	deadline := time.After(bound)
+	var wg sync.WaitGroup
+	for w := range d.workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for {
+				select {
+				case <-stop:
+					return
+				case <-deadline:
+					return
+				default:
+				}
+				if w == 0 && d.probe != nil {
+					d.step(d.probe)
+					continue
+				}
+				d.step(d.sessions[rng.IntN(len(d.sessions))])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// verify reads every session back and counts acknowledged saves that were lost.
+func (d *drill) verify(t *testing.T) (lost int) {
+	t.Helper()
+	all := d.sessions
+	if d.probe != nil {
+		all = append(all, d.probe)
+	}
+	for _, s := range all {
+		ctx, cancel := context.WithTimeout(context.Background(), callerDeadline)
+		sess, err := d.st.Load(ctx, s.id)
+		cancel()
+		if errors.Is(err, store.ErrNotFound) {
+			lost++
+			continue
+		}
+		require.NoError(t, err)
+		var n int64
+		require.NoError(t, sess.Get("n", &n))
+		if n < s.acked {
+			lost++
+		}
+	}
+	return lost
+}
+
+func (d *drill) errors() []error {
+	d.errs.Lock()
+	defer d.errs.Unlock()
+	return append([]error(nil), d.errs.list...)
+}
+
+// recovery returns when the probe's saves succeeded again after the fault began: the end
+// of the longest gap between successful probe saves that spans the fault's start.
+func (d *drill) recovery(faultStart time.Time) time.Duration {
+	d.successes.Lock()
+	defer d.successes.Unlock()
+	at := d.successes.at
+	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
+	var best time.Duration
+	var end time.Time
+	for i := 1; i < len(at); i++ {
+		if at[i].Before(faultStart) {
+			continue
+		}
+		if gap := at[i].Sub(at[i-1]); gap > best {
+			best, end = gap, at[i]
+		}
+	}
+	if end.IsZero() {
+		return 0
+	}
+	return end.Sub(faultStart)
+}
+
+// startCluster starts (or reuses) the package's Cluster and waits for its health gate.
+var shared struct {
+	sync.Mutex
+	c *cluster.Cluster
+	s *cluster.Sentinel
+}
+
+func sharedCluster(t *testing.T) *cluster.Cluster {
+	t.Helper()
+	cluster.RequireDocker(t)
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.c == nil {
+		c, err := cluster.RunCluster(context.Background())
+		if err != nil {
+			if c != nil {
+				_ = c.Terminate(context.Background())
+			}
+			t.Fatal(err)
+		}
+		shared.c = c
+		// Removed after the package's tests: TestMain's leftover check would flag it.
+		registerTeardown(func() { _ = c.Terminate(context.Background()) })
+	}
+	hctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	require.NoError(t, shared.c.WaitHealthy(hctx), "health gate before the fault")
+	return shared.c
+}
+
+var teardowns []func()
+
+func registerTeardown(f func()) { teardowns = append(teardowns, f) }
+
+func tunedClient(t *testing.T, topo cluster.Topology) redis.UniversalClient {
+	rdb := store.NewFailoverClient(topo.UniversalOptions())
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+func defaultClient(t *testing.T, topo cluster.Topology) redis.UniversalClient {
+	rdb := redis.NewUniversalClient(topo.UniversalOptions())
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// drillResult is what one drill measured.
+type drillResult struct {
+	promotion, recovery time.Duration
+	errors              []error
+	lost                int
+	ops                 int64
+	backwards           int64
+}
+
+// runDrill: load, fault the master that owns the probe session, wait for the promotion,
+// heal (the old master rejoins as a replica), load on, stop, read every session back.
+func runDrill(t *testing.T, topo cluster.Topology, st *store.Store, fault cluster.FaultKind, hold time.Duration) drillResult {
+	t.Helper()
+	ctx := t.Context()
+	d := newDrill(t, st, 4, 25)
+	probe, err := st.NewSession()
+	require.NoError(t, err)
+	require.NoError(t, probe.Set("n", int64(0)))
+	require.NoError(t, st.Save(ctx, probe))
+	d.useProbe(probe.ID())
+	key, _ := st.Key(probe.ID())
+	master, err := topo.MasterForKey(ctx, key)
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { d.run(stop, 30*time.Second); close(done) }()
+	require.Eventually(t, func() bool { return d.ops.Load() > 200 }, 10*time.Second, 10*time.Millisecond, "warm-up load runs")
+
+	dur := time.Minute
+	if hold > 0 {
+		dur = hold // a bounded fault that heals itself, e.g. a 5 s pause
+	}
+	f, err := topo.Inject(ctx, fault, master, dur)
+	require.NoError(t, err)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	promoted, err := topo.WaitPromotion(pctx, key, master)
+	cancel()
+	require.NoError(t, err)
+	res := drillResult{promotion: time.Since(f.Start)}
+	t.Logf("%s %s: %s promoted after %s", fault, master.Name, promoted.Name, res.promotion.Round(time.Millisecond))
+	if hold > 0 {
+		<-f.Healed()
+	}
+	require.NoError(t, f.Heal(ctx))
+	rctx, cancel2 := context.WithTimeout(ctx, time.Minute)
+	defer cancel2()
+	require.NoError(t, topo.WaitRole(rctx, master, cluster.RoleReplica), "the old master rejoins as a replica")
+	// Load on the healed topology for a moment, then stop.
+	n := d.ops.Load()
+	require.Eventually(t, func() bool { return d.ops.Load() > n+200 }, 20*time.Second, 10*time.Millisecond)
+	close(stop)
+	<-done
+	require.NoError(t, topo.WaitHealthy(rctx))
+	res.recovery = d.recovery(f.Start)
+	res.errors = d.errors()
+	res.lost = d.verify(t)
+	res.ops = d.ops.Load()
+	res.backwards = d.backwards.Load()
+	t.Logf("%s: %d operations, %d caller-visible errors, %d acknowledged saves lost, %d loads saw an older counter; promotion %s, recovery %s; store stats %+v",
+		fault, res.ops, len(res.errors), res.lost, res.backwards, res.promotion.Round(time.Millisecond), res.recovery.Round(time.Millisecond), st.Stats())
+	for i, err := range res.errors {
+		if i == 5 {
+			break
+		}
+		t.Logf("error: %v", err)
+	}
+	return res
+}
+
+// 1. Cluster, SIGKILL the master owning live sessions: no caller-visible error, and
+// operations succeed again within promotion + 1 s.
+func TestFailoverClusterKill(t *testing.T) {
+	c := sharedCluster(t)
+	st, err := store.New(tunedClient(t, c))
+	require.NoError(t, err)
+	res := runDrill(t, c, st, cluster.FaultKill, 0)
+	require.Empty(t, res.errors, "caller-visible errors")
+	require.LessOrEqual(t, res.recovery, res.promotion+time.Second, "operations succeed again within promotion + 1 s")
+}
+
+// 2. The same with a go-redis client built with all defaults.
+func TestFailoverClusterKillDefaultClient(t *testing.T) {
+	c := sharedCluster(t)
+	st, err := store.New(defaultClient(t, c))
+	require.NoError(t, err)
+	res := runDrill(t, c, st, cluster.FaultKill, 0)
+	require.Empty(t, res.errors, "caller-visible errors with a default client")
+}
+
+// 3. The new master has no script cache: saves succeed (NOSCRIPT handled), with and
+// without pipelines (WAIT runs the save in a pipeline).
+func TestFailoverScriptsAfterFailover(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := t.Context()
+	rdb := tunedClient(t, c)
+	plain, err := store.New(rdb)
+	require.NoError(t, err)
+	acked, err := store.New(rdb, store.WithWriteAck(1, 500*time.Millisecond))
+	require.NoError(t, err)
+
+	s, _ := plain.NewSession()
+	require.NoError(t, s.Set("a", 1))
+	require.NoError(t, plain.Save(ctx, s))
+	key, _ := plain.Key(s.ID())
+	master, err := c.MasterForKey(ctx, key)
+	require.NoError(t, err)
+	f, err := c.Inject(ctx, cluster.FaultKill, master, time.Minute)
+	require.NoError(t, err)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	promoted, err := c.WaitPromotion(pctx, key, master)
+	require.NoError(t, err)
+
+	node := redis.NewClient(&redis.Options{Addr: promoted.Addr()})
+	defer node.Close()
+	require.NoError(t, node.ScriptFlush(ctx).Err(), "an empty script cache, as on a new master")
+
+	cctx, cancel2 := context.WithTimeout(ctx, callerDeadline)
+	defer cancel2()
+	require.NoError(t, s.Set("a", 2))
+	require.NoError(t, plain.Save(cctx, s), "EVALSHA, NOSCRIPT, EVAL")
+	require.NoError(t, node.ScriptFlush(ctx).Err())
+	got, err := acked.Load(cctx, s.ID())
+	require.NoError(t, err)
+	require.NoError(t, got.Set("a", 3))
+	err = acked.Save(cctx, got)
+	if errors.Is(err, store.ErrNotAcknowledged) {
+		t.Logf("saved, but WAIT saw no replica yet (the old master is down): %v", err)
+	} else {
+		require.NoError(t, err, "pipeline (EVALSHA + WAIT) after NOSCRIPT")
+	}
+	require.NoError(t, f.Heal(ctx))
+	rctx, cancel3 := context.WithTimeout(ctx, time.Minute)
+	defer cancel3()
+	require.NoError(t, c.WaitRole(rctx, master, cluster.RoleReplica))
+	require.NoError(t, c.WaitHealthy(rctx))
+	// With the replica back, the pipelined save is acknowledged.
+	require.NoError(t, node.ScriptFlush(ctx).Err())
+	require.NoError(t, got.Set("a", 4))
+	require.NoError(t, acked.Save(rctx, got))
+	final, err := plain.Load(rctx, s.ID())
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, final.Get("a", &v))
+	require.Equal(t, 4, v)
+}
+
+// 4. Pause the master 5 s (longer than the node timeout): no caller-visible error, the old
+// master rejoins as a replica, and no load sees a counter below an acknowledged save made
+// with WAIT.
+func TestFailoverClusterPause(t *testing.T) {
+	c := sharedCluster(t)
+	st, err := store.New(tunedClient(t, c), store.WithWriteAck(1, 500*time.Millisecond))
+	require.NoError(t, err)
+	res := runDrill(t, c, st, cluster.FaultPause, 5*time.Second)
+	require.Empty(t, res.errors, "caller-visible errors")
+	require.Zero(t, res.backwards, "session counters never go backwards")
+	require.Zero(t, res.lost, "acknowledged saves lost")
+}
+
+// 6. Kill right after acknowledged saves: with WAIT 1 none is lost; without WAIT the
+// number lost is logged.
+func TestFailoverClusterKillWithAndWithoutWait(t *testing.T) {
+	c := sharedCluster(t)
+	for _, withWait := range []bool{true, false} {
+		t.Run(fmt.Sprintf("WAIT %v", withWait), func(t *testing.T) {
+			opts := []store.Option{}
+			if withWait {
+				opts = append(opts, store.WithWriteAck(1, 500*time.Millisecond))
+			}
+			st, err := store.New(tunedClient(t, c), opts...)
+			require.NoError(t, err)
+			res := runDrill(t, sharedCluster(t), st, cluster.FaultKill, 0)
+			require.Empty(t, res.errors)
+			if withWait {
+				require.Zero(t, res.lost, "acknowledged (WAIT 1) saves lost")
+			} else {
+				t.Logf("without WAIT: %d acknowledged saves lost, %d loads saw an older counter", res.lost, res.backwards)
+			}
+		})
+	}
+}
+
+// 9. Kill a master and its replica (the shard is down): calls to it fail with a typed
+// error within the deadline, no hang; the other shards keep serving.
+func TestFailoverClusterShardDown(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := t.Context()
+	rdb := tunedClient(t, c)
+	st, err := store.New(rdb)
+	require.NoError(t, err)
+	// Sessions on every shard.
+	var ids []string
+	for range 60 {
+		s, _ := st.NewSession()
+		require.NoError(t, s.Set("a", 1))
+		require.NoError(t, st.Save(ctx, s))
+		ids = append(ids, s.ID())
+	}
+	key0, _ := st.Key(ids[0])
+	master, err := c.MasterForKey(ctx, key0)
+	require.NoError(t, err)
+	onDeadShard := map[string]bool{}
+	for _, id := range ids {
+		key, _ := st.Key(id)
+		m, err := c.MasterForKey(ctx, key)
+		require.NoError(t, err)
+		onDeadShard[id] = m == master
+	}
+	var replica *cluster.Node
+	status, err := c.Status(ctx)
+	require.NoError(t, err)
+	for _, n := range status {
+		if n.Role == cluster.RoleReplica && n.MasterAddr == master.Addr() {
+			replica = n.Node
+		}
+	}
+	require.NotNil(t, replica, "the shard's replica")
+	require.NoError(t, c.Kill(ctx, replica))
+	require.NoError(t, c.Kill(ctx, master))
+	defer func() {
+		require.NoError(t, c.Start(ctx, master))
+		require.NoError(t, c.Start(ctx, replica))
+		hctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		require.NoError(t, c.WaitHealthy(hctx))
+	}()
+	// Wait until the cluster has marked the shard failed.
+	require.Eventually(t, func() bool {
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		_, err := st.Load(cctx, ids[0])
+		return err != nil
+	}, 30*time.Second, 50*time.Millisecond)
+
+	const deadline = 2 * time.Second
+	down, up := 0, 0
+	for _, id := range ids {
+		cctx, cancel := context.WithTimeout(ctx, deadline)
+		start := time.Now()
+		_, err := st.Load(cctx, id)
+		took := time.Since(start)
+		cancel()
+		if onDeadShard[id] {
+			down++
+			require.Error(t, err, "a session on the dead shard")
+			var re *store.RetryError
+			require.ErrorAs(t, err, &re, "a typed error")
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.Less(t, took, deadline+50*time.Millisecond, "no hang past the deadline")
+		} else {
+			up++
+			require.NoError(t, err, "the other shards keep serving")
+		}
+	}
+	t.Logf("dead shard: %d sessions failed within %s each; other shards: %d sessions served", down, deadline, up)
+	require.Positive(t, down)
+	require.Positive(t, up)
+}
+
+// 11. Sentinel: kill the master: no caller-visible error; recovery ≈ down-after +
+// promotion.
+func TestFailoverSentinelKill(t *testing.T) {
+	cluster.RequireDocker(t)
+	s, err := cluster.RunSentinel(t.Context())
+	cluster.Cleanup(t, s)
+	require.NoError(t, err)
+	st, err := store.New(tunedClient(t, s))
+	require.NoError(t, err)
+	res := runDrill(t, s, st, cluster.FaultKill, 0)
+	require.Empty(t, res.errors, "caller-visible errors")
+}
+
+// 12. A caller deadline shorter than any failover: the call returns within deadline +
+// 50 ms, with a default client too.
+func TestFailoverShortDeadlineIsHonoured(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := t.Context()
+	for name, rdb := range map[string]redis.UniversalClient{"tuned": tunedClient(t, c), "default": defaultClient(t, c)} {
+		t.Run(name+" client", func(t *testing.T) {
+			require.NoError(t, c.WaitHealthy(ctx))
+			st, err := store.New(rdb)
+			require.NoError(t, err)
+			s, _ := st.NewSession()
+			require.NoError(t, s.Set("a", 1))
+			require.NoError(t, st.Save(ctx, s))
+			key, _ := st.Key(s.ID())
+			master, err := c.MasterForKey(ctx, key)
+			require.NoError(t, err)
+			f, err := c.Inject(ctx, cluster.FaultPause, master, 20*time.Second)
+			require.NoError(t, err)
+			for _, d := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond} {
+				cctx, cancel := context.WithTimeout(ctx, d)
+				start := time.Now()
+				_, err := st.Load(cctx, s.ID())
+				took := time.Since(start)
+				cancel()
+				require.Error(t, err)
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				require.Less(t, took, d+50*time.Millisecond, "deadline %s", d)
+				t.Logf("deadline %s: returned after %s: %v", d, took.Round(time.Millisecond), err)
+			}
+			require.NoError(t, f.Heal(ctx))
+			hctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			require.NoError(t, c.WaitHealthy(hctx))
+		})
+	}
+}
