@@ -120,41 +120,44 @@ func (e *RetryError) Unwrap() []error {
 	return []error{e.Last}
 }
 
-// do runs op with the retry policy. op gets a context bounded by the attempt timeout.
-// Errors that are not retryable return at once; a retryable one is retried after a
-// jittered backoff, once the cluster client has been told to reload its slot map.
-func (st *Store) do(ctx context.Context, name string, op func(ctx context.Context) error) error {
+// do runs op with the retry policy and returns its result. op gets a context bounded by
+// the attempt timeout; it must not write state shared between attempts (an abandoned
+// attempt may still be running, see call): it returns what it produced. Errors that are
+// not retryable return at once; a retryable one is retried after a jittered backoff,
+// once the cluster client has been told to reload its slot map.
+func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.Context) (T, error)) (T, error) {
 	p := st.o.retry
+	var zero T
 	var last error
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			if last == nil {
-				return fmt.Errorf("hasession: %s: %w", name, err)
+				return zero, fmt.Errorf("hasession: %s: %w", name, err)
 			}
-			return &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
+			return zero, &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
 		}
 		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(name))
-		err := st.call(actx, op)
+		v, err := call(st, actx, op)
 		cancel()
 		if err == nil {
 			if attempt > 0 {
 				st.stats.recovered.Add(1)
 				st.o.logger.Info("hasession: recovered", "op", name, "attempts", attempt+1)
 			}
-			return nil
+			return v, nil
 		}
 		if ctx.Err() != nil && last != nil {
-			return &RetryError{Op: name, Attempts: attempt + 1, Ctx: ctx.Err(), Last: err}
+			return zero, &RetryError{Op: name, Attempts: attempt + 1, Ctx: ctx.Err(), Last: err}
 		}
 		if !Retryable(err) || ctx.Err() != nil {
-			return err
+			return v, err
 		}
 		last = err
 		if attempt >= p.MaxRetries {
 			if p.MaxRetries == 0 {
-				return err
+				return zero, err
 			}
-			return &RetryError{Op: name, Attempts: attempt + 1, Last: err}
+			return zero, &RetryError{Op: name, Attempts: attempt + 1, Last: err}
 		}
 		st.stats.retries.Add(1)
 		if cc, ok := st.rdb.(*redis.ClusterClient); ok {
@@ -199,20 +202,28 @@ func (st *Store) attemptContext(ctx context.Context, d time.Duration) (context.C
 // read timeout, past the caller's deadline: for such a client the attempt runs in a
 // goroutine and the caller stops waiting when the attempt's context ends (the abandoned
 // call ends by the client's own timeouts).
-func (st *Store) call(ctx context.Context, op func(ctx context.Context) error) error {
+func call[T any](st *Store, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
 	if st.ctxHonoured {
 		return op(ctx)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		return op(ctx)
 	}
-	done := make(chan error, 1)
-	go func() { done <- op(ctx) }()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := op(ctx)
+		done <- result{v, err}
+	}()
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.v, r.err
 	case <-ctx.Done():
-		return ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 

@@ -161,15 +161,18 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrInvalidID
 	}
 	for range maxHops {
-		var s *Session
-		var fwd string
-		err := st.do(ctx, "load session", func(ctx context.Context) (err error) {
-			s, fwd, err = st.load(ctx, id)
-			return err
+		type loaded struct {
+			s   *Session
+			fwd string
+		}
+		r, err := do(st, ctx, "load session", func(ctx context.Context) (loaded, error) {
+			s, fwd, err := st.load(ctx, id)
+			return loaded{s, fwd}, err
 		})
 		if err != nil {
 			return nil, err
 		}
+		s, fwd := r.s, r.fwd
 		if fwd == "" {
 			st.stats.loads.Add(1)
 			return s, nil
@@ -368,10 +371,8 @@ type saveResult struct{ version, now, deadline, created int64 }
 // save runs the save script with the retry policy: every attempt carries the same save
 // ID, so an attempt whose reply was lost is not applied again.
 func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, error) {
-	var r saveResult
-	err := st.do(ctx, "save session", func(ctx context.Context) (err error) {
-		r, err = st.runSave(ctx, key, args)
-		return err
+	r, err := do(st, ctx, "save session", func(ctx context.Context) (saveResult, error) {
+		return st.runSave(ctx, key, args)
 	})
 	switch {
 	case err == nil:
@@ -464,12 +465,12 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		return err
 	}
 	oldKey, token := st.key(oldID), forwardToken(oldID, newID)
-	err = st.do(ctx, "rotate session", func(ctx context.Context) error {
+	_, err = do(st, ctx, "rotate session", func(ctx context.Context) (struct{}, error) {
 		if st.graceMs > 0 {
-			return forwardScript.Run(ctx, st.rdb, []string{oldKey}, token, st.graceArg).Err()
+			return struct{}{}, forwardScript.Run(ctx, st.rdb, []string{oldKey}, token, st.graceArg).Err()
 		}
 		_, err := st.destroy(ctx, oldID)
-		return err
+		return struct{}{}, err
 	})
 	if err != nil {
 		st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
@@ -489,10 +490,8 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 		return ErrInvalidID
 	}
 	for range maxHops {
-		var fwd string
-		err := st.do(ctx, "destroy session", func(ctx context.Context) (err error) {
-			fwd, err = st.destroy(ctx, id)
-			return err
+		fwd, err := do(st, ctx, "destroy session", func(ctx context.Context) (string, error) {
+			return st.destroy(ctx, id)
 		})
 		if err != nil || fwd == "" {
 			return err
