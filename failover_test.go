@@ -46,6 +46,7 @@ type session struct {
 	mu    sync.Mutex
 	id    string
 	acked int64 // value of "n" in the last acknowledged save
+	saves int64 // acknowledged saves after the first one
 }
 
 // drill drives bounded load through a store and records what callers saw.
@@ -121,6 +122,7 @@ func (d *drill) step(s *session) {
 		return
 	}
 	s.acked = max(n, s.acked) + 1
+	s.saves++
 	if s == d.probe {
 		d.successes.Lock()
 		d.successes.at = append(d.successes.at, time.Now())
@@ -154,8 +156,10 @@ func (d *drill) run(stop <-chan struct{}, bound time.Duration) {
 	wg.Wait()
 }
 
-// verify reads every session back and counts acknowledged saves that were lost.
-func (d *drill) verify(t *testing.T) (lost int) {
+// verify reads every session back and counts acknowledged saves that were lost, and
+// sessions whose version differs from 1 + their acknowledged saves (a save applied twice,
+// or one applied that its caller was told failed).
+func (d *drill) verify(t *testing.T) (lost, versionMismatch int) {
 	t.Helper()
 	all := d.sessions
 	if d.probe != nil {
@@ -175,8 +179,11 @@ func (d *drill) verify(t *testing.T) (lost int) {
 		if n < s.acked {
 			lost++
 		}
+		if sess.Version() != 1+s.saves {
+			versionMismatch++
+		}
 	}
-	return lost
+	return lost, versionMismatch
 }
 
 func (d *drill) errors() []error {
@@ -187,7 +194,7 @@ func (d *drill) errors() []error {
 
 // recovery returns when the probe's saves succeeded again after the fault began: the end
 // of the longest gap between successful probe saves that spans the fault's start.
-func (d *drill) recovery(faultStart time.Time) time.Duration {
+func (d *drill) recovery(faultStart, until time.Time) time.Duration {
 	d.successes.Lock()
 	defer d.successes.Unlock()
 	at := d.successes.at
@@ -195,7 +202,7 @@ func (d *drill) recovery(faultStart time.Time) time.Duration {
 	var best time.Duration
 	var end time.Time
 	for i := 1; i < len(at); i++ {
-		if at[i].Before(faultStart) {
+		if at[i].Before(faultStart) || at[i-1].After(until) {
 			continue
 		}
 		if gap := at[i].Sub(at[i-1]); gap > best {
@@ -259,13 +266,27 @@ type drillResult struct {
 	promotion, recovery time.Duration
 	errors              []error
 	lost                int
+	versionMismatch     int
 	ops                 int64
 	backwards           int64
+	rounds              []round
+}
+
+// round is one fault of a drill.
+type round struct {
+	master, promoted    *cluster.Node
+	promotion, recovery time.Duration
 }
 
 // runDrill: load, fault the master that owns the probe session, wait for the promotion,
 // heal (the old master rejoins as a replica), load on, stop, read every session back.
 func runDrill(t *testing.T, topo cluster.Topology, st *store.Store, fault cluster.FaultKind, hold time.Duration) drillResult {
+	return runDrillRounds(t, topo, st, fault, hold, 1)
+}
+
+// runDrillRounds is runDrill with several faults in a row, each on the master that owns
+// the probe session at the time (after the first, the replica promoted before).
+func runDrillRounds(t *testing.T, topo cluster.Topology, st *store.Store, fault cluster.FaultKind, hold time.Duration, rounds int) drillResult {
 	t.Helper()
 	ctx := t.Context()
 	d := newDrill(t, st, 4, 25)
@@ -275,46 +296,63 @@ func runDrill(t *testing.T, topo cluster.Topology, st *store.Store, fault cluste
 	require.NoError(t, st.Save(ctx, probe))
 	d.useProbe(probe.ID())
 	key, _ := st.Key(probe.ID())
-	master, err := topo.MasterForKey(ctx, key)
-	require.NoError(t, err)
 
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { d.run(stop, 30*time.Second); close(done) }()
+	go func() { d.run(stop, 30*time.Duration(rounds)*time.Second); close(done) }()
 	require.Eventually(t, func() bool { return d.ops.Load() > 200 }, 10*time.Second, 10*time.Millisecond, "warm-up load runs")
 
-	dur := time.Minute
-	if hold > 0 {
-		dur = hold // a bounded fault that heals itself, e.g. a 5 s pause
-	}
-	f, err := topo.Inject(ctx, fault, master, dur)
-	require.NoError(t, err)
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	promoted, err := topo.WaitPromotion(pctx, key, master)
-	cancel()
-	require.NoError(t, err)
-	res := drillResult{promotion: time.Since(f.Start)}
-	t.Logf("%s %s: %s promoted after %s", fault, master.Name, promoted.Name, res.promotion.Round(time.Millisecond))
-	if hold > 0 {
-		<-f.Healed()
-	}
-	require.NoError(t, f.Heal(ctx))
-	rctx, cancel2 := context.WithTimeout(ctx, time.Minute)
+	var res drillResult
+	var starts []time.Time
+	rctx, cancel2 := context.WithTimeout(ctx, time.Duration(rounds)*time.Minute)
 	defer cancel2()
-	require.NoError(t, topo.WaitRole(rctx, master, cluster.RoleReplica), "the old master rejoins as a replica")
-	// Load on the healed topology for a moment, then stop.
-	n := d.ops.Load()
-	require.Eventually(t, func() bool { return d.ops.Load() > n+200 }, 20*time.Second, 10*time.Millisecond)
+	for range rounds {
+		master, err := topo.MasterForKey(ctx, key)
+		require.NoError(t, err)
+		dur := time.Minute
+		if hold > 0 {
+			dur = hold // a bounded fault that heals itself, e.g. a 5 s pause
+		}
+		f, err := topo.Inject(ctx, fault, master, dur)
+		require.NoError(t, err)
+		starts = append(starts, f.Start)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		promoted, err := topo.WaitPromotion(pctx, key, master)
+		cancel()
+		require.NoError(t, err)
+		r := round{master: master, promoted: promoted, promotion: time.Since(f.Start)}
+		t.Logf("%s %s: %s promoted after %s", fault, master.Name, promoted.Name, r.promotion.Round(time.Millisecond))
+		if hold > 0 {
+			<-f.Healed()
+		}
+		require.NoError(t, f.Heal(ctx))
+		require.NoError(t, topo.WaitRole(rctx, master, cluster.RoleReplica), "the old master rejoins as a replica")
+		require.NoError(t, topo.WaitHealthy(rctx))
+		// Load on the healed topology for a moment.
+		n := d.ops.Load()
+		require.Eventually(t, func() bool { return d.ops.Load() > n+200 }, 20*time.Second, 10*time.Millisecond)
+		res.rounds = append(res.rounds, r)
+	}
 	close(stop)
 	<-done
 	require.NoError(t, topo.WaitHealthy(rctx))
-	res.recovery = d.recovery(f.Start)
+	for i := range res.rounds {
+		until := time.Now()
+		if i+1 < len(starts) {
+			until = starts[i+1]
+		}
+		res.rounds[i].recovery = d.recovery(starts[i], until)
+	}
+	res.promotion, res.recovery = res.rounds[0].promotion, res.rounds[0].recovery
 	res.errors = d.errors()
-	res.lost = d.verify(t)
+	res.lost, res.versionMismatch = d.verify(t)
 	res.ops = d.ops.Load()
 	res.backwards = d.backwards.Load()
-	t.Logf("%s: %d operations, %d caller-visible errors, %d acknowledged saves lost, %d loads saw an older counter; promotion %s, recovery %s; store stats %+v",
-		fault, res.ops, len(res.errors), res.lost, res.backwards, res.promotion.Round(time.Millisecond), res.recovery.Round(time.Millisecond), st.Stats())
+	for i, r := range res.rounds {
+		t.Logf("%s round %d: promotion %s, recovery %s", fault, i+1, r.promotion.Round(time.Millisecond), r.recovery.Round(time.Millisecond))
+	}
+	t.Logf("%s: %d operations, %d caller-visible errors, %d acknowledged saves lost, %d loads saw an older counter, %d sessions whose version is not 1 + acknowledged saves; store stats %+v",
+		fault, res.ops, len(res.errors), res.lost, res.backwards, res.versionMismatch, st.Stats())
 	for i, err := range res.errors {
 		if i == 5 {
 			break
@@ -561,6 +599,150 @@ func TestFailoverShortDeadlineIsHonoured(t *testing.T) {
 			hctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			require.NoError(t, c.WaitHealthy(hctx))
+		})
+	}
+}
+
+// 5. A short pause (shorter than a failover, longer than the client's 1 s read timeout):
+// attempts time out and are retried with the same save ID. Every save is applied exactly
+// once and the version check raises no spurious ErrConflict.
+func TestFailoverClusterShortPause(t *testing.T) {
+	c := sharedCluster(t)
+	st, err := store.New(tunedClient(t, c), store.WithVersionCheck(true))
+	require.NoError(t, err)
+	ctx := t.Context()
+	d := newDrill(t, st, 4, 25)
+	probe, _ := st.NewSession()
+	require.NoError(t, probe.Set("n", int64(0)))
+	require.NoError(t, st.Save(ctx, probe))
+	d.useProbe(probe.ID())
+	key, _ := st.Key(probe.ID())
+	master, err := c.MasterForKey(ctx, key)
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { d.run(stop, 30*time.Second); close(done) }()
+	require.Eventually(t, func() bool { return d.ops.Load() > 200 }, 10*time.Second, 10*time.Millisecond)
+	f, err := c.Inject(ctx, cluster.FaultPause, master, 1300*time.Millisecond)
+	require.NoError(t, err)
+	<-f.Healed()
+	n := d.ops.Load()
+	require.Eventually(t, func() bool { return d.ops.Load() > n+500 }, 20*time.Second, 10*time.Millisecond)
+	close(stop)
+	<-done
+	lost, mismatch := d.verify(t)
+	stats := st.Stats()
+	t.Logf("short pause of %s: %d operations, %d errors, %d lost, %d version mismatches; stats %+v", f.Duration, d.ops.Load(), len(d.errors()), lost, mismatch, stats)
+	require.Empty(t, d.errors(), "caller-visible errors")
+	require.Zero(t, stats.Conflicts, "spurious conflicts")
+	require.Zero(t, mismatch, "every save applied exactly once")
+	require.Positive(t, stats.Retries, "the pause made attempts time out")
+	hctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, c.WaitHealthy(hctx))
+}
+
+// 7. Cut a master off the network for longer than the node timeout, heal: no
+// WAIT-acknowledged save is lost, and it rejoins with the same IP as a replica.
+func TestFailoverClusterPartition(t *testing.T) {
+	c := sharedCluster(t)
+	st, err := store.New(tunedClient(t, c), store.WithWriteAck(1, 500*time.Millisecond))
+	require.NoError(t, err)
+	res := runDrill(t, c, st, cluster.FaultPartition, 0)
+	require.Empty(t, res.errors, "caller-visible errors")
+	require.Zero(t, res.lost, "WAIT-acknowledged saves lost")
+	require.Zero(t, res.backwards, "session counters never go backwards")
+	old := res.rounds[0].master
+	st2, err := c.Status(t.Context())
+	require.NoError(t, err)
+	for _, s := range st2 {
+		if s.Name == old.Name {
+			require.Equal(t, old.IP, s.IP, "same IP after the heal")
+			require.Equal(t, cluster.RoleReplica, s.Role)
+			require.True(t, s.Connected)
+		}
+	}
+}
+
+// 8. Kill, restart, then kill the new master: both failovers complete, no caller-visible
+// error.
+func TestFailoverClusterKillTwice(t *testing.T) {
+	c := sharedCluster(t)
+	st, err := store.New(tunedClient(t, c))
+	require.NoError(t, err)
+	res := runDrillRounds(t, c, st, cluster.FaultKill, 0, 2)
+	require.Empty(t, res.errors, "caller-visible errors")
+	require.Len(t, res.rounds, 2)
+	require.Equal(t, res.rounds[0].promoted.Name, res.rounds[1].master.Name, "the second kill hits the master promoted by the first")
+}
+
+// 10. Rotate with the old key's master killed between the steps: the old or the new ID
+// always resolves and nothing is lost; a rotation cut short by the caller's deadline
+// leaves the old session intact, and a retry completes it.
+func TestFailoverRotateAcrossSlots(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := t.Context()
+	st, err := store.New(tunedClient(t, c), store.WithGracePeriod(time.Minute))
+	require.NoError(t, err)
+	for _, deadline := range []time.Duration{callerDeadline, 300 * time.Millisecond} {
+		t.Run(fmt.Sprintf("deadline %s", deadline), func(t *testing.T) {
+			hctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			require.NoError(t, c.WaitHealthy(hctx))
+			s, _ := st.NewSession()
+			require.NoError(t, s.Set("cart", []string{"book", "pen"}))
+			require.NoError(t, st.Save(ctx, s))
+			oldID := s.ID()
+			oldKey, _ := st.Key(oldID)
+			master, err := c.MasterForKey(ctx, oldKey)
+			require.NoError(t, err)
+
+			// The old key's master dies: the rotation's first step (the new key, most
+			// likely on another shard) can succeed, its second (the forward pointer at the
+			// old key) must wait for the promotion.
+			f, err := c.Inject(ctx, cluster.FaultKill, master, time.Minute)
+			require.NoError(t, err)
+			require.NoError(t, s.Set("role", "member"))
+			rctx, cancel2 := context.WithTimeout(ctx, deadline)
+			rotateErr := st.Rotate(rctx, s)
+			cancel2()
+			pctx, cancel3 := context.WithTimeout(ctx, 30*time.Second)
+			_, err = c.WaitPromotion(pctx, oldKey, master)
+			cancel3()
+			require.NoError(t, err)
+
+			lctx, cancel4 := context.WithTimeout(ctx, callerDeadline)
+			defer cancel4()
+			if rotateErr == nil {
+				require.NotEqual(t, oldID, s.ID())
+				viaOld, err := st.Load(lctx, oldID)
+				require.NoError(t, err, "the old ID resolves (forward pointer)")
+				require.Equal(t, s.ID(), viaOld.ID())
+				var cart []string
+				require.NoError(t, viaOld.Get("cart", &cart))
+				require.Equal(t, []string{"book", "pen"}, cart)
+			} else {
+				t.Logf("rotation cut short by the %s deadline: %v", deadline, rotateErr)
+				require.Equal(t, oldID, s.ID(), "a failed rotation keeps the old ID")
+				old, err := st.Load(lctx, oldID)
+				require.NoError(t, err, "the old session is intact")
+				var cart []string
+				require.NoError(t, old.Get("cart", &cart))
+				require.Equal(t, []string{"book", "pen"}, cart)
+				require.NoError(t, st.Rotate(lctx, s), "a retry completes the rotation")
+				require.NotEqual(t, oldID, s.ID())
+			}
+			fresh, err := st.Load(lctx, s.ID())
+			require.NoError(t, err)
+			var role string
+			require.NoError(t, fresh.Get("role", &role))
+			require.Equal(t, "member", role)
+
+			require.NoError(t, f.Heal(ctx))
+			wctx, cancel5 := context.WithTimeout(ctx, time.Minute)
+			defer cancel5()
+			require.NoError(t, c.WaitRole(wctx, master, cluster.RoleReplica))
 		})
 	}
 }

@@ -269,3 +269,15 @@ func NewFailoverClient(o *redis.UniversalOptions) redis.UniversalClient {
 	}
 	return redis.NewUniversalClient(t)
 }
+
+// Retry runs fn with the store's retry policy: each attempt gets a deadline, a failed
+// attempt on a Cluster reloads the slot map, and retryable errors are retried with
+// jittered backoff until the policy or ctx ends. It is for code that talks to the store's
+// client directly (the scs and gorilla adapters), which then rides out a failover as the
+// store does. fn must be safe to repeat.
+func (st *Store) Retry(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	_, err := do(st, ctx, name, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, fn(ctx)
+	})
+	return err
+}
