@@ -149,6 +149,9 @@ func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.
 		if ctx.Err() != nil && last != nil {
 			return zero, &RetryError{Op: name, Attempts: attempt + 1, Ctx: ctx.Err(), Last: err}
 		}
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return zero, fmt.Errorf("hasession: %s: %w", name, err)
+		}
 		if !Retryable(err) || ctx.Err() != nil {
 			return v, err
 		}
@@ -188,10 +191,12 @@ func (st *Store) extraAttemptTime(name string) time.Duration {
 	return 0
 }
 
-// attemptContext bounds one attempt. Without a retry policy the caller's context is used
-// as it is.
+// attemptContext bounds one attempt. The caller's context is used as it is (no
+// allocation on the hot path) when there are no retries, when the client ignores context
+// deadlines on its sockets (see call), or when the client's own timeouts already end an
+// attempt within d.
 func (st *Store) attemptContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if st.o.retry.MaxRetries == 0 {
+	if st.o.retry.MaxRetries == 0 || !st.ctxHonoured || st.clientBound <= d {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, d)
@@ -206,7 +211,8 @@ func call[T any](st *Store, ctx context.Context, op func(ctx context.Context) (T
 	if st.ctxHonoured {
 		return op(ctx)
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	// The client's own timeouts end the call before the caller's deadline: call directly.
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > st.clientBound {
 		return op(ctx)
 	}
 	type result struct {
@@ -227,15 +233,34 @@ func call[T any](st *Store, ctx context.Context, op func(ctx context.Context) (T
 	}
 }
 
-// honoursContext reports whether the client applies context deadlines to its sockets.
-func honoursContext(rdb redis.UniversalClient) bool {
+// clientTimeouts reports whether the client applies context deadlines to its sockets, and
+// how long one command can block it at most by its own timeouts (dial, then write and
+// read); unknown or unbounded timeouts give a bound of an hour.
+func clientTimeouts(rdb redis.UniversalClient) (ctxHonoured bool, bound time.Duration) {
+	const unbounded = time.Hour
+	var dial, read, write time.Duration
 	switch c := rdb.(type) {
 	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
+		o := c.Options()
+		ctxHonoured, dial, read, write = o.ContextTimeoutEnabled, o.DialTimeout, o.ReadTimeout, o.WriteTimeout
 	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
+		o := c.Options()
+		ctxHonoured, dial, read, write = o.ContextTimeoutEnabled, o.DialTimeout, o.ReadTimeout, o.WriteTimeout
+	default:
+		return false, unbounded
 	}
-	return false
+	if dial <= 0 || read < 0 || write < 0 {
+		return ctxHonoured, unbounded
+	}
+	// go-redis applies its defaults to the options it keeps: 0 is not left here, but be
+	// safe.
+	if read == 0 {
+		read = 3 * time.Second
+	}
+	if write == 0 {
+		write = read
+	}
+	return ctxHonoured, dial + read + write
 }
 
 // FailoverOptions returns a copy of o tuned for failover: a short dial timeout and few

@@ -61,7 +61,8 @@ type Store struct {
 	// Boxed once: an int64 or string stored in an interface allocates each time.
 	idleArg, lifeArg, touchArg, graceArg, codecArg any
 
-	ctxHonoured bool // the client applies context deadlines to its sockets
+	ctxHonoured bool          // the client applies context deadlines to its sockets
+	clientBound time.Duration // how long one command can block the client by its own timeouts
 	stats       counters
 }
 
@@ -112,7 +113,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	st.idleArg, st.lifeArg, st.touchArg, st.graceArg = st.idleMs, st.lifeMs, st.touchMs, st.graceMs
 	st.codecArg = o.codec.Name()
-	st.ctxHonoured = honoursContext(rdb)
+	st.ctxHonoured, st.clientBound = clientTimeouts(rdb)
 	return st, nil
 }
 
