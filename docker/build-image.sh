@@ -94,5 +94,10 @@ ENTRYPOINT ["/usr/bin/redis-server"]
 DOCKERFILE
 
 echo "build-image: building $tag" >&2
-DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
+# The legacy builder needs no image of its own (BuildKit may want to pull a frontend);
+# its deprecation notice is shown only if the build fails.
+if ! DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >"$ctx/build.log" 2>&1; then
+  cat "$ctx/build.log" >&2
+  exit 1
+fi
 echo "$tag"
