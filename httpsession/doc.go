@@ -1,0 +1,62 @@
+// Package httpsession is net/http middleware on [store.Store]: the session's ID in a
+// cookie, the session in the request's context, saved if it changed before the first
+// byte of the response. It works with any http.Handler (http.ServeMux and everything
+// built on it).
+//
+//	st, err := store.New(rdb)
+//	sm, err := httpsession.New(st)                 // cookie "hasession": HttpOnly, Secure, SameSite=Lax
+//	http.ListenAndServe(addr, sm.Handler(mux))
+//
+//	func cart(w http.ResponseWriter, r *http.Request) {
+//		s := httpsession.FromContext(r.Context())
+//		var items []string
+//		_ = s.Get("cart", &items)                 // store.ErrNoAttribute if none
+//		_ = s.Set("cart", append(items, "book"))  // saved before the response's first byte
+//	}
+//
+//	func login(w http.ResponseWriter, r *http.Request) {
+//		s := httpsession.FromContext(r.Context())
+//		s.SetUser("alice")
+//		if err := s.Rotate(r.Context()); err != nil { … } // new ID now, new cookie in the response
+//	}
+//
+//	func logout(w http.ResponseWriter, r *http.Request) {
+//		err := httpsession.FromContext(r.Context()).Destroy(r.Context()) // gone from Redis, cookie expired
+//	}
+//
+// # What it costs
+//
+// A visitor without a cookie gets a new session that costs nothing: no Redis call, and
+// no cookie unless something is stored in it. A malformed cookie is treated the same and
+// never reaches Redis. A request with a valid cookie costs one load (one round trip; the
+// store extends the session's TTL at most once per touch interval), and one save only if
+// the session changed.
+//
+// # Cookies
+//
+// The cookie is HttpOnly, Secure, SameSite=Lax and Path=/ by default, and persistent: its
+// Max-Age and Expires follow the session's expiry ([store.Session.ExpiresAt]), so it is
+// re-sent with every response that carries a stored session, keeping the browser's copy in
+// step with the sliding expiry. [WithPersistentCookie](false) makes it a session cookie,
+// sent only when the session is first saved or changes ID. Responses carry Vary: Cookie,
+// and Cache-Control: no-cache="Set-Cookie" when they set the cookie.
+//
+// # Rotation and concurrency
+//
+// [Session.Rotate] (login) writes the session under a new ID at once; the old ID leads to
+// the new session for the store's grace period, and a request still carrying the old
+// cookie gets the new one in its response. Concurrent requests of one user that change
+// different attributes all keep their changes: a save writes only what its request
+// changed.
+//
+// # Errors
+//
+// Redis calls use the request's context: a client that goes away mid-request cancels the
+// save. The store retries through a failover until that context ends, and net/http gives
+// it no deadline: [WithTimeout] bounds the middleware's load and save.
+//
+// When the session cannot be loaded or saved — Redis down past that bound, the request's
+// context ended, a session over the store's size limit — the error handler answers
+// instead of the handler ([WithErrorHandler]; by default 500 and a log line), and the
+// handler's writes after that return [ErrNotSaved]. Nothing panics.
+package httpsession

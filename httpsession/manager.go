@@ -1,0 +1,214 @@
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hasession/hasession/store"
+)
+
+// Manager is the session middleware: it carries the session's ID in a cookie and the
+// session in the request's context. It is safe for concurrent use.
+type Manager struct {
+	st      *store.Store
+	cfg     config
+	onError ErrorHandler
+	logger  *slog.Logger
+}
+
+// New returns a Manager on the store. Invalid options are an error here, never later.
+// New panics on a nil store (programmer error).
+func New(st *store.Store, opts ...Option) (*Manager, error) {
+	if st == nil {
+		panic("hasession: httpsession.New with a nil store")
+	}
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{st: st, cfg: cfg, onError: cfg.onError, logger: cfg.logger}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	if m.onError == nil {
+		m.onError = m.defaultError
+	}
+	return m, nil
+}
+
+// Store returns the store the Manager keeps its sessions in.
+func (m *Manager) Store() *store.Store { return m.st }
+
+// CookieName returns the name of the session cookie.
+func (m *Manager) CookieName() string { return m.cfg.name }
+
+// Handler returns middleware that gives next's requests a session (see [FromContext]).
+//
+// Before next runs it loads the session the cookie names, with the request's context:
+// without a cookie, or with one that is malformed (nothing is sent to Redis then),
+// unknown or expired, the request gets a new session that costs nothing until something
+// is stored in it. A session that cannot be read (foreign data at its key, another codec)
+// is logged and replaced by a new one; its data is left untouched.
+//
+// The session is saved, if it changed, before the first byte of the response: at next's
+// first Write, WriteHeader (other than 1xx informational), ReadFrom, Flush or Hijack, or
+// when next returns without writing. Then the response gets Vary: Cookie and, when it
+// sets the cookie, Cache-Control: no-cache="Set-Cookie". The cookie is set when the
+// session first reaches Redis or changes ID (Rotate, or an old ID the store forwarded to
+// the new one) and, for a persistent cookie, with every response that carries a stored
+// session, so that its expiry follows the session's sliding expiry; Destroy expires it.
+// A visitor whose session stays empty gets no cookie and costs no Redis write.
+//
+// If the session cannot be loaded or saved (a Redis failure, the request's context
+// ending, the bound set by [WithTimeout] passing), the error handler answers instead of
+// next (see [WithErrorHandler]); nothing panics. The response writer next gets
+// implements http.Flusher, http.Hijacker (a hijacked connection carries no cookie: the
+// Set-Cookie header is in w.Header() for a handler that writes its own response) and
+// io.ReaderFrom, and has an Unwrap method, so http.ResponseController reaches the
+// server's writer.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs := &requestState{}
+		h := &rs.sess
+		if err := m.load(r, h); err != nil {
+			m.onError(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, h))
+		rs.rw = responseWriter{ResponseWriter: w, m: m, r: r, h: h}
+		next.ServeHTTP(&rs.rw, r)
+		rs.rw.commit()
+	})
+}
+
+// requestState is what one request needs, in one allocation.
+type requestState struct {
+	sess Session
+	rw   responseWriter
+}
+
+// load fills h with the session the request's cookie names, or a new one.
+func (m *Manager) load(r *http.Request, h *Session) error {
+	h.m = m
+	if c, err := r.Cookie(m.cfg.name); err == nil && c.Value != "" {
+		h.cookieID, h.hadCookie = c.Value, true
+		ctx, cancel := m.opContext(r.Context())
+		s, err := m.st.Load(ctx, c.Value)
+		cancel()
+		switch {
+		case err == nil:
+			h.s = s
+			return nil
+		case errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrCodecMismatch):
+			m.logger.LogAttrs(r.Context(), slog.LevelWarn, "hasession: unreadable session replaced by a new one", slog.Any("err", err))
+		default:
+			return err
+		}
+	}
+	s, err := m.st.NewSession()
+	if err != nil {
+		return err
+	}
+	h.s = s
+	return nil
+}
+
+// commit saves the session if it changed and adds the cookie to the response's headers.
+// It runs once per request.
+func (m *Manager) commit(ctx context.Context, hdr http.Header, h *Session) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.committed {
+		return nil
+	}
+	h.committed = true
+	s := h.s
+	if s.Modified() {
+		ctx, cancel := m.opContext(ctx)
+		err := m.st.Save(ctx, s)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	addVaryCookie(hdr)
+	switch {
+	case !s.IsNew():
+		if id := s.ID(); m.cfg.persistent || id != h.cookieID {
+			m.setCookie(hdr, id, s.ExpiresAt())
+		}
+	case h.destroyed && h.hadCookie:
+		m.setCookie(hdr, "", time.Time{})
+	}
+	return nil
+}
+
+// opContext returns the context of one load or save (see WithTimeout).
+func (m *Manager) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.cfg.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.cfg.timeout)
+}
+
+// setCookie adds the session cookie; an empty value expires it.
+func (m *Manager) setCookie(hdr http.Header, value string, expires time.Time) {
+	c := http.Cookie{
+		Name:     m.cfg.name,
+		Value:    value,
+		Path:     m.cfg.path,
+		Domain:   m.cfg.domain,
+		Secure:   m.cfg.secure,
+		HttpOnly: true,
+		SameSite: m.cfg.sameSite,
+	}
+	switch {
+	case value == "":
+		c.MaxAge, c.Expires = -1, time.Unix(1, 0)
+	case m.cfg.persistent && !expires.IsZero():
+		// Round up to the second, and never below one: a cookie about to expire is
+		// still the session's (the store decides when it is gone).
+		secs := max(int64((time.Until(expires)+time.Second-1)/time.Second), 1)
+		c.MaxAge = int(secs)
+		c.Expires = time.Unix(expires.Add(time.Second-1).Unix(), 0)
+	}
+	hdr.Add("Set-Cookie", c.String())
+	hdr.Add("Cache-Control", `no-cache="Set-Cookie"`)
+}
+
+// addVaryCookie adds Cookie to the Vary header unless it is there already.
+func addVaryCookie(hdr http.Header) {
+	for _, v := range hdr["Vary"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, "Cookie") {
+				return
+			}
+		}
+	}
+	hdr.Add("Vary", "Cookie")
+}
+
+// defaultError logs the error and answers 500. A request whose client went away is
+// logged as a warning.
+func (m *Manager) defaultError(w http.ResponseWriter, r *http.Request, err error) {
+	level := slog.LevelError
+	if errors.Is(err, context.Canceled) {
+		level = slog.LevelWarn
+	}
+	m.logger.LogAttrs(r.Context(), level, "hasession: session unavailable",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}

@@ -1,0 +1,165 @@
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hasession/hasession/store"
+)
+
+// Errors of the middleware. The store's errors (store.ErrNoAttribute, …) pass through
+// unchanged.
+var (
+	// ErrCommitted: the response has started, so the session was saved already (or found
+	// unchanged) and its cookie sent. A change now would be lost.
+	ErrCommitted = errors.New("hasession: the response has started; the session can no longer change")
+	// ErrNotSaved is what the response writer's Write, ReadFrom, Flush and Hijack return
+	// once the session could not be saved: the error handler has answered instead.
+	ErrNotSaved = errors.New("hasession: session not saved; the error handler answered")
+)
+
+type ctxKey struct{}
+
+// FromContext returns the request's session, or nil when the request did not go through
+// [Manager.Handler]. Call it with r.Context().
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
+
+// Session is the request's session as handlers see it: a [store.Session] that the
+// middleware loaded before the handler ran and saves, if it changed, before the first
+// byte of the response. Changes made after the response has started are not saved: Set,
+// Rotate and Destroy then return [ErrCommitted].
+//
+// Rotate and Destroy act at once, in Redis, with the context they are given (the
+// request's), so a handler learns of a failure while it can still answer; the cookie
+// follows in the response.
+//
+// A Session is safe for concurrent use, for the duration of the request.
+type Session struct {
+	m  *Manager
+	mu sync.Mutex
+	s  *store.Session
+
+	cookieID  string // the cookie's value, "" without a cookie
+	hadCookie bool
+	destroyed bool // Destroy was called: expire the cookie unless a new session is saved
+	committed bool
+}
+
+func (h *Session) cur() *store.Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.s
+}
+
+// ID returns the session's ID, which the cookie carries. A new session has an ID too,
+// but it reaches the browser only if the session is saved.
+func (h *Session) ID() string { return h.cur().ID() }
+
+// IsNew reports whether the session has never been saved: the visitor brought no cookie,
+// or one that led to no session (malformed, unknown, expired, destroyed).
+func (h *Session) IsNew() bool { return h.cur().IsNew() }
+
+// Get decodes the attribute into dst, a non-nil pointer. It returns
+// store.ErrNoAttribute when the session has no such attribute.
+func (h *Session) Get(key string, dst any) error { return h.cur().Get(key, dst) }
+
+// Has reports whether the session has the attribute.
+func (h *Session) Has(key string) bool { return h.cur().Has(key) }
+
+// Keys returns the names of the session's attributes, sorted.
+func (h *Session) Keys() []string { return h.cur().Keys() }
+
+// Set records an attribute to save with the response. It returns the codec's error when
+// v cannot be encoded, or ErrCommitted once the response has started.
+func (h *Session) Set(key string, v any) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.committed {
+		return ErrCommitted
+	}
+	return h.s.Set(key, v)
+}
+
+// Delete removes the attribute, with the response. Once the response has started it does
+// nothing.
+func (h *Session) Delete(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.committed {
+		h.s.Delete(key)
+	}
+}
+
+// User returns the user the session belongs to ("" for an anonymous session).
+func (h *Session) User() string { return h.cur().User() }
+
+// SetUser sets the user the session belongs to; call Rotate with it on login. Once the
+// response has started it does nothing.
+func (h *Session) SetUser(user string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.committed {
+		h.s.SetUser(user)
+	}
+}
+
+// Modified reports whether the session has changes to save.
+func (h *Session) Modified() bool { return h.cur().Modified() }
+
+// Version returns the session's version: 0 before the first save, then one more per save.
+func (h *Session) Version() int64 { return h.cur().Version() }
+
+// CreatedAt returns when the session was first saved; zero before that.
+func (h *Session) CreatedAt() time.Time { return h.cur().CreatedAt() }
+
+// ExpiresAt returns when the session expires unless it is used again; zero before the
+// first save.
+func (h *Session) ExpiresAt() time.Time { return h.cur().ExpiresAt() }
+
+// Rotate gives the session a new ID now (call it on login and on any change of
+// privilege, against session fixation): the session, with its pending changes, is
+// written under the new ID, and the response carries the new cookie. The old ID leads to
+// the new session for the store's grace period, so requests already in flight with the
+// old cookie still find it. A session never saved just gets a new ID, without a Redis
+// call.
+//
+// Errors: ErrCommitted (nothing done), or store.Rotate's; on error the session keeps its
+// ID and the old cookie stays valid.
+func (h *Session) Rotate(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.committed {
+		return ErrCommitted
+	}
+	return h.m.st.Rotate(ctx, h.s)
+}
+
+// Destroy deletes the session from Redis now (logout) and replaces it with a new, empty
+// one. The response expires the cookie (Max-Age=0), unless the handler stores something
+// in the new session, which then gets a new cookie. Once the response has started,
+// Destroy still deletes the session from Redis but can no longer expire the cookie, and
+// returns ErrCommitted.
+//
+// Errors: ErrCommitted, the context's error or a Redis error (the session then still
+// exists).
+func (h *Session) Destroy(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.m.st.DestroySession(ctx, h.s); err != nil {
+		return err
+	}
+	if h.committed {
+		return ErrCommitted
+	}
+	fresh, err := h.m.st.NewSession()
+	if err != nil {
+		return err
+	}
+	h.s, h.destroyed = fresh, true
+	return nil
+}
