@@ -553,17 +553,61 @@ func TestFailoverClusterShardDown(t *testing.T) {
 	require.Positive(t, up)
 }
 
-// 11. Sentinel: kill the master: no caller-visible error; recovery ≈ down-after +
-// promotion.
-func TestFailoverSentinelKill(t *testing.T) {
+// 11. Sentinel: kill the master: no caller-visible error, no WAIT-acknowledged save lost;
+// recovery ≈ down-after + promotion. Manual SENTINEL FAILOVER: callers never see READONLY.
+func TestFailoverSentinel(t *testing.T) {
 	cluster.RequireDocker(t)
 	s, err := cluster.RunSentinel(t.Context())
 	cluster.Cleanup(t, s)
 	require.NoError(t, err)
-	st, err := store.New(tunedClient(t, s))
-	require.NoError(t, err)
-	res := runDrill(t, s, st, cluster.FaultKill, 0)
-	require.Empty(t, res.errors, "caller-visible errors")
+
+	t.Run("kill the master", func(t *testing.T) {
+		st, err := store.New(tunedClient(t, s), store.WithWriteAck(1, 500*time.Millisecond))
+		require.NoError(t, err)
+		res := runDrill(t, s, st, cluster.FaultKill, 0)
+		require.Empty(t, res.errors, "caller-visible errors")
+		require.Zero(t, res.lost, "WAIT-acknowledged saves lost")
+		require.Zero(t, res.backwards, "a load saw a counter below an acknowledged save")
+	})
+
+	// Manual SENTINEL FAILOVER: the old master is demoted while clients still write to
+	// it; READONLY is retried by the store, never seen by callers.
+	t.Run("manual SENTINEL FAILOVER", func(t *testing.T) {
+		ctx := t.Context()
+		hctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		require.NoError(t, s.WaitHealthy(hctx))
+		st, err := store.New(tunedClient(t, s))
+		require.NoError(t, err)
+		d := newDrill(t, st, 4, 25)
+		old, err := s.Master(ctx)
+		require.NoError(t, err)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { d.run(stop, 30*time.Second); close(done) }()
+		require.Eventually(t, func() bool { return d.ops.Load() > 200 }, 10*time.Second, 10*time.Millisecond)
+
+		sent := redis.NewClient(&redis.Options{Addr: s.Sentinels()[0].Addr()})
+		defer sent.Close()
+		start := time.Now()
+		require.NoError(t, sent.Do(ctx, "SENTINEL", "FAILOVER", s.MasterName()).Err())
+		promoted, err := s.WaitPromotion(hctx, "", old)
+		require.NoError(t, err)
+		t.Logf("SENTINEL FAILOVER: %s promoted after %s", promoted.Name, time.Since(start).Round(time.Millisecond))
+		require.NoError(t, s.WaitRole(hctx, old, cluster.RoleReplica), "the old master is demoted")
+		n := d.ops.Load()
+		require.Eventually(t, func() bool { return d.ops.Load() > n+500 }, 20*time.Second, 10*time.Millisecond)
+		close(stop)
+		<-done
+		require.NoError(t, s.WaitHealthy(hctx))
+		lost, _ := d.verify(t)
+		t.Logf("manual failover: %d operations, %d caller-visible errors, %d acknowledged saves lost; stats %+v", d.ops.Load(), len(d.errors()), lost, st.Stats())
+		for _, err := range d.errors() {
+			require.False(t, redis.IsReadOnlyError(err), "a caller saw READONLY: %v", err)
+		}
+		require.Empty(t, d.errors(), "caller-visible errors")
+		require.Zero(t, lost, "a graceful failover loses nothing")
+	})
 }
 
 // 12. A caller deadline shorter than any failover: the call returns within deadline +
