@@ -302,3 +302,25 @@ func (s *Session) applyChanges() {
 	s.changes = nil
 	s.userSet = false
 }
+
+// Deadline returns the session's absolute deadline: it is gone then, however active.
+// Zero before the first save.
+func (s *Session) Deadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isNew {
+		return time.Time{}
+	}
+	return time.UnixMilli(s.deadline)
+}
+
+// LastTouch returns when the session's TTL was last extended (by a save or a load whose
+// touch was due), in Redis time. Zero before the first save.
+func (s *Session) LastTouch() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isNew {
+		return time.Time{}
+	}
+	return time.UnixMilli(s.touched)
+}

@@ -543,3 +543,12 @@ func (st *Store) DestroySession(ctx context.Context, s *Session) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// IdleTimeout returns the sliding expiry the store was built with.
+func (st *Store) IdleTimeout() time.Duration { return st.o.idle }
+
+// Lifetime returns the absolute lifetime the store was built with.
+func (st *Store) Lifetime() time.Duration { return st.o.absolute }
+
+// TouchInterval returns the touch interval the store was built with.
+func (st *Store) TouchInterval() time.Duration { return st.o.touchInterval }

@@ -174,6 +174,10 @@ func TestAbsoluteLifetime(t *testing.T) {
 		require.NoError(t, s.Set("a", 1))
 		require.NoError(t, st.Save(ctx, s))
 		require.WithinDuration(t, s.CreatedAt().Add(time.Second), s.ExpiresAt(), 10*time.Millisecond)
+		require.Equal(t, s.ExpiresAt(), s.Deadline(), "the lifetime is shorter than the idle timeout")
+		require.Equal(t, time.Second, st.Lifetime())
+		require.Equal(t, time.Minute, st.IdleTimeout())
+		require.False(t, s.LastTouch().IsZero())
 		// Active all along, with saves too: still gone after its lifetime.
 		eventually(t, 10*time.Second, func() bool {
 			got, err := st.Load(context.Background(), s.ID())
