@@ -1,0 +1,74 @@
+// Package gorillastore is a session store for github.com/gorilla/sessions that keeps
+// sessions in Redis through a hasession [store.Store]: on any go-redis v9 client (a single
+// server, a Sentinel-managed master or a Redis Cluster), with the store's failover retry
+// policy, sliding and absolute expiry enforced in Redis, and per-value saves.
+//
+// # Switching from another gorilla store
+//
+// One line changes: the store.
+//
+//	// was: store, err := redisstore.NewRedisStore(ctx, client) (or sessions.NewCookieStore(key))
+//	store, err := gorillastore.New(st) // st: a hasession *store.Store on your client
+//
+// Handlers stay as they are — store.Get(r, name), session.Values, session.Options,
+// session.Save(r, w), sessions.Save(r, w), flashes. What differs:
+//
+//   - Keys of Values must be strings (each value is one attribute named by its key); any
+//     other key is an error from Save ([ErrKeyNotString]). Values are encoded with the
+//     hasession store's codec (MessagePack by default), not gob: a value the codec cannot
+//     encode (a func, a chan) or decode back is an error from Save, and nothing needs
+//     gob.Register.
+//   - Values come back with generic types unless registered (see below).
+//   - Options.MaxAge sets the cookie's lifetime only. How long a session lives in Redis
+//     is the hasession store's idle timeout (sliding) and absolute lifetime, and MaxAge
+//     defaults to that lifetime. A Save with MaxAge ≤ 0 destroys the session and expires
+//     the cookie, as with gorilla's FilesystemStore.
+//   - The default options are secure: HttpOnly, Secure, SameSite=Lax, Path "/" (see
+//     [DefaultOptions]); set them with [WithOptions].
+//   - The cookie carries the session ID as it is, a UUIDv4 with 122 bits from
+//     crypto/rand, checked by the store before use (a malformed cookie gets a new
+//     session and sends nothing to Redis): there are no securecookie keys to manage.
+//
+// A typical setup:
+//
+//	rdb := store.NewFailoverClient(&redis.UniversalOptions{Addrs: addrs}) // or MasterName for Sentinel
+//	st, err := store.New(rdb, store.WithIdleTimeout(30*time.Minute), store.WithLifetime(12*time.Hour))
+//	if err != nil { … }
+//	sessionStore, err := gorillastore.New(st, gorillastore.WithValueType("cart", Cart{}))
+//
+//	func handler(w http.ResponseWriter, r *http.Request) {
+//		session, err := sessionStore.Get(r, "session")
+//		if err != nil { … } // Redis down past the retry policy; session is a new one
+//		session.Values["user"] = "ada"
+//		if err := session.Save(r, w); err != nil { … }
+//	}
+//
+// # What Values hold after a load
+//
+// Each value is decoded on load. A key registered with [WithValueType] gives back that
+// type, as gob would. Any other value is decoded into an interface, with the codec's
+// generic types — store typed values under registered keys where the type matters:
+//
+//	stored                       MessagePack (default)             JSON codec
+//	string, bool, []byte         the same                          []byte: base64 string
+//	int, int32, uint16, …        int64 (uint64 above MaxInt64)     float64
+//	float32, float64             float64                           float64
+//	struct, map[string]T         map[string]any                    map[string]any
+//	[]T (flashes too)            []any                             []any
+//	time.Time                    time.Time (local time zone)       string (RFC 3339)
+//	map[int]T                    map[any]any, keys int64           map[string]any
+//
+// Numbers inside maps and slices are converted the same way. Save decodes each value it
+// writes as a load will and refuses one that would not load back — with MessagePack, a
+// map whose keys are not strings nested inside another value: register the type of
+// such values.
+//
+// # Saves
+//
+// Save writes, in one script, only the values that changed since the load (compared
+// with reflect.DeepEqual against a copy decoded apart) and deletes the attributes whose
+// keys were removed from Values, so an unchanged session sends nothing and concurrent
+// requests changing different values do not overwrite each other. A session that was
+// destroyed or expired since it was loaded is never brought back: Save puts the values
+// in a new session with a new ID and cookie.
+package gorillastore

@@ -1,0 +1,52 @@
+// Package scsstore is a session store for github.com/alexedwards/scs/v2 that keeps
+// sessions in Redis through a hasession [store.Store]: on any go-redis v9 client (a single
+// server, a Sentinel-managed master or a Redis Cluster) and with the store's failover
+// retry policy, so a SessionManager keeps its users logged in when a Redis node dies.
+//
+// # Switching from goredisstore
+//
+// One line changes: the store.
+//
+//	sessionManager := scs.New()
+//	// was: sessionManager.Store = goredisstore.New(client)
+//	sessionManager.Store, err = scsstore.New(st) // st, _ := store.New(rdb)
+//
+// Everything else — LoadAndSave, Put, Get, RenewToken, Destroy, Iterate, Lifetime,
+// IdleTimeout, HashTokenInStore, the codec — stays as it is: scs still encodes the session
+// and decides its expiry, and this package only stores the bytes. The client may now be
+// a *redis.ClusterClient (goredisstore takes a *redis.Client only), and the non-ctx
+// methods work instead of panicking. Sessions written by goredisstore are not read
+// (their keys have no hash tag): users log in once more after the switch.
+//
+// A typical setup, with a client tuned for failover:
+//
+//	rdb := store.NewFailoverClient(&redis.UniversalOptions{Addrs: addrs}) // or MasterName for Sentinel
+//	st, err := store.New(rdb)
+//	if err != nil { … }
+//	sessionManager := scs.New()
+//	sessionManager.Store, err = scsstore.New(st)
+//	http.ListenAndServe(":4000", sessionManager.LoadAndSave(mux))
+//
+// # Keys and expiry
+//
+// A session is one string key, <prefix>{<token>} (default prefix "scs:session:"), holding
+// the bytes scs encoded, with a TTL set from scs's expiry on each commit; an expiry in the
+// past deletes the key. The hash tag puts each session in one Cluster slot. A token is
+// checked before any key is built: anything but scs's 43 base64url digits (see
+// [ValidToken]) sends nothing to Redis — Find reports it missing, Delete does nothing,
+// Commit returns [ErrInvalidToken].
+//
+// # Failover
+//
+// Every command runs through [store.Store.Retry]: each attempt has a deadline, a failed
+// attempt on a Cluster makes the client reload its slot map, and retryable errors are
+// tried again with jittered backoff until the context ends. A caller whose deadline
+// outlasts the failover sees no error. The non-ctx methods (Find, Commit, Delete, All)
+// use context.Background() and so wait as long as the retry policy allows; scs's
+// SessionManager calls the ctx methods.
+//
+// # Iteration
+//
+// [Store.AllCtx] (scs's Iterate) SCANs every master of a Cluster, not just one node, and
+// starts a node's scan over when a failover may have invalidated its cursor.
+package scsstore

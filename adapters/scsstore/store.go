@@ -1,0 +1,188 @@
+package scsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/store"
+)
+
+// ErrInvalidToken is returned by Commit and CommitCtx for a token that is not an scs
+// token (see [ValidToken]). Nothing was sent to Redis. Find and Delete treat such a token
+// as missing instead, as scs asks of stores.
+var ErrInvalidToken = errors.New("scsstore: malformed session token")
+
+// Store keeps scs sessions in Redis through a hasession store's client and retry policy.
+// It implements scs.Store, scs.CtxStore, scs.IterableStore and scs.IterableCtxStore. It
+// is safe for concurrent use.
+type Store struct {
+	st     *store.Store
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+var (
+	_ scs.Store            = (*Store)(nil)
+	_ scs.CtxStore         = (*Store)(nil)
+	_ scs.IterableStore    = (*Store)(nil)
+	_ scs.IterableCtxStore = (*Store)(nil)
+)
+
+// New returns a Store that talks to Redis with st.Client() — any go-redis v9 client:
+// single server, Sentinel (NewFailoverClient) or Cluster — and runs every command with
+// st's retry policy ([store.Store.Retry]), so it rides out a failover as the hasession
+// store does. Only the client and the retry policy are taken from st: scs encodes the
+// session and decides its expiry itself, so st's codec, timeouts, size limit and hashed
+// IDs do not apply (scs's HashTokenInStore keeps raw tokens out of Redis).
+//
+// Invalid options are an error. New panics on a nil store (programmer error).
+func New(st *store.Store, opts ...Option) (*Store, error) {
+	if st == nil {
+		panic("scsstore: New with a nil store")
+	}
+	o := options{prefix: DefaultPrefix}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	return &Store{st: st, rdb: st.Client(), prefix: o.prefix}, nil
+}
+
+// Key returns the Redis key of the session with the given token: <prefix>{<token>}, one
+// hash slot per session. It returns ErrInvalidToken for a malformed token.
+func (s *Store) Key(token string) (string, error) {
+	if !ValidToken(token) {
+		return "", ErrInvalidToken
+	}
+	return s.key(token), nil
+}
+
+func (s *Store) key(token string) string { return s.prefix + "{" + token + "}" }
+
+// FindCtx returns the data of the session with the given token: one GET. A missing or
+// expired session, and a malformed token (nothing is sent then), are (nil, false, nil).
+// Errors: the context's error or a Redis error, once the retry policy gave up.
+func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	if !ValidToken(token) {
+		return nil, false, nil
+	}
+	key := s.key(token)
+	type found struct {
+		b  []byte
+		ok bool
+	}
+	f, err := retry(ctx, s.st, "scs find", func(ctx context.Context) (found, error) {
+		b, err := s.rdb.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return found{}, nil
+		}
+		return found{b, err == nil}, err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("scsstore: find session: %w", err)
+	}
+	return f.b, f.ok, nil
+}
+
+// CommitCtx stores the session's data until expiry: one SET with the TTL, in
+// milliseconds, rounded up and computed again on each attempt. An expiry that has passed deletes
+// the session instead. Errors: ErrInvalidToken (nothing sent), the context's error or a
+// Redis error, once the retry policy gave up.
+func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	if !ValidToken(token) {
+		return ErrInvalidToken
+	}
+	key := s.key(token)
+	err := s.st.Retry(ctx, "scs commit", func(ctx context.Context) error {
+		ttl := time.Until(expiry)
+		if ttl <= 0 {
+			return s.rdb.Del(ctx, key).Err()
+		}
+		ms := (ttl + time.Millisecond - 1) / time.Millisecond
+		return s.rdb.Set(ctx, key, b, ms*time.Millisecond).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("scsstore: commit session: %w", err)
+	}
+	return nil
+}
+
+// DeleteCtx deletes the session with the given token. A missing session, or a malformed
+// token (nothing is sent then), is not an error. Errors: the context's error or a Redis
+// error, once the retry policy gave up.
+func (s *Store) DeleteCtx(ctx context.Context, token string) error {
+	if !ValidToken(token) {
+		return nil
+	}
+	key := s.key(token)
+	err := s.st.Retry(ctx, "scs delete", func(ctx context.Context) error {
+		return s.rdb.Del(ctx, key).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("scsstore: delete session: %w", err)
+	}
+	return nil
+}
+
+// Find is FindCtx with context.Background(): it waits as long as the retry policy lets
+// it. scs's SessionManager calls FindCtx; Find is for code that calls the store itself.
+func (s *Store) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+// Commit is CommitCtx with context.Background() (see Find).
+func (s *Store) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// Delete is DeleteCtx with context.Background() (see Find).
+func (s *Store) Delete(token string) error {
+	return s.DeleteCtx(context.Background(), token)
+}
+
+// All is AllCtx with context.Background() (see Find).
+func (s *Store) All() (map[string][]byte, error) {
+	return s.AllCtx(context.Background())
+}
+
+// retry runs op with st's retry policy and returns what the successful attempt produced.
+// An attempt the policy gave up on may still be running (see store.Store.Retry); it
+// publishes its result only while its own context is live, and that context ends before
+// the next attempt starts, so the result returned is the successful attempt's and no
+// abandoned attempt races with the caller.
+func retry[T any](ctx context.Context, st *store.Store, name string, op func(ctx context.Context) (T, error)) (T, error) {
+	var (
+		mu  sync.Mutex
+		res T
+	)
+	err := st.Retry(ctx, name, func(ctx context.Context) error {
+		v, err := op(ctx)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res = v
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return res, nil
+}
