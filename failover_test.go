@@ -568,6 +568,17 @@ func TestFailoverSentinel(t *testing.T) {
 		require.Empty(t, res.errors, "caller-visible errors")
 		require.Zero(t, res.lost, "WAIT-acknowledged saves lost")
 		require.Zero(t, res.backwards, "a load saw a counter below an acknowledged save")
+
+		// The old master came back (empty, as a master until the sentinels demote it) and
+		// the load went on: no client command ever reached it. Replicated writes arrive as
+		// the scripts' effects, never as EVAL/EVALSHA or HGETALL.
+		old := redis.NewClient(&redis.Options{Addr: res.rounds[0].master.Addr()})
+		defer old.Close()
+		info, err := old.Info(t.Context(), "commandstats").Result()
+		require.NoError(t, err)
+		for _, cmd := range []string{"cmdstat_evalsha:", "cmdstat_eval:", "cmdstat_hgetall:"} {
+			require.NotContains(t, info, cmd, "a session command landed on the returned old master")
+		}
 	})
 
 	// Manual SENTINEL FAILOVER: the old master is demoted while clients still write to

@@ -149,7 +149,7 @@ func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.
 		if ctx.Err() != nil && last != nil {
 			return zero, &RetryError{Op: name, Attempts: attempt + 1, Ctx: ctx.Err(), Last: err}
 		}
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		if ctx.Err() != nil && err == ctx.Err() {
 			return zero, fmt.Errorf("hasession: %s: %w", name, err)
 		}
 		if !Retryable(err) || ctx.Err() != nil {
