@@ -24,19 +24,7 @@ import (
 // acknowledged save), one fault, heal, then checks. Caller deadline 10 s.
 // Run: go test -v -run Failover -count=1 .
 
-type runner struct{ m *testing.M }
-
-// Run runs the tests, then removes the shared topologies before cluster.TestMain checks
-// that nothing is left.
-func (r runner) Run() int {
-	code := r.m.Run()
-	for _, f := range teardowns {
-		f()
-	}
-	return code
-}
-
-func TestMain(m *testing.M) { os.Exit(cluster.TestMain(runner{m})) }
+func TestMain(m *testing.M) { os.Exit(cluster.TestMain(m)) }
 
 const callerDeadline = 10 * time.Second
 
@@ -215,39 +203,15 @@ func (d *drill) recovery(faultStart, until time.Time) time.Duration {
 	return end.Sub(faultStart)
 }
 
-// startCluster starts (or reuses) the package's Cluster and waits for its health gate.
-var shared struct {
-	sync.Mutex
-	c *cluster.Cluster
-	s *cluster.Sentinel
-}
-
+// sharedCluster returns the test binary's shared Cluster once its health gate passes.
 func sharedCluster(t *testing.T) *cluster.Cluster {
 	t.Helper()
-	cluster.RequireDocker(t)
-	shared.Lock()
-	defer shared.Unlock()
-	if shared.c == nil {
-		c, err := cluster.RunCluster(context.Background())
-		if err != nil {
-			if c != nil {
-				_ = c.Terminate(context.Background())
-			}
-			t.Fatal(err)
-		}
-		shared.c = c
-		// Removed after the package's tests: TestMain's leftover check would flag it.
-		registerTeardown(func() { _ = c.Terminate(context.Background()) })
-	}
+	c := cluster.Shared(t, cluster.KindCluster).(*cluster.Cluster)
 	hctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	require.NoError(t, shared.c.WaitHealthy(hctx), "health gate before the fault")
-	return shared.c
+	require.NoError(t, c.WaitHealthy(hctx), "health gate before the fault")
+	return c
 }
-
-var teardowns []func()
-
-func registerTeardown(f func()) { teardowns = append(teardowns, f) }
 
 func tunedClient(t *testing.T, topo cluster.Topology) redis.UniversalClient {
 	rdb := store.NewFailoverClient(topo.UniversalOptions())

@@ -252,8 +252,9 @@ func isNilTopology(t any) bool {
 }
 
 // TestMain runs a package's tests with the topologies' housekeeping around them: a sweep
-// of what killed runs left behind before, and after, a check that nothing this process
-// created remains (anything left is removed and the run fails). Use it as
+// of what killed runs left behind before; after, the shared topologies ([Shared]) are
+// removed and a check makes sure nothing else this process created remains (anything
+// left is removed and the run fails). Use it as
 //
 //	func TestMain(m *testing.M) { os.Exit(cluster.TestMain(m)) }
 func TestMain(m interface{ Run() int }) int {
@@ -288,6 +289,12 @@ func TestMain(m interface{ Run() int }) int {
 
 	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if err := terminateShared(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "cluster: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	if Available(ctx) != nil {
 		return code
 	}

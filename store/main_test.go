@@ -1,67 +1,28 @@
 package store_test
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hasession/hasession/cluster"
 )
 
-// The package's tests share one topology of each kind, started on first use and removed
-// after the last test.
-var topos = struct {
-	sync.Mutex
-	m   map[cluster.Kind]cluster.Topology
-	err map[cluster.Kind]error
-}{m: map[cluster.Kind]cluster.Topology{}, err: map[cluster.Kind]error{}}
-
-var kinds = []cluster.Kind{cluster.KindStandalone, cluster.KindSentinel, cluster.KindCluster}
+// The package's tests share one topology of each kind (cluster.Shared), started on first
+// use and removed by cluster.TestMain after the last test.
+var kinds = cluster.Kinds
 
 // topology returns the shared topology of the kind, starting it if needed.
 func topology(t testing.TB, kind cluster.Kind) cluster.Topology {
 	t.Helper()
-	cluster.RequireDocker(t)
-	topo, err := shared(kind)
-	if err != nil {
-		t.Fatalf("start %s topology: %v", kind, err)
-	}
-	return topo
+	return cluster.Shared(t, kind)
 }
 
-// shared starts the kind's topology once per test binary.
-func shared(kind cluster.Kind) (cluster.Topology, error) {
-	topos.Lock()
-	defer topos.Unlock()
-	if topo, ok := topos.m[kind]; ok {
-		return topo, nil
-	}
-	if err, ok := topos.err[kind]; ok {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	topo, err := cluster.Run(ctx, kind)
-	if err != nil {
-		if topo != nil {
-			_ = topo.Terminate(context.Background())
-		}
-		topos.err[kind] = err
-		return nil, err
-	}
-	topos.m[kind] = topo
-	return topo, nil
-}
-
-// exampleAddrs returns the address of the shared standalone server for the examples, or
-// of the Cluster's nodes.
+// exampleAddrs returns the addresses of the shared topology of the kind, for the
+// examples.
 func exampleAddrs(kind cluster.Kind) []string {
-	topo, err := shared(kind)
+	topo, err := cluster.SharedTopology(kind)
 	if err != nil {
 		panic(err)
 	}
@@ -76,21 +37,4 @@ func client(t testing.TB, topo cluster.Topology) redis.UniversalClient {
 	return rdb
 }
 
-type runner struct{ m *testing.M }
-
-func (r runner) Run() int {
-	code := r.m.Run()
-	topos.Lock()
-	defer topos.Unlock()
-	for k, topo := range topos.m {
-		if err := topo.Terminate(context.Background()); err != nil {
-			fmt.Fprintf(os.Stderr, "terminate %s: %v\n", k, err)
-			code = 1
-		}
-	}
-	return code
-}
-
-func TestMain(m *testing.M) {
-	os.Exit(cluster.TestMain(runner{m}))
-}
+func TestMain(m *testing.M) { os.Exit(cluster.TestMain(m)) }
