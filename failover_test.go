@@ -581,7 +581,11 @@ func TestFailoverSentinel(t *testing.T) {
 			require.False(t, redis.IsReadOnlyError(err), "a caller saw READONLY: %v", err)
 		}
 		require.Empty(t, d.errors(), "caller-visible errors")
-		require.Zero(t, lost, "a graceful failover loses nothing")
+		// Not asserted: Sentinel does not stop writes to the old master while it promotes a
+		// replica, so saves acknowledged by the old master in that window are lost when it
+		// resynchronises as a replica (WAIT 1 can be satisfied by the other replica, which
+		// resynchronises too). The drill (go run ./bench drill --topology sentinel --fault
+		// failover) has measured such losses; this run's count is logged above.
 	})
 }
 
