@@ -4,11 +4,16 @@
 //	go run ./bench sweep [--all]
 //	go run ./bench image
 //	go run ./bench timings [--repeat N] [--json] [--topologies LIST] [--faults LIST]
+//	go run ./bench drill [--topology KIND] [--fault KIND] [--compare scs|raw|none] [--json] …
+//	go run ./bench compare [--repeat N] [--duration D] [--sessions N] [--cluster] [--out DIR] [--json]
 //
 // up starts a containerized Redis topology, prints how to reach it and keeps it up until
 // Ctrl-C or --for; sweep removes what killed runs left behind; image builds the Redis
 // image offline; timings measures how long topologies take to start and to fail over
-// (median, min and max of --repeat runs).
+// (median, min and max of --repeat runs); drill runs live HTTP session traffic through a
+// failover and reports what users saw and whether any acknowledged save was lost; compare
+// measures hasession beside scs and gorilla/sessions stores and the raw GET/SET floor on
+// one Redis, with the targets' PASS or MISS.
 package main
 
 import (
@@ -28,6 +33,8 @@ commands:
   sweep    remove containers and networks that killed runs left behind
   image    build the Redis image offline from Debian's redis-tools package
   timings  measure start-up, failover and rejoin times (median, min, max of --repeat runs)
+  drill    live HTTP session load through a failover: errors, latency, lost sessions
+  compare  benchmark hasession against scs and gorilla/sessions stores on one Redis
 
 Run "go run ./bench <command> -h" for a command's flags.
 `
@@ -53,6 +60,10 @@ func main() {
 		err = runImage(ctx, os.Args[2:], os.Stdout)
 	case "timings":
 		err = runTimings(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "compare":
+		err = runCompare(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "drill":
+		err = runDrillCmd(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -1,0 +1,1144 @@
+package main
+
+import (
+	"context"
+	"encoding/gob"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/bits"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/boj/redistore"
+	redigo "github.com/gomodule/redigo/redis"
+	"github.com/google/uuid"
+	"github.com/gorilla/sessions"
+	"github.com/rbcervilla/redisstore/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/codec"
+	"github.com/hasession/hasession/httpsession"
+	"github.com/hasession/hasession/store"
+)
+
+// Stores, as they are named in the table, the JSON and the chart.
+const (
+	cmpFloor     = "floor"              // go-redis GET / SET EX of the session's bytes
+	cmpHasession = "hasession"          // store and httpsession
+	cmpSCS       = "scs"                // alexedwards/scs v2 + goredisstore
+	cmpRB        = "gorilla+rbcervilla" // gorilla/sessions + rbcervilla/redisstore
+	cmpBoj       = "gorilla+redistore"  // gorilla/sessions + boj/redistore (redigo)
+)
+
+// cmpPeers are the stores hasession is compared with, in the order of the ratio columns.
+var cmpPeers = []string{cmpSCS, cmpRB, cmpBoj}
+
+// Operations. Each is one request's worth of session work.
+const (
+	opGet        = "get"         // floor: GET of the whole session
+	opSet        = "set"         // floor: SET EX of the whole session
+	opLoad       = "load"        // hasession: Store.Load (touch not due: one HGETALL)
+	opRead       = "read"        // hasession: Load and read 2 attributes (sliding expiry by touch)
+	opModify     = "modify"      // hasession: Load, read 2 attributes, set 2, Save
+	opHTTPRead   = "http-read"   // through the library's middleware: read 2 attributes
+	opHTTPModify = "http-modify" // through the library's middleware: read 2, set 2
+)
+
+// cmpWrites tells the operations that change the session; the others only read it
+// (sliding expiry aside).
+func cmpWrites(op string) bool { return op == opSet || op == opModify || op == opHTTPModify }
+
+// cmpFloorOp is the floor an operation is compared with: GET for reads, SET for changes.
+func cmpFloorOp(op string) string {
+	if cmpWrites(op) {
+		return opSet
+	}
+	return opGet
+}
+
+// cmpPeerOp is the peers' operation an operation is compared with: their HTTP cycle of
+// the same kind (the peers have no lighter way to do a request with sliding expiry).
+func cmpPeerOp(op string) string {
+	if cmpWrites(op) {
+		return opHTTPModify
+	}
+	return opHTTPRead
+}
+
+// cmpConfig holds the compare command's settings.
+type cmpConfig struct {
+	Repeat   int           `json:"repeat"`
+	Duration time.Duration `json:"-"`
+	MaxOps   int64         `json:"max_ops_per_cell"`
+	Sessions int           `json:"sessions"`
+	Workers  []int         `json:"workers"`
+	Sizes    []string      `json:"sizes"`
+	Stores   []string      `json:"stores"`
+	Cluster  bool          `json:"cluster"`
+	Out      string        `json:"-"`
+	JSON     bool          `json:"-"`
+}
+
+func runCompare(ctx context.Context, args []string, out, progress io.Writer) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(progress)
+	cfg := cmpConfig{}
+	fs.IntVar(&cfg.Repeat, "repeat", 3, "runs of every measurement; the table shows their median and spread")
+	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of one measurement (one store, operation, size and concurrency)")
+	fs.Int64Var(&cfg.MaxOps, "max-ops", 2_000_000, "bound on the operations of one measurement")
+	fs.IntVar(&cfg.Sessions, "sessions", 100_000, "sessions stored per store for the memory measurement (0: skip it)")
+	workers := fs.String("workers", "1,8,32", "comma-separated concurrency levels (goroutines issuing requests)")
+	sizes := fs.String("sizes", "typical,large", "comma-separated session sizes: typical (~300 B, 6 attributes), large (~8 KB)")
+	stores := fs.String("stores", strings.Join([]string{cmpFloor, cmpHasession, cmpSCS, cmpRB, cmpBoj}, ","), "comma-separated stores to measure")
+	fs.BoolVar(&cfg.Cluster, "cluster", false, "also measure on a Redis Cluster (3 masters, 3 replicas): floor, hasession and gorilla+rbcervilla")
+	fs.StringVar(&cfg.Out, "out", "compare-out", `directory for the chart (compare.html) and compare.json ("": none)`)
+	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON instead of a table")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: go run ./bench compare [--repeat N] [--duration D] [--sessions N] [--workers LIST]
+                            [--sizes LIST] [--stores LIST] [--cluster] [--out DIR] [--json]
+
+Measures, against one containerized standalone Redis (and a Redis Cluster with --cluster),
+side by side: the go-redis floor (GET / SET EX of the session's bytes), hasession (load;
+read-only request with sliding expiry; request that changes 2 attributes; the same two
+through the httpsession middleware), scs + goredisstore (LoadAndSave, IdleTimeout set),
+gorilla/sessions + rbcervilla/redisstore and gorilla/sessions + boj/redistore (Get and
+Save on every request, for sliding expiry), for each session size and concurrency level.
+
+Reports ops/s (median of --repeat runs and their spread), p50/p99 latency, Redis commands
+and bytes sent per request, client allocations per request, Redis memory per session, the
+ratios to the floor and to each peer, and the targets with PASS or MISS. Progress goes to
+stderr, the table (or JSON) to stdout; the chart and the JSON are written to --out.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	switch {
+	case cfg.Repeat < 1:
+		return fmt.Errorf("--repeat must be at least 1, got %d", cfg.Repeat)
+	case cfg.Duration <= 0:
+		return fmt.Errorf("--duration must be positive, got %s", cfg.Duration)
+	case cfg.MaxOps < 1:
+		return fmt.Errorf("--max-ops must be at least 1, got %d", cfg.MaxOps)
+	case cfg.Sessions < 0:
+		return fmt.Errorf("--sessions must not be negative, got %d", cfg.Sessions)
+	}
+	var err error
+	if cfg.Workers, err = parseList(*workers, cmpParseWorkers); err != nil {
+		return err
+	}
+	if cfg.Sizes, err = parseList(*sizes, cmpParseOneOf("size", "typical", "large")); err != nil {
+		return err
+	}
+	if cfg.Stores, err = parseList(*stores, cmpParseOneOf("store", cmpFloor, cmpHasession, cmpSCS, cmpRB, cmpBoj)); err != nil {
+		return err
+	}
+	if len(cfg.Workers) == 0 || len(cfg.Sizes) == 0 || len(cfg.Stores) == 0 {
+		return errors.New("--workers, --sizes and --stores must each name at least one")
+	}
+	redis.SetLogger(quietRedis{})
+
+	res, err := compare(ctx, cfg, progress)
+	if res != nil {
+		if werr := cmpWrite(cfg, res, out, progress); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: the figures above are partial (%w)", ctx.Err())
+	}
+	if n := res.failures(); n > 0 {
+		return fmt.Errorf("%d measurement(s) failed (see above)", n)
+	}
+	return nil
+}
+
+func cmpParseWorkers(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1024 {
+		return 0, fmt.Errorf("bad concurrency level %q: want an integer from 1 to 1024", s)
+	}
+	return n, nil
+}
+
+func cmpParseOneOf(what string, valid ...string) func(string) (string, error) {
+	return func(s string) (string, error) {
+		if !slices.Contains(valid, s) {
+			return "", fmt.Errorf("unknown %s %q (want one of %s)", what, s, strings.Join(valid, ", "))
+		}
+		return s, nil
+	}
+}
+
+// cmpWrite prints the table or the JSON and writes the chart and the JSON to cfg.Out.
+func cmpWrite(cfg cmpConfig, res *cmpResult, out, progress io.Writer) error {
+	var err error
+	if cfg.JSON {
+		err = cmpWriteJSON(out, res)
+	} else {
+		err = cmpWriteTable(out, res)
+	}
+	if err != nil || cfg.Out == "" {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return err
+	}
+	for name, write := range map[string]func(io.Writer, *cmpResult) error{
+		"compare.html": cmpWriteHTML,
+		"compare.json": cmpWriteJSON,
+	} {
+		f, err := os.Create(filepath.Join(cfg.Out, name))
+		if err != nil {
+			return err
+		}
+		err = write(f, res)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(progress, "wrote %s and %s\n", filepath.Join(cfg.Out, "compare.html"), filepath.Join(cfg.Out, "compare.json"))
+	return nil
+}
+
+// compare starts the topologies, measures and returns what it measured, also when it
+// was interrupted or something failed (then with what was measured so far).
+func compare(ctx context.Context, cfg cmpConfig, progress io.Writer) (*cmpResult, error) {
+	logf := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
+	if n, err := cluster.Sweep(ctx); err == nil && n > 0 {
+		logf("removed %d containers/networks left behind by earlier runs", n)
+	}
+	img, err := cluster.EnsureImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kinds := []cluster.Kind{cluster.KindStandalone}
+	if cfg.Cluster {
+		kinds = append(kinds, cluster.KindCluster)
+	}
+	res := &cmpResult{Config: cfg, DurationS: cfg.Duration.Seconds(), GoMaxProcs: runtime.GOMAXPROCS(0)}
+	defer res.finish() // also for what an interrupted or failed run measured
+	for _, kind := range kinds {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := cmpTopology(ctx, cfg, kind, img, res, logf); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// cmpTopology runs the measurements on one topology, removed at the end whatever happens.
+func cmpTopology(ctx context.Context, cfg cmpConfig, kind cluster.Kind, img string, res *cmpResult, logf func(string, ...any)) error {
+	logf("starting a %s Redis…", kind)
+	t0 := time.Now()
+	topo, err := cluster.Run(ctx, kind, cluster.WithImage(img))
+	defer func() {
+		if topo == nil {
+			return
+		}
+		d, err := remove(topo)
+		if err != nil {
+			logf("remove %s: %v", kind, err)
+			return
+		}
+		logf("removed the %s Redis (%s)", kind, secs(d))
+	}()
+	if err != nil {
+		return fmt.Errorf("start %s: %w", kind, err)
+	}
+	logf("%s Redis healthy after %s", kind, secs(time.Since(t0)))
+
+	admin := topo.Client()
+	var stores []*cmpStore
+	defer func() {
+		for _, s := range stores {
+			s.close()
+		}
+	}()
+	for _, name := range cfg.Stores {
+		if kind == cluster.KindCluster && (name == cmpSCS || name == cmpBoj) {
+			logf("%s: %s skipped (it needs a single Redis server)", kind, name)
+			continue
+		}
+		s, err := cmpNewStore(ctx, name, topo)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		stores = append(stores, s)
+	}
+
+	// Memory first, on an empty server each time.
+	if cfg.Sessions > 0 {
+		for _, s := range stores {
+			if ctx.Err() != nil {
+				return nil
+			}
+			m, err := cmpMemory(ctx, admin, s, cfg.Sessions, logf)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				logf("[%s memory %s] failed: %v", kind, s.name, err)
+				res.Memory = append(res.Memory, cmpMem{Topology: string(kind), Store: s.name, Sessions: cfg.Sessions, Error: err.Error()})
+				continue
+			}
+			m.Topology = string(kind)
+			res.Memory = append(res.Memory, m)
+		}
+	}
+	if err := cmpFlush(ctx, admin); err != nil {
+		return err
+	}
+
+	// Seed the sessions the requests work on, one set per size.
+	for _, size := range cfg.Sizes {
+		for _, s := range stores {
+			if err := s.prepare(ctx, size); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("%s: seed %s sessions: %w", s.name, size, err)
+			}
+		}
+	}
+
+	// The repeats go round the whole matrix, so a noisy moment hits one run of many cells
+	// rather than every run of one.
+	ncell := 0
+	for _, s := range stores {
+		ncell += len(s.ops)
+	}
+	total := cfg.Repeat * len(cfg.Sizes) * len(cfg.Workers) * ncell
+	done := 0
+	started := time.Now()
+	for r := 1; r <= cfg.Repeat; r++ {
+		for _, size := range cfg.Sizes {
+			for _, w := range cfg.Workers {
+				for _, s := range stores {
+					for _, op := range s.ops {
+						if ctx.Err() != nil {
+							return nil
+						}
+						done++
+						cell := res.cell(string(kind), size, w, s.name, op)
+						smp, err := cmpMeasure(ctx, cfg, s, size, op, w)
+						label := fmt.Sprintf("[%d/%d %s run %d/%d] %s %s %s w=%d", done, total, kind, r, cfg.Repeat, size, s.name, op, w)
+						if err != nil {
+							if ctx.Err() != nil {
+								return nil
+							}
+							cell.Errors = append(cell.Errors, err.Error())
+							logf("%s failed: %v", label, err)
+							continue
+						}
+						cell.samples = append(cell.samples, smp)
+						eta := time.Duration(float64(time.Since(started)) / float64(done) * float64(total-done)).Round(time.Second)
+						logf("%s %.0f ops/s p99 %s (eta %s)", label, smp.OpsPerSec, smp.P99.Round(time.Microsecond), eta)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// cmpCounter counts what a client sends to Redis: bytes, and commands (RESP arrays at
+// the top level of the stream).
+type cmpCounter struct {
+	bytes, cmds atomic.Int64
+}
+
+func (c *cmpCounter) reset()                    { c.bytes.Store(0); c.cmds.Store(0) }
+func (c *cmpCounter) read() (bytes, cmds int64) { return c.bytes.Load(), c.cmds.Load() }
+
+// cmpConn is a net.Conn whose writes are counted by a cmpCounter. It follows the RESP
+// stream it writes (array headers and bulk strings, which is all clients send) across
+// writes, so a command split over two writes is counted once.
+type cmpConn struct {
+	netConn
+	c    *cmpCounter
+	mu   sync.Mutex
+	skip int    // bytes of a bulk string (and its CRLF) still to come
+	line []byte // a header line not yet complete
+}
+
+func (c *cmpConn) Write(p []byte) (int, error) {
+	n, err := c.netConn.Write(p)
+	c.c.bytes.Add(int64(n))
+	c.mu.Lock()
+	c.c.cmds.Add(int64(c.scan(p[:n])))
+	c.mu.Unlock()
+	return n, err
+}
+
+// scan follows the RESP stream through p and returns how many commands start in it. It
+// does not allocate (but for a header line split across writes), so that it stays out
+// of the allocation figures.
+func (c *cmpConn) scan(p []byte) int {
+	cmds := 0
+	for len(p) > 0 {
+		if c.skip > 0 {
+			k := min(c.skip, len(p))
+			c.skip -= k
+			p = p[k:]
+			continue
+		}
+		i := slices.Index(p, '\n')
+		if i < 0 {
+			c.line = append(c.line, p...)
+			break
+		}
+		line := p[:i]
+		if len(c.line) > 0 {
+			c.line = append(c.line, line...)
+			line = c.line
+		}
+		p = p[i+1:]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) > 0 {
+			switch line[0] {
+			case '*':
+				cmds++
+			case '$':
+				if n, ok := cmpAtoi(line[1:]); ok {
+					c.skip = n + 2
+				}
+			}
+		}
+		c.line = c.line[:0]
+	}
+	return cmds
+}
+
+// cmpAtoi parses a RESP length: decimal digits, or -1 (a null bulk string: nothing follows).
+func cmpAtoi(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 12 {
+		return 0, false
+	}
+	n := 0
+	for _, d := range b {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int(d-'0')
+	}
+	return n, true
+}
+
+// cmpHist is a latency histogram: exact below 32 ns, then 32 buckets per power of two
+// (within about 3%), no allocation per sample.
+type cmpHist [cmpHistBuckets]uint32
+
+const cmpHistBuckets = 60 * 32
+
+func cmpBucket(ns uint64) int {
+	if ns < 32 {
+		return int(ns)
+	}
+	e := bits.Len64(ns) // ≥ 6
+	return (e-5)*32 + int(ns>>(e-6)-32)
+}
+
+// cmpBucketValue is the middle of a bucket's range.
+func cmpBucketValue(i int) time.Duration {
+	if i < 32 {
+		return time.Duration(i)
+	}
+	e := i/32 + 5
+	lo := uint64(i%32+32) << (e - 6)
+	return time.Duration(lo + (uint64(1)<<(e-6))/2)
+}
+
+func (h *cmpHist) add(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	h[min(cmpBucket(uint64(d)), cmpHistBuckets-1)]++
+}
+
+func (h *cmpHist) merge(o *cmpHist) {
+	for i, n := range o {
+		h[i] += n
+	}
+}
+
+// quantile returns the q-quantile (0 < q ≤ 1) of the samples, 0 without any.
+func (h *cmpHist) quantile(q float64) time.Duration {
+	var total uint64
+	for _, n := range h {
+		total += uint64(n)
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(total) + 0.5)
+	rank = max(rank, 1)
+	var seen uint64
+	for i, n := range h {
+		seen += uint64(n)
+		if seen >= rank {
+			return cmpBucketValue(i)
+		}
+	}
+	return cmpBucketValue(cmpHistBuckets - 1)
+}
+
+// cmpSample is one run of one cell.
+type cmpSample struct {
+	Ops       int64
+	Elapsed   time.Duration
+	OpsPerSec float64
+	P50, P99  time.Duration
+	Cmds      float64 // per op
+	Bytes     float64 // sent per op
+	Allocs    float64 // per op
+}
+
+// cmpMeasure runs one operation of a store with w workers for cfg.Duration or
+// cfg.MaxOps operations, whichever ends first.
+func cmpMeasure(ctx context.Context, cfg cmpConfig, s *cmpStore, size, op string, w int) (cmpSample, error) {
+	newWorker, err := s.worker(size, op)
+	if err != nil {
+		return cmpSample{}, err
+	}
+	fns := make([]func(ctx context.Context) error, w)
+	for i := range fns {
+		fns[i] = newWorker(i)
+	}
+	hists := make([]cmpHist, w)
+	// Warm up: one op per worker, outside the figures (connections, script cache).
+	for _, f := range fns {
+		if err := f(ctx); err != nil {
+			return cmpSample{}, err
+		}
+	}
+	runtime.GC()
+	// The operations run on ctx, not on a context that ends with the measurement: a
+	// request cut off at the end would be an error in the libraries' logs, not a figure.
+	var ops atomic.Int64
+	var stop atomic.Bool
+	var firstErr atomic.Pointer[error]
+	var m0, m1 runtime.MemStats
+	s.counter.reset()
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	deadline := start.Add(cfg.Duration)
+	var wg sync.WaitGroup
+	for i, f := range fns {
+		h := &hists[i]
+		wg.Go(func() {
+			for !stop.Load() && ops.Add(1) <= cfg.MaxOps {
+				t := time.Now()
+				if !t.Before(deadline) {
+					break
+				}
+				if err := f(ctx); err != nil {
+					if ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, &err)
+					}
+					stop.Store(true)
+					return
+				}
+				h.add(time.Since(t))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&m1)
+	bytes, cmds := s.counter.read()
+	if p := firstErr.Load(); p != nil {
+		return cmpSample{}, *p
+	}
+	if ctx.Err() != nil {
+		return cmpSample{}, ctx.Err()
+	}
+	var all cmpHist
+	var n int64
+	for i := range hists {
+		all.merge(&hists[i])
+	}
+	for _, c := range all {
+		n += int64(c)
+	}
+	if n == 0 {
+		return cmpSample{}, errors.New("no operation completed")
+	}
+	f := float64(n)
+	return cmpSample{
+		Ops:       n,
+		Elapsed:   elapsed,
+		OpsPerSec: f / elapsed.Seconds(),
+		P50:       all.quantile(0.50),
+		P99:       all.quantile(0.99),
+		Cmds:      float64(cmds) / f,
+		Bytes:     float64(bytes) / f,
+		Allocs:    float64(m1.Mallocs-m0.Mallocs) / f,
+	}, nil
+}
+
+// cmpMemory stores n typical sessions in an empty Redis and returns the growth of
+// used_memory per session.
+func cmpMemory(ctx context.Context, admin redis.UniversalClient, s *cmpStore, n int, logf func(string, ...any)) (cmpMem, error) {
+	if err := cmpFlush(ctx, admin); err != nil {
+		return cmpMem{}, err
+	}
+	before, err := cmpUsedMemory(ctx, admin)
+	if err != nil {
+		return cmpMem{}, err
+	}
+	logf("[memory %s] storing %d typical sessions…", s.name, n)
+	t0 := time.Now()
+	seed := s.seeder("typical")
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for ctx.Err() == nil && failed.Load() == nil && next.Add(1) <= int64(n) {
+				if _, err := seed(ctx); err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p := failed.Load(); p != nil {
+		return cmpMem{}, *p
+	}
+	if err := ctx.Err(); err != nil {
+		return cmpMem{}, err
+	}
+	keys, err := cmpDBSize(ctx, admin)
+	if err != nil {
+		return cmpMem{}, err
+	}
+	if keys < int64(n) {
+		return cmpMem{}, fmt.Errorf("%d keys after storing %d sessions", keys, n)
+	}
+	after, err := cmpUsedMemory(ctx, admin)
+	if err != nil {
+		return cmpMem{}, err
+	}
+	m := cmpMem{Store: s.name, Sessions: n, Keys: keys, BytesPerSession: float64(after-before) / float64(n)}
+	logf("[memory %s] %.0f B per session (%d keys, %s)", s.name, m.BytesPerSession, keys, secs(time.Since(t0)))
+	return m, cmpFlush(ctx, admin)
+}
+
+// cmpEachMaster runs f on the standalone server or on every master of a Cluster.
+func cmpEachMaster(ctx context.Context, admin redis.UniversalClient, f func(context.Context, *redis.Client) error) error {
+	switch c := admin.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, f)
+	case *redis.Client:
+		return f(ctx, c)
+	default:
+		return fmt.Errorf("unexpected client %T", admin)
+	}
+}
+
+func cmpFlush(ctx context.Context, admin redis.UniversalClient) error {
+	return cmpEachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
+		return c.FlushAll(ctx).Err()
+	})
+}
+
+func cmpDBSize(ctx context.Context, admin redis.UniversalClient) (int64, error) {
+	var total atomic.Int64
+	err := cmpEachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
+		n, err := c.DBSize(ctx).Result()
+		total.Add(n)
+		return err
+	})
+	return total.Load(), err
+}
+
+// cmpUsedMemory is INFO memory's used_memory, summed over the masters.
+func cmpUsedMemory(ctx context.Context, admin redis.UniversalClient) (int64, error) {
+	var total atomic.Int64
+	err := cmpEachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
+		info, err := c.Info(ctx, "memory").Result()
+		if err != nil {
+			return err
+		}
+		for line := range strings.SplitSeq(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return fmt.Errorf("used_memory %q: %w", v, err)
+				}
+				total.Add(n)
+				return nil
+			}
+		}
+		return errors.New("no used_memory in INFO memory")
+	})
+	return total.Load(), err
+}
+
+// netConn is the connection a cmpConn wraps.
+type netConn = net.Conn
+
+// cmpDialer returns a dial function whose connections count what they send in c.
+func cmpDialer(c *cmpCounter) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &cmpConn{netConn: conn, c: c}, nil
+	}
+}
+
+// cmpIdle is the sliding expiry every store is given.
+const cmpIdle = 30 * time.Minute
+
+// cmpShape returns the attributes of a typical (~300 B, 6 attributes) or large (~8 KB)
+// session: the same as the store's benchmarks.
+func cmpShape(size string) map[string]any {
+	attrs := map[string]any{
+		"user_id": "6f1c2a9e-2b0d-4a8e-9a51-3c7d9f0e4b21",
+		"name":    cmpName,
+		"roles":   []string{"member", "editor", "billing"},
+		"csrf":    "k3J9xQ2mZ7vL1pR8tY4wE6uI0oA5sD3fG9hJ2kL7",
+		"last":    "/account/settings/notifications?tab=email&page=2",
+		"prefs":   map[string]string{"theme": "dark", "lang": "en-GB", "tz": "Europe/London"},
+	}
+	if size == "large" {
+		for i := range 36 {
+			attrs["item"+strconv.Itoa(i)] = map[string]any{
+				"sku": fmt.Sprintf("SKU-%06d", i), "qty": i%5 + 1, "price": 1999 + i,
+				"title": strings.Repeat("Hand-bound notebook ", 8)[:150],
+			}
+		}
+	}
+	return attrs
+}
+
+// cmpName is the "name" attribute every request reads and checks.
+const cmpName = "Ada Lovelace"
+
+var cmpGobOnce sync.Once
+
+// cmpRegisterGob registers the attribute types with encoding/gob, which scs and both
+// gorilla stores use to encode a session.
+func cmpRegisterGob() {
+	cmpGobOnce.Do(func() {
+		gob.Register([]string(nil))
+		gob.Register(map[string]string(nil))
+		gob.Register(map[string]any(nil))
+	})
+}
+
+// cmpOp does one operation on the session a handle names (an ID, a key or a Cookie
+// header); n counts the worker's operations.
+type cmpOp func(ctx context.Context, handle string, n int) error
+
+// cmpStore is one store under test.
+type cmpStore struct {
+	name    string
+	ops     []string
+	counter *cmpCounter
+	impl    map[string]cmpOp
+	seed    func(ctx context.Context, size string) (string, error) // a new session of the shape; its handle
+	handles map[string][]string                                    // per size, the sessions the workers use
+	convert map[string]func(string) string                         // per operation, the handle it takes instead
+	closers []func()
+}
+
+func (s *cmpStore) close() {
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+}
+
+func (s *cmpStore) seeder(size string) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) { return s.seed(ctx, size) }
+}
+
+// cmpSeeded is how many sessions of each size a store keeps for the workers: worker i
+// works on session i mod cmpSeeded.
+const cmpSeeded = 64
+
+func (s *cmpStore) prepare(ctx context.Context, size string) error {
+	if s.handles == nil {
+		s.handles = map[string][]string{}
+	}
+	hs := make([]string, cmpSeeded)
+	for i := range hs {
+		h, err := s.seed(ctx, size)
+		if err != nil {
+			return err
+		}
+		hs[i] = h
+	}
+	s.handles[size] = hs
+	return nil
+}
+
+// worker returns a function that makes worker i's operation.
+func (s *cmpStore) worker(size, op string) (func(i int) func(context.Context) error, error) {
+	f, ok := s.impl[op]
+	if !ok {
+		return nil, fmt.Errorf("%s has no operation %q", s.name, op)
+	}
+	hs := s.handles[size]
+	if len(hs) == 0 {
+		return nil, fmt.Errorf("%s: no %s session seeded", s.name, size)
+	}
+	return func(i int) func(context.Context) error {
+		h, n := hs[i%len(hs)], 0
+		if conv := s.convert[op]; conv != nil {
+			h = conv(h) // once per worker, not per operation
+		}
+		return func(ctx context.Context) error {
+			n++
+			return f(ctx, h, n)
+		}
+	}, nil
+}
+
+// cmpNewStore builds a store on the topology, with clients that count what they send.
+func cmpNewStore(ctx context.Context, name string, topo cluster.Topology) (*cmpStore, error) {
+	cmpRegisterGob()
+	s := &cmpStore{name: name, counter: &cmpCounter{}, impl: map[string]cmpOp{}}
+	universal := func() redis.UniversalClient {
+		o := topo.UniversalOptions()
+		o.PoolSize = 64
+		o.Dialer = cmpDialer(s.counter)
+		c := redis.NewUniversalClient(o)
+		s.closers = append(s.closers, func() { _ = c.Close() })
+		return c
+	}
+	var err error
+	switch name {
+	case cmpFloor:
+		err = cmpFloorStore(s, universal())
+	case cmpHasession:
+		err = cmpHasessionStore(s, universal())
+	case cmpSCS:
+		c := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0], PoolSize: 64, Dialer: cmpDialer(s.counter)})
+		s.closers = append(s.closers, func() { _ = c.Close() })
+		err = cmpSCSStore(s, c)
+	case cmpRB:
+		err = cmpRBStore(ctx, s, universal())
+	case cmpBoj:
+		err = cmpBojStore(s, topo.Addrs()[0])
+	default:
+		err = fmt.Errorf("unknown store %q", name)
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	for op := range s.impl {
+		s.ops = append(s.ops, op)
+	}
+	slices.SortFunc(s.ops, func(a, b string) int { return cmpOpOrder(a) - cmpOpOrder(b) })
+	return s, nil
+}
+
+// cmpOps lists the operations in the order they are shown.
+var cmpOps = []string{opGet, opSet, opLoad, opRead, opModify, opHTTPRead, opHTTPModify}
+
+func cmpOpOrder(op string) int { return slices.Index(cmpOps, op) }
+
+func cmpFloorStore(s *cmpStore, rdb redis.UniversalClient) error {
+	vals := map[string][]byte{}
+	for _, size := range []string{"typical", "large"} {
+		v, err := codec.MsgPack.Marshal(cmpShape(size))
+		if err != nil {
+			return err
+		}
+		vals[size] = v
+	}
+	s.seed = func(ctx context.Context, size string) (string, error) {
+		key := "floor:{" + uuid.NewString() + "}"
+		return key + " " + size, rdb.Set(ctx, key, vals[size], cmpIdle).Err()
+	}
+	s.impl[opGet] = func(ctx context.Context, h string, _ int) error {
+		key, _, _ := strings.Cut(h, " ")
+		_, err := rdb.Get(ctx, key).Bytes()
+		return err
+	}
+	s.impl[opSet] = func(ctx context.Context, h string, _ int) error {
+		key, size, _ := strings.Cut(h, " ")
+		return rdb.Set(ctx, key, vals[size], cmpIdle).Err()
+	}
+	return nil
+}
+
+func cmpHasessionStore(s *cmpStore, rdb redis.UniversalClient) error {
+	// Errors reach the figures as errors (or statuses): the libraries' logs stay quiet.
+	quiet := slog.New(slog.DiscardHandler)
+	st, err := store.New(rdb, store.WithIdleTimeout(cmpIdle), store.WithLogger(quiet))
+	if err != nil {
+		return err
+	}
+	hm, err := httpsession.New(st, httpsession.WithLogger(quiet))
+	if err != nil {
+		return err
+	}
+	s.seed = func(ctx context.Context, size string) (string, error) {
+		sess, err := st.NewSession()
+		if err != nil {
+			return "", err
+		}
+		for k, v := range cmpShape(size) {
+			if err := sess.Set(k, v); err != nil {
+				return "", err
+			}
+		}
+		return sess.ID(), st.Save(ctx, sess)
+	}
+	read := func(sess interface{ Get(string, any) error }) error {
+		var name, last string
+		if err := sess.Get("name", &name); err != nil {
+			return err
+		}
+		if err := sess.Get("last", &last); err != nil {
+			return err
+		}
+		if name != cmpName {
+			return fmt.Errorf("name is %q", name)
+		}
+		return nil
+	}
+	s.impl[opLoad] = func(ctx context.Context, id string, _ int) error {
+		_, err := st.Load(ctx, id)
+		return err
+	}
+	s.impl[opRead] = func(ctx context.Context, id string, _ int) error {
+		sess, err := st.Load(ctx, id)
+		if err != nil {
+			return err
+		}
+		return read(sess)
+	}
+	s.impl[opModify] = func(ctx context.Context, id string, n int) error {
+		sess, err := st.Load(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := read(sess); err != nil {
+			return err
+		}
+		_ = sess.Set("last", "/page/"+strconv.Itoa(n))
+		_ = sess.Set("csrf", "token-"+strconv.Itoa(n))
+		return st.Save(ctx, sess)
+	}
+	handler := func(modify bool) http.Handler {
+		return hm.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sess := httpsession.FromContext(r.Context())
+			if err := read(sess); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			if modify {
+				n := cmpNext()
+				_ = sess.Set("last", "/page/"+n)
+				_ = sess.Set("csrf", "token-"+n)
+			}
+			_, _ = io.WriteString(w, cmpName)
+		}))
+	}
+	cookie := func(id string) string { return hm.CookieName() + "=" + id }
+	s.convert = map[string]func(string) string{opHTTPRead: cookie, opHTTPModify: cookie}
+	s.impl[opHTTPRead] = cmpHTTPOp(handler(false))
+	s.impl[opHTTPModify] = cmpHTTPOp(handler(true))
+	return nil
+}
+
+func cmpSCSStore(s *cmpStore, rdb *redis.Client) error {
+	sm := scs.New()
+	sm.Store = goredisstore.New(rdb)
+	sm.IdleTimeout = cmpIdle
+	sm.Lifetime = 24 * time.Hour
+	sm.Cookie.Name = "scs"
+	sm.ErrorFunc = func(w http.ResponseWriter, _ *http.Request, err error) {
+		http.Error(w, err.Error(), http.StatusInternalServerError) // without scs's log line
+	}
+	seed := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range cmpShape(r.URL.Query().Get("size")) {
+			sm.Put(r.Context(), k, v)
+		}
+	}))
+	handler := func(modify bool) http.Handler {
+		return sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			name, _ := sm.GetString(ctx, "name"), sm.GetString(ctx, "last")
+			if name != cmpName {
+				http.Error(w, "name is "+strconv.Quote(name), http.StatusInternalServerError)
+				return
+			}
+			if modify {
+				n := cmpNext()
+				sm.Put(ctx, "last", "/page/"+n)
+				sm.Put(ctx, "csrf", "token-"+n)
+			}
+			_, _ = io.WriteString(w, cmpName)
+		}))
+	}
+	s.seed = cmpHTTPSeed(seed, sm.Cookie.Name)
+	s.impl[opHTTPRead] = cmpHTTPOp(handler(false))
+	s.impl[opHTTPModify] = cmpHTTPOp(handler(true))
+	return nil
+}
+
+// cmpGorillaStore sets up a gorilla/sessions store: Get, and Save on every request
+// (sliding expiry needs it: a session not saved keeps its first TTL).
+func cmpGorillaStore(s *cmpStore, gs sessions.Store) {
+	const name = "gorilla"
+	s.seed = cmpHTTPSeed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := gs.Get(r, name)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for k, v := range cmpShape(r.URL.Query().Get("size")) {
+			sess.Values[k] = v
+		}
+		if err := sess.Save(r, w); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}), name)
+	handler := func(modify bool) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sess, err := gs.Get(r, name)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			v, _ := sess.Values["name"].(string)
+			_, _ = sess.Values["last"].(string)
+			if v != cmpName {
+				http.Error(w, "name is "+strconv.Quote(v), http.StatusInternalServerError)
+				return
+			}
+			if modify {
+				n := cmpNext()
+				sess.Values["last"] = "/page/" + n
+				sess.Values["csrf"] = "token-" + n
+			}
+			if err := sess.Save(r, w); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			_, _ = io.WriteString(w, cmpName)
+		})
+	}
+	s.impl[opHTTPRead] = cmpHTTPOp(handler(false))
+	s.impl[opHTTPModify] = cmpHTTPOp(handler(true))
+}
+
+func cmpRBStore(ctx context.Context, s *cmpStore, rdb redis.UniversalClient) error {
+	rs, err := redisstore.NewRedisStore(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	rs.Options(sessions.Options{Path: "/", MaxAge: int(cmpIdle.Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	cmpGorillaStore(s, rs)
+	return nil
+}
+
+// cmpBojStore sets up boj/redistore on a redigo pool like the one NewRediStore builds
+// (idle connections checked with a PING when borrowed), dialled through the counter.
+func cmpBojStore(s *cmpStore, addr string) error {
+	dial := cmpDialer(s.counter)
+	pool := &redigo.Pool{
+		MaxIdle:     64,
+		IdleTimeout: 240 * time.Second,
+		TestOnBorrow: func(c redigo.Conn, _ time.Time) error {
+			_, err := c.Do("PING")
+			return err
+		},
+		Dial: func() (redigo.Conn, error) {
+			return redigo.Dial("tcp", addr, redigo.DialNetDial(func(network, addr string) (net.Conn, error) {
+				return dial(context.Background(), network, addr)
+			}))
+		},
+	}
+	s.closers = append(s.closers, func() { _ = pool.Close() })
+	rs, err := redistore.NewRediStoreWithPool(pool, []byte("compare-hash-key-0123456789abcdef"))
+	if err != nil {
+		return err
+	}
+	rs.SetMaxLength(64 << 10) // the default, 4096 B, refuses the large session
+	rs.SetMaxAge(int(cmpIdle.Seconds()))
+	rs.Options.HttpOnly, rs.Options.Secure, rs.Options.SameSite = true, true, http.SameSiteLaxMode
+	cmpGorillaStore(s, rs)
+	return nil
+}
+
+var cmpSeq atomic.Int64
+
+// cmpNext is a new value for the attributes the modifying handlers change.
+func cmpNext() string { return strconv.FormatInt(cmpSeq.Add(1), 10) }
+
+// cmpHTTPOp serves one GET / through h, the handle as the Cookie header.
+func cmpHTTPOp(h http.Handler) cmpOp {
+	return func(ctx context.Context, handle string, _ int) error {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+		req.Header.Set("Cookie", handle)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			return fmt.Errorf("status %d: %s", rec.Code, strings.TrimSpace(rec.Body.String()))
+		}
+		return nil
+	}
+}
+
+// cmpHTTPSeed creates a session through a seeding handler (which reads the size from the
+// query) and returns the Cookie header that names it.
+func cmpHTTPSeed(h http.Handler, cookie string) func(ctx context.Context, size string) (string, error) {
+	return func(ctx context.Context, size string) (string, error) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/?size="+size, nil))
+		if rec.Code != http.StatusOK {
+			return "", fmt.Errorf("seed: status %d: %s", rec.Code, strings.TrimSpace(rec.Body.String()))
+		}
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == cookie && c.Value != "" {
+				return c.Name + "=" + c.Value, nil
+			}
+		}
+		return "", fmt.Errorf("seed: no %s cookie in the response", cookie)
+	}
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hasession/hasession/cluster"
+)
+
+// TestCompare runs the compare command in-process with short settings and checks its JSON.
+func TestCompare(t *testing.T) {
+	cluster.RequireDocker(t)
+	dir := t.TempDir()
+	var out, progress bytes.Buffer
+	err := runCompare(t.Context(), []string{
+		"--repeat", "1", "--duration", "150ms", "--sessions", "300", "--workers", "1,4",
+		"--out", dir, "--json",
+	}, &out, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res cmpResult
+	dec := json.NewDecoder(&out)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("decode JSON: %v", err)
+	}
+
+	// Every store, operation, size and concurrency level is measured once.
+	want := map[string][]string{
+		cmpFloor:     {opGet, opSet},
+		cmpHasession: {opLoad, opRead, opModify, opHTTPRead, opHTTPModify},
+		cmpSCS:       {opHTTPRead, opHTTPModify},
+		cmpRB:        {opHTTPRead, opHTTPModify},
+		cmpBoj:       {opHTTPRead, opHTTPModify},
+	}
+	byKey := map[string]*cmpCell{}
+	key := func(size string, w int, store, op string) string {
+		return size + "/" + string(rune('0'+w)) + "/" + store + "/" + op
+	}
+	for _, c := range res.Cells {
+		byKey[key(c.Size, c.Workers, c.Store, c.Op)] = c
+	}
+	for _, size := range []string{"typical", "large"} {
+		for _, w := range []int{1, 4} {
+			for store, ops := range want {
+				for _, op := range ops {
+					c := byKey[key(size, w, store, op)]
+					if c == nil {
+						t.Errorf("%s %s %s w=%d: not measured", store, op, size, w)
+						continue
+					}
+					if c.Runs != 1 || len(c.OpsPerSec.Samples) != 1 || len(c.Errors) > 0 {
+						t.Errorf("%s %s %s w=%d: runs %d, samples %v, errors %v", store, op, size, w, c.Runs, c.OpsPerSec.Samples, c.Errors)
+					}
+					if c.OpsPerSec.Median <= 0 || c.P50us <= 0 || c.P99us < c.P50us || c.CmdsPerOp <= 0 || c.BytesPerOp <= 0 || c.AllocsPerOp <= 0 {
+						t.Errorf("%s %s %s w=%d: implausible figures %+v", store, op, size, w, *c)
+					}
+					// The ratios are those of the ops/s figures.
+					floor := byKey[key(size, w, cmpFloor, cmpFloorOp(op))]
+					checkRatio(t, c.Store+" "+c.Op+" vs floor", c.VsFloor, c, floor)
+					for _, p := range cmpPeers {
+						if p == store {
+							if _, ok := c.VsPeer[p]; ok {
+								t.Errorf("%s %s has a ratio to itself", store, op)
+							}
+							continue
+						}
+						checkRatio(t, c.Store+" "+c.Op+" vs "+p, c.VsPeer[p], c, byKey[key(size, w, p, cmpPeerOp(op))])
+					}
+				}
+			}
+		}
+	}
+
+	// Commands per request follow from how each store works.
+	for _, tc := range []struct {
+		store, op string
+		cmds      float64
+	}{
+		{cmpFloor, opGet, 1},            // GET
+		{cmpFloor, opSet, 1},            // SET EX
+		{cmpHasession, opLoad, 1},       // HGETALL, touch not due
+		{cmpHasession, opRead, 1},       // HGETALL
+		{cmpHasession, opModify, 2},     // HGETALL, EVALSHA
+		{cmpHasession, opHTTPRead, 1},   // HGETALL
+		{cmpHasession, opHTTPModify, 2}, // HGETALL, EVALSHA
+		{cmpSCS, opHTTPRead, 2},         // GET, SET (IdleTimeout)
+		{cmpSCS, opHTTPModify, 2},       // GET, SET
+		{cmpRB, opHTTPRead, 2},          // GET, SET
+		{cmpRB, opHTTPModify, 2},        // GET, SET
+		{cmpBoj, opHTTPRead, 4},         // PING, GET, PING, SETEX
+		{cmpBoj, opHTTPModify, 4},       // PING, GET, PING, SETEX
+	} {
+		if c := byKey[key("typical", 1, tc.store, tc.op)]; c != nil && math.Abs(c.CmdsPerOp-tc.cmds) > 0.05 {
+			t.Errorf("%s %s: %.2f commands per request, want %g", tc.store, tc.op, c.CmdsPerOp, tc.cmds)
+		}
+	}
+
+	// Memory per session for every store.
+	mem := map[string]cmpMem{}
+	for _, m := range res.Memory {
+		mem[m.Store] = m
+	}
+	for store := range want {
+		m, ok := mem[store]
+		if !ok || m.Error != "" || m.Sessions != 300 || m.Keys < 300 || m.BytesPerSession <= 0 {
+			t.Errorf("memory of %s: %+v (measured: %v)", store, m, ok)
+		}
+	}
+
+	// Targets: every one evaluated, its ratio that of the figures.
+	if n := len(res.Targets); n != 4*2*2+3 {
+		t.Errorf("%d targets, want %d", n, 4*2*2+3)
+	}
+	for _, tg := range res.Targets {
+		if tg.Ratio == nil || (tg.Status != "PASS" && tg.Status != "MISS") {
+			t.Errorf("target %+v not evaluated", tg)
+			continue
+		}
+		if tg.Size == "" {
+			want := mem[cmpHasession].BytesPerSession / mem[tg.Peer].BytesPerSession
+			if math.Abs(*tg.Ratio-want) > 1e-9*want {
+				t.Errorf("memory target vs %s: ratio %g, want %g", tg.Peer, *tg.Ratio, want)
+			}
+			if (*tg.Ratio <= 1) != (tg.Status == "PASS") {
+				t.Errorf("memory target vs %s: %s with ratio %g", tg.Peer, tg.Status, *tg.Ratio)
+			}
+			continue
+		}
+		op := opHTTPRead
+		if strings.Contains(tg.Name, "modif") {
+			op = opHTTPModify
+		}
+		checkRatio(t, "target "+tg.Name+" vs "+tg.Peer, tg.Ratio, byKey[key(tg.Size, tg.Workers, cmpHasession, op)], byKey[key(tg.Size, tg.Workers, tg.Peer, op)])
+	}
+
+	// The files: the same JSON, and a page that fetches nothing.
+	saved, err := os.ReadFile(filepath.Join(dir, "compare.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again cmpResult
+	if err := json.Unmarshal(saved, &again); err != nil || len(again.Cells) != len(res.Cells) {
+		t.Errorf("compare.json: %v, %d cells, want %d", err, len(again.Cells), len(res.Cells))
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "compare.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, []byte("<svg")) || bytes.Contains(page, []byte("src=")) || bytes.Contains(page, []byte("href=")) || bytes.Contains(page, []byte("<script")) {
+		t.Errorf("compare.html is not a self-contained page with charts")
+	}
+}
+
+// checkRatio checks that got is a's median ops/s over b's.
+func checkRatio(t *testing.T, what string, got *float64, a, b *cmpCell) {
+	t.Helper()
+	if a == nil || b == nil {
+		t.Errorf("%s: a cell is missing", what)
+		return
+	}
+	if got == nil {
+		t.Errorf("%s: no ratio", what)
+		return
+	}
+	want := a.OpsPerSec.Median / b.OpsPerSec.Median
+	if math.Abs(*got-want) > 1e-9*want {
+		t.Errorf("%s: ratio %g, want %g (%g / %g)", what, *got, want, a.OpsPerSec.Median, b.OpsPerSec.Median)
+	}
+}
+
+// TestCmpConnCounts checks that commands are counted once however the writes split them.
+func TestCmpConnCounts(t *testing.T) {
+	stream := "*2\r\n$3\r\nGET\r\n$5\r\nk\r\n*x\r\n" + // a bulk string holding "\r\n*x"
+		"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n" +
+		"*1\r\n$4\r\nPING\r\n"
+	for split := 1; split <= len(stream); split++ {
+		a, b := net.Pipe()
+		go func() { _, _ = io.Copy(io.Discard, b) }()
+		var c cmpCounter
+		conn := &cmpConn{netConn: a, c: &c}
+		for i := 0; i < len(stream); i += split {
+			if _, err := conn.Write([]byte(stream[i:min(i+split, len(stream))])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = a.Close()
+		if n, cmds := c.read(); n != int64(len(stream)) || cmds != 3 {
+			t.Errorf("writes of %d B: %d B, %d commands; want %d B, 3 commands", split, n, cmds, len(stream))
+		}
+	}
+}
+
+func TestCmpHistQuantile(t *testing.T) {
+	var h cmpHist
+	if h.quantile(0.5) != 0 {
+		t.Error("empty histogram has a median")
+	}
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Microsecond)
+	}
+	for q, want := range map[float64]time.Duration{0.5: 500 * time.Microsecond, 0.99: 990 * time.Microsecond} {
+		got := h.quantile(q)
+		if math.Abs(float64(got-want)) > 0.04*float64(want) {
+			t.Errorf("quantile(%g) = %s, want %s within 4%%", q, got, want)
+		}
+	}
+	for ns := range uint64(1 << 20) {
+		if i := cmpBucket(ns); i < 0 || i >= cmpHistBuckets || (ns > 0 && cmpBucket(ns-1) > i) {
+			t.Fatalf("bucket(%d) = %d out of order", ns, i)
+		}
+	}
+}
+
+func TestCmpTargets(t *testing.T) {
+	r := &cmpResult{}
+	set := func(store, op string, ops float64) {
+		c := r.cell("standalone", "typical", 8, store, op)
+		c.samples = []cmpSample{{OpsPerSec: ops, Ops: 1}}
+	}
+	set(cmpFloor, opGet, 50000)
+	set(cmpFloor, opSet, 40000)
+	set(cmpHasession, opHTTPRead, 20000)
+	set(cmpHasession, opHTTPModify, 12000)
+	set(cmpSCS, opHTTPRead, 6000) // 3.33x: a miss
+	set(cmpSCS, opHTTPModify, 5000)
+	set(cmpRB, opHTTPRead, 7000)
+	set(cmpRB, opHTTPModify, 7000) // 1.71x: a miss
+	set(cmpBoj, opHTTPRead, 3000)
+	set(cmpBoj, opHTTPModify, 3000)
+	r.Memory = []cmpMem{
+		{Topology: "standalone", Store: cmpHasession, BytesPerSession: 500},
+		{Topology: "standalone", Store: cmpSCS, BytesPerSession: 600},
+		{Topology: "standalone", Store: cmpRB, BytesPerSession: 450},
+	}
+	r.finish()
+	got := map[string]string{}
+	for _, tg := range r.Targets {
+		got[tg.Name+" vs "+tg.Peer] = tg.Status + " " + cmpFmtRatio(tg.Ratio)
+	}
+	want := map[string]string{
+		"read-only request with sliding expiry vs scs":             "MISS 3.33x",
+		"request that modifies 2 attributes vs scs":                "PASS 2.40x",
+		"request that modifies 2 attributes vs gorilla+rbcervilla": "MISS 1.71x",
+		"request that modifies 2 attributes vs gorilla+redistore":  "PASS 4.00x",
+		"memory per session vs scs":                                "PASS 0.83x",
+		"memory per session vs gorilla+rbcervilla":                 "MISS 1.11x",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("targets %v, want %v", got, want)
+	}
+	var buf bytes.Buffer
+	if err := cmpWriteTable(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "MISS") || !strings.Contains(buf.String(), "3 PASS, 3 MISS, 0 N/A") {
+		t.Errorf("table does not show the misses:\n%s", buf.String())
+	}
+}
+
+func TestCmpConnDoesNotAllocate(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	conn := &cmpConn{netConn: a, c: &cmpCounter{}}
+	cmd := []byte("*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$5\r\nvalue\r\n")
+	if n := testing.AllocsPerRun(100, func() { _, _ = conn.Write(cmd) }); n > 0 {
+		t.Errorf("%g allocations per write", n)
+	}
+}

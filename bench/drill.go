@@ -1,0 +1,1532 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/httpsession"
+	"github.com/hasession/hasession/store"
+)
+
+const drillUsage = `usage: go run ./bench drill [flags]
+
+Runs live HTTP session traffic through hasession's middleware (logins that rotate the
+session and set its user, page views, updates) against a Redis topology, breaks the
+master that serves a probe session, and reports what users saw: requests, errors,
+latency before, during and after the fault, time to promotion and to recovery, and
+every acknowledged save read back through the store afterwards.
+
+With no flags it starts a containerized Redis Cluster (3 masters, 3 replicas), runs the
+load twice, with WAIT 1 on every save and without, kills one master after a warm-up in
+each run, and removes everything it started at the end (also on Ctrl-C). It takes about
+a minute.
+
+Against a deployment you own (--addrs, with --sentinel-master for Sentinel) it uses only
+graceful faults (failover: CLUSTER FAILOVER on the master's replica, SENTINEL FAILOVER),
+needs --yes, and never kills anything. Its sessions use their own key prefixes and are
+deleted at the end.
+
+Progress goes to stderr; the report table (or --json) to stdout; drill.json and
+drill.html (a self-contained chart) to --out. The exit status is 1 when a hasession run
+lost an acknowledged save or a request failed, so a pipeline can gate on it; comparison
+runs (--compare) are reported but do not fail the drill.
+
+flags:
+`
+
+// drillConfig is what one drill does; flags fill it.
+type drillConfig struct {
+	topology       cluster.Kind
+	fault          string // kill, stop, pause, partition, failover or none
+	faults         int
+	hold           time.Duration
+	clients        int
+	users          int
+	rate           float64
+	duration       time.Duration
+	warmup         time.Duration
+	requests       int
+	wait           string // both, on or off
+	compare        string // none, scs or raw
+	out            string
+	json           bool
+	addrs          []string
+	sentinelMaster string
+	yes            bool
+
+	// topo, when set (tests), is a topology the caller started and removes: the drill
+	// injects faults into it but does not terminate it.
+	topo cluster.Topology
+}
+
+// Drill limits.
+const (
+	drillRequestTimeout   = 10 * time.Second // every HTTP request
+	drillSessionTimeout   = 8 * time.Second  // hasession's own load and save, under it
+	drillPromotionTimeout = 30 * time.Second
+	drillHealTimeout      = 60 * time.Second
+	drillOverrun          = 90 * time.Second // how much longer than --duration the load may run
+	drillProbeInterval    = 50 * time.Millisecond
+	drillAfterMin         = 3 * time.Second // load after the last fault healed, at least
+	drillStandaloneHold   = 3 * time.Second
+)
+
+// errDrillFailed is returned after the report when a hasession run lost sessions or
+// saw errors.
+var errDrillFailed = errors.New("drill failed")
+
+func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
+	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &drillConfig{}
+	topology := fs.String("topology", "cluster", "cluster, sentinel or standalone (the kind of --addrs, when given)")
+	fs.StringVar(&c.fault, "fault", "kill", "kill, stop, pause, partition, failover (CLUSTER FAILOVER / SENTINEL FAILOVER) or none")
+	fs.IntVar(&c.faults, "faults", 1, "faults per run, one after the other, each on the master serving the probe session")
+	fs.DurationVar(&c.hold, "hold", 0, "how long a fault lasts before it is healed (0: until a replica is promoted; standalone: 3s)")
+	fs.IntVar(&c.clients, "clients", 8, "concurrent HTTP clients")
+	fs.IntVar(&c.users, "users", 200, "simulated users (one session and cookie jar each), logged in before the load starts")
+	fs.Float64Var(&c.rate, "rate", 200, "requests per second, all clients together (0: as fast as they go)")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "load per run; it runs longer only to see the faults heal")
+	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before the first fault")
+	fs.IntVar(&c.requests, "requests", 0, "stop a run after this many requests (0: rate × (duration + 90s), or 1000000 without a rate)")
+	fs.StringVar(&c.wait, "wait", "both", "hasession runs with WAIT 1 on every save (on), without (off), or one of each (both)")
+	fs.StringVar(&c.compare, "compare", "none", "also run the drill with scs + goredisstore (scs) or a hand-written go-redis store (raw), both on go-redis defaults; none")
+	fs.StringVar(&c.out, "out", "drill-out", "directory for drill.json and drill.html")
+	fs.BoolVar(&c.json, "json", false, "print drill.json to stdout instead of the table")
+	addrs := fs.String("addrs", "", "comma-separated addresses of an existing deployment (sentinels with --sentinel-master); nothing is started")
+	fs.StringVar(&c.sentinelMaster, "sentinel-master", "", "with --addrs: the master name the sentinels monitor")
+	fs.BoolVar(&c.yes, "yes", false, "with --addrs: confirm that the drill may send load and a graceful failover to that deployment")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), drillUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	kind, err := cluster.ParseKind(*topology)
+	if err != nil {
+		return nil, err
+	}
+	c.topology = kind
+	for a := range strings.SplitSeq(*addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.addrs = append(c.addrs, a)
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.sentinelMaster != "" && !set["topology"] {
+		c.topology = cluster.KindSentinel
+	}
+	return c, c.validate(set)
+}
+
+func (c *drillConfig) validate(set map[string]bool) error {
+	switch c.fault {
+	case "kill", "stop", "pause", "partition", "failover", "none":
+	default:
+		return fmt.Errorf("--fault: unknown fault %q (want kill, stop, pause, partition, failover or none)", c.fault)
+	}
+	switch c.wait {
+	case "both", "on", "off":
+	default:
+		return fmt.Errorf("--wait: want both, on or off, got %q", c.wait)
+	}
+	switch c.compare {
+	case "none", "scs", "raw":
+	default:
+		return fmt.Errorf("--compare: want scs, raw or none, got %q", c.compare)
+	}
+	switch {
+	case c.faults < 0 || c.faults > 10:
+		return fmt.Errorf("--faults must be in [0, 10], got %d", c.faults)
+	case c.clients < 1 || c.clients > 1000:
+		return fmt.Errorf("--clients must be in [1, 1000], got %d", c.clients)
+	case c.users < c.clients || c.users > 100000:
+		return fmt.Errorf("--users must be in [--clients, 100000], got %d", c.users)
+	case c.rate < 0:
+		return fmt.Errorf("--rate must not be negative, got %g", c.rate)
+	case c.duration <= 0 || c.duration > time.Hour:
+		return fmt.Errorf("--duration must be in (0, 1h], got %s", c.duration)
+	case c.warmup < 0 || c.warmup >= c.duration:
+		return fmt.Errorf("--warmup must be in [0, --duration), got %s", c.warmup)
+	case c.hold < 0 || c.hold > cluster.MaxFaultDuration:
+		return fmt.Errorf("--hold must be in [0, %s], got %s", cluster.MaxFaultDuration, c.hold)
+	case c.requests < 0:
+		return fmt.Errorf("--requests must not be negative, got %d", c.requests)
+	case c.out == "":
+		return errors.New("--out is empty")
+	}
+	if c.fault == "none" {
+		c.faults = 0
+	}
+	if c.faults == 0 {
+		c.fault = "none"
+	}
+	if c.topology == cluster.KindStandalone {
+		if c.fault == "failover" {
+			return errors.New("--fault failover needs a replica: use --topology cluster or sentinel")
+		}
+		if c.wait == "on" {
+			return errors.New("--wait on needs a replica: use --topology cluster or sentinel")
+		}
+		c.wait = "off"
+	}
+	if c.requests == 0 {
+		c.requests = 1000000
+		if c.rate > 0 {
+			// Never binding before the time bound: the load may run up to
+			// drillOverrun longer than --duration to see the faults heal.
+			c.requests = int(c.rate*(c.duration+drillOverrun).Seconds()) + 100
+		}
+	}
+	if c.sentinelMaster != "" && len(c.addrs) == 0 {
+		return errors.New("--sentinel-master needs --addrs (the sentinels' addresses)")
+	}
+	if c.sentinelMaster != "" && c.topology != cluster.KindSentinel {
+		return fmt.Errorf("--sentinel-master with --topology %s", c.topology)
+	}
+	if len(c.addrs) > 0 {
+		if c.topology == cluster.KindSentinel && c.sentinelMaster == "" {
+			return errors.New("--addrs with --topology sentinel needs --sentinel-master")
+		}
+		if c.fault != "failover" && c.fault != "none" {
+			return fmt.Errorf("--fault %s is refused against an existing deployment (--addrs): only failover (graceful) or none", c.fault)
+		}
+		if c.fault == "failover" && c.topology == cluster.KindStandalone {
+			return errors.New("--fault failover needs a replica: give --topology cluster or --sentinel-master")
+		}
+		if !c.yes {
+			return fmt.Errorf("--addrs %s: this sends session traffic and %s to a deployment the drill did not start; add --yes to confirm",
+				strings.Join(c.addrs, ","), map[bool]string{true: "no fault", false: "a graceful failover"}[c.fault == "none"])
+		}
+	} else if set["yes"] {
+		return errors.New("--yes is for --addrs only: the drill's own topology needs no confirmation")
+	}
+	return nil
+}
+
+// existing reports whether the drill runs against a deployment it did not start.
+func (c *drillConfig) existing() bool { return len(c.addrs) > 0 }
+
+// drillRunSpec is one run of the load: a store and its settings.
+type drillRunSpec struct {
+	Name  string // shown in the report
+	Store string // hasession, scs or raw
+	Wait  bool   // hasession: WAIT 1 after every save
+}
+
+func (c *drillConfig) runs() []drillRunSpec {
+	var out []drillRunSpec
+	if c.wait == "on" || c.wait == "both" {
+		out = append(out, drillRunSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true})
+	}
+	if c.wait == "off" || c.wait == "both" {
+		out = append(out, drillRunSpec{Name: "hasession", Store: "hasession"})
+	}
+	switch c.compare {
+	case "scs":
+		out = append(out, drillRunSpec{Name: "scs+goredisstore", Store: "scs"})
+	case "raw":
+		out = append(out, drillRunSpec{Name: "raw go-redis", Store: "raw"})
+	}
+	return out
+}
+
+// runDrillCmd is the drill command: parse, run, report.
+func runDrillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseDrillFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	rep, err := runDrill(ctx, c, stderr)
+	if rep != nil {
+		if werr := writeDrillOutputs(c, rep, stdout, stderr); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.Passed {
+		return fmt.Errorf("%w: %s", errDrillFailed, rep.Verdict)
+	}
+	return nil
+}
+
+// runDrill sets up the target, runs every run spec and returns the report (nil only when
+// nothing ran).
+func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillReport, error) {
+	// go-redis logs every failed dial; those to a node a fault took down are expected.
+	redis.SetLogger(quietRedis{})
+	p := &drillProgress{w: progress}
+
+	var tgt drillTarget
+	switch {
+	case c.existing():
+		tgt = newDrillExistingTarget(c)
+		p.logf("existing %s deployment at %s (graceful faults only)", c.topology, strings.Join(c.addrs, ","))
+	case c.topo != nil:
+		tgt = &drillOwnTarget{topo: c.topo}
+	default:
+		// Whatever happens below, nothing this process started outlives it.
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+			defer cancel()
+			p.logf("removing the %s topology…", c.topology)
+			if err := cluster.TerminateAll(cctx); err != nil {
+				p.logf("remove: %v", err)
+			} else {
+				p.logf("removed: no container or network of this drill is left")
+			}
+		}()
+		if n, err := cluster.Sweep(ctx); err == nil && n > 0 {
+			p.logf("removed %d containers/networks left behind by earlier runs", n)
+		}
+		p.logf("starting a %s topology…", c.topology)
+		start := time.Now()
+		topo, err := cluster.Run(ctx, c.topology)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", c.topology, err)
+		}
+		p.logf("%s healthy after %s", c.topology, time.Since(start).Round(time.Millisecond))
+		tgt = &drillOwnTarget{topo: topo}
+	}
+
+	rep := newDrillReport(c)
+	var runErr error
+	for i, spec := range c.runs() {
+		if ctx.Err() != nil {
+			runErr = ctx.Err()
+			break
+		}
+		if i > 0 && c.faults > 0 {
+			hctx, cancel := context.WithTimeout(ctx, drillHealTimeout)
+			err := tgt.waitHealthy(hctx)
+			cancel()
+			if err != nil {
+				runErr = fmt.Errorf("health gate before %s: %w", spec.Name, err)
+				break
+			}
+		}
+		res, err := runDrillSpec(ctx, c, tgt, spec, p)
+		if res != nil {
+			rep.Runs = append(rep.Runs, res)
+		}
+		if err != nil {
+			runErr = fmt.Errorf("%s: %w", spec.Name, err)
+			break
+		}
+	}
+	rep.finish()
+	if len(rep.Runs) == 0 {
+		return nil, runErr
+	}
+	if runErr != nil {
+		rep.Passed = false
+		rep.Verdict = "incomplete: " + runErr.Error()
+	}
+	return rep, runErr
+}
+
+// drillProgress writes progress lines to stderr.
+type drillProgress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *drillProgress) logf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "drill: "+format+"\n", args...)
+}
+
+// writeDrillOutputs writes drill.json and drill.html to the output directory and the
+// table (or the JSON) to stdout.
+func writeDrillOutputs(c *drillConfig, rep *drillReport, stdout, stderr io.Writer) error {
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	js, err := rep.marshal()
+	if err != nil {
+		return err
+	}
+	jsonPath, htmlPath := c.out+string(os.PathSeparator)+"drill.json", c.out+string(os.PathSeparator)+"drill.html"
+	if err := os.WriteFile(jsonPath, js, 0o644); err != nil {
+		return err
+	}
+	var html strings.Builder
+	writeDrillHTML(&html, rep)
+	if err := os.WriteFile(htmlPath, []byte(html.String()), 0o644); err != nil {
+		return err
+	}
+	if c.json {
+		_, err = stdout.Write(js)
+	} else {
+		err = writeDrillTable(stdout, rep)
+	}
+	fmt.Fprintf(stderr, "drill: wrote %s and %s\n", jsonPath, htmlPath)
+	return err
+}
+
+// drillTarget is where the load goes and the faults happen: a topology the drill (or a
+// test) started, or an existing deployment.
+type drillTarget interface {
+	kind() cluster.Kind
+	options() *redis.UniversalOptions
+	// inject applies one fault to the master that serves key and returns once a replica
+	// was promoted, the fault healed and the topology is healthy again (or on error).
+	inject(ctx context.Context, fault string, key string, hold time.Duration, ev *drillFault, p *drillProgress) error
+	waitHealthy(ctx context.Context) error
+}
+
+// drillFault is what happened to one fault, in seconds from the run's start.
+type drillFault struct {
+	Kind      string   `json:"kind"`
+	Node      string   `json:"node"`
+	Promoted  string   `json:"promoted,omitempty"`
+	StartS    float64  `json:"start_s"`
+	PromotedS *float64 `json:"promotion_s"` // from the fault's start; null without a promotion
+	HealedS   *float64 `json:"healed_s"`    // from the fault's start
+	HealthyS  *float64 `json:"healthy_s"`   // from the fault's start
+	RecoveryS *float64 `json:"recovery_s"`  // from the fault's start to the probe's first save after its longest gap
+	Error     string   `json:"error,omitempty"`
+
+	start, healthy time.Time
+}
+
+func drillSince(t time.Time) *float64 { return ptr(seconds(time.Since(t))) }
+
+// drillOwnTarget is a topology the drill or a test started: every fault is allowed.
+type drillOwnTarget struct{ topo cluster.Topology }
+
+func (t *drillOwnTarget) kind() cluster.Kind               { return t.topo.Kind() }
+func (t *drillOwnTarget) options() *redis.UniversalOptions { return t.topo.UniversalOptions() }
+func (t *drillOwnTarget) waitHealthy(ctx context.Context) error {
+	return t.topo.WaitHealthy(ctx)
+}
+
+func (t *drillOwnTarget) inject(ctx context.Context, fault, key string, hold time.Duration, ev *drillFault, p *drillProgress) error {
+	master, err := t.topo.MasterForKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	ev.Kind, ev.Node = fault, master.Name
+	standalone := t.topo.Kind() == cluster.KindStandalone
+	if standalone && hold == 0 {
+		hold = drillStandaloneHold
+	}
+	var f *cluster.Fault
+	if fault == "failover" {
+		if err := drillManualFailover(ctx, t.topo.Kind(), master.Addr(), t.topo.UniversalOptions()); err != nil {
+			return err
+		}
+		ev.start = time.Now()
+	} else {
+		bound := hold
+		if bound == 0 {
+			bound = time.Minute // healed as soon as a replica is promoted
+		}
+		fk, err := cluster.ParseFaultKind(fault)
+		if err != nil {
+			return err
+		}
+		if f, err = t.topo.Inject(ctx, fk, master, bound); err != nil {
+			return err
+		}
+		ev.start = f.Start
+	}
+	p.logf("%s %s", fault, master.Name)
+	var errs []error
+	if !standalone {
+		pctx, cancel := context.WithTimeout(ctx, drillPromotionTimeout)
+		promoted, err := t.topo.WaitPromotion(pctx, key, master)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("no promotion: %w", err))
+		} else {
+			ev.Promoted, ev.PromotedS = promoted.Name, drillSince(ev.start)
+			p.logf("%s promoted after %.2fs", promoted.Name, *ev.PromotedS)
+		}
+	}
+	if f != nil {
+		if hold > 0 {
+			select {
+			case <-f.Healed():
+			case <-ctx.Done():
+			}
+		}
+		hctx, cancel := context.WithTimeout(context.Background(), drillHealTimeout)
+		err := f.Heal(hctx)
+		cancel()
+		if err != nil {
+			return errors.Join(append(errs, fmt.Errorf("heal: %w", err))...)
+		}
+		ev.HealedS = drillSince(ev.start)
+	}
+	hctx, cancel := context.WithTimeout(ctx, drillHealTimeout)
+	defer cancel()
+	if !standalone {
+		if err := t.topo.WaitRole(hctx, master, cluster.RoleReplica); err != nil {
+			errs = append(errs, fmt.Errorf("%s did not rejoin as a replica: %w", master.Name, err))
+		}
+	}
+	if err := t.topo.WaitHealthy(hctx); err != nil {
+		errs = append(errs, err)
+	}
+	ev.healthy = time.Now()
+	ev.HealthyS = drillSince(ev.start)
+	return errors.Join(errs...)
+}
+
+// drillExistingTarget is a deployment the operator owns: graceful failovers only, nothing is
+// killed, paused or cut off.
+type drillExistingTarget struct {
+	k    cluster.Kind
+	opts *redis.UniversalOptions
+}
+
+func newDrillExistingTarget(c *drillConfig) *drillExistingTarget {
+	o := &redis.UniversalOptions{Addrs: c.addrs, MasterName: c.sentinelMaster, IsClusterMode: c.topology == cluster.KindCluster}
+	return &drillExistingTarget{k: c.topology, opts: o}
+}
+
+func (t *drillExistingTarget) kind() cluster.Kind { return t.k }
+func (t *drillExistingTarget) options() *redis.UniversalOptions {
+	o := *t.opts
+	o.Addrs = append([]string(nil), t.opts.Addrs...)
+	return &o
+}
+
+// waitHealthy waits until the master serving a probe key answers as master and has a
+// replica with its link up.
+func (t *drillExistingTarget) waitHealthy(ctx context.Context) error {
+	return drillPoll(ctx, 100*time.Millisecond, func() error {
+		m, err := drillMasterAddr(ctx, t.k, t.opts, "drill:{health}")
+		if err != nil {
+			return err
+		}
+		return drillHasReplica(ctx, m)
+	})
+}
+
+func (t *drillExistingTarget) inject(ctx context.Context, fault, key string, _ time.Duration, ev *drillFault, p *drillProgress) error {
+	if fault != "failover" {
+		return fmt.Errorf("fault %s refused on a deployment the drill did not start", fault)
+	}
+	old, err := drillMasterAddr(ctx, t.k, t.opts, key)
+	if err != nil {
+		return err
+	}
+	ev.Kind, ev.Node = fault, old
+	if err := drillManualFailover(ctx, t.k, old, t.opts); err != nil {
+		return err
+	}
+	ev.start = time.Now()
+	p.logf("failover of %s requested", old)
+	pctx, cancel := context.WithTimeout(ctx, drillPromotionTimeout)
+	defer cancel()
+	var promoted string
+	err = drillPoll(pctx, 25*time.Millisecond, func() error {
+		m, err := drillMasterAddr(pctx, t.k, t.opts, key)
+		if err != nil {
+			return err
+		}
+		if m == old {
+			return fmt.Errorf("%s still serves the key", old)
+		}
+		if r, err := drillRole(pctx, m); err != nil || r != "master" {
+			return fmt.Errorf("%s serves the key but is %q (%v)", m, r, err)
+		}
+		promoted = m
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("no promotion: %w", err)
+	}
+	ev.Promoted, ev.PromotedS = promoted, drillSince(ev.start)
+	p.logf("%s promoted after %.2fs", promoted, *ev.PromotedS)
+	hctx, cancel2 := context.WithTimeout(ctx, drillHealTimeout)
+	defer cancel2()
+	err = drillPoll(hctx, 50*time.Millisecond, func() error {
+		c := drillNodeClient(old)
+		defer c.Close()
+		v, err := c.Do(hctx, "ROLE").Slice()
+		if err != nil {
+			return err
+		}
+		if len(v) < 4 || fmt.Sprint(v[0]) != "slave" || fmt.Sprint(v[3]) != "connected" {
+			return fmt.Errorf("%s is not a connected replica yet: %v", old, v)
+		}
+		return nil
+	})
+	ev.healthy = time.Now()
+	ev.HealthyS = drillSince(ev.start)
+	return err
+}
+
+// drillNodeClient is a client for one node: short timeouts, no retries.
+func drillNodeClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr: addr, DialTimeout: 300 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1, PoolSize: 2, DisableIdentity: true, Protocol: 2,
+	})
+}
+
+func drillRole(ctx context.Context, addr string) (string, error) {
+	c := drillNodeClient(addr)
+	defer c.Close()
+	v, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return "", err
+	}
+	if len(v) == 0 {
+		return "", errors.New("empty ROLE reply")
+	}
+	return fmt.Sprint(v[0]), nil
+}
+
+// drillHasReplica returns nil when the master at addr has a replica whose link is up.
+func drillHasReplica(ctx context.Context, addr string) error {
+	c := drillNodeClient(addr)
+	defer c.Close()
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(info, "role:master") {
+		return fmt.Errorf("%s is not a master", addr)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if strings.HasPrefix(line, "slave") && strings.Contains(line, "state=online") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s has no online replica", addr)
+}
+
+// drillMasterAddr returns the address of the master serving key: from CLUSTER NODES on
+// a Cluster (the master that owns the key's slot with the highest config epoch, not
+// failing), from the sentinels on Sentinel, the only address otherwise.
+func drillMasterAddr(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions, key string) (string, error) {
+	var errs []error
+	for _, a := range o.Addrs {
+		c := drillNodeClient(a)
+		addr, err := func() (string, error) {
+			switch k {
+			case cluster.KindCluster:
+				s, err := c.ClusterNodes(ctx).Result()
+				if err != nil {
+					return "", err
+				}
+				nodes, err := cluster.ParseClusterNodes(s)
+				if err != nil {
+					return "", err
+				}
+				slot, best := cluster.Slot(key), -1
+				for i, n := range nodes {
+					if n.Has("master") && !n.Has("fail") && !n.Has("fail?") && n.Owns(slot) && (best < 0 || n.ConfigEpoch > nodes[best].ConfigEpoch) {
+						best = i
+					}
+				}
+				if best < 0 {
+					return "", fmt.Errorf("no master serves slot %d", slot)
+				}
+				return nodes[best].Addr, nil
+			case cluster.KindSentinel:
+				v, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", o.MasterName).StringSlice()
+				if err != nil {
+					return "", err
+				}
+				if len(v) != 2 {
+					return "", fmt.Errorf("sentinel knows no master %q", o.MasterName)
+				}
+				return net.JoinHostPort(v[0], v[1]), nil
+			}
+			return a, nil
+		}()
+		_ = c.Close()
+		if err == nil {
+			return addr, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a, err))
+	}
+	return "", errors.Join(errs...)
+}
+
+// drillManualFailover starts a graceful failover of the master at addr: CLUSTER FAILOVER
+// on one of its replicas, or SENTINEL FAILOVER.
+func drillManualFailover(ctx context.Context, k cluster.Kind, master string, o *redis.UniversalOptions) error {
+	switch k {
+	case cluster.KindCluster:
+		mc := drillNodeClient(master)
+		s, err := mc.ClusterNodes(ctx).Result()
+		_ = mc.Close()
+		if err != nil {
+			return fmt.Errorf("cluster nodes on %s: %w", master, err)
+		}
+		nodes, err := cluster.ParseClusterNodes(s)
+		if err != nil {
+			return err
+		}
+		var id string
+		for _, n := range nodes {
+			if n.Has("myself") {
+				id = n.ID
+			}
+		}
+		for _, n := range nodes {
+			if n.MasterID == id && id != "" && n.Connected && !n.Has("fail") && !n.Has("fail?") {
+				rc := drillNodeClient(n.Addr)
+				err := rc.Do(ctx, "CLUSTER", "FAILOVER").Err()
+				_ = rc.Close()
+				if err != nil {
+					return fmt.Errorf("CLUSTER FAILOVER on %s: %w", n.Addr, err)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("%s has no connected replica to fail over to", master)
+	case cluster.KindSentinel:
+		var errs []error
+		for _, a := range o.Addrs {
+			c := drillNodeClient(a)
+			err := c.Do(ctx, "SENTINEL", "FAILOVER", o.MasterName).Err()
+			_ = c.Close()
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("SENTINEL FAILOVER on %s: %w", a, err))
+		}
+		return errors.Join(errs...)
+	}
+	return errors.New("a standalone server has no replica to fail over to")
+}
+
+// drillPoll calls check every interval until it returns nil or ctx ends.
+func drillPoll(ctx context.Context, interval time.Duration, check func() error) error {
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-tk.C:
+		}
+	}
+}
+
+// drillBackend is one session store behind the same HTTP application.
+type drillBackend interface {
+	// wrap puts the store's middleware around the application.
+	wrap(h http.Handler) http.Handler
+	// session returns the request's session.
+	session(r *http.Request) drillSession
+	cookieName() string
+	// key returns the Redis key of the session with this cookie value.
+	key(id string) string
+	// read reads the session back through the store: its state, and whether it exists.
+	read(ctx context.Context, id string) (drillState, bool, error)
+	remove(ctx context.Context, id string) error
+	stats() any
+	close() error
+}
+
+// drillSession is what the application does with a session.
+type drillSession interface {
+	state() drillState
+	setState(st drillState) error
+	login(ctx context.Context, user string) error
+}
+
+const (
+	drillIdle     = 10 * time.Minute // the drill's sessions expire soon after it
+	drillLifetime = time.Hour
+)
+
+// newDrillBackend builds the store of a run. onError answers a request whose session
+// failed, with the error in the body.
+func newDrillBackend(spec drillRunSpec, o *redis.UniversalOptions) (drillBackend, error) {
+	switch spec.Store {
+	case "hasession":
+		return newDrillHasessionBackend(spec.Wait, o)
+	case "scs":
+		return newDrillSCSBackend(o), nil
+	case "raw":
+		return &drillRawBackend{rdb: redis.NewUniversalClient(o)}, nil
+	}
+	return nil, fmt.Errorf("unknown store %q", spec.Store)
+}
+
+func drillAnswerError(w http.ResponseWriter, _ *http.Request, err error) {
+	http.Error(w, err.Error(), http.StatusInternalServerError)
+}
+
+// drillHasessionBackend is hasession's middleware on a store with a client tuned for failover.
+type drillHasessionBackend struct {
+	rdb redis.UniversalClient
+	st  *store.Store
+	m   *httpsession.Manager
+}
+
+func newDrillHasessionBackend(wait bool, o *redis.UniversalOptions) (*drillHasessionBackend, error) {
+	rdb := store.NewFailoverClient(o)
+	opts := []store.Option{store.WithPrefix("hs:drill:"), store.WithIdleTimeout(drillIdle), store.WithLifetime(drillLifetime)}
+	if wait {
+		opts = append(opts, store.WithWriteAck(1, 500*time.Millisecond))
+	}
+	st, err := store.New(rdb, opts...)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	m, err := httpsession.New(st,
+		httpsession.WithSecure(false), // plain HTTP on loopback
+		httpsession.WithTimeout(drillSessionTimeout),
+		httpsession.WithErrorHandler(drillAnswerError),
+		httpsession.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return &drillHasessionBackend{rdb: rdb, st: st, m: m}, nil
+}
+
+func (b *drillHasessionBackend) wrap(h http.Handler) http.Handler { return b.m.Handler(h) }
+func (b *drillHasessionBackend) cookieName() string               { return httpsession.DefaultCookieName }
+func (b *drillHasessionBackend) key(id string) string {
+	k, _ := b.st.Key(id)
+	return k
+}
+func (b *drillHasessionBackend) session(r *http.Request) drillSession {
+	return drillHasessionSession{httpsession.FromContext(r.Context())}
+}
+func (b *drillHasessionBackend) read(ctx context.Context, id string) (drillState, bool, error) {
+	s, err := b.st.Load(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return drillState{}, false, nil
+	}
+	if err != nil {
+		return drillState{}, false, err
+	}
+	var st drillState
+	for k, dst := range map[string]any{"n": &st.N, "origin": &st.Origin} {
+		if err := s.Get(k, dst); err != nil && !errors.Is(err, store.ErrNoAttribute) {
+			return st, true, err
+		}
+	}
+	return st, true, nil
+}
+func (b *drillHasessionBackend) remove(ctx context.Context, id string) error {
+	return b.st.Destroy(ctx, id)
+}
+func (b *drillHasessionBackend) stats() any   { return b.st.Stats() }
+func (b *drillHasessionBackend) close() error { return b.rdb.Close() }
+
+type drillHasessionSession struct{ s *httpsession.Session }
+
+func (s drillHasessionSession) state() drillState {
+	var st drillState
+	_ = s.s.Get("n", &st.N)
+	_ = s.s.Get("origin", &st.Origin)
+	return st
+}
+func (s drillHasessionSession) setState(st drillState) error {
+	return errors.Join(s.s.Set("n", st.N), s.s.Set("origin", st.Origin))
+}
+func (s drillHasessionSession) login(ctx context.Context, user string) error {
+	s.s.SetUser(user)
+	return s.s.Rotate(ctx)
+}
+
+// drillSCSBackend is alexedwards/scs's SessionManager with goredisstore on a go-redis client
+// with its defaults, as its README sets it up. goredisstore takes a *redis.Client; on a
+// Cluster the same three commands run on a ClusterClient (drillSCSClusterStore).
+type drillSCSBackend struct {
+	rdb redis.UniversalClient
+	sm  *scs.SessionManager
+	cs  scs.CtxStore
+}
+
+const drillSCSPrefix = "scs:drill:"
+
+func newDrillSCSBackend(o *redis.UniversalOptions) *drillSCSBackend {
+	rdb := redis.NewUniversalClient(o)
+	sm := scs.New()
+	sm.IdleTimeout, sm.Lifetime = drillIdle, drillLifetime
+	sm.Cookie.Secure = false
+	sm.ErrorFunc = drillAnswerError
+	var cs scs.CtxStore
+	if c, ok := rdb.(*redis.Client); ok {
+		cs = goredisstore.NewWithPrefix(c, drillSCSPrefix)
+	} else {
+		cs = drillSCSClusterStore{rdb}
+	}
+	sm.Store = cs
+	return &drillSCSBackend{rdb: rdb, sm: sm, cs: cs}
+}
+
+func (b *drillSCSBackend) wrap(h http.Handler) http.Handler { return b.sm.LoadAndSave(h) }
+func (b *drillSCSBackend) cookieName() string               { return b.sm.Cookie.Name }
+func (b *drillSCSBackend) key(id string) string             { return drillSCSPrefix + id }
+func (b *drillSCSBackend) session(r *http.Request) drillSession {
+	return drillSCSSession{b.sm, r.Context()}
+}
+func (b *drillSCSBackend) read(ctx context.Context, id string) (drillState, bool, error) {
+	raw, found, err := b.cs.FindCtx(ctx, id)
+	if err != nil || !found {
+		return drillState{}, found, err
+	}
+	_, values, err := b.sm.Codec.Decode(raw)
+	if err != nil {
+		return drillState{}, true, err
+	}
+	n, _ := values["n"].(int64)
+	origin, _ := values["origin"].(string)
+	return drillState{N: n, Origin: origin}, true, nil
+}
+func (b *drillSCSBackend) remove(ctx context.Context, id string) error {
+	return b.cs.DeleteCtx(ctx, id)
+}
+func (b *drillSCSBackend) stats() any   { return nil }
+func (b *drillSCSBackend) close() error { return b.rdb.Close() }
+
+type drillSCSSession struct {
+	sm  *scs.SessionManager
+	ctx context.Context
+}
+
+func (s drillSCSSession) state() drillState {
+	return drillState{N: s.sm.GetInt64(s.ctx, "n"), Origin: s.sm.GetString(s.ctx, "origin")}
+}
+func (s drillSCSSession) setState(st drillState) error {
+	s.sm.Put(s.ctx, "n", st.N)
+	s.sm.Put(s.ctx, "origin", st.Origin)
+	return nil
+}
+func (s drillSCSSession) login(_ context.Context, user string) error {
+	if err := s.sm.RenewToken(s.ctx); err != nil {
+		return err
+	}
+	s.sm.Put(s.ctx, "user", user)
+	return nil
+}
+
+// drillSCSClusterStore is goredisstore's FindCtx, CommitCtx and DeleteCtx on any go-redis
+// client (goredisstore itself takes only a *redis.Client).
+type drillSCSClusterStore struct{ rdb redis.UniversalClient }
+
+func (s drillSCSClusterStore) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+func (s drillSCSClusterStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+func (s drillSCSClusterStore) Delete(token string) error {
+	return s.DeleteCtx(context.Background(), token)
+}
+func (s drillSCSClusterStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	b, err := s.rdb.Get(ctx, drillSCSPrefix+token).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+func (s drillSCSClusterStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	return s.rdb.Set(ctx, drillSCSPrefix+token, b, time.Until(expiry)).Err()
+}
+func (s drillSCSClusterStore) DeleteCtx(ctx context.Context, token string) error {
+	return s.rdb.Del(ctx, drillSCSPrefix+token).Err()
+}
+
+// drillRawBackend is the session store many applications write by hand: a JSON blob per
+// session under one key, GET on the way in, SET with a TTL on the way out, on a go-redis
+// client with its defaults and no retry of its own.
+type drillRawBackend struct{ rdb redis.UniversalClient }
+
+const (
+	drillRawPrefix = "raw:drill:"
+	drillRawCookie = "rawsession"
+)
+
+type drillRawData struct {
+	drillState
+	User string `json:"user,omitempty"`
+}
+
+type drillRawSession struct {
+	b        *drillRawBackend
+	id       string
+	data     drillRawData
+	modified bool
+	oldID    string // set by login: deleted once the new ID is saved
+}
+
+type drillRawCtxKey struct{}
+
+func (b *drillRawBackend) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := &drillRawSession{b: b}
+		if c, err := r.Cookie(drillRawCookie); err == nil && c.Value != "" {
+			raw, err := b.rdb.Get(r.Context(), drillRawPrefix+c.Value).Bytes()
+			switch {
+			case err == nil:
+				s.id = c.Value
+				if err := json.Unmarshal(raw, &s.data); err != nil {
+					drillAnswerError(w, r, err)
+					return
+				}
+			case !errors.Is(err, redis.Nil):
+				drillAnswerError(w, r, err)
+				return
+			}
+		}
+		if s.id == "" {
+			s.id = rand.Text()
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), drillRawCtxKey{}, s)))
+		if s.modified {
+			raw, _ := json.Marshal(s.data)
+			if err := b.rdb.Set(r.Context(), drillRawPrefix+s.id, raw, drillIdle).Err(); err != nil {
+				drillAnswerError(w, r, err)
+				return
+			}
+			if s.oldID != "" {
+				_ = b.rdb.Del(r.Context(), drillRawPrefix+s.oldID).Err()
+			}
+			http.SetCookie(w, &http.Cookie{Name: drillRawCookie, Value: s.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+func (b *drillRawBackend) session(r *http.Request) drillSession {
+	s, _ := r.Context().Value(drillRawCtxKey{}).(*drillRawSession)
+	return s
+}
+func (b *drillRawBackend) cookieName() string   { return drillRawCookie }
+func (b *drillRawBackend) key(id string) string { return drillRawPrefix + id }
+func (b *drillRawBackend) read(ctx context.Context, id string) (drillState, bool, error) {
+	raw, err := b.rdb.Get(ctx, drillRawPrefix+id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return drillState{}, false, nil
+	}
+	if err != nil {
+		return drillState{}, false, err
+	}
+	var d drillRawData
+	err = json.Unmarshal(raw, &d)
+	return d.drillState, true, err
+}
+func (b *drillRawBackend) remove(ctx context.Context, id string) error {
+	return b.rdb.Del(ctx, drillRawPrefix+id).Err()
+}
+func (b *drillRawBackend) stats() any   { return nil }
+func (b *drillRawBackend) close() error { return b.rdb.Close() }
+
+func (s *drillRawSession) state() drillState { return s.data.drillState }
+func (s *drillRawSession) setState(st drillState) error {
+	s.data.drillState, s.modified = st, true
+	return nil
+}
+func (s *drillRawSession) login(_ context.Context, user string) error {
+	if s.oldID == "" {
+		s.oldID = s.id
+	}
+	s.id, s.data.User, s.modified = rand.Text(), user, true
+	return nil
+}
+
+// drillState is what the application keeps in a session: a counter, and a random
+// origin set when the session is first written, so that a session lost and created
+// anew is told from the one the user had.
+type drillState struct {
+	N      int64  `json:"n"`
+	Origin string `json:"origin"`
+}
+
+// String is the answer's body: "<counter> <origin>" (no origin: the session is new).
+func (st drillState) String() string { return strconv.FormatInt(st.N, 10) + " " + st.Origin }
+
+func parseDrillState(s string) (drillState, error) {
+	f := strings.Fields(s)
+	if len(f) == 0 || len(f) > 2 {
+		return drillState{}, fmt.Errorf("bad answer %q", s)
+	}
+	v, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return drillState{}, fmt.Errorf("bad answer %q", s)
+	}
+	st := drillState{N: v}
+	if len(f) == 2 {
+		st.Origin = f[1]
+	}
+	return st, nil
+}
+
+// drillApp is the application under load: /login rotates the session and sets its user,
+// /view reads the session, /update increments its counter. Logins and updates give a
+// session without an origin one. Each answers with the session's state.
+func drillApp(b drillBackend) http.Handler {
+	write := func(w http.ResponseWriter, r *http.Request, s drillSession, st drillState) {
+		if st.Origin == "" {
+			st.Origin = rand.Text()
+		}
+		if err := s.setState(st); err != nil {
+			drillAnswerError(w, r, err)
+			return
+		}
+		fmt.Fprint(w, st)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		s := b.session(r)
+		if err := s.login(r.Context(), r.URL.Query().Get("user")); err != nil {
+			drillAnswerError(w, r, err)
+			return
+		}
+		write(w, r, s, s.state())
+	})
+	mux.HandleFunc("GET /view", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, b.session(r).state())
+	})
+	mux.HandleFunc("POST /update", func(w http.ResponseWriter, r *http.Request) {
+		s := b.session(r)
+		st := s.state()
+		st.N++
+		write(w, r, s, st)
+	})
+	return b.wrap(mux)
+}
+
+// Request kinds.
+const (
+	drillOpLogin = iota
+	drillOpView
+	drillOpUpdate
+)
+
+var drillOpPath = [...]struct{ method, path string }{
+	drillOpLogin:  {http.MethodPost, "/login"},
+	drillOpView:   {http.MethodGet, "/view"},
+	drillOpUpdate: {http.MethodPost, "/update"},
+}
+
+// drillRecord is one request of the load, in time since the run's start.
+type drillRecord struct {
+	start, end time.Duration
+	op         uint8
+	ok         bool
+}
+
+// drillUser is one simulated user: a cookie jar, and what the server acknowledged.
+type drillUser struct {
+	name      string
+	client    *http.Client
+	acked     int64  // the highest counter an acknowledged response carried
+	saves     int    // acknowledged writes (logins and updates)
+	origin    string // the session's origin, from the first acknowledged write
+	regressed bool   // a response showed an acknowledged save lost
+}
+
+// drillLoad drives one run's HTTP load and records what the users saw.
+type drillLoad struct {
+	c    *drillConfig
+	b    drillBackend
+	base string
+	url  *url.URL
+	t0   time.Time
+
+	requests, errors atomic.Int64
+	phase            atomic.Value // string
+
+	mu      sync.Mutex
+	recs    []drillRecord
+	errMsgs map[string]int
+	probeOK []time.Time // completions of the probe's acknowledged updates
+}
+
+// do sends one request for u and records it unless record is false (the population
+// step). It reports whether the server acknowledged it.
+func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, record bool) bool {
+	target := l.base + drillOpPath[op].path
+	if op == drillOpLogin {
+		target += "?user=" + url.QueryEscape(u.name)
+	}
+	req, err := http.NewRequestWithContext(ctx, drillOpPath[op].method, target, nil)
+	if err != nil {
+		return false
+	}
+	start := time.Since(l.t0)
+	resp, err := u.client.Do(req)
+	var st drillState
+	var msg string
+	ok := false
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		msg = err.Error()
+	} else {
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+		text := strings.TrimSpace(string(body))
+		switch {
+		case rerr != nil:
+			msg = rerr.Error()
+		case resp.StatusCode != http.StatusOK:
+			line, _, _ := strings.Cut(text, "\n")
+			msg = fmt.Sprintf("%d %s", resp.StatusCode, line)
+		default:
+			if st, err = parseDrillState(text); err != nil {
+				msg = err.Error()
+			} else {
+				ok = true
+			}
+		}
+	}
+	end := time.Since(l.t0)
+	if ok {
+		prev := st.N
+		if op == drillOpUpdate {
+			prev--
+		}
+		if prev < u.acked || (u.origin != "" && st.Origin != u.origin) {
+			u.regressed = true
+		}
+		if op != drillOpView {
+			u.acked = max(u.acked, st.N)
+			if u.origin == "" {
+				u.origin = st.Origin
+			}
+			u.saves++
+		}
+	}
+	if !record {
+		return ok
+	}
+	l.requests.Add(1)
+	if !ok {
+		l.errors.Add(1)
+	}
+	l.mu.Lock()
+	l.recs = append(l.recs, drillRecord{start: start, end: end, op: op, ok: ok})
+	if !ok {
+		l.errMsgs[msg]++
+	}
+	l.mu.Unlock()
+	return ok
+}
+
+// id returns the session ID in u's cookie jar.
+func (l *drillLoad) id(u *drillUser) string {
+	for _, c := range u.client.Jar.Cookies(l.url) {
+		if c.Name == l.b.cookieName() {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// runDrillSpec runs the load of one store against the target: population, warm-up,
+// faults, load after them, then every session read back.
+func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec drillRunSpec, p *drillProgress) (*drillRun, error) {
+	b, err := newDrillBackend(spec, tgt.options())
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	srv := httptest.NewServer(drillApp(b)) // 127.0.0.1, a free port
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		return nil, err
+	}
+	l := &drillLoad{c: c, b: b, base: srv.URL, url: u, errMsgs: map[string]int{}}
+	l.phase.Store("populate")
+	tr := &http.Transport{MaxIdleConns: c.clients + 4, MaxIdleConnsPerHost: c.clients + 4, IdleConnTimeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	users := make([]*drillUser, c.users+1) // the last one is the probe
+	for i := range users {
+		jar, _ := cookiejar.New(nil)
+		users[i] = &drillUser{name: fmt.Sprintf("user%d", i), client: &http.Client{Jar: jar, Transport: tr, Timeout: drillRequestTimeout}}
+	}
+	probe := users[c.users]
+	probe.name = "probe"
+
+	// The population: every user logs in once, before the clock starts.
+	p.logf("[%s] logging in %d users…", spec.Name, len(users))
+	l.t0 = time.Now()
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range c.clients {
+		wg.Go(func() {
+			for i := w; i < len(users) && ctx.Err() == nil; i += c.clients {
+				if !l.do(ctx, users[i], drillOpLogin, false) {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if n := failed.Load(); n > 0 {
+		return nil, fmt.Errorf("%d of %d logins failed before any fault", n, len(users))
+	}
+
+	// The load.
+	run := &drillRun{Name: spec.Name, Store: spec.Store, Wait: spec.Wait}
+	l.t0 = time.Now()
+	l.phase.Store("before")
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		case <-ctx.Done():
+			return true
+		default:
+		}
+		if l.requests.Load() >= int64(c.requests) {
+			halt()
+			return true
+		}
+		return false
+	}
+	var tokens chan struct{}
+	if c.rate > 0 {
+		tokens = make(chan struct{}, c.clients)
+		every := time.Duration(float64(time.Second) / c.rate)
+		wg.Go(func() {
+			next := time.Now()
+			for !stopped() {
+				next = next.Add(every)
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+				select {
+				case tokens <- struct{}{}:
+				default: // the clients are behind: drop it
+				}
+			}
+		})
+	}
+	for w := range c.clients {
+		wg.Go(func() {
+			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(l.t0.UnixNano())))
+			var own []*drillUser
+			for i := w; i < c.users; i += c.clients {
+				own = append(own, users[i])
+			}
+			for !stopped() {
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-stop:
+						return
+					case <-ctx.Done():
+						return
+					}
+				}
+				op := uint8(drillOpView)
+				switch r := rng.IntN(100); {
+				case r < 10:
+					op = drillOpLogin
+				case r >= 70:
+					op = drillOpUpdate
+				}
+				l.do(ctx, own[rng.IntN(len(own))], op, true)
+			}
+		})
+	}
+	// The probe updates its session continuously: its master is the one the faults hit,
+	// and the gaps between its acknowledged updates time the recovery.
+	wg.Go(func() {
+		tk := time.NewTicker(drillProbeInterval)
+		defer tk.Stop()
+		for !stopped() {
+			if l.do(ctx, probe, drillOpUpdate, true) {
+				l.mu.Lock()
+				l.probeOK = append(l.probeOK, time.Now())
+				l.mu.Unlock()
+			}
+			select {
+			case <-tk.C:
+			case <-stop:
+			case <-ctx.Done():
+			}
+		}
+	})
+	// Progress, every second.
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-tk.C:
+				p.logf("[%s] %-8s %6.1fs  requests %6d  errors %4d", spec.Name, l.phase.Load(), time.Since(l.t0).Seconds(), l.requests.Load(), l.errors.Load())
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	sleepUntil := func(t time.Time) {
+		select {
+		case <-time.After(time.Until(t)):
+		case <-stop:
+		case <-ctx.Done():
+		}
+	}
+	var faultErr error
+	last := l.t0
+	sleepUntil(l.t0.Add(c.warmup))
+	for i := 0; i < c.faults && ctx.Err() == nil && !stopped(); i++ {
+		if i > 0 {
+			sleepUntil(time.Now().Add(drillAfterMin))
+		}
+		l.phase.Store("during")
+		ev := &drillFault{Kind: c.fault}
+		err := tgt.inject(ctx, c.fault, b.key(l.id(probe)), c.hold, ev, p)
+		if ev.start.IsZero() {
+			ev.start = time.Now()
+		}
+		ev.StartS = seconds(ev.start.Sub(l.t0))
+		if ev.healthy.IsZero() {
+			ev.healthy = time.Now()
+		}
+		last = ev.healthy
+		run.Faults = append(run.Faults, ev)
+		if err != nil {
+			ev.Error = err.Error()
+			faultErr = fmt.Errorf("fault %d (%s): %w", i+1, c.fault, err)
+			break
+		}
+	}
+	if c.faults > 0 {
+		l.phase.Store("after")
+	}
+	end := l.t0.Add(c.duration)
+	if c.faults > 0 && last.Add(drillAfterMin).After(end) {
+		end = last.Add(drillAfterMin)
+	}
+	end = drillMinTime(end, l.t0.Add(c.duration+drillOverrun))
+	if faultErr == nil {
+		sleepUntil(end)
+	}
+	halt()
+	wg.Wait()
+	<-progressDone
+	loadTime := time.Since(l.t0)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	// Every session read back through the store.
+	l.phase.Store("verify")
+	p.logf("[%s] %d requests, %d errors; reading %d sessions back…", spec.Name, l.requests.Load(), l.errors.Load(), len(users))
+	var verified, lost, regressed, saves atomic.Int64
+	var verifyErrs sync.Map
+	for w := range c.clients {
+		wg.Go(func() {
+			for i := w; i < len(users); i += c.clients {
+				u := users[i]
+				saves.Add(int64(u.saves))
+				vctx, cancel := context.WithTimeout(ctx, drillRequestTimeout)
+				st, found, err := b.read(vctx, l.id(u))
+				cancel()
+				if err != nil {
+					verifyErrs.Store(err.Error(), true)
+				}
+				if u.regressed {
+					regressed.Add(1)
+				}
+				if err != nil || !found || st.N < u.acked || st.Origin != u.origin || u.regressed {
+					lost.Add(1)
+				} else {
+					verified.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The drill's sessions are removed (they would expire on their own).
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	for w := range c.clients {
+		wg.Go(func() {
+			for i := w; i < len(users) && cctx.Err() == nil; i += c.clients {
+				_ = b.remove(cctx, l.id(users[i]))
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+
+	run.Sessions = len(users)
+	run.Verified, run.Lost, run.Regressed, run.AckedSaves = int(verified.Load()), int(lost.Load()), int(regressed.Load()), int(saves.Load())
+	verifyErrs.Range(func(k, _ any) bool {
+		run.VerifyErrors = append(run.VerifyErrors, k.(string))
+		return true
+	})
+	run.StoreStats = b.stats()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	run.build(l.recs, l.errMsgs, l.probeOK, l.t0, loadTime)
+	return run, faultErr
+}
+
+func drillMinTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

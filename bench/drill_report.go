@@ -1,0 +1,507 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// drillBucket is the width of the chart's time buckets.
+const drillBucket = 100 * time.Millisecond
+
+// drillReport is what a drill measured: drill.json, the table and the chart.
+type drillReport struct {
+	Topology    string      `json:"topology"`
+	Existing    bool        `json:"existing_deployment"`
+	Fault       string      `json:"fault"`
+	Faults      int         `json:"faults"`
+	HoldS       float64     `json:"hold_s"`
+	Clients     int         `json:"clients"`
+	Users       int         `json:"users"`
+	Rate        float64     `json:"rate"`
+	DurationS   float64     `json:"duration_s"`
+	WarmupS     float64     `json:"warmup_s"`
+	RequestCap  int         `json:"request_cap"`
+	Runs        []*drillRun `json:"runs"`
+	Passed      bool        `json:"passed"`
+	Verdict     string      `json:"verdict"`
+	GeneratedAt string      `json:"generated_at"`
+}
+
+// drillRun is one store's run.
+type drillRun struct {
+	Name  string `json:"name"`
+	Store string `json:"store"` // hasession, scs or raw
+	Wait  bool   `json:"wait"`
+
+	Requests int     `json:"requests"`
+	OK       int     `json:"ok"`
+	Errors   int     `json:"errors"`
+	LoadS    float64 `json:"load_s"`
+
+	Phases []drillPhase `json:"phases"` // before, during, after the faults, and all
+
+	Faults     []*drillFault `json:"fault_events"`
+	PromotionS *float64      `json:"promotion_s"` // the first fault's; null without one
+	RecoveryS  *float64      `json:"recovery_s"`
+
+	Sessions     int      `json:"sessions"`    // users whose session was read back (the probe included)
+	AckedSaves   int      `json:"acked_saves"` // logins and updates the server acknowledged
+	Verified     int      `json:"verified"`    // sessions found with every acknowledged save
+	Lost         int      `json:"lost"`        // sessions missing, or behind an acknowledged save
+	Regressed    int      `json:"regressed"`   // of them: a response showed the loss during the load
+	VerifyErrors []string `json:"verify_errors,omitempty"`
+
+	ErrorSamples []drillErrorSample `json:"error_samples,omitempty"`
+	StoreStats   any                `json:"store_stats,omitempty"`
+	Series       drillSeries        `json:"series"`
+}
+
+// drillPhase is the requests that started in one phase of a run.
+type drillPhase struct {
+	Phase    string   `json:"phase"`
+	FromS    float64  `json:"from_s"`
+	ToS      float64  `json:"to_s"`
+	Requests int      `json:"requests"`
+	Errors   int      `json:"errors"`
+	P50MS    *float64 `json:"p50_ms"`
+	P99MS    *float64 `json:"p99_ms"`
+	MaxMS    *float64 `json:"max_ms"`
+}
+
+// drillErrorSample is one error message users saw, and how often.
+type drillErrorSample struct {
+	Message string `json:"message"`
+	Count   int    `json:"count"`
+}
+
+// drillSeries is the run per time bucket, by the requests' completion time.
+type drillSeries struct {
+	BucketMS int       `json:"bucket_ms"`
+	OK       []int     `json:"ok"`
+	Errors   []int     `json:"errors"`
+	P99MS    []float64 `json:"p99_ms"` // 0 for a bucket without requests
+}
+
+func newDrillReport(c *drillConfig) *drillReport {
+	return &drillReport{
+		Topology: string(c.topology), Existing: c.existing(), Fault: c.fault, Faults: c.faults,
+		HoldS: seconds(c.hold), Clients: c.clients, Users: c.users, Rate: c.rate,
+		DurationS: seconds(c.duration), WarmupS: seconds(c.warmup), RequestCap: c.requests,
+		Runs: []*drillRun{}, GeneratedAt: time.Now().UTC().Format(time.RFC3339),
+	}
+}
+
+// finish sets the verdict: hasession's runs must have no error and no lost session;
+// comparison runs are reported only.
+func (r *drillReport) finish() {
+	var bad []string
+	for _, run := range r.Runs {
+		if run.Store != "hasession" {
+			continue
+		}
+		var what []string
+		if run.Errors > 0 {
+			what = append(what, fmt.Sprintf("%d failed requests", run.Errors))
+		}
+		if run.Lost > 0 {
+			what = append(what, fmt.Sprintf("%d sessions lost", run.Lost))
+		}
+		for _, f := range run.Faults {
+			if f.Error != "" {
+				what = append(what, "fault: "+f.Error)
+			}
+		}
+		if len(what) > 0 {
+			bad = append(bad, run.Name+": "+strings.Join(what, ", "))
+		}
+	}
+	r.Passed = len(bad) == 0 && len(r.Runs) > 0
+	switch {
+	case len(r.Runs) == 0:
+		r.Verdict = "nothing ran"
+	case r.Passed:
+		r.Verdict = "PASS: no request failed and every acknowledged save was read back"
+	default:
+		r.Verdict = "FAIL: " + strings.Join(bad, "; ")
+	}
+}
+
+func (r *drillReport) marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// build fills the run's figures from its records.
+func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK []time.Time, t0 time.Time, loadTime time.Duration) {
+	run.LoadS = seconds(loadTime)
+	run.Requests = len(recs)
+	for _, r := range recs {
+		if r.ok {
+			run.OK++
+		}
+	}
+	run.Errors = run.Requests - run.OK
+
+	// Phases: requests that ended before the first fault, requests that overlapped the
+	// time from it until the topology was healthy after the last one, and requests that
+	// started after that.
+	type span struct {
+		name     string
+		from, to time.Duration
+	}
+	var bounds []span
+	if len(run.Faults) > 0 {
+		first := run.Faults[0].start.Sub(t0)
+		last := run.Faults[len(run.Faults)-1].healthy.Sub(t0)
+		bounds = append(bounds, span{"before", 0, first}, span{"during", first, last}, span{"after", last, loadTime})
+	}
+	bounds = append(bounds, span{"all", 0, loadTime})
+	for _, b := range bounds {
+		ph := drillPhase{Phase: b.name, FromS: seconds(b.from), ToS: seconds(b.to)}
+		var lat []time.Duration
+		for _, r := range recs {
+			if b.name != "all" && drillPhaseOf(r, bounds[0].to, bounds[1].to) != b.name {
+				continue
+			}
+			ph.Requests++
+			if !r.ok {
+				ph.Errors++
+			}
+			lat = append(lat, r.end-r.start)
+		}
+		if len(lat) > 0 {
+			slices.Sort(lat)
+			ph.P50MS = ptr(drillMillis(drillQuantile(lat, 0.50)))
+			ph.P99MS = ptr(drillMillis(drillQuantile(lat, 0.99)))
+			ph.MaxMS = ptr(drillMillis(lat[len(lat)-1]))
+		}
+		run.Phases = append(run.Phases, ph)
+	}
+
+	// Recovery: the end of the probe's longest gap between acknowledged updates that
+	// spans the fault's start (until the next fault).
+	slices.SortFunc(probeOK, func(a, b time.Time) int { return a.Compare(b) })
+	for i, f := range run.Faults {
+		until := t0.Add(loadTime)
+		if i+1 < len(run.Faults) {
+			until = run.Faults[i+1].start
+		}
+		var best time.Duration
+		var end time.Time
+		for j := 1; j < len(probeOK); j++ {
+			if probeOK[j].Before(f.start) || probeOK[j-1].After(until) {
+				continue
+			}
+			if gap := probeOK[j].Sub(probeOK[j-1]); gap > best {
+				best, end = gap, probeOK[j]
+			}
+		}
+		if !end.IsZero() {
+			f.RecoveryS = ptr(seconds(end.Sub(f.start)))
+		}
+	}
+	if len(run.Faults) > 0 {
+		run.PromotionS, run.RecoveryS = run.Faults[0].PromotedS, run.Faults[0].RecoveryS
+	}
+
+	for m, n := range errMsgs {
+		run.ErrorSamples = append(run.ErrorSamples, drillErrorSample{Message: m, Count: n})
+	}
+	slices.SortFunc(run.ErrorSamples, func(a, b drillErrorSample) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Message, b.Message))
+	})
+	if len(run.ErrorSamples) > 5 {
+		run.ErrorSamples = run.ErrorSamples[:5]
+	}
+
+	// The series, by completion time.
+	n := int(loadTime/drillBucket) + 1
+	s := drillSeries{BucketMS: int(drillBucket / time.Millisecond), OK: make([]int, n), Errors: make([]int, n), P99MS: make([]float64, n)}
+	lat := make([][]time.Duration, n)
+	for _, r := range recs {
+		i := min(max(int(r.end/drillBucket), 0), n-1)
+		if r.ok {
+			s.OK[i]++
+		} else {
+			s.Errors[i]++
+		}
+		lat[i] = append(lat[i], r.end-r.start)
+	}
+	for i, l := range lat {
+		if len(l) > 0 {
+			slices.Sort(l)
+			s.P99MS[i] = drillMillis(drillQuantile(l, 0.99))
+		}
+	}
+	run.Series = s
+}
+
+// drillPhaseOf returns the phase of a request: before (it ended before the fault),
+// after (it started once the topology was healthy again) or during.
+func drillPhaseOf(r drillRecord, faultStart, healthy time.Duration) string {
+	switch {
+	case r.end < faultStart:
+		return "before"
+	case r.start >= healthy:
+		return "after"
+	}
+	return "during"
+}
+
+// drillQuantile returns the q-quantile of sorted samples (nearest rank).
+func drillQuantile(sorted []time.Duration, q float64) time.Duration {
+	i := max(int(math.Ceil(q*float64(len(sorted))))-1, 0)
+	return sorted[min(i, len(sorted)-1)]
+}
+
+func drillMillis(d time.Duration) float64 { return math.Round(float64(d)/1e5) / 10 }
+
+// drillFmtMS formats milliseconds for the table: "–" for none.
+func drillFmtMS(v *float64) string {
+	switch {
+	case v == nil:
+		return "–"
+	case *v >= 1000:
+		return strconv.FormatFloat(*v/1000, 'f', 2, 64) + "s"
+	case *v >= 100:
+		return strconv.FormatFloat(*v, 'f', 0, 64) + "ms"
+	}
+	return strconv.FormatFloat(*v, 'f', 1, 64) + "ms"
+}
+
+func drillFmtS(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return strconv.FormatFloat(*v, 'f', 2, 64) + "s"
+}
+
+// writeDrillTable prints the report as tables.
+func writeDrillTable(w io.Writer, r *drillReport) error {
+	where := "a containerized " + r.Topology
+	if r.Existing {
+		where = "an existing " + r.Topology + " deployment"
+	}
+	faults := "no fault"
+	if r.Faults > 0 {
+		faults = fmt.Sprintf("%d × %s", r.Faults, r.Fault)
+	}
+	rate := "unlimited"
+	if r.Rate > 0 {
+		rate = strconv.FormatFloat(r.Rate, 'f', -1, 64) + " req/s"
+	}
+	fmt.Fprintf(w, "drill: %s, %s, %d clients, %d users, %s, %.0fs of load per run (warm-up %.0fs)\n\n",
+		where, faults, r.Clients, r.Users, rate, r.DurationS, r.WarmupS)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tPHASE\tFROM\tTO\tREQUESTS\tERRORS\tP50\tP99\tMAX")
+	for _, run := range r.Runs {
+		for i, ph := range run.Phases {
+			name := ""
+			if i == 0 {
+				name = run.Name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.1fs\t%.1fs\t%d\t%d\t%s\t%s\t%s\n", name, ph.Phase, ph.FromS, ph.ToS, ph.Requests, ph.Errors, drillFmtMS(ph.P50MS), drillFmtMS(ph.P99MS), drillFmtMS(ph.MaxMS))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tFAULTED\tPROMOTED\tPROMOTION\tRECOVERY\tSESSIONS\tACKED SAVES\tVERIFIED\tLOST")
+	for _, run := range r.Runs {
+		faulted, promoted := "–", "–"
+		if len(run.Faults) > 0 {
+			faulted = run.Faults[0].Node
+			promoted = cmp.Or(run.Faults[0].Promoted, "–")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", run.Name, faulted, promoted, drillFmtS(run.PromotionS), drillFmtS(run.RecoveryS), run.Sessions, run.AckedSaves, run.Verified, run.Lost)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, run := range r.Runs {
+		for i, f := range run.Faults {
+			if i > 0 || f.Error != "" {
+				fmt.Fprintf(w, "%s: fault %d: %s %s at %.1fs, promoted %s after %s, recovery %s", run.Name, i+1, f.Kind, f.Node, f.StartS, cmp.Or(f.Promoted, "–"), drillFmtS(f.PromotedS), drillFmtS(f.RecoveryS))
+				if f.Error != "" {
+					fmt.Fprintf(w, ", error: %s", f.Error)
+				}
+				fmt.Fprintln(w)
+			}
+		}
+		for _, e := range run.ErrorSamples {
+			fmt.Fprintf(w, "%s: %d × %s\n", run.Name, e.Count, e.Message)
+		}
+		for _, e := range run.VerifyErrors {
+			fmt.Fprintf(w, "%s: read back: %s\n", run.Name, e)
+		}
+	}
+	fmt.Fprintf(w, "\n%s\n", r.Verdict)
+	return nil
+}
+
+// writeDrillHTML writes a self-contained page: per run, throughput, errors and p99 per
+// bucket as inline SVG, with the faults marked.
+func writeDrillHTML(w *strings.Builder, r *drillReport) {
+	e := html.EscapeString
+	fmt.Fprintf(w, `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>hasession drill: %s, %s</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1000px}
+h1{font-size:20px}h2{font-size:16px;margin-top:28px}
+table{border-collapse:collapse;margin:8px 0}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}
+th:first-child,td:first-child{text-align:left}
+.pass{color:#1a7f37}.fail{color:#cf222e}
+svg text{font:11px system-ui,sans-serif;fill:#444}
+.legend span{display:inline-block;margin-right:16px}
+</style></head><body>
+`, e(r.Topology), e(r.Fault))
+	fmt.Fprintf(w, "<h1>hasession failover drill</h1>\n<p>%s topology%s, fault: %s × %d, %d clients, %d users, rate %s, %.0fs of load per run. Generated %s.</p>\n",
+		e(r.Topology), map[bool]string{true: " (existing deployment)", false: " (containerized)"}[r.Existing], e(r.Fault), r.Faults, r.Clients, r.Users,
+		map[bool]string{true: "unlimited", false: strconv.FormatFloat(r.Rate, 'f', -1, 64) + " req/s"}[r.Rate == 0], r.DurationS, e(r.GeneratedAt))
+	cls := "fail"
+	if r.Passed {
+		cls = "pass"
+	}
+	fmt.Fprintf(w, "<p class=%q><b>%s</b></p>\n", cls, e(r.Verdict))
+	fmt.Fprint(w, "<table><tr><th>run</th><th>requests</th><th>errors</th><th>p99 before</th><th>p99 during</th><th>p99 after</th><th>max</th><th>promotion</th><th>recovery</th><th>sessions</th><th>lost</th></tr>\n")
+	for _, run := range r.Runs {
+		p99 := map[string]string{}
+		var maxMS *float64
+		for _, ph := range run.Phases {
+			p99[ph.Phase] = drillFmtMS(ph.P99MS)
+			if ph.Phase == "all" {
+				maxMS = ph.MaxMS
+			}
+		}
+		fmt.Fprintf(w, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td></tr>\n",
+			e(run.Name), run.Requests, run.Errors, cmp.Or(p99["before"], "–"), cmp.Or(p99["during"], "–"), cmp.Or(p99["after"], "–"), drillFmtMS(maxMS), drillFmtS(run.PromotionS), drillFmtS(run.RecoveryS), run.Sessions, run.Lost)
+	}
+	fmt.Fprint(w, "</table>\n")
+	fmt.Fprintf(w, `<p class="legend"><span style="color:#2f6fde">■ completed requests/s</span><span style="color:#cf222e">■ errors per %d ms</span><span style="color:#8250df">■ p99 latency per %d ms</span><span style="color:#cf222e">┆ fault</span><span style="color:#bf8700">┆ promotion</span><span style="color:#1a7f37">┆ healthy again</span></p>`+"\n", drillBucket/time.Millisecond, drillBucket/time.Millisecond)
+	for _, run := range r.Runs {
+		fmt.Fprintf(w, "<h2>%s</h2>\n", e(run.Name))
+		writeDrillSVG(w, run)
+	}
+	fmt.Fprint(w, "</body></html>\n")
+}
+
+// writeDrillSVG draws three panels sharing the time axis.
+func writeDrillSVG(w *strings.Builder, run *drillRun) {
+	const (
+		width, left, right = 960, 60, 20
+		panelH, gap, top   = 110, 34, 10
+	)
+	s := run.Series
+	n := max(len(s.OK), 1)
+	bucketS := float64(s.BucketMS) / 1000
+	spanS := float64(n) * bucketS
+	plotW := float64(width - left - right)
+	x := func(sec float64) float64 { return left + plotW*sec/spanS }
+	height := top + 3*(panelH+gap) + 10
+
+	thr := make([]float64, n)
+	errs := make([]float64, n)
+	for i := range s.OK {
+		thr[i] = float64(s.OK[i]) / bucketS
+		errs[i] = float64(s.Errors[i])
+	}
+	panels := []struct {
+		title, color, unit string
+		vals               []float64
+		bars               bool
+	}{
+		{"completed requests/s", "#2f6fde", "/s", thr, false},
+		{fmt.Sprintf("errors per %d ms", s.BucketMS), "#cf222e", "", errs, true},
+		{fmt.Sprintf("p99 latency per %d ms", s.BucketMS), "#8250df", "ms", s.P99MS, false},
+	}
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`+"\n",
+		width, height, width, height, html.EscapeString(run.Name))
+	for pi, p := range panels {
+		y0 := float64(top + pi*(panelH+gap) + 14)
+		yb := y0 + panelH
+		peak := 0.0
+		for _, v := range p.vals {
+			peak = max(peak, v)
+		}
+		scale := drillNiceCeil(peak)
+		y := func(v float64) float64 { return yb - panelH*v/scale }
+		fmt.Fprintf(w, `<text x="%d" y="%.0f" font-weight="bold">%s</text>`+"\n", left, y0-4, p.title)
+		fmt.Fprintf(w, `<rect x="%d" y="%.1f" width="%.1f" height="%d" fill="#fafafa" stroke="#ccc"/>`+"\n", left, y0, plotW, panelH)
+		for _, f := range []float64{0, 0.5, 1} {
+			fmt.Fprintf(w, `<text x="%d" y="%.1f" text-anchor="end">%s%s</text>`+"\n", left-4, y(f*scale)+4, strconv.FormatFloat(f*scale, 'g', 4, 64), p.unit)
+			if f > 0 {
+				fmt.Fprintf(w, `<line x1="%d" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", left, left+plotW, y(f*scale), y(f*scale))
+			}
+		}
+		// Fault marks.
+		for _, f := range run.Faults {
+			fx := x(f.StartS)
+			if f.HealthyS != nil {
+				fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="#cf222e" fill-opacity="0.07"/>`+"\n", fx, y0, max(x(f.StartS+*f.HealthyS)-fx, 1), panelH)
+			}
+			drillMark(w, fx, y0, yb, "#cf222e", pi == 0, f.Kind+" "+f.Node)
+			if f.PromotedS != nil {
+				drillMark(w, x(f.StartS+*f.PromotedS), y0, yb, "#bf8700", pi == 0, "promoted")
+			}
+			if f.HealthyS != nil {
+				drillMark(w, x(f.StartS+*f.HealthyS), y0, yb, "#1a7f37", pi == 0, "healthy")
+			}
+		}
+		if p.bars {
+			bw := max(plotW/float64(n), 1)
+			for i, v := range p.vals {
+				if v > 0 {
+					fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", x(float64(i)*bucketS), y(v), bw, yb-y(v), p.color)
+				}
+			}
+		} else {
+			var pts strings.Builder
+			for i, v := range p.vals {
+				fmt.Fprintf(&pts, "%.1f,%.1f ", x((float64(i)+0.5)*bucketS), y(v))
+			}
+			fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="1.3" points="%s"/>`+"\n", p.color, strings.TrimSpace(pts.String()))
+		}
+		// Time axis.
+		step := drillNiceCeil(spanS / 10)
+		for t := 0.0; t <= spanS+1e-9; t += step {
+			fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%ss</text>`+"\n", x(t), yb+13, strconv.FormatFloat(t, 'g', 4, 64))
+		}
+	}
+	fmt.Fprint(w, "</svg>\n")
+}
+
+func drillMark(w *strings.Builder, x, y0, y1 float64, color string, label bool, text string) {
+	fmt.Fprintf(w, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="4 3" stroke-width="1.2"/>`+"\n", x, x, y0, y1, color)
+	if label {
+		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" fill="%s" style="fill:%s">%s</text>`+"\n", x+3, y0+11, color, color, html.EscapeString(text))
+	}
+}
+
+// drillNiceCeil rounds v up to 1, 2 or 5 times a power of ten (1 for v ≤ 0).
+func drillNiceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}

@@ -1,0 +1,10 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/hasession/hasession/cluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.TestMain(m)) }
