@@ -576,16 +576,20 @@ func TestFailoverSentinel(t *testing.T) {
 		<-done
 		require.NoError(t, s.WaitHealthy(hctx))
 		lost, _ := d.verify(t)
-		t.Logf("manual failover: %d operations, %d caller-visible errors, %d acknowledged saves lost; stats %+v", d.ops.Load(), len(d.errors()), lost, st.Stats())
+		t.Logf("manual failover: %d operations, %d caller-visible errors, %d acknowledged saves lost at the end, %d loads saw a counter below an acknowledged save; stats %+v",
+			d.ops.Load(), len(d.errors()), lost, d.backwards.Load(), st.Stats())
 		for _, err := range d.errors() {
 			require.False(t, redis.IsReadOnlyError(err), "a caller saw READONLY: %v", err)
 		}
 		require.Empty(t, d.errors(), "caller-visible errors")
-		// Not asserted: Sentinel does not stop writes to the old master while it promotes a
-		// replica, so saves acknowledged by the old master in that window are lost when it
-		// resynchronises as a replica (WAIT 1 can be satisfied by the other replica, which
-		// resynchronises too). The drill (go run ./bench drill --topology sentinel --fault
-		// failover) has measured such losses; this run's count is logged above.
+		// Losses are not asserted: Sentinel does not stop writes to the old master while it
+		// promotes a replica, so saves the old master acknowledged in that window are lost
+		// when it resynchronises as a replica (WAIT 1 can be satisfied by the other replica,
+		// which resynchronises too); later saves of the same session may overwrite the
+		// loss, which is why loads that saw a counter go backwards are counted too. Measured
+		// here: about 190 such loads in 140,000 operations with WAIT 0 and with WAIT 1, none
+		// with WAIT 2 (every replica), where the window's saves fail with ErrNotAcknowledged
+		// instead. The drill (--topology sentinel --fault failover) shows it too.
 	})
 }
 
