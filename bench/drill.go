@@ -531,7 +531,7 @@ func (t *drillExistingTarget) options() *redis.UniversalOptions {
 // waitHealthy waits until the master serving a probe key answers as master and has a
 // replica with its link up.
 func (t *drillExistingTarget) waitHealthy(ctx context.Context) error {
-	return drillPoll(ctx, 100*time.Millisecond, func() error {
+	return cluster.Poll(ctx, 100*time.Millisecond, func() error {
 		m, err := drillMasterAddr(ctx, t.k, t.opts, "drill:{health}")
 		if err != nil {
 			return err
@@ -557,7 +557,7 @@ func (t *drillExistingTarget) inject(ctx context.Context, fault, key string, _ t
 	pctx, cancel := context.WithTimeout(ctx, drillPromotionTimeout)
 	defer cancel()
 	var promoted string
-	err = drillPoll(pctx, 25*time.Millisecond, func() error {
+	err = cluster.Poll(pctx, 25*time.Millisecond, func() error {
 		m, err := drillMasterAddr(pctx, t.k, t.opts, key)
 		if err != nil {
 			return err
@@ -578,7 +578,7 @@ func (t *drillExistingTarget) inject(ctx context.Context, fault, key string, _ t
 	p.logf("%s promoted after %.2fs", promoted, *ev.PromotedS)
 	hctx, cancel2 := context.WithTimeout(ctx, drillHealTimeout)
 	defer cancel2()
-	err = drillPoll(hctx, 50*time.Millisecond, func() error {
+	err = cluster.Poll(hctx, 50*time.Millisecond, func() error {
 		c := drillNodeClient(old)
 		defer c.Close()
 		v, err := c.Do(hctx, "ROLE").Slice()
@@ -731,23 +731,6 @@ func drillManualFailover(ctx context.Context, k cluster.Kind, master string, o *
 		return errors.Join(errs...)
 	}
 	return errors.New("a standalone server has no replica to fail over to")
-}
-
-// drillPoll calls check every interval until it returns nil or ctx ends.
-func drillPoll(ctx context.Context, interval time.Duration, check func() error) error {
-	tk := time.NewTicker(interval)
-	defer tk.Stop()
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
-		case <-tk.C:
-		}
-	}
 }
 
 // drillBackend is one session store behind the same HTTP application.

@@ -119,7 +119,7 @@ func TestTypedValuesRoundTrip(t *testing.T) {
 func TestNewSessionCostsNothingUntilSaved(t *testing.T) {
 	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
 		var n atomic.Int64
-		rdb.AddHook(countHook{&n})
+		rdb.AddHook(cluster.CommandCounter{N: &n})
 		st := newStore(t, rdb)
 		s, err := st.NewSession()
 		require.NoError(t, err)
@@ -404,27 +404,11 @@ func TestEveryKeyOfASessionMapsToOneSlot(t *testing.T) {
 	}
 }
 
-type countHook struct{ n *atomic.Int64 }
-
-func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
 func TestMalformedIDSendsNothing(t *testing.T) {
 	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
 		ctx := t.Context()
 		var n atomic.Int64
-		rdb.AddHook(countHook{&n})
+		rdb.AddHook(cluster.CommandCounter{N: &n})
 		st := newStore(t, rdb)
 		for _, id := range []string{
 			"", "abc", "{evil}", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", // v1
@@ -445,7 +429,7 @@ func TestOversizedSessionIsATypedErrorAndSendsNothing(t *testing.T) {
 	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
 		ctx := t.Context()
 		var n atomic.Int64
-		rdb.AddHook(countHook{&n})
+		rdb.AddHook(cluster.CommandCounter{N: &n})
 		st := newStore(t, rdb, store.WithSizeLimit(1024))
 		s, _ := st.NewSession()
 		require.NoError(t, s.Set("blob", strings.Repeat("x", 2000)))

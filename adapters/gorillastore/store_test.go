@@ -1,7 +1,6 @@
 package gorillastore_test
 
 import (
-	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -127,22 +126,6 @@ func setCookie(t *testing.T, resp *http.Response) *http.Cookie {
 	return nil
 }
 
-type countHook struct{ n *atomic.Int64 }
-
-func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
 func TestValuesRoundTrip(t *testing.T) {
 	eachTopology(t, func(t *testing.T, rdb redis.UniversalClient) {
 		st, gs := newStores(t, rdb, "gs:rt:",
@@ -239,7 +222,7 @@ func TestUnchangedValuesAreNotWritten(t *testing.T) {
 		require.NoError(t, err)
 
 		var n atomic.Int64
-		rdb.AddHook(countHook{&n})
+		rdb.AddHook(cluster.CommandCounter{N: &n})
 		require.NoError(t, gs.Save(req, httptest.NewRecorder(), a), "an unchanged session")
 		require.Zero(t, n.Load(), "an unchanged session sends nothing")
 
@@ -264,7 +247,7 @@ func TestBadValuesAreErrorsAndSendNothing(t *testing.T) {
 		ctx := t.Context()
 		_, gs := newStores(t, rdb, "gs:bad:", gorillastore.WithValueType("typed", 0))
 		var n atomic.Int64
-		rdb.AddHook(countHook{&n})
+		rdb.AddHook(cluster.CommandCounter{N: &n})
 		for name, c := range map[string]struct {
 			key, val any
 			is       error
@@ -329,7 +312,7 @@ func TestMalformedCookieGetsANewSessionWithoutRedis(t *testing.T) {
 	eachTopology(t, func(t *testing.T, rdb redis.UniversalClient) {
 		_, gs := newStores(t, rdb, "gs:malformed:")
 		var n atomic.Int64
-		rdb.AddHook(countHook{&n})
+		rdb.AddHook(cluster.CommandCounter{N: &n})
 		for _, v := range []string{"{evil}", "F47AC10B-58CC-4372-A567-0E02B2C3D479", "f47ac10b-58cc-4372-a567-0e02b2c3d47 ", "x"} {
 			req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
 			req.AddCookie(&http.Cookie{Name: cookieName, Value: v})

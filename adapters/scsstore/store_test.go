@@ -112,22 +112,6 @@ func (b *browser) token() string {
 	return ""
 }
 
-type countHook struct{ n *atomic.Int64 }
-
-func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
 func TestSessionManagerPutGetRenewIterateDestroy(t *testing.T) {
 	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
 		ctx := t.Context()
@@ -235,7 +219,7 @@ func TestMalformedTokenSendsNothing(t *testing.T) {
 		ctx := t.Context()
 		ad := newAdapter(t, rdb, scsstore.WithPrefix("scs:malformed:"))
 		var n atomic.Int64
-		rdb.AddHook(countHook{&n})
+		rdb.AddHook(cluster.CommandCounter{N: &n})
 		for _, tok := range []string{
 			"", "abc", long + "A", long[:42], "{" + long[2:] + "}", long[:42] + " ",
 			long[:42] + "+", long[:42] + "/", long[:42] + "=", long[:20] + "*" + long[21:],
