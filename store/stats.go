@@ -44,6 +44,12 @@ func (st *Store) Stats() Stats {
 // connection as the save, on the key's master. WAIT is best effort: it narrows the window
 // in which an acknowledged write can be lost in a failover, but Redis does not promise
 // that a replica which acknowledged is the one promoted, nor that it is durable on disk.
+// With replicas below the number of replicas, a graceful Sentinel failover can still lose
+// acknowledged saves: Sentinel lets the old master take writes while it promotes a
+// replica, and a replica that acknowledged them is resynchronised from the new master.
+// Asking for every replica closes that window (such a save fails with ErrNotAcknowledged
+// instead); the failover tests check it.
+//
 // The save and WAIT are sent in one pipeline, which go-redis reads with the client's
 // ReadTimeout: timeout must be shorter than it (New checks). Default off.
 func WithWriteAck(replicas int, timeout time.Duration) Option {
