@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/codec"
+	"github.com/hasession/hasession/internal/benchshape"
 	"github.com/hasession/hasession/store"
 )
 
@@ -21,27 +21,9 @@ import (
 // ratios can be compared: RawGet/RawSet (GET / SET EX of the same bytes as the session) are
 // the floor. Run: go test -run '^$' -bench . ./store/
 
-// sessionShape builds the attributes of a typical (~300 B, 6 attributes) or large
-// (~8 KB) session.
-func sessionShape(size string) map[string]any {
-	attrs := map[string]any{
-		"user_id": "6f1c2a9e-2b0d-4a8e-9a51-3c7d9f0e4b21",
-		"name":    "Ada Lovelace",
-		"roles":   []string{"member", "editor", "billing"},
-		"csrf":    "k3J9xQ2mZ7vL1pR8tY4wE6uI0oA5sD3fG9hJ2kL7",
-		"last":    "/account/settings/notifications?tab=email&page=2",
-		"prefs":   map[string]string{"theme": "dark", "lang": "en-GB", "tz": "Europe/London"},
-	}
-	if size == "large" {
-		for i := range 36 {
-			attrs["item"+strconv.Itoa(i)] = map[string]any{
-				"sku": fmt.Sprintf("SKU-%06d", i), "qty": i%5 + 1, "price": 1999 + i,
-				"title": strings.Repeat("Hand-bound notebook ", 8)[:150],
-			}
-		}
-	}
-	return attrs
-}
+// sessionShape returns the attributes of a typical (~300 B, 6 attributes) or large
+// (~8 KB) session, the same as `bench compare` measures.
+func sessionShape(size string) map[string]any { return benchshape.Session(size) }
 
 // countingConn counts the bytes a client writes to Redis.
 type countingConn struct {
