@@ -104,6 +104,9 @@ func newApp(t *testing.T, rdb redis.UniversalClient, tls bool, opts ...httpsessi
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
 		s := httpsession.FromContext(r.Context())
 		s.SetUser(r.FormValue("user"))
+		if d := r.FormValue("device"); d != "" {
+			_ = s.Set("device", d)
+		}
 		if err := s.Rotate(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -120,6 +123,36 @@ func newApp(t *testing.T, rdb redis.UniversalClient, tls bool, opts ...httpsessi
 			_ = s.Set("flash", f)
 		}
 		_, _ = io.WriteString(w, "bye")
+	})
+	// /devices lists the user's sessions as "<ref> <device> <current>" lines;
+	// /revoke?ref=… ends one, /revoke-others every other.
+	mux.HandleFunc("GET /devices", func(w http.ResponseWriter, r *http.Request) {
+		s := httpsession.FromContext(r.Context())
+		infos, err := a.m.Sessions(r.Context(), s.User(), "device")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for _, in := range infos {
+			var d string
+			_ = in.Get("device", &d)
+			fmt.Fprintf(w, "%s %s %t\n", in.Ref, d, in.Ref == s.Ref())
+		}
+	})
+	mux.HandleFunc("GET /revoke", func(w http.ResponseWriter, r *http.Request) {
+		s := httpsession.FromContext(r.Context())
+		if err := a.m.Revoke(r.Context(), s.User(), r.FormValue("ref")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /revoke-others", func(w http.ResponseWriter, r *http.Request) {
+		if err := httpsession.FromContext(r.Context()).RevokeOthers(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
 	})
 	if tls {
 		a.srv = httptest.NewTLSServer(a.m.Handler(mux))

@@ -212,3 +212,21 @@ func (m *Manager) defaultError(w http.ResponseWriter, r *http.Request, err error
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
+
+// Sessions returns the user's live sessions, most recently used first, with the named
+// attributes (see store.Store.Sessions).
+func (m *Manager) Sessions(ctx context.Context, user string, attrs ...string) ([]store.SessionInfo, error) {
+	return m.st.Sessions(ctx, user, attrs...)
+}
+
+// Revoke ends one session of the user, given its Ref or ID (see store.Store.Revoke). A
+// browser that still carries it gets a new, empty session at its next request.
+func (m *Manager) Revoke(ctx context.Context, user, ref string) error {
+	return m.st.Revoke(ctx, user, ref)
+}
+
+// RevokeAll ends every session of the user except those named (IDs or Refs); see
+// store.Store.RevokeAll.
+func (m *Manager) RevokeAll(ctx context.Context, user string, except ...string) error {
+	return m.st.RevokeAll(ctx, user, except...)
+}

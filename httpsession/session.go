@@ -163,3 +163,17 @@ func (h *Session) Destroy(ctx context.Context) error {
 	h.s, h.destroyed = fresh, true
 	return nil
 }
+
+// Ref returns the current session's reference, as store.Store.Sessions lists it: a page
+// that lists the user's sessions marks the current one with it.
+func (h *Session) Ref() string {
+	ref, _ := h.m.st.Ref(h.ID())
+	return ref
+}
+
+// RevokeOthers ends every other session of the session's user ("log out everywhere
+// else", after a password change): see store.Store.RevokeAll. It returns store.ErrNoUser
+// for an anonymous session.
+func (h *Session) RevokeOthers(ctx context.Context) error {
+	return h.m.st.RevokeAll(ctx, h.User(), h.ID())
+}

@@ -29,7 +29,7 @@ func TestRetriedSaveIsAppliedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = loaded.Set("n", 2)
-	args := []any{newSaveID(), "", "u", st.idleMs, 0, st.o.codec.Name(), "", 0, 0}
+	args := []any{newSaveID(), "", "u", st.idleMs, 0, st.o.codec.Name(), "", 0, 0, ""}
 	args = loaded.appendChanges(args)
 	key := st.key(s.ID())
 	first, err := st.runSave(ctx, key, args)

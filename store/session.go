@@ -25,8 +25,10 @@ type Session struct {
 	touched  int64 // last touch, ms since epoch
 	user     string
 	userSet  bool // SetUser called since the last save
-	isNew    bool // never saved
-	gone     bool
+	// storedUser is the user as last read or written: the index the session is in.
+	storedUser string
+	isNew      bool // never saved
+	gone       bool
 }
 
 type change struct {

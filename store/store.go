@@ -26,11 +26,23 @@ var (
 	forwardLua string
 	//go:embed lua/destroy.lua
 	destroyLua string
+	//go:embed lua/index_add.lua
+	indexAddLua string
+	//go:embed lua/index_read.lua
+	indexReadLua string
+	//go:embed lua/member.lua
+	memberLua string
+	//go:embed lua/pending.lua
+	pendingLua string
 
-	touchScript   = redis.NewScript(touchLua)
-	saveScript    = redis.NewScript(saveLua)
-	forwardScript = redis.NewScript(forwardLua)
-	destroyScript = redis.NewScript(destroyLua)
+	touchScript     = redis.NewScript(touchLua)
+	saveScript      = redis.NewScript(saveLua)
+	forwardScript   = redis.NewScript(forwardLua)
+	destroyScript   = redis.NewScript(destroyLua)
+	indexAddScript  = redis.NewScript(indexAddLua)
+	indexReadScript = redis.NewScript(indexReadLua)
+	memberScript    = redis.NewScript(memberLua)
+	pendingScript   = redis.NewScript(pendingLua)
 )
 
 // Metadata fields of the session hash. Attribute fields start with attrPrefix, so an
@@ -44,6 +56,8 @@ const (
 	fCodec    = "_k"
 	fSaveID   = "_s"
 	fForward  = "_f"
+	fPending  = "_n" // a rotation in flight: the new session's tag
+	fRevoked  = "_r" // a tombstone left by a revoke
 
 	attrPrefix = "."
 	maxHops    = 4 // forward pointers followed by one Load (rotations within one grace period)
@@ -130,13 +144,17 @@ func (st *Store) Key(id string) (string, error) {
 	return st.key(id), nil
 }
 
-func (st *Store) key(id string) string {
-	tag := id
+func (st *Store) key(id string) string { return st.keyOfTag(st.tag(id)) }
+
+// tag returns the hash tag of a session: its ID or, with WithHashedIDs, its HMAC.
+func (st *Store) tag(id string) string {
 	if st.o.tagger != nil {
-		tag = st.o.tagger.Tag(id)
+		return st.o.tagger.Tag(id)
 	}
-	return st.o.prefix + "{" + tag + "}"
+	return id
 }
+
+func (st *Store) keyOfTag(tag string) string { return st.o.prefix + "{" + tag + "}" }
 
 // NewSession returns a new, empty session with a fresh ID (a UUIDv4 from crypto/rand). It
 // costs nothing in Redis until it is first saved.
@@ -280,12 +298,14 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 			s.touched, err = strconv.ParseInt(val, 10, 64)
 			haveTouched = true
 		case fUser:
-			s.user = val
+			s.user, s.storedUser = val, val
 		case fCodec:
 			codecName = val
-		case fSaveID:
+		case fSaveID, fPending:
 		case fForward:
 			return val, nil
+		case fRevoked:
+			return "", ErrNotFound
 		default:
 			return "", &CorruptError{Key: key, Reason: fmt.Sprintf("unknown field %q", name)}
 		}
@@ -354,16 +374,50 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 	} else if st.o.versionCheck {
 		expect = strconv.FormatInt(s.version, 10)
 	}
-	args := make([]any, 0, 10+3*len(s.changes))
-	args = append(args, newSaveID(), expect, mode, st.idleArg, second, st.codecArg, s.userArg(), 0, 0)
-	args = s.appendChanges(args)
-	r, err := st.save(ctx, st.key(s.id), args)
-	if err != nil {
-		return err
+	var r saveResult
+	for attempt := 0; ; attempt++ {
+		// A save that gives the session a user lists it in the user's index first.
+		var until any = ""
+		if s.userSet && s.user != "" && s.user != s.storedUser {
+			var deadline any = ""
+			if !s.isNew {
+				deadline = s.deadline
+			}
+			t, err := st.indexAdd(ctx, s.user, st.tag(s.id), deadline)
+			if err != nil {
+				return err
+			}
+			until = t + pendingMs
+		}
+		args := make([]any, 0, 11+3*len(s.changes))
+		args = append(args, newSaveID(), expect, mode, st.idleArg, second, st.codecArg, s.userArg(), 0, 0, until)
+		args = s.appendChanges(args)
+		var err error
+		r, err = st.save(ctx, st.key(s.id), args)
+		if errors.Is(err, errIndexRace) && attempt < maxIndexRaces {
+			if s.isNew { // its ID was never sent: take another one
+				if s.id, err = sid.New(); err != nil {
+					return fmt.Errorf("hasession: new session ID: %w", err)
+				}
+			}
+			continue
+		}
+		if errors.Is(err, errIndexRace) {
+			return fmt.Errorf("hasession: save session: %w", ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		break
 	}
+	oldUser := s.storedUser
 	s.applyChanges()
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	s.isNew = false
+	s.storedUser = s.user
+	if oldUser != "" && oldUser != s.user {
+		st.indexRemove(ctx, oldUser, st.tag(s.id))
+	}
 	return nil
 }
 
@@ -417,6 +471,8 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 		return r, ErrConflict
 	case "exists":
 		return r, errors.New("hasession: save session: the new session's key exists already")
+	case "revoked", "stale":
+		return r, errIndexRace
 	case "corrupt":
 		return r, &CorruptError{Key: key, Reason: rest}
 	case "codec":
@@ -454,31 +510,70 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	if size := s.sizeLocked(); size > st.o.sizeLimit {
 		return &SizeError{Size: size, Limit: st.o.sizeLimit}
 	}
-	oldID, oldVersion := s.id, s.version
-	args := make([]any, 0, 10+2*len(s.attrs)+3*len(s.changes))
-	args = append(args, newSaveID(), "", "c", st.idleArg, s.deadline, st.codecArg, "", s.created, oldVersion)
-	if s.user != "" {
-		args[6] = "+" + s.user
-	}
-	args = s.appendAll(args)
-	r, err := st.save(ctx, st.key(newID), args)
-	if err != nil {
-		return err
+	oldID, oldVersion, oldUser, user := s.id, s.version, s.storedUser, s.user
+	var r saveResult
+	for attempt := 0; ; attempt++ {
+		var until any = ""
+		if user != "" {
+			t, err := st.indexAdd(ctx, user, st.tag(newID), s.deadline)
+			if err != nil {
+				return err
+			}
+			until = t + pendingMs
+		}
+		if oldUser != "" {
+			// A revoke of the old session from now on revokes the new one too.
+			oldKey, newTag := st.key(oldID), st.tag(newID)
+			marked, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
+				return pendingScript.Run(ctx, st.rdb, []string{oldKey}, newTag).Int64()
+			})
+			if err != nil {
+				return st.redisErr("rotate session", oldKey, err)
+			}
+			if marked == 0 {
+				return ErrNotFound
+			}
+		}
+		args := make([]any, 0, 11+2*len(s.attrs)+3*len(s.changes))
+		args = append(args, newSaveID(), "", "c", st.idleArg, s.deadline, st.codecArg, "", s.created, oldVersion, until)
+		if user != "" {
+			args[6] = "+" + user
+		}
+		args = s.appendAll(args)
+		var err error
+		r, err = st.save(ctx, st.key(newID), args)
+		if errors.Is(err, errIndexRace) && attempt < maxIndexRaces {
+			if newID, err = sid.New(); err != nil {
+				return fmt.Errorf("hasession: new session ID: %w", err)
+			}
+			continue
+		}
+		if errors.Is(err, errIndexRace) {
+			return fmt.Errorf("hasession: rotate session: %w", ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		break
 	}
 	oldKey, token := st.key(oldID), forwardToken(oldID, newID)
 	_, err = do(st, ctx, "rotate session", func(ctx context.Context) (struct{}, error) {
 		if st.graceMs > 0 {
 			return struct{}{}, forwardScript.Run(ctx, st.rdb, []string{oldKey}, token, st.graceArg).Err()
 		}
-		_, err := st.destroy(ctx, oldID)
+		_, _, err := st.destroy(ctx, oldID)
 		return struct{}{}, err
 	})
 	if err != nil {
 		st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
 		return st.redisErr("rotate session", st.key(oldID), err)
 	}
+	if oldUser != "" {
+		st.indexRemove(ctx, oldUser, st.tag(oldID))
+	}
 	s.applyChanges()
 	s.id = newID
+	s.storedUser = user
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	return nil
 }
@@ -491,13 +586,21 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 		return ErrInvalidID
 	}
 	for range maxHops {
-		fwd, err := do(st, ctx, "destroy session", func(ctx context.Context) (string, error) {
-			return st.destroy(ctx, id)
+		type destroyed struct{ fwd, user string }
+		d, err := do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
+			fwd, user, err := st.destroy(ctx, id)
+			return destroyed{fwd, user}, err
 		})
-		if err != nil || fwd == "" {
+		if err != nil {
 			return err
 		}
-		next, ok := forwardTarget(id, fwd)
+		if d.user != "" {
+			st.indexRemove(ctx, d.user, st.tag(id))
+		}
+		if d.fwd == "" {
+			return nil
+		}
+		next, ok := forwardTarget(id, d.fwd)
 		if !ok {
 			return nil
 		}
@@ -506,18 +609,19 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 	return nil
 }
 
-func (st *Store) destroy(ctx context.Context, id string) (string, error) {
+// destroy deletes one key; it returns the forward token if the key was a forward
+// pointer, and the user of a deleted session.
+func (st *Store) destroy(ctx context.Context, id string) (fwd, user string, err error) {
 	key := st.key(id)
 	res, err := destroyScript.Run(ctx, st.rdb, []string{key}).Slice()
 	if err != nil {
-		return "", st.redisErr("destroy session", key, err)
+		return "", "", st.redisErr("destroy session", key, err)
 	}
-	if len(res) == 2 {
-		if s, ok := res[1].(string); ok {
-			return s, nil
-		}
+	if len(res) == 3 {
+		fwd, _ = res[1].(string)
+		user, _ = res[2].(string)
 	}
-	return "", nil
+	return fwd, user, nil
 }
 
 type discardHandler struct{}

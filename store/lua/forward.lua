@@ -2,7 +2,8 @@
 -- KEYS[1]  the old session hash
 -- ARGV[1]  the forward token (the new ID, masked with a hash of the old ID)
 -- ARGV[2]  grace period (ms)
--- Returns 1 when forwarded, 2 when it already was (a retry), 0 when the key is gone.
+-- Returns 1 when forwarded, 2 when it already was (a retry), 0 when the key is gone (or
+-- revoked: a tombstone is never turned into a pointer).
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
   return 0
@@ -10,8 +11,12 @@ end
 if redis.call('TYPE', key).ok ~= 'hash' then
   return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
 end
-if redis.call('HGET', key, '_f') then
+local m = redis.call('HMGET', key, '_f', '_r')
+if m[1] then
   return 2
+end
+if m[2] then
+  return 0
 end
 local ttl = redis.call('PTTL', key)
 local grace = tonumber(ARGV[2])

@@ -10,15 +10,19 @@
 -- ARGV[7]   user: '' unchanged, '+name' set, '-' clear
 -- ARGV[8]   'c': created-at (ms since epoch)
 -- ARGV[9]   'c': version of the old session
--- ARGV[10]  number of attribute fields to delete (n), then n field names, then
+-- ARGV[10]  '' or, when the save gives the session a user, the time (ms, Redis time)
+--           until which the user's index entry written just before is trusted: a
+--           later save is 'stale' and applies nothing (the caller lists it again)
+-- ARGV[11]  number of attribute fields to delete (n), then n field names, then
 --           field/value pairs to set
 -- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (same fields)
 -- when this save id had already applied, 'notfound' (missing, expired, destroyed or
--- rotated away: never resurrected), 'conflict:<version>', 'exists', 'corrupt:<reason>',
+-- rotated away or revoked: never resurrected), 'conflict:<version>', 'exists', 'revoked'
+-- (a new key where a revoke left a tombstone), 'stale', 'corrupt:<reason>',
 -- 'codec:<stored codec>'.
 local key = KEYS[1]
 local mode = ARGV[3]
-local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f')
+local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r')
 local ver, abs, sid, codec, created = m[1], m[2], m[3], m[4], m[5]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -27,7 +31,7 @@ if ver and sid == ARGV[1] then
 end
 if mode == 'u' then
   if not ver then
-    if m[6] or redis.call('EXISTS', key) == 0 then
+    if m[6] or m[7] or redis.call('EXISTS', key) == 0 then
       return 'notfound'
     end
     return 'corrupt:missing metadata'
@@ -43,6 +47,8 @@ if mode == 'u' then
     return 'corrupt:malformed deadline'
   end
   ver = tonumber(ver) + 1
+elseif m[7] then
+  return 'revoked'
 elseif redis.call('EXISTS', key) == 1 then
   return 'exists'
 elseif mode == 'n' then
@@ -54,20 +60,23 @@ else
   created = ARGV[8]
   ver = tonumber(ARGV[9]) + 1
 end
+if ARGV[10] ~= '' and now > tonumber(ARGV[10]) then
+  return 'stale'
+end
 if abs <= now then
   if mode == 'u' then
     redis.call('DEL', key)
   end
   return 'notfound'
 end
-local n = tonumber(ARGV[10])
+local n = tonumber(ARGV[11])
 if n > 0 then
-  redis.call('HDEL', key, unpack(ARGV, 11, 10 + n))
+  redis.call('HDEL', key, unpack(ARGV, 12, 11 + n))
 end
 if mode == 'u' then
-  redis.call('HSET', key, '_v', ver, '_s', ARGV[1], '_t', now, unpack(ARGV, 11 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', ARGV[1], '_t', now, unpack(ARGV, 12 + n, #ARGV))
 else
-  redis.call('HSET', key, '_v', ver, '_s', ARGV[1], '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 11 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', ARGV[1], '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 12 + n, #ARGV))
 end
 local u = ARGV[7]
 if u == '-' then

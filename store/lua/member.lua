@@ -1,0 +1,48 @@
+-- member: look at, or revoke, one session listed in a user's index.
+-- KEYS[1]  the session hash
+-- ARGV[1]  the user
+-- ARGV[2]  'r' revoke (delete the user's session), 'l' list (read it)
+-- ARGV[3]  tombstone TTL (ms): longer than the pending window of a login
+-- ARGV[4…] ('l') attribute fields to return
+-- Where the session is gone, or revoked, a tombstone (a hash holding only '_r') takes
+-- its place for the tombstone TTL, so that a login still pending between its index
+-- entry and its write, or a retried save, cannot create it afterwards.
+-- Returns {status, …}:
+--   {'gone'}                     no key (expired, destroyed): now a tombstone
+--   {'dead'}                     a tombstone or a forward pointer: never a session again
+--   {'other'}                    not this user's session (another or no user, foreign data)
+--   {'revoked', pending or false} deleted; pending: the tag a rotation in flight is
+--                                 writing the session to, which must be revoked as well
+--   {'live', created, touched, deadline, pttl, attribute values…}
+local key = KEYS[1]
+local ttl = tonumber(ARGV[3])
+local typ = redis.call('TYPE', key).ok
+if typ == 'none' then
+  redis.call('HSET', key, '_r', '1')
+  redis.call('PEXPIRE', key, ttl)
+  return {'gone'}
+end
+if typ ~= 'hash' then
+  return {'other'}
+end
+local m = redis.call('HMGET', key, '_v', '_u', '_c', '_t', '_a', '_n', '_r', '_f')
+if m[7] or m[8] then
+  return {'dead'}
+end
+if not m[1] or m[2] ~= ARGV[1] then
+  return {'other'}
+end
+if ARGV[2] == 'r' then
+  redis.call('DEL', key)
+  redis.call('HSET', key, '_r', '1')
+  redis.call('PEXPIRE', key, ttl)
+  return {'revoked', m[6] or false}
+end
+local out = {'live', m[3], m[4], m[5], redis.call('PTTL', key)}
+if #ARGV >= 4 then
+  local a = redis.call('HMGET', key, unpack(ARGV, 4, #ARGV))
+  for i = 1, #ARGV - 3 do
+    out[#out + 1] = a[i] or false
+  end
+end
+return out
