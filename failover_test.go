@@ -788,3 +788,91 @@ func TestFailoverRotateAcrossSlots(t *testing.T) {
 		})
 	}
 }
+
+// 13. A user's sessions across the shards: RevokeAll while a master is down carries on
+// through the promotion (or says which sessions it could not confirm, and a second call
+// completes it); a RevokeAll acknowledged with WAIT is not undone when the master that
+// deleted the sessions dies right after.
+func TestFailoverRevokeAll(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := t.Context()
+	st, err := store.New(tunedClient(t, c), store.WithWriteAck(1, 500*time.Millisecond),
+		store.WithPrefix("failover-revoke:"))
+	require.NoError(t, err)
+	login := func(user string, n int) []string {
+		ids := make([]string, n)
+		for i := range ids {
+			s, _ := st.NewSession()
+			require.NoError(t, s.Set("device", i))
+			s.SetUser(user)
+			require.NoError(t, st.Save(ctx, s))
+			ids[i] = s.ID()
+		}
+		return ids
+	}
+	gone := func(ids []string) {
+		t.Helper()
+		lctx, cancel := context.WithTimeout(ctx, callerDeadline)
+		defer cancel()
+		for _, id := range ids {
+			_, err := st.Load(lctx, id)
+			require.ErrorIs(t, err, store.ErrNotFound, "session %s survived the revoke", id)
+		}
+	}
+	heal := func(f *cluster.Fault, master *cluster.Node) {
+		t.Helper()
+		require.NoError(t, f.Heal(ctx))
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		require.NoError(t, c.WaitRole(wctx, master, cluster.RoleReplica))
+		require.NoError(t, c.WaitHealthy(wctx))
+	}
+
+	// During the outage.
+	ids := login("nora", 30)
+	key, _ := st.Key(ids[0])
+	master, err := c.MasterForKey(ctx, key)
+	require.NoError(t, err)
+	f, err := c.Inject(ctx, cluster.FaultKill, master, time.Minute)
+	require.NoError(t, err)
+	rctx, cancel := context.WithTimeout(ctx, callerDeadline)
+	err = st.RevokeAll(rctx, "nora")
+	cancel()
+	var rerr *store.RevokeError
+	if errors.As(err, &rerr) {
+		// The promoted master has no replica until the old one rejoins: WAIT cannot
+		// confirm its deletions.
+		t.Logf("revoke during the outage: %d unconfirmed: %v", len(rerr.Failed), rerr.Err)
+		require.ErrorIs(t, rerr, store.ErrNotAcknowledged)
+	} else {
+		require.NoError(t, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = c.WaitPromotion(pctx, key, master)
+	cancel()
+	require.NoError(t, err)
+	gone(ids)
+	heal(f, master)
+	require.NoError(t, st.RevokeAll(ctx, "nora"), "a second call completes it")
+	gone(ids)
+
+	// Acknowledged, then the master dies.
+	ids = login("omar", 30)
+	require.NoError(t, st.RevokeAll(ctx, "omar"))
+	key, _ = st.Key(ids[0])
+	master, err = c.MasterForKey(ctx, key)
+	require.NoError(t, err)
+	f, err = c.Inject(ctx, cluster.FaultKill, master, time.Minute)
+	require.NoError(t, err)
+	pctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	_, err = c.WaitPromotion(pctx, key, master)
+	cancel()
+	require.NoError(t, err)
+	gone(ids)
+	lctx, cancel := context.WithTimeout(ctx, callerDeadline)
+	infos, err := st.Sessions(lctx, "omar")
+	cancel()
+	require.NoError(t, err)
+	require.Empty(t, infos)
+	heal(f, master)
+}

@@ -47,6 +47,43 @@
 // a Redis dump reveals no live ID). In a Cluster the two keys are in different slots: if
 // the second step fails, the old session is intact and Rotate can be retried.
 //
+// # A user's sessions
+//
+// A session that belongs to a user ([Session.SetUser], kept through Rotate) is listed in
+// the user's index, <prefix>u:{<hash of the user>}: a sorted set of session tags scored
+// by absolute deadline, in a slot of its own. [Store.Sessions] lists the user's live
+// sessions, [Store.Revoke] ends one, [Store.RevokeAll] ends all but the named ones ("log
+// out everywhere"). No keyspace events are used, so it works the same on a single server,
+// Sentinel and Cluster, and no command spans two slots. A load never reads or writes the
+// index; a save writes it only when the session changes user (a login), Rotate and
+// Destroy when the session has a user.
+//
+// What the index promises:
+//
+//   - Every session of a user is in the user's index. A login lists the session first
+//     and writes it second, and the write applies only within a pending window (30 s,
+//     Redis time) after the listing; a later write is listed again.
+//   - The index may also hold entries of sessions that are gone: expired by idle
+//     timeout, destroyed, rotated away, handed to another user, or left by a login that
+//     failed half way. They are never shown: Sessions reads every listed session and
+//     drops the entries whose session is gone as it finds them. Entries past their
+//     absolute deadline are dropped by every read and write of the index, and the index
+//     key itself expires with its last deadline. So no cleanup job is needed.
+//   - Where a revoke (or a listing) finds a listed session missing, or deletes it, it
+//     leaves a tombstone at the session's key for 90 s: a login still between its two
+//     steps, or a save retried after a lost reply, cannot create that session afterwards
+//     (the login takes a fresh ID and lists it). The tombstone outlives the pending
+//     window by the clock difference tolerated between two Redis nodes (60 s).
+//   - A rotation of a user's session marks the old session with the new one's tag
+//     before writing it; a revoke that deletes the old session blocks the new tag too.
+//   - So no session can outlive a RevokeAll that returned nil: every session the user
+//     had when it started was listed, and was deleted, or blocked before it could be
+//     written. A login running concurrently may survive it (it is then ordered after
+//     the revoke), and is listed. A RevokeAll that could not reach every session returns
+//     a [*RevokeError] naming them; calling it again is safe.
+//   - With [WithWriteAck], the index write before a login and each node's revoke
+//     pipeline end with WAIT, so neither is lost to a failover once acknowledged.
+//
 // # Errors
 //
 // Every method that touches the network takes a context and returns typed errors:

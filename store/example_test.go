@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -109,4 +111,54 @@ func Example_cluster() {
 	key, _ := st.Key(s.ID())
 	fmt.Println(n, key == "hs:{"+s.ID()+"}")
 	// Output: 42 true
+}
+
+// A user's sessions: list them ("where am I logged in"), revoke one, log out everywhere
+// else. Works the same on a Redis Cluster.
+func ExampleStore_Sessions() {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	defer rdb.Close()
+	st, _ := store.New(rdb, store.WithPrefix("example-users:"))
+	ctx := context.Background()
+	user := "ada-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+
+	var ids []string
+	for _, device := range []string{"laptop", "phone", "tablet"} {
+		s, _ := st.NewSession()
+		_ = s.Set("device", device)
+		s.SetUser(user) // on login (with Rotate, when there was an anonymous session)
+		if err := st.Save(ctx, s); err != nil {
+			panic(err)
+		}
+		ids = append(ids, s.ID())
+	}
+	current, _ := st.Ref(ids[0])
+
+	infos, _ := st.Sessions(ctx, user, "device")
+	var devices []string
+	for _, in := range infos {
+		var d string
+		_ = in.Get("device", &d)
+		devices = append(devices, d)
+	}
+	slices.Sort(devices)
+	fmt.Println(devices)
+
+	// Revoke the phone by the Ref the list showed, then every session but this one.
+	for _, in := range infos {
+		var d string
+		if _ = in.Get("device", &d); d == "phone" {
+			_ = st.Revoke(ctx, user, in.Ref)
+		}
+	}
+	_ = st.RevokeAll(ctx, user, ids[0])
+
+	infos, _ = st.Sessions(ctx, user)
+	fmt.Println(len(infos), infos[0].Ref == current)
+	_, err := st.Load(ctx, ids[2])
+	fmt.Println(errors.Is(err, store.ErrNotFound))
+	// Output:
+	// [laptop phone tablet]
+	// 1 true
+	// true
 }

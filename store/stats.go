@@ -62,13 +62,14 @@ func WithWriteAck(replicas int, timeout time.Duration) Option {
 	}
 }
 
-// AckError says how many replicas WAIT confirmed for a save.
+// AckError says how many replicas WAIT confirmed for a write (a save, a login's index
+// entry, a revoke).
 type AckError struct {
 	Acked, Want int
 }
 
 func (e *AckError) Error() string {
-	return fmt.Sprintf("hasession: save confirmed by %d of %d replicas", e.Acked, e.Want)
+	return fmt.Sprintf("hasession: write confirmed by %d of %d replicas", e.Acked, e.Want)
 }
 
 // Is makes errors.Is(err, ErrNotAcknowledged) true.

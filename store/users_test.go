@@ -470,6 +470,8 @@ func TestTenThousandSessionsInBoundedRoundTrips(t *testing.T) {
 	})
 }
 
+// BenchmarkUserSessions10k: list and revoke-all of one user with 10,000 sessions (one
+// pipeline each). Run: go test -run '^$' -bench UserSessions10k -benchtime 5x ./store/
 func BenchmarkUserSessions10k(b *testing.B) {
 	topo := topology(b, cluster.KindStandalone)
 	rdb := client(b, topo)
@@ -478,6 +480,7 @@ func BenchmarkUserSessions10k(b *testing.B) {
 	require.NoError(b, err)
 	const n = 10_000
 	b.Run("Sessions", func(b *testing.B) {
+		b.ReportAllocs()
 		seedUser(b, ctx, st, "list", n)
 		b.ResetTimer()
 		for b.Loop() {
@@ -489,6 +492,7 @@ func BenchmarkUserSessions10k(b *testing.B) {
 		b.ReportMetric(float64(n), "sessions")
 	})
 	b.Run("RevokeAll", func(b *testing.B) {
+		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
 			user := fmt.Sprintf("revoke-%d", i)
