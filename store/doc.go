@@ -62,27 +62,35 @@
 //
 //   - Every session of a user is in the user's index. A login lists the session first
 //     and writes it second, and the write applies only within a pending window (30 s,
-//     Redis time) after the listing; a later write is listed again.
+//     Redis time) after the listing; a later write is listed again. A save that gives a
+//     session a user it does not have in Redis always lists it first.
 //   - The index may also hold entries of sessions that are gone: expired by idle
 //     timeout, destroyed, rotated away, handed to another user, or left by a login that
 //     failed half way. They are never shown: Sessions reads every listed session and
-//     drops the entries whose session is gone as it finds them. Entries past their
-//     absolute deadline are dropped by every read and write of the index, and the index
-//     key itself expires with its last deadline. So no cleanup job is needed.
+//     drops the entries whose session is gone as it finds them (so Sessions writes).
+//     Entries past their absolute deadline are dropped by every read and write of the
+//     index, and the index key itself expires with its last deadline, both with a
+//     margin of 60 s for the clock difference between two Redis nodes. No cleanup job
+//     is needed.
 //   - Where a revoke (or a listing) finds a listed session missing, or deletes it, it
 //     leaves a tombstone at the session's key for 90 s: a login still between its two
 //     steps, or a save retried after a lost reply, cannot create that session afterwards
 //     (the login takes a fresh ID and lists it). The tombstone outlives the pending
 //     window by the clock difference tolerated between two Redis nodes (60 s).
 //   - A rotation of a user's session marks the old session with the new one's tag
-//     before writing it; a revoke that deletes the old session blocks the new tag too.
+//     before writing it, and the mark stays on the forward pointer and on a tombstone: a
+//     revoke, or a logout, that reaches the old key blocks the new one too, whether the
+//     rotation is still running or done, and a rotation whose old session is gone when
+//     it forwards undoes itself.
 //   - So no session can outlive a RevokeAll that returned nil: every session the user
 //     had when it started was listed, and was deleted, or blocked before it could be
 //     written. A login running concurrently may survive it (it is then ordered after
 //     the revoke), and is listed. A RevokeAll that could not reach every session returns
 //     a [*RevokeError] naming them; calling it again is safe.
-//   - With [WithWriteAck], the index write before a login and each node's revoke
-//     pipeline end with WAIT, so neither is lost to a failover once acknowledged.
+//   - These hold as long as Redis keeps what it acknowledged. Across a failover that is
+//     what [WithWriteAck] is for: the index write before a login and each node's revoke
+//     pipeline then end with WAIT, on the connection that wrote, so neither is lost to a
+//     failover once acknowledged.
 //
 // # Errors
 //

@@ -183,9 +183,10 @@ func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.
 }
 
 // extraAttemptTime is what an attempt of the named operation may take beyond the attempt
-// timeout: a save with write acknowledgement waits up to the WAIT timeout on top.
+// timeout: a save, a login's index entry and a revoke with write acknowledgement wait up
+// to the WAIT timeout on top.
 func (st *Store) extraAttemptTime(name string) time.Duration {
-	if st.o.ackReplicas > 0 && name == "save session" {
+	if st.o.ackReplicas > 0 && (name == "save session" || name == "index session" || name == "revoke sessions") {
 		return st.o.ackTimeout
 	}
 	return 0

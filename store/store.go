@@ -378,7 +378,8 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 	for attempt := 0; ; attempt++ {
 		// A save that gives the session a user lists it in the user's index first.
 		var until any = ""
-		if s.userSet && s.user != "" && s.user != s.storedUser {
+		// (After a race, also when the user looks unchanged: the stored one was not.)
+		if s.userSet && s.user != "" && (s.user != s.storedUser || attempt > 0) {
 			var deadline any = ""
 			if !s.isNew {
 				deadline = s.deadline
@@ -410,14 +411,12 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 		}
 		break
 	}
-	oldUser := s.storedUser
+	// A session that leaves a user stays in that user's index until it is found to
+	// belong to another: removing it here could race a save that gives it back.
 	s.applyChanges()
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	s.isNew = false
 	s.storedUser = s.user
-	if oldUser != "" && oldUser != s.user {
-		st.indexRemove(ctx, oldUser, st.tag(s.id))
-	}
 	return nil
 }
 
@@ -557,16 +556,33 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		break
 	}
 	oldKey, token := st.key(oldID), forwardToken(oldID, newID)
-	_, err = do(st, ctx, "rotate session", func(ctx context.Context) (struct{}, error) {
-		if st.graceMs > 0 {
-			return struct{}{}, forwardScript.Run(ctx, st.rdb, []string{oldKey}, token, st.graceArg).Err()
+	var done bool
+	if st.graceMs > 0 {
+		n, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
+			return forwardScript.Run(ctx, st.rdb, []string{oldKey}, token, st.graceArg).Int64()
+		})
+		if err != nil {
+			st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
+			return st.redisErr("rotate session", oldKey, err)
 		}
-		_, _, err := st.destroy(ctx, oldID)
-		return struct{}{}, err
-	})
-	if err != nil {
-		st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
-		return st.redisErr("rotate session", st.key(oldID), err)
+		done = n != 0
+	} else {
+		d, err := st.destroyKey(ctx, oldKey, false)
+		if err != nil {
+			st.o.logger.Warn("hasession: rotation wrote the new session but could not delete the old one; the old session is intact", "err", err)
+			return err
+		}
+		done = d.deleted
+	}
+	if !done {
+		// The old session was destroyed or revoked meanwhile: so is its rotation.
+		if _, err := st.destroyKey(ctx, st.key(newID), true); err != nil {
+			return err
+		}
+		if user != "" {
+			st.indexRemove(ctx, user, st.tag(newID))
+		}
+		return ErrNotFound
 	}
 	if oldUser != "" {
 		st.indexRemove(ctx, oldUser, st.tag(oldID))
@@ -586,16 +602,22 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 		return ErrInvalidID
 	}
 	for range maxHops {
-		type destroyed struct{ fwd, user string }
-		d, err := do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
-			fwd, user, err := st.destroy(ctx, id)
-			return destroyed{fwd, user}, err
-		})
+		d, err := st.destroyKey(ctx, st.key(id), false)
 		if err != nil {
 			return err
 		}
 		if d.user != "" {
 			st.indexRemove(ctx, d.user, st.tag(id))
+		}
+		if d.pending != "" {
+			// A rotation in flight: block its target, so it cannot outlive the logout.
+			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), true)
+			if err != nil {
+				return err
+			}
+			if p.user != "" {
+				st.indexRemove(ctx, p.user, d.pending)
+			}
 		}
 		if d.fwd == "" {
 			return nil
@@ -609,19 +631,34 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 	return nil
 }
 
-// destroy deletes one key; it returns the forward token if the key was a forward
-// pointer, and the user of a deleted session.
-func (st *Store) destroy(ctx context.Context, id string) (fwd, user string, err error) {
-	key := st.key(id)
-	res, err := destroyScript.Run(ctx, st.rdb, []string{key}).Slice()
-	if err != nil {
-		return "", "", st.redisErr("destroy session", key, err)
+// destroyed is what destroy.lua found at a key it deleted.
+type destroyed struct {
+	deleted            bool
+	fwd, user, pending string
+}
+
+// destroyKey deletes one key under the retry policy (see destroy.lua); with tomb, a
+// tombstone takes its place.
+func (st *Store) destroyKey(ctx context.Context, key string, tomb bool) (destroyed, error) {
+	var tombArg any = ""
+	if tomb {
+		tombArg = tombstoneMs
 	}
-	if len(res) == 3 {
-		fwd, _ = res[1].(string)
-		user, _ = res[2].(string)
-	}
-	return fwd, user, nil
+	return do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
+		var d destroyed
+		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg).Slice()
+		if err != nil {
+			return d, st.redisErr("destroy session", key, err)
+		}
+		if len(res) == 4 {
+			n, _ := res[0].(int64)
+			d.deleted = n == 1
+			d.fwd, _ = res[1].(string)
+			d.user, _ = res[2].(string)
+			d.pending, _ = res[3].(string)
+		}
+		return d, nil
+	})
 }
 
 type discardHandler struct{}

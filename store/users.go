@@ -24,6 +24,9 @@ const (
 	// tombstoneMs is how long a revoked (or vanished) session's key stays blocked. It
 	// exceeds pendingMs by the clock difference tolerated between two Redis nodes.
 	tombstoneMs = 90_000
+	// clockMarginMs is the clock difference tolerated between two Redis nodes: index
+	// entries are dropped that long after their deadline, by the index node's clock.
+	clockMarginMs = 60_000
 	// maxIndexRaces bounds how often a login that lost a race with a revoke is retried.
 	maxIndexRaces = 3
 )
@@ -126,7 +129,7 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 	span := st.lifeMs + pendingMs
 	now, err := do(st, ctx, "index session", func(ctx context.Context) (int64, error) {
 		if st.o.ackReplicas > 0 {
-			v, err := st.evalAcked(ctx, indexAddScript, idx, tag, deadline, span)
+			v, err := st.evalAcked(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
 			if err != nil {
 				return 0, err
 			}
@@ -136,7 +139,7 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 			}
 			return n, nil
 		}
-		return indexAddScript.Run(ctx, st.rdb, []string{idx}, tag, deadline, span).Int64()
+		return indexAddScript.Run(ctx, st.rdb, []string{idx}, tag, deadline, span, clockMarginMs).Int64()
 	})
 	if err != nil {
 		return 0, st.redisErr("index session", idx, err)
@@ -167,7 +170,7 @@ func (st *Store) indexRemove(ctx context.Context, user string, tags ...string) {
 func (st *Store) indexRead(ctx context.Context, user string) ([]string, error) {
 	idx := st.indexKey(user)
 	tags, err := do(st, ctx, "read session index", func(ctx context.Context) ([]string, error) {
-		return indexReadScript.Run(ctx, st.rdb, []string{idx}).StringSlice()
+		return indexReadScript.Run(ctx, st.rdb, []string{idx}, clockMarginMs).StringSlice()
 	})
 	if err != nil {
 		return nil, st.redisErr("read session index", idx, err)
@@ -193,11 +196,15 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 	for _, a := range attrs {
 		args = append(args, attrPrefix+a)
 	}
-	replies := st.members(ctx, "list sessions", tags, args)
+	replies := st.members(ctx, "list sessions", tags, args, false)
 	now := time.Now()
 	var infos []SessionInfo
 	var prune []string
 	for i, r := range replies {
+		if errors.Is(r.err, ErrCorrupt) {
+			st.o.logger.Warn("hasession: unreadable session left out of the list", "err", r.err)
+			continue
+		}
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -207,7 +214,8 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 		case "live":
 			info, err := st.sessionInfo(tags[i], r.vals, attrs, now)
 			if err != nil {
-				return nil, err
+				st.o.logger.Warn("hasession: unreadable session left out of the list", "err", err)
+				continue
 			}
 			infos = append(infos, info)
 		}
@@ -248,31 +256,49 @@ func (st *Store) sessionInfo(tag string, vals []any, attrs []string, now time.Ti
 }
 
 // Revoke ends one session of the user, given its ID or its Ref (from Sessions): a request
-// that carries it finds no session. Revoking a session that is already gone is not an
-// error; a session that belongs to another user is ErrNotFound and is left alone.
+// that carries it finds no session (given the ID of a session rotated within the grace
+// period, the session it leads to ends too). Revoking a session that is already gone,
+// or a Ref that is not listed, is not an error; a session that belongs to another user
+// is ErrNotFound and is left alone.
 func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 	if user == "" {
 		return ErrNoUser
 	}
-	var tag string
+	var tags []string
 	if sid.Valid(idOrRef) {
-		tag = st.tag(idOrRef)
-	} else {
-		tags, err := st.indexRead(ctx, user)
-		if err != nil {
-			return err
-		}
-		for _, t := range tags {
-			if refOf(t) == idOrRef {
-				tag = t
-				break
+		id := idOrRef
+		for range maxHops {
+			tag := st.tag(id)
+			tags = append(tags, tag)
+			other, fwd, err := st.revoke(ctx, user, []string{tag}, nil)
+			if err != nil {
+				return err
 			}
+			if other && len(tags) == 1 {
+				return ErrNotFound
+			}
+			next, ok := forwardTarget(id, fwd)
+			if fwd == "" || !ok {
+				return nil
+			}
+			id = next
 		}
-		if tag == "" {
-			return ErrNotFound
+		return nil
+	}
+	all, err := st.indexRead(ctx, user)
+	if err != nil {
+		return err
+	}
+	for _, t := range all {
+		if refOf(t) == idOrRef {
+			tags = append(tags, t)
+			break
 		}
 	}
-	other, err := st.revoke(ctx, user, []string{tag}, nil)
+	if len(tags) == 0 {
+		return nil
+	}
+	other, _, err := st.revoke(ctx, user, tags, nil)
 	if err != nil {
 		return err
 	}
@@ -292,10 +318,6 @@ func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) e
 	if user == "" {
 		return ErrNoUser
 	}
-	tags, err := st.indexRead(ctx, user)
-	if err != nil {
-		return err
-	}
 	keep := make(map[string]bool, len(except))
 	for _, e := range except {
 		if sid.Valid(e) {
@@ -304,20 +326,30 @@ func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) e
 			keep[e] = true
 		}
 	}
+	tags, err := st.indexRead(ctx, user)
+	if err != nil {
+		return err
+	}
 	targets := tags[:0]
 	for _, t := range tags {
 		if !keep[refOf(t)] {
 			targets = append(targets, t)
 		}
 	}
-	_, err = st.revoke(ctx, user, targets, keep)
+	if len(targets) == 0 {
+		return nil
+	}
+	_, _, err = st.revoke(ctx, user, targets, keep)
 	return err
 }
 
-// revoke revokes the tags and, hop by hop, the tags rotations in flight were writing them
-// to; it drops what is gone from the user's index. other reports a tag that held a live
-// session of another user (left alone, and left in the index).
-func (st *Store) revoke(ctx context.Context, user string, tags []string, keep map[string]bool) (other bool, err error) {
+// revoke revokes the tags and, hop by hop, the tags rotations were writing them to (a
+// live session, its tombstone and its forward pointer keep the rotation's target: a
+// rotation that got past its mark before the revoke, or a revoke whose reply was lost,
+// is followed); it drops what is gone from the user's index. other reports that the first tag held
+// a live session of another user (left alone, and left in the index); fwd is the forward
+// token when the first tag was a forward pointer.
+func (st *Store) revoke(ctx context.Context, user string, tags []string, keep map[string]bool) (other bool, fwd string, err error) {
 	args := []any{user, "r", tombstoneMs}
 	var done, failed []string
 	var last error
@@ -325,22 +357,29 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 	for _, t := range tags {
 		seen[t] = true
 	}
+	first := tags[0]
 	for hop := 0; len(tags) > 0 && hop < maxHops; hop++ {
-		replies := st.members(ctx, "revoke sessions", tags, args)
+		replies := st.members(ctx, "revoke sessions", tags, args, true)
 		var next []string
 		for i, r := range replies {
 			switch {
 			case r.err != nil:
 				failed, last = append(failed, refOf(tags[i])), r.err
 			case r.status == "other":
-				other = true
+				other = other || tags[i] == first
 			default: // gone, dead, revoked
 				done = append(done, tags[i])
-				if len(r.vals) == 1 {
-					if p, ok := r.vals[0].(string); ok && p != "" && !seen[p] && !keep[refOf(p)] {
-						seen[p] = true
-						next = append(next, p)
-					}
+				// revoked: {pending}; dead: {forward token, pending}
+				var p string
+				if n := len(r.vals); n > 0 {
+					p, _ = r.vals[n-1].(string)
+				}
+				if r.status == "dead" && tags[i] == first && len(r.vals) == 2 {
+					fwd, _ = r.vals[0].(string)
+				}
+				if p != "" && !seen[p] && !keep[refOf(p)] {
+					seen[p] = true
+					next = append(next, p)
 				}
 			}
 		}
@@ -348,9 +387,9 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 	}
 	st.indexRemove(ctx, user, done...)
 	if len(failed) > 0 {
-		return other, &RevokeError{User: user, Failed: failed, Err: last}
+		return other, fwd, &RevokeError{User: user, Failed: failed, Err: last}
 	}
-	return other, nil
+	return other, fwd, nil
 }
 
 // memberReply is member.lua's reply for one tag: its status and the values after it, or
@@ -363,26 +402,37 @@ type memberReply struct {
 
 // members runs member.lua with args on each tag's session key — in one pipeline (one
 // round trip per node in a Cluster) — and retries those that failed with a retryable
-// error, under the retry policy.
-func (st *Store) members(ctx context.Context, op string, tags []string, args []any) []memberReply {
+// error, under the retry policy. With ack (and WithWriteAck) each node's pipeline ends
+// with WAIT.
+func (st *Store) members(ctx context.Context, op string, tags []string, args []any, ack bool) []memberReply {
+	var mu sync.Mutex // an attempt abandoned at its deadline may still finish (see call)
 	out := make([]memberReply, len(tags))
 	todo := make([]int, len(tags))
 	for i := range todo {
 		todo[i] = i
 	}
+	attempt := 0
 	_, err := do(st, ctx, op, func(ctx context.Context) (struct{}, error) {
-		keys := make([]string, len(todo))
-		for j, i := range todo {
+		mu.Lock()
+		attempt++
+		mine, cur := attempt, slices.Clone(todo)
+		mu.Unlock()
+		keys := make([]string, len(cur))
+		for j, i := range cur {
 			keys[j] = st.keyOfTag(tags[i])
 		}
-		res := st.pipeMembers(ctx, keys, args)
+		res := st.pipeMembers(ctx, keys, args, ack)
+		mu.Lock()
+		defer mu.Unlock()
+		if mine != attempt {
+			return struct{}{}, context.DeadlineExceeded // superseded: its results are dropped
+		}
 		var retry []int
 		var first error
-		for j, i := range todo {
+		for j, i := range cur {
 			r := res[j]
 			if r.err != nil {
-				err := st.redisErr(op, keys[j], r.err)
-				out[i] = memberReply{err: err}
+				out[i] = memberReply{err: st.redisErr(op, keys[j], r.err)}
 				if Retryable(r.err) {
 					retry = append(retry, i)
 					if first == nil {
@@ -396,12 +446,15 @@ func (st *Store) members(ctx context.Context, op string, tags []string, args []a
 		todo = retry
 		return struct{}{}, first
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	attempt++ // nothing an abandoned attempt returns lands after this
 	if err != nil {
 		for _, i := range todo {
 			out[i] = memberReply{err: err}
 		}
 	}
-	return out
+	return slices.Clone(out)
 }
 
 // parseMember reads one reply of member.lua.
@@ -423,49 +476,70 @@ type cmdResult struct {
 	err error
 }
 
-// pipeMembers sends member.lua for every key in one pipeline. EVALSHA in a pipeline has
-// no EVAL fallback: the keys whose node answered NOSCRIPT are sent again with EVAL. With
-// WithWriteAck, each node's pipeline ends with WAIT and its keys fail with an *AckError
+// pipeMembers sends member.lua for every key in one pipeline. With ack (and
+// WithWriteAck), each node's pipeline ends with WAIT and its keys fail with an *AckError
 // when too few replicas confirmed.
-func (st *Store) pipeMembers(ctx context.Context, keys []string, args []any) []cmdResult {
-	if st.o.ackReplicas > 0 {
+func (st *Store) pipeMembers(ctx context.Context, keys []string, args []any, ack bool) []cmdResult {
+	if ack && st.o.ackReplicas > 0 {
 		return st.pipeMembersAcked(ctx, keys, args)
 	}
-	return pipeScript(ctx, st.rdb, memberScript, keys, args)
+	out, _ := st.pipeScript(ctx, st.rdb, memberScript, keys, args, false)
+	return out
 }
 
-// pipeScript runs script on each key in one pipeline of c, retrying NOSCRIPT with EVAL.
-func pipeScript(ctx context.Context, c redis.Cmdable, script *redis.Script, keys []string, args []any) []cmdResult {
-	cmds := make([]*redis.Cmd, len(keys))
-	_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = script.EvalSha(ctx, p, []string{k}, args...)
+// pipeScript runs script on each key in one pipeline of c. EVALSHA in a pipeline has no
+// EVAL fallback: the keys whose node answered NOSCRIPT are sent again with EVAL. With
+// wait, every pipeline ends with WAIT — on the connection that sent the writes, which is
+// the one WAIT counts — and acked is the lowest count WAIT returned (-1 on an error).
+func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, script *redis.Script, keys []string, args []any, wait bool) (out []cmdResult, acked int) {
+	acked = st.o.ackReplicas
+	run := func(idx []int, eval bool) {
+		cmds := make([]*redis.Cmd, len(idx))
+		var w *redis.Cmd
+		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range idx {
+				if eval {
+					cmds[j] = script.Eval(ctx, p, []string{keys[i]}, args...)
+				} else {
+					cmds[j] = script.EvalSha(ctx, p, []string{keys[i]}, args...)
+				}
+			}
+			if wait {
+				w = p.Do(ctx, "wait", st.o.ackReplicas, st.o.ackTimeout.Milliseconds())
+			}
+			return nil
+		})
+		for j, i := range idx {
+			out[i] = cmdResult{cmds[j].Val(), cmds[j].Err()}
 		}
-		return nil
-	})
+		if w != nil {
+			if n, err := w.Int(); err != nil {
+				acked = -1
+			} else {
+				acked = min(acked, n)
+			}
+		}
+	}
+	out = make([]cmdResult, len(keys))
+	all := make([]int, len(keys))
+	for i := range all {
+		all[i] = i
+	}
+	run(all, false)
 	var again []int
-	for i, c := range cmds {
-		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+	for i, r := range out {
+		if redis.HasErrorPrefix(r.err, "NOSCRIPT") {
 			again = append(again, i)
 		}
 	}
 	if len(again) > 0 {
-		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, i := range again {
-				cmds[i] = script.Eval(ctx, p, []string{keys[i]}, args...)
-			}
-			return nil
-		})
+		run(again, true)
 	}
-	out := make([]cmdResult, len(keys))
-	for i, c := range cmds {
-		out[i] = cmdResult{c.Val(), c.Err()}
-	}
-	return out
+	return out, acked
 }
 
 // pipeMembersAcked groups the keys by master and runs, on each master at once, one
-// pipeline of member.lua calls followed by WAIT.
+// pipeline of member.lua calls ending with WAIT.
 func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any) []cmdResult {
 	out := make([]cmdResult, len(keys))
 	groups := map[*redis.Client][]int{}
@@ -484,11 +558,11 @@ func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any
 			for j, i := range idx {
 				gk[j] = keys[i]
 			}
-			res := pipeScript(ctx, node, memberScript, gk, args)
-			acked, err := node.Wait(ctx, st.o.ackReplicas, st.o.ackTimeout).Result()
-			if err == nil && int(acked) < st.o.ackReplicas {
+			res, acked := st.pipeScript(ctx, node, memberScript, gk, args, true)
+			var err error
+			if acked < st.o.ackReplicas {
 				st.stats.unacked.Add(1)
-				err = &AckError{Acked: int(acked), Want: st.o.ackReplicas}
+				err = &AckError{Acked: max(acked, 0), Want: st.o.ackReplicas}
 			}
 			for j, i := range idx {
 				out[i] = res[j]

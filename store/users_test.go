@@ -383,6 +383,75 @@ func TestRevokeFollowsARotationInFlight(t *testing.T) {
 	})
 }
 
+// A rotation that completed between RevokeAll's read of the index and its revoke is
+// followed through the old key's forward pointer; a logout during a rotation blocks its
+// target; revoking a rotated session's old ID ends the new one.
+func TestRevokeAndLogoutFollowRotations(t *testing.T) {
+	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		st := newStore(t, rdb, store.WithPrefix("users-follow:"+t.Name()+":"), store.WithGracePeriod(time.Minute))
+		idx := st.IndexKey("zoe")
+
+		s := login(t, ctx, st, "zoe", "laptop")
+		oldID := s.ID()
+		require.NoError(t, st.Rotate(ctx, s))
+		// The index as RevokeAll would have read it before the rotation listed the new ID.
+		require.NoError(t, rdb.ZRem(ctx, idx, s.ID()).Err())
+		require.NoError(t, rdb.ZAdd(ctx, idx, redis.Z{Score: 1e15, Member: oldID}).Err())
+		require.NoError(t, st.RevokeAll(ctx, "zoe"))
+		for _, id := range []string{oldID, s.ID()} {
+			_, err := st.Load(ctx, id)
+			require.ErrorIs(t, err, store.ErrNotFound)
+		}
+
+		// Logout while a rotation is copying the session.
+		s = login(t, ctx, st, "zoe", "phone")
+		target, err := st.NewSession()
+		require.NoError(t, err)
+		key, _ := st.Key(s.ID())
+		require.NoError(t, rdb.HSet(ctx, key, "_n", target.ID()).Err())
+		require.NoError(t, st.Destroy(ctx, s.ID()))
+		targetKey, _ := st.Key(target.ID())
+		require.Equal(t, "1", rdb.HGet(ctx, targetKey, "_r").Val(), "the rotation's target is blocked")
+
+		// Revoke by the old ID during the grace period.
+		s = login(t, ctx, st, "zoe", "tablet")
+		oldID = s.ID()
+		require.NoError(t, st.Rotate(ctx, s))
+		require.NoError(t, st.Revoke(ctx, "zoe", oldID))
+		for _, id := range []string{oldID, s.ID()} {
+			_, err := st.Load(ctx, id)
+			require.ErrorIs(t, err, store.ErrNotFound)
+		}
+		// Revoking it again, by ID or by a Ref no longer listed, is not an error.
+		require.NoError(t, st.Revoke(ctx, "zoe", s.ID()))
+		require.NoError(t, st.Revoke(ctx, "zoe", ref(t, st, s.ID())))
+	})
+}
+
+// Two copies of one session: one leaves the user, the other gives it back. The session
+// is listed in the end.
+func TestUserHandedBackIsListed(t *testing.T) {
+	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		st := newStore(t, rdb, store.WithPrefix("users-back:"+t.Name()+":"))
+		s := login(t, ctx, st, "yves", "laptop")
+		c1, err := st.Load(ctx, s.ID())
+		require.NoError(t, err)
+		c2, err := st.Load(ctx, s.ID())
+		require.NoError(t, err)
+		c1.SetUser("")
+		require.NoError(t, st.Save(ctx, c1))
+		// Whatever the index held for the session now, c2 must list it again.
+		require.NoError(t, rdb.Del(ctx, st.IndexKey("yves")).Err())
+		c2.SetUser("yves")
+		require.NoError(t, st.Save(ctx, c2))
+		infos, err := st.Sessions(ctx, "yves")
+		require.NoError(t, err)
+		require.Equal(t, []string{ref(t, st, s.ID())}, refs(infos))
+	})
+}
+
 // roundTrips counts what a client sends to Redis: one per command outside a pipeline,
 // one per pipeline.
 type roundTrips struct{ n atomic.Int64 }

@@ -11,7 +11,7 @@ end
 if redis.call('TYPE', key).ok ~= 'hash' then
   return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
 end
-local m = redis.call('HMGET', key, '_f', '_r')
+local m = redis.call('HMGET', key, '_f', '_r', '_n')
 if m[1] then
   return 2
 end
@@ -24,6 +24,11 @@ if ttl > 0 and ttl < grace then
   grace = ttl
 end
 redis.call('DEL', key)
-redis.call('HSET', key, '_f', ARGV[1])
+if m[3] then
+  -- the rotation's mark stays: a revoke that finds the pointer follows it
+  redis.call('HSET', key, '_f', ARGV[1], '_n', m[3])
+else
+  redis.call('HSET', key, '_f', ARGV[1])
+end
 redis.call('PEXPIRE', key, grace)
 return 1

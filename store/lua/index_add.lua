@@ -4,15 +4,17 @@
 -- ARGV[1]  the session's tag
 -- ARGV[2]  the session's absolute deadline (ms since epoch), or '' for a new session
 -- ARGV[3]  for a new session: its lifetime plus the pending window (ms), added to now
--- Entries whose deadline has passed are dropped on the way; the index expires with its
--- last deadline. Returns now (ms, Redis time): the save that follows must run within the
--- pending window after it.
+-- ARGV[4]  clock margin (ms): deadlines come from the session's node, so entries are
+--          dropped only this long after their deadline by this node's clock
+-- Returns now (ms, Redis time): the save that follows must run within the pending window
+-- after it.
 local key = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local margin = tonumber(ARGV[4])
 local score = tonumber(ARGV[2]) or (now + tonumber(ARGV[3]))
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - margin)
 redis.call('ZADD', key, 'GT', score, ARGV[1])
 local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', key, math.max(tonumber(top[2]), now + 1))
+redis.call('PEXPIREAT', key, math.max(tonumber(top[2]) + margin, now + 1))
 return now

@@ -9,7 +9,9 @@
 -- entry and its write, or a retried save, cannot create it afterwards.
 -- Returns {status, …}:
 --   {'gone'}                     no key (expired, destroyed): now a tombstone
---   {'dead'}                     a tombstone or a forward pointer: never a session again
+--   {'dead', forward token or false, pending or false}  a tombstone, or a forward
+--                                 pointer (with its token): never a session again
+--                                 (pending: see 'revoked'; kept through both)
 --   {'other'}                    not this user's session (another or no user, foreign data)
 --   {'revoked', pending or false} deleted; pending: the tag a rotation in flight is
 --                                 writing the session to, which must be revoked as well
@@ -27,14 +29,18 @@ if typ ~= 'hash' then
 end
 local m = redis.call('HMGET', key, '_v', '_u', '_c', '_t', '_a', '_n', '_r', '_f')
 if m[7] or m[8] then
-  return {'dead'}
+  return {'dead', m[8] or false, m[6] or false}
 end
 if not m[1] or m[2] ~= ARGV[1] then
   return {'other'}
 end
 if ARGV[2] == 'r' then
   redis.call('DEL', key)
-  redis.call('HSET', key, '_r', '1')
+  if m[6] then
+    redis.call('HSET', key, '_r', '1', '_n', m[6])
+  else
+    redis.call('HSET', key, '_r', '1')
+  end
   redis.call('PEXPIRE', key, ttl)
   return {'revoked', m[6] or false}
 end

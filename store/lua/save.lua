@@ -12,7 +12,8 @@
 -- ARGV[9]   'c': version of the old session
 -- ARGV[10]  '' or, when the save gives the session a user, the time (ms, Redis time)
 --           until which the user's index entry written just before is trusted: a
---           later save is 'stale' and applies nothing (the caller lists it again)
+--           later save is 'stale' and applies nothing (the caller lists it again), and
+--           so is a save that gives the session a user it does not have without one
 -- ARGV[11]  number of attribute fields to delete (n), then n field names, then
 --           field/value pairs to set
 -- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (same fields)
@@ -22,7 +23,7 @@
 -- 'codec:<stored codec>'.
 local key = KEYS[1]
 local mode = ARGV[3]
-local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r')
+local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u')
 local ver, abs, sid, codec, created = m[1], m[2], m[3], m[4], m[5]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -41,6 +42,11 @@ if mode == 'u' then
   end
   if ARGV[2] ~= '' and ver ~= ARGV[2] then
     return 'conflict:' .. ver
+  end
+  -- Giving the session a user it does not have needs the index entry first.
+  local want = ARGV[7]
+  if ARGV[10] == '' and string.sub(want, 1, 1) == '+' and m[8] ~= string.sub(want, 2) then
+    return 'stale'
   end
   abs = tonumber(abs)
   if not abs then
