@@ -162,14 +162,7 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrInvalidID
 	}
 	for range maxHops {
-		type loaded struct {
-			s   *Session
-			fwd string
-		}
-		r, err := do(st, ctx, "load session", func(ctx context.Context) (loaded, error) {
-			s, fwd, err := st.load(ctx, id)
-			return loaded{s, fwd}, err
-		})
+		r, err := doWith(st, ctx, "load session", id, loadOp)
 		if err != nil {
 			return nil, err
 		}
@@ -185,6 +178,18 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 		id = next
 	}
 	return nil, ErrNotFound
+}
+
+type loaded struct {
+	s   *Session
+	fwd string
+}
+
+// loadOp is one attempt of Load: a top-level function, so that the retry loop needs no
+// closure.
+func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
+	s, fwd, err := st.load(ctx, id)
+	return loaded{s, fwd}, err
 }
 
 // load reads one key with a plain HGETALL — as cheap as a GET of the same bytes: no
