@@ -31,10 +31,10 @@ var (
 	saveScript    = redis.NewScript(saveLua)
 	forwardScript = redis.NewScript(forwardLua)
 	destroyScript = redis.NewScript(destroyLua)
-
-	// The SHAs of the scripts on the hot paths, boxed once (see evalShaArgs).
-	touchSHA, saveSHA any = touchScript.Hash(), saveScript.Hash()
 )
+
+// The SHAs of the scripts on the hot paths, boxed once (see evalShaArgs).
+var touchSHA, saveSHA any = touchScript.Hash(), saveScript.Hash()
 
 // evalShaArgs returns the arguments of an EVALSHA of the script with the given SHA on one
 // key, in one allocation: go-redis's Script.Run copies the arguments into a new slice and
