@@ -126,6 +126,16 @@ func (e *RetryError) Unwrap() []error {
 // not retryable return at once; a retryable one is retried after a jittered backoff,
 // once the cluster client has been told to reload its slot map.
 func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.Context) (T, error)) (T, error) {
+	return doWith(st, ctx, name, op, runOp[T])
+}
+
+func runOp[T any](_ *Store, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
+	return op(ctx)
+}
+
+// doWith is do for an op that takes its argument explicitly: with a top-level function
+// (or method expression) as op, a hot path such as Load allocates no closure.
+func doWith[A, T any](st *Store, ctx context.Context, name string, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
 	p := st.o.retry
 	var zero T
 	var last error
@@ -137,7 +147,7 @@ func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.
 			return zero, &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
 		}
 		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(name))
-		v, err := call(st, actx, op)
+		v, err := call(st, actx, arg, op)
 		cancel()
 		if err == nil {
 			if attempt > 0 {
@@ -208,13 +218,13 @@ func (st *Store) attemptContext(ctx context.Context, d time.Duration) (context.C
 // read timeout, past the caller's deadline: for such a client the attempt runs in a
 // goroutine and the caller stops waiting when the attempt's context ends (the abandoned
 // call ends by the client's own timeouts).
-func call[T any](st *Store, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
+func call[A, T any](st *Store, ctx context.Context, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
 	if st.ctxHonoured {
-		return op(ctx)
+		return op(st, ctx, arg)
 	}
 	// The client's own timeouts end the call before the caller's deadline: call directly.
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > st.clientBound {
-		return op(ctx)
+		return op(st, ctx, arg)
 	}
 	type result struct {
 		v   T
@@ -222,7 +232,7 @@ func call[T any](st *Store, ctx context.Context, op func(ctx context.Context) (T
 	}
 	done := make(chan result, 1)
 	go func() {
-		v, err := op(ctx)
+		v, err := op(st, ctx, arg)
 		done <- result{v, err}
 	}()
 	select {

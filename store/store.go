@@ -45,6 +45,18 @@ var (
 	pendingScript   = redis.NewScript(pendingLua)
 )
 
+// The SHAs of the scripts on the hot paths, boxed once (see evalShaArgs).
+var touchSHA, saveSHA any = touchScript.Hash(), saveScript.Hash()
+
+// evalShaArgs returns the arguments of an EVALSHA of the script with the given SHA on one
+// key, in one allocation: go-redis's Script.Run copies the arguments into a new slice and
+// boxes the SHA and a one-key slice on every call.
+func evalShaArgs(sha any, key string, args ...any) []any {
+	a := make([]any, 4, 4+len(args))
+	a[0], a[1], a[2], a[3] = "evalsha", sha, 1, key
+	return append(a, args...)
+}
+
 // Metadata fields of the session hash. Attribute fields start with attrPrefix, so an
 // attribute name can never reach a metadata field.
 const (
@@ -180,14 +192,7 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrInvalidID
 	}
 	for range maxHops {
-		type loaded struct {
-			s   *Session
-			fwd string
-		}
-		r, err := do(st, ctx, "load session", func(ctx context.Context) (loaded, error) {
-			s, fwd, err := st.load(ctx, id)
-			return loaded{s, fwd}, err
-		})
+		r, err := doWith(st, ctx, "load session", id, loadOp)
 		if err != nil {
 			return nil, err
 		}
@@ -203,6 +208,18 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 		id = next
 	}
 	return nil, ErrNotFound
+}
+
+type loaded struct {
+	s   *Session
+	fwd string
+}
+
+// loadOp is one attempt of Load: a top-level function, so that the retry loop needs no
+// closure.
+func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
+	s, fwd, err := st.load(ctx, id)
+	return loaded{s, fwd}, err
 }
 
 // load reads one key with a plain HGETALL — as cheap as a GET of the same bytes: no
@@ -255,7 +272,13 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 
 // touch runs the touch script: TTL = min(idle, deadline − now), with Redis time.
 func (st *Store) touch(ctx context.Context, key string, s *Session) error {
-	now, err := touchScript.Run(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).Int64()
+	cmd := redis.NewIntCmd(ctx, evalShaArgs(touchSHA, key, st.idleArg, st.touchArg)...)
+	cmd.SetFirstKeyPos(3)
+	_ = st.rdb.Process(ctx, cmd)
+	now, err := cmd.Result()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		now, err = touchScript.Eval(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).Int64()
+	}
 	if err != nil {
 		return st.redisErr("touch session", key, err)
 	}
@@ -425,9 +448,7 @@ type saveResult struct{ version, now, deadline, created int64 }
 // save runs the save script with the retry policy: every attempt carries the same save
 // ID, so an attempt whose reply was lost is not applied again.
 func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, error) {
-	r, err := do(st, ctx, "save session", func(ctx context.Context) (saveResult, error) {
-		return st.runSave(ctx, key, args)
-	})
+	r, err := doWith(st, ctx, "save session", saveReq{key, args}, runSaveOp)
 	switch {
 	case err == nil:
 		st.stats.saves.Add(1)
@@ -435,6 +456,17 @@ func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, 
 		st.stats.conflicts.Add(1)
 	}
 	return r, err
+}
+
+type saveReq struct {
+	key  string
+	args []any
+}
+
+// runSaveOp is one attempt of save: a top-level function, so that the retry loop needs no
+// closure.
+func runSaveOp(st *Store, ctx context.Context, r saveReq) (saveResult, error) {
+	return st.runSave(ctx, r.key, r.args)
 }
 
 // runSave runs the save script and turns its reply into a result or an error.
@@ -445,7 +477,13 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 	if st.o.ackReplicas > 0 {
 		res, err = st.saveAcked(ctx, key, args)
 	} else {
-		res, err = saveScript.Run(ctx, st.rdb, []string{key}, args...).Text()
+		cmd := redis.NewStringCmd(ctx, evalShaArgs(saveSHA, key, args...)...)
+		cmd.SetFirstKeyPos(3)
+		_ = st.rdb.Process(ctx, cmd)
+		res, err = cmd.Result()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			res, err = saveScript.Eval(ctx, st.rdb, []string{key}, args...).Text()
+		}
 	}
 	if err != nil && !errors.Is(err, ErrNotAcknowledged) {
 		return r, st.redisErr("save session", key, err)
