@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"flag"
 	"net"
 	"strconv"
 	"strings"
@@ -20,6 +21,18 @@ import (
 // Benchmarks run against the shared standalone container, side by side, so that their
 // ratios can be compared: RawGet/RawSet (GET / SET EX of the same bytes as the session) are
 // the floor. Run: go test -run '^$' -bench . ./store/
+
+// With -nopipeline the store's benchmarks run with WithAutoPipeline(false): each command
+// alone, as the raw go-redis floor sends it.
+var noPipeline = flag.Bool("nopipeline", false, "benchmarks: the store without auto-pipelining")
+
+func benchStore(b *testing.B, rdb redis.UniversalClient, opts ...store.Option) *store.Store {
+	st, err := store.New(rdb, append(opts, store.WithAutoPipeline(!*noPipeline))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
 
 // sessionShape returns the attributes of a typical (~300 B, 6 attributes) or large
 // (~8 KB) session, the same as `bench compare` measures.
@@ -152,10 +165,7 @@ func benchLoad(b *testing.B, touch time.Duration) {
 		b.Run(size, func(b *testing.B) {
 			var sent atomic.Int64
 			rdb := benchClient(b, &sent)
-			st, err := store.New(rdb, store.WithTouchInterval(touch))
-			if err != nil {
-				b.Fatal(err)
-			}
+			st := benchStore(b, rdb, store.WithTouchInterval(touch))
 			ids := seed(b, st, size, 64)
 			var i atomic.Int64
 			parallel(b, &sent, func(pb *testing.PB) {
@@ -183,7 +193,7 @@ func BenchmarkSave(b *testing.B) {
 		b.Run(size, func(b *testing.B) {
 			var sent atomic.Int64
 			rdb := benchClient(b, &sent)
-			st, _ := store.New(rdb)
+			st := benchStore(b, rdb)
 			ids := seed(b, st, size, 64)
 			var next atomic.Int64
 			parallel(b, &sent, func(pb *testing.PB) {
@@ -214,7 +224,7 @@ func BenchmarkCycle(b *testing.B) {
 		b.Run(size, func(b *testing.B) {
 			var sent atomic.Int64
 			rdb := benchClient(b, &sent)
-			st, _ := store.New(rdb)
+			st := benchStore(b, rdb)
 			ids := seed(b, st, size, 64)
 			var i atomic.Int64
 			parallel(b, &sent, func(pb *testing.PB) {
@@ -243,7 +253,7 @@ func BenchmarkCycle(b *testing.B) {
 func BenchmarkSaveOneOfLarge(b *testing.B) {
 	var sent atomic.Int64
 	rdb := benchClient(b, &sent)
-	st, _ := store.New(rdb)
+	st := benchStore(b, rdb)
 	ids := seed(b, st, "large", 1)
 	s, err := st.Load(context.Background(), ids[0])
 	if err != nil {
@@ -274,7 +284,7 @@ func BenchmarkMemoryPerSession(b *testing.B) {
 	var sent atomic.Int64
 	rdb := benchClient(b, &sent)
 	ctx := context.Background()
-	st, _ := store.New(rdb, store.WithPrefix("mem:"))
+	st := benchStore(b, rdb, store.WithPrefix("mem:"))
 	for b.Loop() {
 		b.StopTimer()
 		if err := rdb.FlushAll(ctx).Err(); err != nil {

@@ -28,6 +28,7 @@ type options struct {
 	retry         RetryPolicy
 	ackReplicas   int
 	ackTimeout    time.Duration
+	autoPipeline  bool
 }
 
 // Defaults.
@@ -50,6 +51,7 @@ func defaultOptions() options {
 		codec:         codec.MsgPack,
 		sizeLimit:     DefaultSizeLimit,
 		retry:         DefaultRetryPolicy,
+		autoPipeline:  true,
 	}
 }
 
@@ -171,6 +173,21 @@ func WithVersionCheck(on bool) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		o.logger = l
+		return nil
+	}
+}
+
+// WithAutoPipeline turns auto-pipelining on (the default) or off. With it, the session
+// reads and saves that concurrent requests make are sent together, one pipeline per
+// Redis node, instead of one round trip each: a request alone is sent at once, and
+// requests that arrive while a pipeline is in flight go in the next one. It saves most of
+// the system calls and wake-ups a round trip costs the app server and Redis. Each caller
+// still gets its own reply and error and waits no longer than its context allows. It
+// applies to a *redis.Client (single server or Sentinel) and a *redis.ClusterClient;
+// other clients send each command alone.
+func WithAutoPipeline(on bool) Option {
+	return func(o *options) error {
+		o.autoPipeline = on
 		return nil
 	}
 }

@@ -87,6 +87,8 @@ type Store struct {
 	// Boxed once: an int64 or string stored in an interface allocates each time.
 	idleArg, lifeArg, touchArg, graceArg, codecArg any
 
+	batch *batchers // nil: WithAutoPipeline(false)
+
 	ctxHonoured bool          // the client applies context deadlines to its sockets
 	clientBound time.Duration // how long one command can block the client by its own timeouts
 	stats       counters
@@ -140,6 +142,9 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	st.idleArg, st.lifeArg, st.touchArg, st.graceArg = st.idleMs, st.lifeMs, st.touchMs, st.graceMs
 	st.codecArg = o.codec.Name()
 	st.ctxHonoured, st.clientBound = clientTimeouts(rdb)
+	if o.autoPipeline {
+		st.batch = newBatchers(rdb)
+	}
 	return st, nil
 }
 
@@ -229,7 +234,10 @@ func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
 func (st *Store) load(ctx context.Context, id string) (*Session, string, error) {
 	key := st.key(id)
 	cmd := redis.NewRawCmd(ctx, "hgetall", key)
-	_ = st.rdb.Process(ctx, cmd)
+	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
+		// Auto-pipelined, the command may still be in flight: leave it alone.
+		return nil, "", st.redisErr("load session", key, err)
+	}
 	rawb, err := cmd.Result()
 	// The reply buffer is ours alone and never written again: the session's attributes
 	// point into it.
@@ -268,6 +276,15 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 		st.stats.touchesSkipped.Add(1)
 	}
 	return s, "", nil
+}
+
+// process runs cmd, which reads or writes key: in the next pipeline to key's node (see
+// WithAutoPipeline), or alone.
+func (st *Store) process(ctx context.Context, key string, cmd redis.Cmder) error {
+	if st.batch != nil {
+		return st.batch.process(ctx, key, cmd)
+	}
+	return st.rdb.Process(ctx, cmd)
 }
 
 // touch runs the touch script: TTL = min(idle, deadline − now), with Redis time.
@@ -479,7 +496,11 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 	} else {
 		cmd := redis.NewStringCmd(ctx, evalShaArgs(saveSHA, key, args...)...)
 		cmd.SetFirstKeyPos(3)
-		_ = st.rdb.Process(ctx, cmd)
+		if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
+			// Auto-pipelined, the command may still be in flight: leave it alone. A
+			// retry carries the same save ID.
+			return r, st.redisErr("save session", key, err)
+		}
 		res, err = cmd.Result()
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
 			res, err = saveScript.Eval(ctx, st.rdb, []string{key}, args...).Text()
