@@ -20,6 +20,16 @@
 // one field per attribute (names starting with "."), so attribute names never reach
 // metadata.
 //
+// # Auto-pipelining
+//
+// The loads and saves that concurrent requests make are sent together, one pipeline per
+// Redis node ([WithAutoPipeline], on by default): a request alone goes at once, and the
+// requests that arrive while a pipeline is in flight share the next one. Most of what a
+// small command costs is the round trip's system calls and wake-ups, on the app server
+// and in Redis; shared, they are paid once per pipeline. Each caller still gets its own
+// reply and error, and waits no longer than its context allows. The commands go through
+// the client given to New, so its hooks see them (as pipelines).
+//
 // # Time and expiry
 //
 // The key's TTL is always min(idle timeout, absolute deadline − now), with now read from
