@@ -81,6 +81,9 @@ func respLen(s string, off int) (int, int, error) {
 	if i == off || i+1 >= len(s) || s[i] != '\r' || s[i+1] != '\n' {
 		return 0, 0, errors.New("malformed length")
 	}
+	if s[off] == '0' && i-off > 1 {
+		return 0, 0, errors.New("length with a leading zero") // Redis never sends one
+	}
 	return n, i + 2, nil
 }
 
