@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,10 @@ const (
 	batchMax   = 128             // commands per pipeline at most
 	batchQueue = 4096            // queued commands per node beyond which a command goes alone
 	batchIdle  = 2 * time.Second // a loop with nothing to send for this long ends
+	// batchStall: when every loop has been in its pipeline this long (a node that hangs),
+	// commands stop queueing behind them and go alone, through the client's own routing
+	// (after a failover, to the new master).
+	batchStall = 250 * time.Millisecond
 )
 
 // batcher sends the commands queued for one node in pipelines, through the store's
@@ -29,43 +34,65 @@ type batcher struct {
 	c       redis.UniversalClient
 	q       chan *batchOp
 	running atomic.Int32
+	// sending counts the loops inside a pipeline; since is when the oldest of those
+	// pipelines that is still running began (unix ns; 0: none).
+	sending  atomic.Int32
+	progress atomic.Int64 // when a pipeline last completed or began with none running (unix ns)
+	idle     func(*batcher)
 }
 
-// batchOp is one queued command and the signal that its reply is in.
+// batchOp is one queued command, the context of its caller and the signal that its reply
+// is in.
 type batchOp struct {
+	ctx  context.Context
 	cmd  redis.Cmder
 	done chan struct{}
 }
 
 var batchOps = sync.Pool{New: func() any { return &batchOp{done: make(chan struct{}, 1)} }}
 
-func newBatcher(c redis.UniversalClient) *batcher {
-	return &batcher{c: c, q: make(chan *batchOp, batchQueue)}
+func newBatcher(c redis.UniversalClient, idle func(*batcher)) *batcher {
+	return &batcher{c: c, q: make(chan *batchOp, batchQueue), idle: idle}
 }
 
-// do sends cmd in the next pipeline and waits for its reply or for ctx to end. The
-// pipeline runs on the client's own timeouts, not on ctx (it carries other requests'
-// commands): a caller whose context ends gets the context's error at once, and must not
-// touch cmd after that (the pipeline may still write its reply).
+// do sends cmd in the next pipeline and waits for its reply or for ctx to end. A caller
+// whose context ends gets the context's error at once, and must not touch cmd after that
+// (the pipeline may still write its reply); a command whose caller has gone is not sent.
 func (b *batcher) do(ctx context.Context, cmd redis.Cmder) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.stalled() {
+		return b.c.Process(ctx, cmd)
+	}
 	op := batchOps.Get().(*batchOp)
-	op.cmd = cmd
+	op.ctx, op.cmd = ctx, cmd
 	select {
 	case b.q <- op:
 	default: // the node is far behind: no queueing beyond the bound
-		op.cmd = nil
+		op.ctx, op.cmd = nil, nil
 		batchOps.Put(op)
 		return b.c.Process(ctx, cmd)
 	}
 	b.ensureLoop()
 	select {
 	case <-op.done:
-		op.cmd = nil
+		op.ctx, op.cmd = nil, nil
 		batchOps.Put(op)
 		return cmd.Err()
 	case <-ctx.Done():
 		return ctx.Err() // op is left to the loop, which signals into its buffer
 	}
+}
+
+// stalled reports whether every loop is stuck in a pipeline that began over batchStall
+// ago with no pipeline completing since.
+func (b *batcher) stalled() bool {
+	if b.sending.Load() < batchLoops {
+		return false
+	}
+	p := b.progress.Load()
+	return p != 0 && time.Since(time.Unix(0, p)) > batchStall
 }
 
 // ensureLoop starts a sending loop unless batchLoops are running.
@@ -111,8 +138,13 @@ func (b *batcher) loop() {
 		case <-t.C:
 			b.running.Add(-1)
 			// A command queued while this loop was deciding to end saw it running: stay
-			// for it if no other loop can take it.
+			// for it if no other loop can take it. (The producer queues, then reads
+			// running; this loop lowers running, then reads the queue: one of the two
+			// sees the other.)
 			if len(b.q) == 0 || !b.rejoin() {
+				if b.idle != nil && b.running.Load() == 0 && len(b.q) == 0 {
+					b.idle(b)
+				}
 				return
 			}
 			t.Reset(batchIdle)
@@ -133,22 +165,63 @@ func (b *batcher) rejoin() bool {
 	}
 }
 
-// send runs the batch as one pipeline (a single command as itself) and signals every op.
+// send runs the batch's live commands as one pipeline (a single command as itself) and
+// signals every op. Commands whose callers have gone are not sent. The pipeline carries
+// the first caller's context values (for hooks: tracing, request IDs), not its
+// cancellation, and the latest deadline among its callers, so a node that hangs holds a
+// loop no longer than its callers wait.
 func (b *batcher) send(batch []*batchOp) {
-	ctx := context.Background()
-	if len(batch) == 1 {
-		_ = b.c.Process(ctx, batch[0].cmd)
-	} else {
-		_, _ = b.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, op := range batch {
-				_ = p.Process(ctx, op.cmd)
-			}
-			return nil
-		})
-	}
+	live := batch[:0:0]
+	var latest time.Time
+	noDeadline := false
 	for _, op := range batch {
-		op.done <- struct{}{}
+		if op.ctx.Err() != nil {
+			continue
+		}
+		live = append(live, op)
+		if dl, ok := op.ctx.Deadline(); !ok {
+			noDeadline = true
+		} else if dl.After(latest) {
+			latest = dl
+		}
 	}
+	defer func() {
+		if r := recover(); r != nil { // a panicking hook: fail the batch, not the process
+			err := fmt.Errorf("hasession: panic while sending a pipeline: %v", r)
+			for _, op := range live {
+				if op.cmd.Err() == nil {
+					op.cmd.SetErr(err)
+				}
+			}
+		}
+		b.sending.Add(-1)
+		b.progress.Store(time.Now().UnixNano())
+		for _, op := range batch {
+			op.done <- struct{}{}
+		}
+	}()
+	if b.sending.Add(1) == 1 {
+		b.progress.Store(time.Now().UnixNano())
+	}
+	if len(live) == 0 {
+		return
+	}
+	if len(live) == 1 {
+		_ = b.c.Process(live[0].ctx, live[0].cmd)
+		return
+	}
+	ctx := context.WithoutCancel(live[0].ctx)
+	if !noDeadline {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, latest)
+		defer cancel()
+	}
+	_, _ = b.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, op := range live {
+			_ = p.Process(ctx, op.cmd)
+		}
+		return nil
+	})
 }
 
 // batchers hands out the batcher of the node that serves a key. In a Cluster each
@@ -156,13 +229,13 @@ func (b *batcher) send(batch []*batchOp) {
 type batchers struct {
 	rdb    redis.UniversalClient
 	single *batcher // a *redis.Client (standalone or Sentinel): one batcher
-	nodes  sync.Map // node address → *batcher, for a Cluster
+	nodes  sync.Map // node address → *batcher, for a Cluster; dropped when idle
 }
 
 func newBatchers(rdb redis.UniversalClient) *batchers {
 	bs := &batchers{rdb: rdb}
 	if _, ok := rdb.(*redis.Client); ok {
-		bs.single = newBatcher(rdb)
+		bs.single = newBatcher(rdb, nil)
 	}
 	return bs
 }
@@ -184,7 +257,9 @@ func (bs *batchers) process(ctx context.Context, key string, cmd redis.Cmder) er
 	addr := node.Options().Addr
 	b, ok := bs.nodes.Load(addr)
 	if !ok {
-		b, _ = bs.nodes.LoadOrStore(addr, newBatcher(cc))
+		b, _ = bs.nodes.LoadOrStore(addr, newBatcher(cc, func(b *batcher) {
+			bs.nodes.CompareAndDelete(addr, b) // a later command makes a new one
+		}))
 	}
 	return b.(*batcher).do(ctx, cmd)
 }
