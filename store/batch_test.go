@@ -83,4 +83,3 @@ func (h cmdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 		return next(ctx, cmds)
 	}
 }
-
