@@ -78,50 +78,18 @@ func (e *AckError) Is(target error) bool { return target == ErrNotAcknowledged }
 // ErrNotAcknowledged matches an *AckError.
 var ErrNotAcknowledged = errors.New("hasession: save not acknowledged by enough replicas")
 
-// saveAcked runs the save script and WAIT in one pipeline on the key's master, so WAIT
-// counts the replicas that have this connection's writes. EVALSHA in a pipeline has no
-// EVAL fallback: on NOSCRIPT the script is loaded and the pipeline sent again.
+// saveAcked runs the save script and WAIT in one pipeline on the key's master (see
+// evalAcked). A save that did not apply (not found, conflict, …) has nothing to confirm.
 func (st *Store) saveAcked(ctx context.Context, key string, args []any) (string, error) {
-	node, err := st.masterFor(ctx, key)
-	if err != nil {
-		return "", err
+	v, err := st.evalAcked(ctx, saveScript, key, args...)
+	res, _ := v.(string)
+	if errors.Is(err, ErrNotAcknowledged) {
+		if !strings.HasPrefix(res, "ok:") && !strings.HasPrefix(res, "dup:") {
+			return res, nil
+		}
+		st.stats.unacked.Add(1)
 	}
-	for range 2 {
-		var eval *redis.Cmd
-		var wait *redis.Cmd
-		_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
-			eval = saveScript.EvalSha(ctx, p, []string{key}, args...)
-			wait = p.Do(ctx, "wait", st.o.ackReplicas, st.o.ackTimeout.Milliseconds())
-			return nil
-		})
-		if eval != nil && redis.HasErrorPrefix(eval.Err(), "NOSCRIPT") {
-			if err := saveScript.Load(ctx, node).Err(); err != nil {
-				return "", err
-			}
-			continue
-		}
-		if eval == nil || eval.Err() != nil {
-			if eval != nil {
-				return "", eval.Err()
-			}
-			return "", err
-		}
-		res, err := eval.Text()
-		if err != nil {
-			return "", err
-		}
-		acked, err := wait.Int()
-		if err != nil {
-			return res, err
-		}
-		applied := strings.HasPrefix(res, "ok:") || strings.HasPrefix(res, "dup:")
-		if n := acked; applied && n < st.o.ackReplicas {
-			st.stats.unacked.Add(1)
-			return res, &AckError{Acked: n, Want: st.o.ackReplicas}
-		}
-		return res, nil
-	}
-	return "", err
+	return res, err
 }
 
 // masterFor returns a client bound to the master that serves key.

@@ -131,6 +131,9 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 		if st.o.ackReplicas > 0 {
 			v, err := st.evalAcked(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
 			if err != nil {
+				if errors.Is(err, ErrNotAcknowledged) {
+					st.stats.unacked.Add(1)
+				}
 				return 0, err
 			}
 			n, ok := v.(int64)
@@ -576,9 +579,10 @@ func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any
 	return out
 }
 
-// evalAcked runs script on key's master followed by WAIT in one pipeline (see
-// saveAcked) and returns the script's reply; an *AckError when too few replicas
-// confirmed.
+// evalAcked runs script on key's master followed by WAIT in one pipeline, so WAIT counts
+// the replicas that have this connection's writes, and returns the script's reply; an
+// *AckError when too few replicas confirmed. EVALSHA in a pipeline has no EVAL fallback:
+// on NOSCRIPT the script is loaded and the pipeline sent again.
 func (st *Store) evalAcked(ctx context.Context, script *redis.Script, key string, args ...any) (any, error) {
 	node, err := st.masterFor(ctx, key)
 	if err != nil {
@@ -608,7 +612,6 @@ func (st *Store) evalAcked(ctx context.Context, script *redis.Script, key string
 			return eval.Val(), err
 		}
 		if acked < st.o.ackReplicas {
-			st.stats.unacked.Add(1)
 			return eval.Val(), &AckError{Acked: acked, Want: st.o.ackReplicas}
 		}
 		return eval.Val(), nil
