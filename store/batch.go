@@ -114,6 +114,7 @@ func (b *batcher) loop() {
 	t := time.NewTimer(batchIdle)
 	defer t.Stop()
 	batch := make([]*batchOp, 0, batchMax)
+	live := make([]*batchOp, 0, batchMax)
 	for {
 		select {
 		case op := <-b.q:
@@ -132,8 +133,9 @@ func (b *batcher) loop() {
 					break drain
 				}
 			}
-			b.send(batch)
+			b.send(batch, live)
 			clear(batch)
+			clear(live[:cap(live)])
 			t.Reset(batchIdle)
 		case <-t.C:
 			b.running.Add(-1)
@@ -165,13 +167,13 @@ func (b *batcher) rejoin() bool {
 	}
 }
 
-// send runs the batch's live commands as one pipeline (a single command as itself) and
+// send runs the batch's live commands (gathered in live, a scratch slice) as one pipeline (a single command as itself) and
 // signals every op. Commands whose callers have gone are not sent. The pipeline carries
 // the first caller's context values (for hooks: tracing, request IDs), not its
 // cancellation, and the latest deadline among its callers, so a node that hangs holds a
 // loop no longer than its callers wait.
-func (b *batcher) send(batch []*batchOp) {
-	live := batch[:0:0]
+func (b *batcher) send(batch, live []*batchOp) {
+	live = live[:0]
 	var latest time.Time
 	noDeadline := false
 	for _, op := range batch {

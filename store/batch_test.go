@@ -27,7 +27,7 @@ func TestAutoPipelineAfterAHungNode(t *testing.T) {
 	rdb := redis.NewUniversalClient(o)
 	t.Cleanup(func() { _ = rdb.Close() })
 	var sent atomic.Int64
-	rdb.AddHook(cmdHook{&sent})
+	rdb.AddHook(cluster.CommandCounter{N: &sent})
 	st := newStore(t, rdb)
 	s, err := st.NewSession()
 	require.NoError(t, err)
@@ -65,21 +65,4 @@ func TestAutoPipelineAfterAHungNode(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, s.ID(), got.ID())
 	require.Less(t, sent.Load()-before, int64(10), "the loads of callers that gave up are not sent after recovery")
-}
-
-// cmdHook counts the commands sent, in pipelines or alone.
-type cmdHook struct{ n *atomic.Int64 }
-
-func (h cmdHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h cmdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (h cmdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
 }

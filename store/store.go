@@ -176,9 +176,9 @@ func (st *Store) keyOfTag(tag string) string { return st.o.prefix + "{" + tag + 
 // NewSession returns a new, empty session with a fresh ID (a UUIDv4 from crypto/rand). It
 // costs nothing in Redis until it is first saved.
 func (st *Store) NewSession() (*Session, error) {
-	id, err := sid.New()
+	id, err := newSessionID()
 	if err != nil {
-		return nil, fmt.Errorf("hasession: new session ID: %w", err)
+		return nil, err
 	}
 	return &Session{st: st, id: id, isNew: true}, nil
 }
@@ -372,6 +372,15 @@ func (st *Store) redisErr(op, key string, err error) error {
 	return fmt.Errorf("hasession: %s: %w", op, err)
 }
 
+// newSessionID returns a fresh session ID (a UUIDv4 from crypto/rand).
+func newSessionID() (string, error) {
+	id, err := sid.New()
+	if err != nil {
+		return "", fmt.Errorf("hasession: new session ID: %w", err)
+	}
+	return id, nil
+}
+
 // newSaveID returns 16 random hex digits: unique per save (not secret).
 func newSaveID() string {
 	var b [16]byte
@@ -435,21 +444,16 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 		args = s.appendChanges(args)
 		var err error
 		r, err = st.save(ctx, st.key(s.id), args)
-		if errors.Is(err, errIndexRace) && attempt < maxIndexRaces {
-			if s.isNew { // its ID was never sent: take another one
-				if s.id, err = sid.New(); err != nil {
-					return fmt.Errorf("hasession: new session ID: %w", err)
-				}
-			}
-			continue
-		}
-		if errors.Is(err, errIndexRace) {
-			return fmt.Errorf("hasession: save session: %w", ErrNotFound)
-		}
-		if err != nil {
+		if retry, err := indexRace("save session", err, attempt); err != nil {
 			return err
+		} else if !retry {
+			break
 		}
-		break
+		if s.isNew { // its ID was never sent: take another one
+			if s.id, err = newSessionID(); err != nil {
+				return err
+			}
+		}
 	}
 	// A session that leaves a user stays in that user's index until it is found to
 	// belong to another: removing it here could race a save that gives it back.
@@ -557,9 +561,9 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	if s.gone {
 		return ErrDestroyed
 	}
-	newID, err := sid.New()
+	newID, err := newSessionID()
 	if err != nil {
-		return fmt.Errorf("hasession: new session ID: %w", err)
+		return err
 	}
 	if s.isNew {
 		s.id = newID
@@ -600,19 +604,14 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		args = s.appendAll(args)
 		var err error
 		r, err = st.save(ctx, st.key(newID), args)
-		if errors.Is(err, errIndexRace) && attempt < maxIndexRaces {
-			if newID, err = sid.New(); err != nil {
-				return fmt.Errorf("hasession: new session ID: %w", err)
-			}
-			continue
+		if retry, err := indexRace("rotate session", err, attempt); err != nil {
+			return err
+		} else if !retry {
+			break
 		}
-		if errors.Is(err, errIndexRace) {
-			return fmt.Errorf("hasession: rotate session: %w", ErrNotFound)
-		}
-		if err != nil {
+		if newID, err = newSessionID(); err != nil {
 			return err
 		}
-		break
 	}
 	oldKey, token := st.key(oldID), forwardToken(oldID, newID)
 	var done bool

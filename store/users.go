@@ -35,6 +35,19 @@ const (
 // later than the pending window after its index entry. Save and Rotate list it again.
 var errIndexRace = errors.New("hasession: session index race")
 
+// indexRace decides what a save that may have lost a race with a revoke does next: retry
+// (with the session listed again), give up with ErrNotFound after maxIndexRaces, or
+// return err as it is (nil when the save applied).
+func indexRace(op string, err error, attempt int) (retry bool, _ error) {
+	switch {
+	case !errors.Is(err, errIndexRace):
+		return false, err
+	case attempt < maxIndexRaces:
+		return true, nil
+	}
+	return false, fmt.Errorf("hasession: %s: %w", op, ErrNotFound)
+}
+
 // ErrNoUser is returned by the user index methods for an empty user.
 var ErrNoUser = errors.New("hasession: no user given")
 
