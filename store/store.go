@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -92,6 +93,7 @@ type Store struct {
 	ctxHonoured bool          // the client applies context deadlines to its sockets
 	clientBound time.Duration // how long one command can block the client by its own timeouts
 	stats       counters
+	replyHint   atomic.Int64
 }
 
 // New returns a Store on any go-redis v9 client: *redis.Client, a Sentinel
@@ -233,18 +235,13 @@ func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
 // forward pointer.
 func (st *Store) load(ctx context.Context, id string) (*Session, string, error) {
 	key := st.key(id)
-	cmd := redis.NewRawCmd(ctx, "hgetall", key)
-	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
-		// Auto-pipelined, the command may still be in flight: leave it alone.
-		return nil, "", st.redisErr("load session", key, err)
-	}
-	rawb, err := cmd.Result()
-	// The reply buffer is ours alone and never written again: the session's attributes
-	// point into it.
-	raw := unsafe.String(unsafe.SliceData(rawb), len(rawb))
+	rawb, err := st.hgetall(ctx, key)
 	if err != nil {
 		return nil, "", st.redisErr("load session", key, err)
 	}
+	// The reply buffer is ours alone and never written again: the session's attributes
+	// point into it.
+	raw := unsafe.String(unsafe.SliceData(rawb), len(rawb))
 	var fields []string
 	if len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
 		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, …): the raw command does not
@@ -276,6 +273,51 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 		st.stats.touchesSkipped.Add(1)
 	}
 	return s, "", nil
+}
+
+// largeReply is the size of a raw HGETALL reply from which load reads into a buffer of
+// its own (see hgetall).
+const largeReply = 2048
+
+// hgetall reads the hash at key as one raw RESP reply. A small reply is read by
+// redis.RawCmd, whose buffer starts empty and grows as the reply arrives: a few small
+// allocations. A large one would grow a dozen times (about five times its size in all),
+// so when recent replies were large it is streamed into one buffer sized from them.
+func (st *Store) hgetall(ctx context.Context, key string) ([]byte, error) {
+	hint := st.replyHint.Load()
+	if hint < largeReply {
+		cmd := redis.NewRawCmd(ctx, "hgetall", key)
+		if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
+			// Auto-pipelined, the command may still be in flight: leave it alone.
+			return nil, err
+		}
+		b, err := cmd.Result()
+		if err == nil {
+			st.noteReply(hint, len(b))
+		}
+		return b, err
+	}
+	// Read by go-redis, but the buffer is ours. The command is never retried by go-redis
+	// (it would append to a half-written buffer), nor is the pipeline it travels in: doWith
+	// retries each caller, with a new buffer.
+	w := &replyBuf{b: make([]byte, 0, hint+hint/8)}
+	cmd := redis.NewRawWriteToCmd(ctx, w, "hgetall", key)
+	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
+		// Still in flight, perhaps, and writing to w: leave both alone.
+		return nil, err
+	}
+	if _, err := cmd.Result(); err != nil {
+		return nil, err
+	}
+	st.noteReply(hint, len(w.b))
+	return w.b, nil
+}
+
+// noteReply keeps the size hint for the next HGETALL.
+func (st *Store) noteReply(hint int64, n int) {
+	if int64(n) != hint {
+		st.replyHint.Store(int64(n))
+	}
 }
 
 // process runs cmd, which reads or writes key: in the next pipeline to key's node (see

@@ -445,6 +445,88 @@ func TestOversizedSessionIsATypedErrorAndSendsNothing(t *testing.T) {
 	})
 }
 
+// Sessions of very different sizes, loaded in an order that makes every size guess of
+// the reply reader wrong at least once (small after large, larger than any before, an
+// error reply and a forward pointer after a large session), and then all at once.
+func TestSessionsOfEverySizeLoadAlike(t *testing.T) {
+	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		st := newStore(t, rdb, store.WithSizeLimit(1<<20))
+		sizes := []int{10, 3000, 100, 40000, 2500, 300000, 0, 5000}
+		ids := make([]string, len(sizes))
+		for i, n := range sizes {
+			s, _ := st.NewSession()
+			require.NoError(t, s.Set("blob", strings.Repeat(strconv.Itoa(i), n)))
+			for j := range 40 {
+				require.NoError(t, s.Set("k"+strconv.Itoa(j), j*n))
+			}
+			require.NoError(t, st.Save(ctx, s))
+			ids[i] = s.ID()
+		}
+		check := func(i int) error {
+			got, err := st.Load(ctx, ids[i])
+			if err != nil {
+				return err
+			}
+			var blob string
+			if err := got.Get("blob", &blob); err != nil {
+				return err
+			}
+			if blob != strings.Repeat(strconv.Itoa(i), sizes[i]) {
+				return errors.New("session " + strconv.Itoa(i) + ": blob of " + strconv.Itoa(len(blob)) + " bytes, want " + strconv.Itoa(sizes[i]))
+			}
+			var last int
+			if err := got.Get("k39", &last); err != nil || last != 39*sizes[i] {
+				return errors.New("session " + strconv.Itoa(i) + ": k39 wrong")
+			}
+			return nil
+		}
+		for range 2 {
+			for i := range sizes {
+				require.NoError(t, check(i))
+			}
+		}
+
+		// An error reply (WRONGTYPE) right after a large session.
+		str, _ := st.NewSession()
+		strKey, _ := st.Key(str.ID())
+		require.NoError(t, rdb.Set(ctx, strKey, "hello", time.Minute).Err())
+		require.NoError(t, check(5))
+		_, err := st.Load(ctx, str.ID())
+		require.ErrorIs(t, err, store.ErrCorrupt)
+
+		// A forward pointer right after a large session.
+		require.NoError(t, check(5))
+		rotated, err := st.Load(ctx, ids[1])
+		require.NoError(t, err)
+		require.NoError(t, st.Rotate(ctx, rotated))
+		require.NoError(t, check(5))
+		viaOld, err := st.Load(ctx, ids[1])
+		require.NoError(t, err)
+		require.Equal(t, rotated.ID(), viaOld.ID())
+		ids[1] = rotated.ID()
+
+		// All at once, from 8 goroutines.
+		var wg sync.WaitGroup
+		errs := make(chan error, 8*len(sizes))
+		for g := range 8 {
+			wg.Go(func() {
+				for k := range 4 * len(sizes) {
+					if err := check((g + k) % len(sizes)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+}
+
 func TestCorruptAndForeignData(t *testing.T) {
 	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
 		ctx := t.Context()
