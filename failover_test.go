@@ -385,6 +385,17 @@ func TestFailoverClusterKillDefaultClient(t *testing.T) {
 	require.Empty(t, res.errors, "caller-visible errors with a default client")
 }
 
+// 2b. The same with 8 KB sessions: their loads, which go-redis does not retry, are
+// retried by the store.
+func TestFailoverClusterKillDefaultClientLargeSessions(t *testing.T) {
+	c := sharedCluster(t)
+	st, err := store.New(defaultClient(t, c))
+	require.NoError(t, err)
+	res := runDrillPadded(t, c, st, cluster.FaultKill, 0, 1, 8<<10)
+	require.Empty(t, res.errors, "caller-visible errors with a default client")
+	require.Zero(t, res.lost, "acknowledged saves lost")
+}
+
 // 3. The new master has no script cache: saves succeed (NOSCRIPT handled), with and
 // without pipelines (WAIT runs the save in a pipeline).
 func TestFailoverScriptsAfterFailover(t *testing.T) {

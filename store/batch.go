@@ -228,16 +228,28 @@ func (b *batcher) send(batch, live []*batchOp) {
 
 // batchers hands out the batcher of the node that serves a key. In a Cluster each
 // master has its own, so a node that hangs holds up only its own keys' commands.
+//
+// Commands that go-redis must not retry (cmd.NoRetry(): a reply read into the caller's
+// buffer) have batchers of their own: go-redis retries a pipeline only when none of its
+// commands is of that kind, and the others should keep their retries.
 type batchers struct {
-	rdb    redis.UniversalClient
-	single *batcher // a *redis.Client (standalone or Sentinel): one batcher
-	nodes  sync.Map // node address → *batcher, for a Cluster; dropped when idle
+	rdb      redis.UniversalClient
+	single   *batcher // a *redis.Client (standalone or Sentinel): one batcher
+	singleNR *batcher // and one for the commands go-redis does not retry
+	nodes    sync.Map // batcherKey → *batcher, for a Cluster; dropped when idle
+}
+
+// batcherKey names a Cluster node's batcher.
+type batcherKey struct {
+	addr    string
+	noRetry bool
 }
 
 func newBatchers(rdb redis.UniversalClient) *batchers {
 	bs := &batchers{rdb: rdb}
 	if _, ok := rdb.(*redis.Client); ok {
 		bs.single = newBatcher(rdb, nil)
+		bs.singleNR = newBatcher(rdb, nil)
 	}
 	return bs
 }
@@ -245,7 +257,11 @@ func newBatchers(rdb redis.UniversalClient) *batchers {
 // process runs cmd, which reads or writes key, in the next pipeline to key's node. On a
 // client that is neither a *redis.Client nor a *redis.ClusterClient it runs cmd alone.
 func (bs *batchers) process(ctx context.Context, key string, cmd redis.Cmder) error {
+	noRetry := cmd.NoRetry()
 	if bs.single != nil {
+		if noRetry {
+			return bs.singleNR.do(ctx, cmd)
+		}
 		return bs.single.do(ctx, cmd)
 	}
 	cc, ok := bs.rdb.(*redis.ClusterClient)
@@ -256,7 +272,7 @@ func (bs *batchers) process(ctx context.Context, key string, cmd redis.Cmder) er
 	if err != nil {
 		return cc.Process(ctx, cmd) // the client's own routing and retries
 	}
-	addr := node.Options().Addr
+	addr := batcherKey{node.Options().Addr, noRetry}
 	b, ok := bs.nodes.Load(addr)
 	if !ok {
 		b, _ = bs.nodes.LoadOrStore(addr, newBatcher(cc, func(b *batcher) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"io"
+	"slices"
 )
 
 // replyBuf collects one raw reply, the destination of a redis.RawWriteToCmd. It is
@@ -43,11 +44,4 @@ func (w *replyBuf) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // growBy makes room for n more bytes.
-func growBy(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b
-	}
-	nb := make([]byte, len(b), 2*cap(b)+n)
-	copy(nb, b)
-	return nb
-}
+func growBy(b []byte, n int) []byte { return slices.Grow(b, n) }

@@ -58,7 +58,8 @@ func WithRetryPolicy(p RetryPolicy) Option {
 
 // Retryable reports whether err is one a failover produces and a later attempt may not:
 // connection refused or reset, EOF, i/o and dial timeouts, no route to host, a closed
-// pool connection, CLUSTERDOWN, TRYAGAIN, LOADING, READONLY, MASTERDOWN, NOSCRIPT.
+// pool connection, a pool timeout, CLUSTERDOWN, TRYAGAIN, LOADING, READONLY, MASTERDOWN,
+// NOSCRIPT, "max number of clients reached".
 // It classifies with go-redis's helpers and the standard library's error types.
 func Retryable(err error) bool {
 	if err == nil {
@@ -91,8 +92,8 @@ func Retryable(err error) bool {
 	if errors.As(err, &oe) {
 		return true
 	}
-	// go-redis's pool errors ("connection pool timeout", "bad connection").
-	return redis.HasErrorPrefix(err, "redis: connection pool timeout")
+	// No connection free in the client's pool in time; the server's client limit.
+	return errors.Is(err, redis.ErrPoolTimeout) || redis.IsMaxClientsError(err)
 }
 
 // RetryError is returned when the caller's context ended (or the retries ran out)

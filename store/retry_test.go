@@ -20,7 +20,7 @@ func TestRetryableClassifiesFailoverErrors(t *testing.T) {
 	opErr := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	for _, err := range []error{
 		io.EOF, io.ErrUnexpectedEOF, opErr, fmt.Errorf("wrapped: %w", syscall.ECONNRESET),
-		syscall.EHOSTUNREACH, context.DeadlineExceeded,
+		syscall.EHOSTUNREACH, context.DeadlineExceeded, redis.ErrPoolTimeout, fmt.Errorf("wrapped: %w", redis.ErrPoolTimeout),
 	} {
 		require.True(t, store.Retryable(err), "%v", err)
 	}

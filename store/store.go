@@ -276,8 +276,13 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 }
 
 // largeReply is the size of a raw HGETALL reply from which load reads into a buffer of
-// its own (see hgetall).
-const largeReply = 2048
+// its own (see hgetall); maxReplyGuess bounds the size that buffer starts with, so that
+// one huge session does not make the next loads (whose sessions keep their buffer)
+// hold that much each.
+const (
+	largeReply    = 2048
+	maxReplyGuess = 16 << 10
+)
 
 // hgetall reads the hash at key as one raw RESP reply. A small reply is read by
 // redis.RawCmd, whose buffer starts empty and grows as the reply arrives: a few small
@@ -298,9 +303,9 @@ func (st *Store) hgetall(ctx context.Context, key string) ([]byte, error) {
 		return b, err
 	}
 	// Read by go-redis, but the buffer is ours. The command is never retried by go-redis
-	// (it would append to a half-written buffer), nor is the pipeline it travels in: doWith
-	// retries each caller, with a new buffer.
-	w := &replyBuf{b: make([]byte, 0, hint+hint/8)}
+	// (it would append to a half-written buffer), and travels in pipelines of its kind
+	// (see batchers): doWith retries each caller, with a new buffer.
+	w := &replyBuf{b: make([]byte, 0, min(hint+hint/8, maxReplyGuess))}
 	cmd := redis.NewRawWriteToCmd(ctx, w, "hgetall", key)
 	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
 		// Still in flight, perhaps, and writing to w: leave both alone.
@@ -309,14 +314,23 @@ func (st *Store) hgetall(ctx context.Context, key string) ([]byte, error) {
 	if _, err := cmd.Result(); err != nil {
 		return nil, err
 	}
-	st.noteReply(hint, len(w.b))
-	return w.b, nil
+	b := w.b
+	st.noteReply(hint, len(b))
+	if cap(b)-len(b) > len(b)/4 {
+		// The session keeps its reply: not a buffer much larger (a small session read
+		// after a large one).
+		b = append(make([]byte, 0, len(b)), b...)
+	}
+	return b, nil
 }
 
-// noteReply keeps the size hint for the next HGETALL.
+// noteReply keeps the size hint for the next HGETALL when the reply's size differs from
+// it by more than an eighth, or crosses largeReply (loads of sessions of one size do not
+// all write the shared hint).
 func (st *Store) noteReply(hint int64, n int) {
-	if int64(n) != hint {
-		st.replyHint.Store(int64(n))
+	m := int64(n)
+	if d := m - hint; d > hint/8 || -d > hint/8 || (m < largeReply) != (hint < largeReply) {
+		st.replyHint.Store(m)
 	}
 }
 
