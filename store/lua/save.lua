@@ -91,4 +91,4 @@ elseif u ~= '' then
   redis.call('HSET', key, '_u', string.sub(u, 2))
 end
 redis.call('PEXPIRE', key, math.min(tonumber(ARGV[4]), abs - now))
-return 'ok:' .. ver .. ':' .. now .. ':' .. string.format('%d', abs) .. ':' .. created
+return string.format('ok:%d:%d:%d:%s', ver, now, abs, created)
