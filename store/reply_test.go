@@ -1,10 +1,14 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/codec"
 	"github.com/hasession/hasession/internal/sid"
 )
 
@@ -120,6 +124,88 @@ func FuzzForwardTarget(f *testing.F) {
 		id, ok := forwardTarget(old, tok)
 		if ok && !sid.Valid(id) {
 			t.Fatalf("invalid ID %q accepted", id)
+		}
+	})
+}
+
+// fuzzStore is a Store for decoding only: its client is never used.
+func fuzzStore(t testing.TB) *Store {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	st, err := New(rdb, WithAutoPipeline(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// A reply at a session's key, whatever its bytes, decodes into a session whose every
+// attribute can be read, or into a typed error; it never panics.
+func FuzzDecodeSession(f *testing.F) {
+	mp, _ := codec.MsgPack.Marshal("Ada")
+	n, _ := codec.MsgPack.Marshal(map[string]any{"a": []int{1, 2}})
+	f.Add(resp2("_v", "1", "_c", "1700000000000", "_a", "1800000000000", "_t", "1700000000000", "_k", "msgpack", ".name", string(mp), ".m", string(n)))
+	f.Add(resp3("_v", "2", "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack", "_u", "alice", ".x", "\xc1"))
+	f.Add(resp2("_f", "abc"))
+	f.Add(resp2("_r", "1", "_n", "x"))
+	f.Add(resp2("_v", "x", "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack"))
+	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", "json", ".a", "1"))
+	f.Add(resp2("foo", "bar"))
+	st := fuzzStore(f)
+	f.Fuzz(func(t *testing.T, raw string) {
+		fields, err := parseRESPFields(raw)
+		if err != nil {
+			return
+		}
+		s := &Session{st: st, id: "00000000-0000-4000-8000-000000000000"}
+		fwd, err := s.fill("k", fields)
+		switch {
+		case err != nil:
+			var ce *CorruptError
+			var ke *CodecError
+			if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("untyped error %T: %v", err, err)
+			}
+			return
+		case fwd != "":
+			return
+		}
+		for _, k := range s.Keys() {
+			var v any
+			_ = s.Get(k, &v)
+			var str string
+			_ = s.Get(k, &str)
+			if !s.Has(k) {
+				t.Fatalf("Keys lists %q, Has says no", k)
+			}
+		}
+		_ = s.Set("new", 1)
+		_ = s.appendChanges(nil)
+	})
+}
+
+// The save script's reply, whatever it is, is a result or a typed error.
+func FuzzSaveReply(f *testing.F) {
+	for _, s := range []string{"ok:1:1700000000000:1800000000000:1700000000000", "dup:2:1:2:3", "notfound",
+		"conflict:3", "exists", "revoked", "stale", "corrupt:missing metadata", "codec:json", "ok:1:2", "", "ok::::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, res string) {
+		r, err := parseSaveReply("k", res, "msgpack")
+		if err == nil {
+			if !strings.HasPrefix(res, "ok:") && !strings.HasPrefix(res, "dup:") {
+				t.Fatalf("%q accepted as applied", res)
+			}
+			return
+		}
+		if r != (saveResult{}) {
+			t.Fatalf("%q: an error with a result %+v", res, r)
+		}
+		var ce *CorruptError
+		var ke *CodecError
+		if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
+			err != errKeyExists && err != errIndexRace {
+			t.Fatalf("%q: untyped error %T: %v", res, err, err)
 		}
 	})
 }

@@ -569,32 +569,45 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 	if err != nil && !errors.Is(err, ErrNotAcknowledged) {
 		return r, st.redisErr("save session", key, err)
 	}
-	ackErr := err
+	r, perr := parseSaveReply(key, res, st.o.codec.Name())
+	if perr != nil {
+		return r, perr
+	}
+	return r, err // nil, or ErrNotAcknowledged: applied, not confirmed
+}
+
+// errKeyExists: a new session's key is taken (by a session or a forward pointer).
+var errKeyExists = errors.New("hasession: save session: the new session's key exists already")
+
+// parseSaveReply reads the save script's reply (see save.lua); codec is the store's.
+func parseSaveReply(key, res, codec string) (saveResult, error) {
+	var r saveResult
 	status, rest, _ := strings.Cut(res, ":")
 	switch status {
 	case "ok", "dup":
 		var nums [4]int64
 		for i := range nums {
 			var f string
+			var err error
 			f, rest, _ = strings.Cut(rest, ":")
 			if nums[i], err = strconv.ParseInt(f, 10, 64); err != nil {
-				return r, &CorruptError{Key: key, Reason: fmt.Sprintf("malformed save reply %q", res)}
+				return saveResult{}, &CorruptError{Key: key, Reason: fmt.Sprintf("malformed save reply %q", res)}
 			}
 		}
 		r.version, r.now, r.deadline, r.created = nums[0], nums[1], nums[2], nums[3]
-		return r, ackErr
+		return r, nil
 	case "notfound":
 		return r, ErrNotFound
 	case "conflict":
 		return r, ErrConflict
 	case "exists":
-		return r, errors.New("hasession: save session: the new session's key exists already")
+		return r, errKeyExists
 	case "revoked", "stale":
 		return r, errIndexRace
 	case "corrupt":
 		return r, &CorruptError{Key: key, Reason: rest}
 	case "codec":
-		return r, &CodecError{Stored: rest, Want: st.o.codec.Name()}
+		return r, &CodecError{Stored: rest, Want: codec}
 	}
 	return r, &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected save reply %q", res)}
 }
