@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-
-	"github.com/hasession/hasession/cluster"
 )
 
 // replyBuf takes what redis.RawWriteToCmd gives it — lines through Write, bulk strings
@@ -59,17 +57,8 @@ func TestReplyBufCollectsEveryByte(t *testing.T) {
 // A small session read after a huge one goes through the reply buffer sized from the
 // huge one, and keeps a buffer of its own size; the hint follows the replies.
 func TestLargeReplyPathKeepsNoOversizedBuffer(t *testing.T) {
-	cluster.RequireDocker(t)
 	ctx := t.Context()
-	s0, err := cluster.RunStandalone(ctx)
-	cluster.Cleanup(t, s0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(s0.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := internalStore(t)
 	s, _ := st.NewSession()
 	_ = s.Set("a", "small")
 	if err := st.Save(ctx, s); err != nil {

@@ -1,24 +1,11 @@
 package store
 
-import (
-	"testing"
-
-	"github.com/hasession/hasession/cluster"
-)
+import "testing"
 
 // A save whose reply was lost is sent again with the same save ID: it applies once.
 func TestRetriedSaveIsAppliedOnce(t *testing.T) {
-	cluster.RequireDocker(t)
 	ctx := t.Context()
-	s0, err := cluster.RunStandalone(ctx)
-	cluster.Cleanup(t, s0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(s0.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := internalStore(t)
 	s, _ := st.NewSession()
 	_ = s.Set("n", 1)
 	if err := st.Save(ctx, s); err != nil {
