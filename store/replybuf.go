@@ -24,7 +24,7 @@ func (w *replyBuf) ReadFrom(r io.Reader) (int64, error) {
 	if !ok || lr.N < 0 || lr.N > 1<<30 {
 		var total int64
 		for {
-			w.b = growBy(w.b, 512)
+			w.b = slices.Grow(w.b, 512)
 			n, err := r.Read(w.b[len(w.b):cap(w.b)])
 			w.b = w.b[:len(w.b)+n]
 			total += int64(n)
@@ -37,11 +37,8 @@ func (w *replyBuf) ReadFrom(r io.Reader) (int64, error) {
 		}
 	}
 	n := int(lr.N)
-	w.b = growBy(w.b, n)
+	w.b = slices.Grow(w.b, n)
 	m, err := io.ReadFull(lr, w.b[len(w.b):len(w.b)+n])
 	w.b = w.b[:len(w.b)+m]
 	return int64(m), err
 }
-
-// growBy makes room for n more bytes.
-func growBy(b []byte, n int) []byte { return slices.Grow(b, n) }
