@@ -237,6 +237,20 @@ func Cleanup(tb testing.TB, t interface{ Terminate(context.Context) error }) {
 	})
 }
 
+// StandaloneForTest starts a standalone Redis of the test's own (skipping without Docker,
+// as RequireDocker does), removes it when the test ends, and fails the test if it does not
+// start.
+func StandaloneForTest(tb testing.TB, opts ...Option) *Standalone {
+	tb.Helper()
+	RequireDocker(tb)
+	s, err := RunStandalone(tb.Context(), opts...)
+	Cleanup(tb, s)
+	if err != nil {
+		tb.Fatalf("start a standalone Redis: %v", err)
+	}
+	return s
+}
+
 func isNilTopology(t any) bool {
 	switch v := t.(type) {
 	case nil:

@@ -163,11 +163,8 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 func TestFaultHealsItselfWhenItsDurationEnds(t *testing.T) {
-	cluster.RequireDocker(t)
 	ctx := t.Context()
-	s, err := cluster.RunStandalone(ctx)
-	cluster.Cleanup(t, s)
-	require.NoError(t, err)
+	s := cluster.StandaloneForTest(t)
 	n := s.Nodes()[0]
 	f, err := s.Inject(ctx, cluster.FaultPause, n, 300*time.Millisecond)
 	require.NoError(t, err)

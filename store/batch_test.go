@@ -17,11 +17,8 @@ import (
 // commands of callers that gave up are not sent, and the first load after the node
 // recovers does not queue behind their pipelines.
 func TestAutoPipelineAfterAHungNode(t *testing.T) {
-	cluster.RequireDocker(t)
 	ctx := t.Context()
-	topo, err := cluster.RunStandalone(ctx)
-	cluster.Cleanup(t, topo)
-	require.NoError(t, err)
+	topo := cluster.StandaloneForTest(t)
 	o := topo.UniversalOptions()
 	o.ContextTimeoutEnabled = true // the client's read timeout (3 s) is far beyond the callers'
 	rdb := redis.NewUniversalClient(o)

@@ -10,13 +10,7 @@ import (
 // internals and returns a Store on it.
 func internalStore(t *testing.T, opts ...Option) *Store {
 	t.Helper()
-	cluster.RequireDocker(t)
-	s0, err := cluster.RunStandalone(t.Context())
-	cluster.Cleanup(t, s0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(s0.Client(), opts...)
+	st, err := New(cluster.StandaloneForTest(t).Client(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
