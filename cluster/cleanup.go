@@ -67,8 +67,12 @@ func removeByLabel(ctx context.Context, dc *client.Client, label string) error {
 			}
 			_, err := dc.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 			if err != nil && !isNotFound(err) {
+				name := c.ID[:12]
+				if len(c.Names) > 0 {
+					name = strings.TrimPrefix(c.Names[0], "/")
+				}
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("cluster: remove container %.12s: %w", c.ID, err))
+				errs = append(errs, &RemoveError{Leftover: Leftover{Type: "container", ID: c.ID, Name: name, Owner: c.Labels[LabelOwner]}, Err: err})
 				mu.Unlock()
 			}
 		})
@@ -79,11 +83,85 @@ func removeByLabel(ctx context.Context, dc *client.Client, label string) error {
 		return errors.Join(append(errs, fmt.Errorf("cluster: list networks: %w", err))...)
 	}
 	for _, n := range ns.Items {
-		if _, err := dc.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("cluster: remove network %s: %w", n.Name, err))
+		if err := removeNetwork(ctx, dc, n.ID); err != nil {
+			errs = append(errs, &RemoveError{Leftover: Leftover{Type: "network", ID: n.ID, Name: n.Name, Owner: n.Labels[LabelOwner]}, Err: err})
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeNetwork removes a network. One that Docker refuses to remove because it "has
+// active endpoints" (a run killed while a container was being connected can leave an
+// endpoint with no container behind it) is force-disconnected from every endpoint Docker
+// still lists, by container ID and by endpoint name, and removed again.
+func removeNetwork(ctx context.Context, dc *client.Client, id string) error {
+	_, err := dc.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+	if err == nil || isNotFound(err) {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "active endpoints") {
+		return err
+	}
+	in, ierr := dc.NetworkInspect(ctx, id, client.NetworkInspectOptions{})
+	if ierr != nil {
+		if isNotFound(ierr) {
+			return nil
+		}
+		return errors.Join(err, ierr)
+	}
+	for cid, ep := range in.Network.Containers {
+		for _, target := range []string{cid, ep.Name} {
+			if target == "" {
+				continue
+			}
+			if _, derr := dc.NetworkDisconnect(ctx, id, client.NetworkDisconnectOptions{Container: target, Force: true}); derr == nil {
+				break
+			}
+		}
+	}
+	if _, err2 := dc.NetworkRemove(ctx, id, client.NetworkRemoveOptions{}); err2 != nil && !isNotFound(err2) {
+		return fmt.Errorf("%w (after force-disconnecting its %d endpoints)", err2, len(in.Network.Containers))
+	}
+	return nil
+}
+
+// RemoveError says that a sweep or a cleanup could not remove a container or a network.
+// A sweep reports such leftovers and goes on with the rest.
+type RemoveError struct {
+	Leftover Leftover
+	Err      error
+}
+
+func (e *RemoveError) Error() string {
+	return fmt.Sprintf("cluster: could not remove %s %s (owner %s): %v", e.Leftover.Type, e.Leftover.Name, e.Leftover.Owner, e.Err)
+}
+
+func (e *RemoveError) Unwrap() error { return e.Err }
+
+// NotRemoved lists the leftovers that err (from [Sweep], [SweepAll] or a cleanup) says
+// could not be removed.
+func NotRemoved(err error) []Leftover {
+	var out []Leftover
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if re, ok := err.(*RemoveError); ok {
+			out = append(out, re.Leftover)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
 }
 
 func isNotFound(err error) bool {
@@ -132,22 +210,81 @@ func Leftovers(ctx context.Context, ownedBy string) ([]Leftover, error) {
 	return out, nil
 }
 
-// ownerAlive reports whether the process named by an owner label still runs on this host.
+// Owner returns the value of [LabelOwner] on what this process creates:
+// "<hostname>:<pid>:<start>", where start is the process's start time in clock ticks since
+// boot. The start time tells this process from an earlier one that had the same PID: a
+// fresh container or machine hands out the same PIDs again, and a killed run's leftovers
+// must never pass for this run's own.
+func Owner() string { return ownerOf(os.Getpid()) }
+
+var ownerOnce = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	pid := os.Getpid()
+	o := h + ":" + strconv.Itoa(pid)
+	if st, ok := procStart(pid); ok {
+		o += ":" + st
+	}
+	return o
+})
+
+func owner() string { return ownerOnce() }
+
+func ownerOf(pid int) string {
+	if pid == os.Getpid() {
+		return owner()
+	}
+	h, _ := os.Hostname()
+	o := h + ":" + strconv.Itoa(pid)
+	if st, ok := procStart(pid); ok {
+		o += ":" + st
+	}
+	return o
+}
+
+// procStart returns field 22 of /proc/<pid>/stat (starttime), or false where there is none.
+func procStart(pid int) (string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", false
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count from the
+	// last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 { // fields 3..22
+		return "", false
+	}
+	return f[19], true
+}
+
+// ownerAlive reports whether the process named by an owner label still runs on this host:
+// a process with that PID runs and, where the label carries a start time, started then.
 // Owners on other hosts (a remote Docker engine shared by several machines) count as alive.
 func ownerAlive(o string) bool {
-	host, pidStr, ok := strings.Cut(o, ":")
+	host, rest, ok := strings.Cut(o, ":")
 	if !ok {
 		return false
 	}
 	if h, _ := os.Hostname(); h != host {
 		return true
 	}
+	pidStr, start, hasStart := strings.Cut(rest, ":")
 	pid, err := strconv.Atoi(pidStr)
 	if err != nil || pid <= 0 {
 		return false
 	}
-	if pid == os.Getpid() {
+	if o == owner() {
 		return true
+	}
+	if hasStart {
+		st, ok := procStart(pid)
+		return ok && st == start
+	}
+	if pid == os.Getpid() {
+		return false // an earlier process with this PID: this one's labels carry a start time
 	}
 	err = syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
@@ -155,7 +292,8 @@ func ownerAlive(o string) bool {
 
 // Sweep removes what runs that are gone left behind: every container and network with the
 // project label whose owner process no longer runs on this host. Live runs' topologies are
-// left alone. It returns how many resources it removed.
+// left alone. It returns how many leftovers it found; what it could not remove is in the
+// error ([NotRemoved] lists it), and the rest is removed all the same.
 func Sweep(ctx context.Context) (int, error) {
 	return sweep(ctx, func(l Leftover) bool { return !ownerAlive(l.Owner) })
 }

@@ -43,9 +43,12 @@
 // # Cleanup
 //
 // Every container and network carries the labels [LabelProject] and [LabelOwner]
-// ("<hostname>:<pid>"). Terminate removes a topology; [Cleanup] registers that with
-// testing.TB; [Sweep] removes what processes that no longer run left behind; [TestMain]
-// wraps a package's tests with a sweep before and a leftover check after.
+// ("<hostname>:<pid>:<start time>": a later process with the same PID is another owner).
+// Terminate removes a topology; [Cleanup] registers that with testing.TB; [Sweep] removes
+// what processes that no longer run left behind, force-disconnecting a network Docker
+// says "has active endpoints", and reports what it still could not remove ([NotRemoved])
+// without stopping; [TestMain] wraps a package's tests with a sweep before and a leftover
+// check after, and a leftover of another run never fails this one.
 //
 // # Image
 //

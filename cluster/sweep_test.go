@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasession/hasession/cluster"
@@ -35,7 +37,7 @@ func helperMain() bool {
 		os.Stdout.WriteString("ERROR " + err.Error() + "\n")
 		os.Exit(3)
 	}
-	os.Stdout.WriteString("READY " + s.ID() + "\n")
+	os.Stdout.WriteString("READY " + cluster.Owner() + "\n")
 	switch mode {
 	case "hang":
 		<-ctx.Done() // the parent SIGKILLs this process long before
@@ -66,9 +68,27 @@ func startHelper(t *testing.T, mode string) (*exec.Cmd, string) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(line, "READY "), "helper said %q", line)
+	owner, ok := strings.CutPrefix(strings.TrimSpace(line), "READY ")
+	require.True(t, ok, "helper said %q", line)
 	host, _ := os.Hostname()
-	return cmd, host + ":" + strconv.Itoa(cmd.Process.Pid)
+	require.True(t, strings.HasPrefix(owner, host+":"+strconv.Itoa(cmd.Process.Pid)+":"), "the owner label %q names the helper's host, PID and start time", owner)
+	return cmd, owner
+}
+
+// requireRemovedAllOf fails the test if err says that a leftover of owner could not be
+// removed. Leftovers of other runs that Docker refuses to remove are reported by the
+// sweep, and are no concern of this test.
+func requireRemovedAllOf(t *testing.T, err error, owner string) {
+	t.Helper()
+	for _, l := range cluster.NotRemoved(err) {
+		require.NotEqual(t, owner, l.Owner, "the sweep could not remove %s %s: %v", l.Type, l.Name, err)
+	}
+	if err != nil && len(cluster.NotRemoved(err)) == 0 {
+		require.NoError(t, err)
+	}
+	if err != nil {
+		t.Logf("the sweep reported other runs' leftovers it could not remove: %v", err)
+	}
 }
 
 func TestSweepRemovesWhatAKilledRunLeft(t *testing.T) {
@@ -82,7 +102,7 @@ func TestSweepRemovesWhatAKilledRunLeft(t *testing.T) {
 
 	// While its owner lives, a sweep leaves it alone.
 	_, err = cluster.Sweep(ctx)
-	require.NoError(t, err)
+	requireRemovedAllOf(t, err, owner)
 	still, err := cluster.Leftovers(ctx, owner)
 	require.NoError(t, err)
 	require.Len(t, still, len(left), "a live run's topology is not swept")
@@ -94,7 +114,7 @@ func TestSweepRemovesWhatAKilledRunLeft(t *testing.T) {
 	require.Len(t, after, len(left), "a killed run leaves its containers and network")
 
 	n, err := cluster.Sweep(ctx)
-	require.NoError(t, err)
+	requireRemovedAllOf(t, err, owner)
 	require.GreaterOrEqual(t, n, len(left))
 	gone, err := cluster.Leftovers(ctx, owner)
 	require.NoError(t, err)
@@ -110,4 +130,65 @@ func TestRunThatFailsMidwayLeavesNothing(t *testing.T) {
 	left, err := cluster.Leftovers(t.Context(), owner)
 	require.NoError(t, err)
 	require.Empty(t, left, "a failed run removes its topologies on the way out")
+}
+
+// A network that Docker will not remove because it "has active endpoints" is
+// force-disconnected and removed by the sweep; the container on it, which is not the
+// project's, is left running.
+func TestSweepForceDisconnectsANetworkWithActiveEndpoints(t *testing.T) {
+	cluster.RequireDocker(t)
+	ctx := t.Context()
+	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dc.Close() })
+	img, err := cluster.EnsureImage(ctx)
+	require.NoError(t, err)
+
+	host, _ := os.Hostname()
+	deadOwner := host + ":4194000:1" // no such process: a killed run's
+	name := "hasession-sweep-endpoints-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	nw, err := dc.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+		Driver: "bridge",
+		Labels: map[string]string{"org.hasession.project": "hasession", "org.hasession.owner": deadOwner},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = dc.NetworkRemove(context.Background(), nw.ID, client.NetworkRemoveOptions{})
+	})
+	// A container without the project's labels, connected to the network: the sweep must
+	// not remove it, and Docker refuses to remove the network while it is connected.
+	c, err := dc.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config:     &container.Config{Image: img, Cmd: []string{"--port", "6399", "--save", ""}},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(name)},
+		Name:       name + "-c",
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = dc.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true})
+	})
+	_, err = dc.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
+	require.NoError(t, err)
+	_, err = dc.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{})
+	require.ErrorContains(t, err, "active endpoints", "the network cannot be removed as it is")
+
+	_, err = cluster.Sweep(ctx)
+	requireRemovedAllOf(t, err, deadOwner)
+	left, err := cluster.Leftovers(ctx, deadOwner)
+	require.NoError(t, err)
+	require.Empty(t, left, "the sweep force-disconnected and removed the network")
+	in, err := dc.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	require.NoError(t, err, "the container that is not the project's is still there")
+	require.True(t, in.Container.State.Running, "and still runs")
+}
+
+// An owner label carries the process's start time, so a process that has the PID of a
+// killed run is not taken for its owner.
+func TestOwnerLabelTellsProcessesWithOnePIDApart(t *testing.T) {
+	o := cluster.Owner()
+	host, _ := os.Hostname()
+	prefix := host + ":" + strconv.Itoa(os.Getpid()) + ":"
+	require.True(t, strings.HasPrefix(o, prefix), "owner %q", o)
+	start := strings.TrimPrefix(o, prefix)
+	_, err := strconv.ParseUint(start, 10, 64)
+	require.NoError(t, err, "the start time is a number of clock ticks: %q", start)
 }

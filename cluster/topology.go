@@ -30,8 +30,8 @@ const (
 	LabelProject = "org.hasession.project"
 	// LabelTopology holds the topology's random ID.
 	LabelTopology = "org.hasession.topology"
-	// LabelOwner holds "<hostname>:<pid>" of the process that created the resource; [Sweep]
-	// removes resources whose owner process is gone.
+	// LabelOwner holds "<hostname>:<pid>:<start time>" of the process that created the
+	// resource ([Owner]); [Sweep] removes resources whose owner process is gone.
 	LabelOwner = "org.hasession.owner"
 	// LabelKind holds the topology kind: standalone, sentinel or cluster.
 	LabelKind = "org.hasession.kind"
@@ -147,11 +147,6 @@ func dockerClient(ctx context.Context) (*client.Client, error) {
 		return nil, fmt.Errorf("cluster: docker: %w", dcErr)
 	}
 	return dcVal, nil
-}
-
-func owner() string {
-	h, _ := os.Hostname()
-	return h + ":" + strconv.Itoa(os.Getpid())
 }
 
 func randomID() string {
