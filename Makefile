@@ -1,4 +1,4 @@
-# hasession: the two commands a newcomer runs are `go run ./bench up` and `make test`.
+# hasession: the two commands a newcomer runs are `go run ./bench drill` and `make test`.
 
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
