@@ -11,8 +11,10 @@ import (
 // ACLCommands are the ACL command rules a Redis user needs to run the store, and no more:
 // the commands the store sends, the commands its scripts run (Redis checks those against
 // the caller's user too), and what go-redis sends when it connects (HELLO, AUTH, CLIENT
-// SETNAME when a client name is set), pings and, for a Cluster, reads the slot map with
-// (CLUSTER SLOTS). Sentinel commands go to the sentinels, which have users of their own.
+// SETNAME when a client name is set), pings and, for a Cluster, reads the slot map and
+// the command table with (CLUSTER SLOTS, COMMAND: a ClusterClient refused COMMAND asks
+// again before every command). Sentinel commands go to the sentinels, which have users
+// of their own.
 //
 // The list is for Redis 7.0. From Redis 7.2 on, go-redis also sends CLIENT SETINFO on
 // connect (and goes on when it is refused): add +client|setinfo there, or set
@@ -21,7 +23,7 @@ import (
 const ACLCommands = "+hgetall +evalsha +eval +script|load +wait +zrem " + // sent by the store
 	"+hget +hmget +hset +hdel +del +exists +type +pexpire +pexpireat +pttl +time " + // run by its scripts
 	"+zadd +zrange +zremrangebyscore " +
-	"+hello +auth +client|setname +ping +cluster|slots" // sent by go-redis
+	"+hello +auth +client|setname +ping +cluster|slots +command" // sent by go-redis
 
 // ACLRules returns the ACL rules of a least-privilege user for a store whose keys start
 // with prefix ([DefaultPrefix] unless [WithPrefix] set another): keys matching prefix*
