@@ -98,14 +98,18 @@ func RunSentinel(ctx context.Context, opts ...Option) (*Sentinel, error) {
 	if err := t.startNodes(ctx, append(specs[1:], sentSpecs...)); err != nil {
 		return s, err
 	}
+	hctx, cancel := context.WithTimeout(ctx, t.cfg.startupTimeout)
+	defer cancel()
 	// A short TILT period: a sentinel whose timer jumped (a frozen machine) acts again soon.
+	// Tried until it passes: a sentinel just started on a busy machine may answer late.
 	for _, n := range s.sentinels {
-		if err := t.adminClient(n).Do(ctx, "SENTINEL", "DEBUG", "tilt-period", 5000).Err(); err != nil {
+		err := poll(hctx, 50*time.Millisecond, func() error {
+			return t.adminClient(n).Do(hctx, "SENTINEL", "DEBUG", "tilt-period", 5000).Err()
+		})
+		if err != nil {
 			return s, fmt.Errorf("cluster: %s: SENTINEL DEBUG tilt-period: %w", n.Name, err)
 		}
 	}
-	hctx, cancel := context.WithTimeout(ctx, t.cfg.startupTimeout)
-	defer cancel()
 	if err := s.WaitHealthy(hctx); err != nil {
 		return s, err
 	}

@@ -319,6 +319,11 @@ func (t *topology) adminClient(n *Node) *redis.Client {
 	}
 	o := t.NodeOptions(n)
 	o.DialTimeout = 300 * time.Millisecond
+	if o.TLSConfig != nil {
+		// The dial includes the TLS handshake, which costs CPU on both sides: on a busy
+		// machine (or with -race) it can take longer than a plain dial.
+		o.DialTimeout = time.Second
+	}
 	o.ReadTimeout = 500 * time.Millisecond
 	o.WriteTimeout = 500 * time.Millisecond
 	o.ContextTimeoutEnabled = true
