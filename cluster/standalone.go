@@ -43,8 +43,8 @@ func (t *topology) baseArgs(n *Node) []string {
 	return append(args, t.cfg.extraArgs...)
 }
 
-// nodeFiles returns the files a Redis node needs in its container: with TLS, the CA and
-// the node's certificate and key.
+// nodeFiles returns the files a node (server or sentinel) needs in its container: with
+// TLS, the CA and the node's certificate and key.
 func (t *topology) nodeFiles(n *Node) ([]testcontainers.ContainerFile, error) {
 	if t.ca == nil {
 		return nil, nil
