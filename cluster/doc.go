@@ -40,6 +40,16 @@
 // network, back with the same IP) act at once; Inject applies one of them with a bound:
 // it heals itself when its duration ends unless [Fault.Heal] healed it first.
 //
+// # TLS and ACL users
+//
+// [WithTLS] runs a topology over TLS only: it generates a CA and a certificate per node
+// (the node's IP as SAN, also presented as client certificate) when it starts, copies
+// them into the containers, and runs clients, replication, the Cluster bus and the
+// sentinels over TLS, with client certificates required. TLSConfig returns what a
+// client needs; UniversalOptions and NodeOptions carry it. [WithACLUser] adds an ACL user
+// to every Redis node, which UniversalOptions then log in as; the topology's own health
+// checks, faults, Client and NodeOptions keep the default user.
+//
 // # Cleanup
 //
 // Every container and network carries the labels [LabelProject] and [LabelOwner]

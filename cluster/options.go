@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,14 @@ type config struct {
 	extraArgs      []string
 	logger         *slog.Logger
 	startupTimeout time.Duration
+	tls            bool
+	users          []aclUser
+}
+
+// aclUser is a Redis ACL user that WithACLUser adds to every Redis node.
+type aclUser struct {
+	name, password string
+	rules          []string
 }
 
 func defaultConfig() config {
@@ -178,4 +187,48 @@ func WithStartupTimeout(d time.Duration) Option {
 		c.startupTimeout = d
 		return nil
 	}
+}
+
+// WithTLS runs every connection of the topology over TLS (default off): clients, the
+// replication links, the Cluster bus and the sentinels' links to the servers and to each
+// other. The topology generates a CA of its own and a certificate per node (its static IP
+// as SAN) when it starts; no plaintext port is open. Clients need the topology's
+// TLSConfig (which UniversalOptions and NodeOptions carry): it trusts that CA and presents
+// a client certificate, which the nodes require.
+func WithTLS(on bool) Option {
+	return func(c *config) error {
+		c.tls = on
+		return nil
+	}
+}
+
+// WithACLUser adds a Redis ACL user to every Redis node (not to the sentinels), enabled,
+// with the password and the ACL rules given (e.g. "~app:*", "-@all", "+get"), as an ACL
+// SETUSER line would set them; the node keeps it when it is restarted. UniversalOptions
+// and ClusterOptions then log in as this user: what an application sees. The default user
+// is left as it is, for the topology itself (health checks, faults, Client, NodeOptions)
+// and for replication. Given more than once, every user is added and the last one is the
+// one UniversalOptions uses. Names, passwords and rules may not be empty or contain
+// spaces; a bad rule makes the nodes refuse to start.
+func WithACLUser(name, password string, rules ...string) Option {
+	return func(c *config) error {
+		if !aclToken(name) || name == "default" {
+			return fmt.Errorf("cluster: bad ACL user name %q", name)
+		}
+		if !aclToken(password) {
+			return errors.New("cluster: an ACL user's password may not be empty or contain spaces")
+		}
+		for _, r := range rules {
+			if !aclToken(r) {
+				return fmt.Errorf("cluster: bad ACL rule %q for user %s", r, name)
+			}
+		}
+		c.users = append(c.users, aclUser{name: name, password: password, rules: append([]string(nil), rules...)})
+		return nil
+	}
+}
+
+// aclToken reports whether s is one non-empty word of printable ASCII.
+func aclToken(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' })
 }

@@ -59,7 +59,11 @@ func RunCluster(ctx context.Context, opts ...Option) (*Cluster, error) {
 			"--cluster-allow-replica-migration", "no",
 			"--cluster-announce-ip", n.IP,
 		)
-		specs[i] = nodeSpec{node: n, args: args, waitLog: readyLog}
+		files, err := t.nodeFiles(n)
+		if err != nil {
+			return c, err
+		}
+		specs[i] = nodeSpec{node: n, args: args, files: files, waitLog: readyLog}
 	}
 	if err := t.startNodes(ctx, specs); err != nil {
 		return c, err
@@ -73,7 +77,9 @@ func RunCluster(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if err := c.WaitHealthy(hctx); err != nil {
 		return c, err
 	}
-	t.client = redis.NewClusterClient(c.clientOptions())
+	co := c.clientOptions()
+	co.Username, co.Password = "", "" // the topology's own client is the default user's
+	t.client = redis.NewClusterClient(co)
 	t.addClient(t.client)
 	t.cfg.logger.Info("cluster ready", "topology", t.id, "masters", c.masters, "replicas", c.replicas,
 		"containers", booted.Sub(start).Round(time.Millisecond), "formed", time.Since(booted).Round(time.Millisecond))
@@ -147,19 +153,23 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// UniversalOptions returns go-redis options for the cluster (a fresh copy each call).
+// UniversalOptions returns go-redis options for the cluster (a fresh copy each call): with
+// TLS, the topology's TLSConfig; with [WithACLUser], that user's name and password.
 // IsClusterMode is set, so a one-master cluster still gets a ClusterClient.
 func (c *Cluster) UniversalOptions() *redis.UniversalOptions {
-	return &redis.UniversalOptions{Addrs: c.Addrs(), IsClusterMode: true}
+	user, pass := c.appUser()
+	return &redis.UniversalOptions{Addrs: c.Addrs(), IsClusterMode: true, TLSConfig: c.TLSConfig(), Username: user, Password: pass}
 }
 
 // ClusterOptions returns go-redis ClusterOptions for the cluster (a fresh copy each call),
-// for fields UniversalOptions lacks, such as ClusterStateReloadInterval.
+// for fields UniversalOptions lacks, such as ClusterStateReloadInterval; TLS and user as
+// in UniversalOptions.
 func (c *Cluster) ClusterOptions() *redis.ClusterOptions {
-	return &redis.ClusterOptions{Addrs: c.Addrs()}
+	user, pass := c.appUser()
+	return &redis.ClusterOptions{Addrs: c.Addrs(), TLSConfig: c.TLSConfig(), Username: user, Password: pass}
 }
 
-// Client returns a ready *redis.ClusterClient that follows failovers within about a
+// Client returns a ready *redis.ClusterClient, as the default user, that follows failovers within about a
 // second: it reloads its slot map every second (go-redis's default is 60 s, and a
 // default client keeps sending to a dead master until then) and times out reads and
 // writes after 1 s. Terminate closes it. Build a client with go-redis defaults from

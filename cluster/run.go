@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"net/netip"
 	"time"
 
@@ -19,10 +20,15 @@ type Topology interface {
 
 	// Addrs returns the Redis servers' addresses.
 	Addrs() []string
-	// UniversalOptions returns go-redis options that reach the topology.
+	// UniversalOptions returns go-redis options that reach the topology, as the
+	// [WithACLUser] user when there is one.
 	UniversalOptions() *redis.UniversalOptions
-	// Client returns a ready client, closed by Terminate.
+	// Client returns a ready client as the default user, closed by Terminate.
 	Client() redis.UniversalClient
+	// TLSConfig returns the TLS configuration clients need (nil without [WithTLS]).
+	TLSConfig() *tls.Config
+	// NodeOptions returns options for a direct connection to one node as the default user.
+	NodeOptions(n *Node) *redis.Options
 
 	Nodes() []*Node
 	Node(name string) *Node

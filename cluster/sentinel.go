@@ -52,31 +52,42 @@ func RunSentinel(ctx context.Context, opts ...Option) (*Sentinel, error) {
 		if i > 0 {
 			args = append(args, "--replicaof", master.IP, strconv.Itoa(master.Port))
 		}
+		files, err := t.nodeFiles(n)
+		if err != nil {
+			return s, err
+		}
 		t.nodes = append(t.nodes, n)
-		specs = append(specs, nodeSpec{node: n, args: args, waitLog: readyLog})
+		specs = append(specs, nodeSpec{node: n, args: args, files: files, waitLog: readyLog})
 	}
 	quorum := t.cfg.sentinels/2 + 1
 	var sentSpecs []nodeSpec
 	for i := range t.cfg.sentinels {
 		n := &Node{Name: fmt.Sprintf("sentinel-%d", i), Kind: NodeSentinel, IP: t.ip(firstSentIP + i), Port: sentinelPort}
-		conf := strings.Join([]string{
-			"port " + strconv.Itoa(sentinelPort),
+		listen := []string{"port " + strconv.Itoa(sentinelPort)}
+		if t.ca != nil {
+			listen = tlsSentinelConf(sentinelPort)
+		}
+		conf := strings.Join(append(listen,
 			"bind 0.0.0.0",
 			"protected-mode no",
-			"sentinel announce-ip " + n.IP,
+			"sentinel announce-ip "+n.IP,
 			"sentinel resolve-hostnames no",
 			fmt.Sprintf("sentinel monitor %s %s %d %d", s.masterName, master.IP, master.Port, quorum),
 			fmt.Sprintf("sentinel down-after-milliseconds %s %d", s.masterName, t.cfg.nodeTimeout.Milliseconds()),
 			fmt.Sprintf("sentinel failover-timeout %s %d", s.masterName, t.cfg.failoverTO.Milliseconds()),
 			fmt.Sprintf("sentinel parallel-syncs %s %d", s.masterName, max(1, replicas)),
 			"",
-		}, "\n")
+		), "\n")
+		files, err := t.nodeFiles(n)
+		if err != nil {
+			return s, err
+		}
 		t.nodes = append(t.nodes, n)
 		s.sentinels = append(s.sentinels, n)
 		sentSpecs = append(sentSpecs, nodeSpec{
 			node:    n,
 			args:    []string{"/data/sentinel.conf", "--sentinel"},
-			files:   []testcontainers.ContainerFile{{Reader: strings.NewReader(conf), ContainerFilePath: "/data/sentinel.conf", FileMode: 0o666}},
+			files:   append(files, testcontainers.ContainerFile{Reader: strings.NewReader(conf), ContainerFilePath: "/data/sentinel.conf", FileMode: 0o666}),
 			waitLog: "+monitor master",
 		})
 	}
@@ -87,18 +98,22 @@ func RunSentinel(ctx context.Context, opts ...Option) (*Sentinel, error) {
 	if err := t.startNodes(ctx, append(specs[1:], sentSpecs...)); err != nil {
 		return s, err
 	}
+	hctx, cancel := context.WithTimeout(ctx, t.cfg.startupTimeout)
+	defer cancel()
 	// A short TILT period: a sentinel whose timer jumped (a frozen machine) acts again soon.
+	// Tried until it passes: a sentinel just started on a busy machine may answer late.
 	for _, n := range s.sentinels {
-		if err := t.adminClient(n).Do(ctx, "SENTINEL", "DEBUG", "tilt-period", 5000).Err(); err != nil {
+		err := poll(hctx, 50*time.Millisecond, func() error {
+			return t.adminClient(n).Do(hctx, "SENTINEL", "DEBUG", "tilt-period", 5000).Err()
+		})
+		if err != nil {
 			return s, fmt.Errorf("cluster: %s: SENTINEL DEBUG tilt-period: %w", n.Name, err)
 		}
 	}
-	hctx, cancel := context.WithTimeout(ctx, t.cfg.startupTimeout)
-	defer cancel()
 	if err := s.WaitHealthy(hctx); err != nil {
 		return s, err
 	}
-	t.client = redis.NewUniversalClient(s.UniversalOptions())
+	t.client = redis.NewUniversalClient(asDefaultUser(s.UniversalOptions()))
 	t.addClient(t.client)
 	t.cfg.logger.Info("sentinel ready", "topology", t.id, "master", master.Addr(), "sentinels", s.SentinelAddrs(), "took", time.Since(start).Round(time.Millisecond))
 	return s, nil
@@ -130,12 +145,15 @@ func (s *Sentinel) Addrs() []string {
 }
 
 // UniversalOptions returns go-redis options that reach the master through the sentinels
-// (a fresh copy each call).
+// (a fresh copy each call): with TLS, the topology's TLSConfig (for the sentinels and the
+// servers); with [WithACLUser], that user's name and password for the servers (the
+// sentinels have their default user only).
 func (s *Sentinel) UniversalOptions() *redis.UniversalOptions {
-	return &redis.UniversalOptions{Addrs: s.SentinelAddrs(), MasterName: s.masterName}
+	user, pass := s.appUser()
+	return &redis.UniversalOptions{Addrs: s.SentinelAddrs(), MasterName: s.masterName, TLSConfig: s.TLSConfig(), Username: user, Password: pass}
 }
 
-// Client returns a ready failover client. Terminate closes it.
+// Client returns a ready failover client, as the default user. Terminate closes it.
 func (s *Sentinel) Client() redis.UniversalClient { return s.client }
 
 func (s *Sentinel) nodeByAddr(addr string) *Node {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/testcontainers/testcontainers-go"
 )
 
 const (
@@ -18,10 +19,14 @@ const (
 )
 
 // baseArgs are the arguments every Redis node starts with: no persistence (a killed node
-// comes back empty and resyncs), reachable from the network, fast diskless resync.
+// comes back empty and resyncs), reachable from the network, fast diskless resync; with
+// TLS only a TLS port; the ACL users of WithACLUser.
 func (t *topology) baseArgs(n *Node) []string {
-	args := []string{
-		"--port", strconv.Itoa(n.Port),
+	args := []string{"--port", strconv.Itoa(n.Port)}
+	if t.ca != nil {
+		args = tlsArgs(n.Port)
+	}
+	args = append(args,
 		"--bind", "0.0.0.0",
 		"--protected-mode", "no",
 		"--save", "",
@@ -30,8 +35,21 @@ func (t *topology) baseArgs(n *Node) []string {
 		"--repl-diskless-sync-delay", "0",
 		"--replica-announce-ip", n.IP,
 		"--loglevel", "notice",
+	)
+	for _, u := range t.cfg.users {
+		args = append(args, "--user", u.name, "reset", "on", ">"+u.password)
+		args = append(args, u.rules...)
 	}
 	return append(args, t.cfg.extraArgs...)
+}
+
+// nodeFiles returns the files a node (server or sentinel) needs in its container: with
+// TLS, the CA and the node's certificate and key.
+func (t *topology) nodeFiles(n *Node) ([]testcontainers.ContainerFile, error) {
+	if t.ca == nil {
+		return nil, nil
+	}
+	return t.ca.nodeFiles(n)
 }
 
 // Standalone is a single Redis server.
@@ -57,7 +75,11 @@ func RunStandalone(ctx context.Context, opts ...Option) (*Standalone, error) {
 	start := time.Now()
 	n := &Node{Name: "redis-0", Kind: NodeRedis, IP: t.ip(firstNodeIP), Port: redisPort}
 	t.nodes = []*Node{n}
-	if err := t.startNodes(ctx, []nodeSpec{{node: n, args: t.baseArgs(n), waitLog: readyLog}}); err != nil {
+	files, err := t.nodeFiles(n)
+	if err != nil {
+		return s, err
+	}
+	if err := t.startNodes(ctx, []nodeSpec{{node: n, args: t.baseArgs(n), files: files, waitLog: readyLog}}); err != nil {
 		return s, err
 	}
 	hctx, cancel := context.WithTimeout(ctx, t.cfg.startupTimeout)
@@ -65,7 +87,7 @@ func RunStandalone(ctx context.Context, opts ...Option) (*Standalone, error) {
 	if err := s.WaitHealthy(hctx); err != nil {
 		return s, err
 	}
-	t.client = redis.NewUniversalClient(s.UniversalOptions())
+	t.client = redis.NewUniversalClient(asDefaultUser(s.UniversalOptions()))
 	t.addClient(t.client)
 	t.cfg.logger.Info("standalone ready", "topology", t.id, "addr", n.Addr(), "took", time.Since(start).Round(time.Millisecond))
 	return s, nil
@@ -74,12 +96,14 @@ func RunStandalone(ctx context.Context, opts ...Option) (*Standalone, error) {
 // Addrs returns the server's address.
 func (s *Standalone) Addrs() []string { return []string{s.nodes[0].Addr()} }
 
-// UniversalOptions returns go-redis options for the server (a fresh copy each call).
+// UniversalOptions returns go-redis options for the server (a fresh copy each call): with
+// TLS, the topology's TLSConfig; with [WithACLUser], that user's name and password.
 func (s *Standalone) UniversalOptions() *redis.UniversalOptions {
-	return &redis.UniversalOptions{Addrs: s.Addrs()}
+	user, pass := s.appUser()
+	return &redis.UniversalOptions{Addrs: s.Addrs(), TLSConfig: s.TLSConfig(), Username: user, Password: pass}
 }
 
-// Client returns a ready client for the server. Terminate closes it.
+// Client returns a ready client for the server, as the default user. Terminate closes it.
 func (s *Standalone) Client() redis.UniversalClient { return s.client }
 
 // Master returns the server.
@@ -110,4 +134,11 @@ func (s *Standalone) WaitHealthy(ctx context.Context) error {
 // WaitPromotion returns an error: a standalone server has no replica to promote.
 func (s *Standalone) WaitPromotion(context.Context, string, *Node) (*Node, error) {
 	return nil, fmt.Errorf("cluster: a standalone server has no replica to promote")
+}
+
+// asDefaultUser clears the user of options built by UniversalOptions: the topology's own
+// client is the default user's.
+func asDefaultUser(o *redis.UniversalOptions) *redis.UniversalOptions {
+	o.Username, o.Password = "", ""
+	return o
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -125,6 +126,7 @@ type topology struct {
 	client    redis.UniversalClient
 	closed    bool
 	connected map[string]bool
+	ca        *certAuthority // nil without TLS
 }
 
 var (
@@ -191,6 +193,11 @@ func newTopology(ctx context.Context, kind Kind, opts []Option) (*topology, erro
 		LabelTopology: t.id,
 		LabelOwner:    owner(),
 		LabelKind:     string(kind),
+	}
+	if cfg.tls {
+		if t.ca, err = newCertAuthority(); err != nil {
+			return nil, err
+		}
 	}
 	register(t)
 	if err := t.createNetwork(ctx); err != nil {
@@ -305,20 +312,59 @@ func (t *topology) adminClient(n *Node) *redis.Client {
 	if c, ok := t.admin[n.Name]; ok {
 		return c
 	}
-	c := redis.NewClient(&redis.Options{
-		Addr:                  n.Addr(),
-		DialTimeout:           300 * time.Millisecond,
-		ReadTimeout:           500 * time.Millisecond,
-		WriteTimeout:          500 * time.Millisecond,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		PoolSize:              4,
-		DisableIdentity:       true,
-		Protocol:              2,
-	})
+	o := t.NodeOptions(n)
+	o.DialTimeout = 300 * time.Millisecond
+	if o.TLSConfig != nil {
+		// The dial includes the TLS handshake, which costs CPU on both sides: on a busy
+		// machine (or with -race) it can take longer than a plain dial.
+		o.DialTimeout = time.Second
+	}
+	o.ReadTimeout = 500 * time.Millisecond
+	o.WriteTimeout = 500 * time.Millisecond
+	o.ContextTimeoutEnabled = true
+	o.MaxRetries = -1
+	o.DialerRetries = 1
+	o.PoolSize = 4
+	o.DisableIdentity = true
+	o.Protocol = 2
+	c := redis.NewClient(o)
 	t.admin[n.Name] = c
 	return c
+}
+
+// NodeOptions returns go-redis options for a direct connection to one node (a Redis server
+// or a sentinel) as the default user, over TLS when the topology runs TLS: what the
+// topology itself uses for health checks and faults. A fresh copy each call.
+func (t *topology) NodeOptions(n *Node) *redis.Options {
+	return &redis.Options{Addr: n.Addr(), TLSConfig: t.TLSConfig()}
+}
+
+// TLSConfig returns a TLS configuration for the topology's nodes (see [WithTLS]): it
+// trusts only the topology's CA and presents a client certificate signed by it. Nil when
+// the topology does not run TLS. A fresh copy each call.
+func (t *topology) TLSConfig() *tls.Config {
+	if t.ca == nil {
+		return nil
+	}
+	return t.ca.clientConfig()
+}
+
+// CACertPEM returns the PEM-encoded certificate of the topology's CA, nil without TLS.
+func (t *topology) CACertPEM() []byte {
+	if t.ca == nil {
+		return nil
+	}
+	return append([]byte(nil), t.ca.pem...)
+}
+
+// appUser returns the ACL user UniversalOptions logs in as (the last [WithACLUser]), or
+// empty strings for the default user.
+func (t *topology) appUser() (name, password string) {
+	if len(t.cfg.users) == 0 {
+		return "", ""
+	}
+	u := t.cfg.users[len(t.cfg.users)-1]
+	return u.name, u.password
 }
 
 // Node returns the node of the given name, or nil.

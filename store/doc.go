@@ -109,4 +109,11 @@
 // [*CodecError] (matches [ErrCodecMismatch]), [*CorruptError] (matches [ErrCorrupt]:
 // foreign data at the key, WRONGTYPE, malformed metadata), or the context's error
 // wrapped. No method panics on bad input or a Redis failure.
+//
+// # Redis user
+//
+// The store needs its own keys (prefix*) and the commands of [ACLCommands]; [ACLSetUser]
+// writes the ACL SETUSER line of such a user. A command Redis refuses for lack of
+// permission returns a [*PermissionError] (matches [ErrPermission]) naming the command, at
+// once: it is not retried.
 package store

@@ -150,6 +150,7 @@ func doWith[A, T any](st *Store, ctx context.Context, name string, arg A, op fun
 		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(name))
 		v, err := call(st, actx, arg, op)
 		cancel()
+		err = asPermissionError(err) // a refusal (ACL) is not retryable: returned below at once
 		if err == nil {
 			if attempt > 0 {
 				st.stats.recovered.Add(1)

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ACLCommands are the ACL command rules a Redis user needs to run the store, and no more:
+// the commands the store sends, the commands its scripts run (Redis checks those against
+// the caller's user too), and what go-redis sends when it connects (HELLO, AUTH, CLIENT
+// SETNAME when a client name is set), pings and, for a Cluster, reads the slot map and
+// the command table with (CLUSTER SLOTS, COMMAND: a ClusterClient refused COMMAND asks
+// again before every command). Sentinel commands go to the sentinels, which have users
+// of their own.
+//
+// The list is for Redis 7.0. From Redis 7.2 on, go-redis also sends CLIENT SETINFO on
+// connect (and goes on when it is refused): add +client|setinfo there, or set
+// DisableIdentity in the client's options. Redis 7.0 refuses to load a rule for a
+// command it does not know.
+const ACLCommands = "+hgetall +evalsha +eval +script|load +wait +zrem " + // sent by the store
+	"+hget +hmget +hset +hdel +del +exists +type +pexpire +pexpireat +pttl +time " + // run by its scripts
+	"+zadd +zrange +zremrangebyscore " +
+	"+hello +auth +client|setname +ping +cluster|slots +command" // sent by go-redis
+
+// ACLRules returns the ACL rules of a least-privilege user for a store whose keys start
+// with prefix ([DefaultPrefix] unless [WithPrefix] set another): keys matching prefix*
+// only, no Pub/Sub channel, and only [ACLCommands].
+func ACLRules(prefix string) []string {
+	return append([]string{"~" + prefix + "*", "resetchannels", "-@all"}, strings.Fields(ACLCommands)...)
+}
+
+// ACLSetUser returns the ACL SETUSER command that creates (or resets) such a user, enabled,
+// with the password, for a store whose keys start with prefix:
+//
+//	ACL SETUSER hasession reset on >secret ~hs:* resetchannels -@all +hgetall …
+func ACLSetUser(user, password, prefix string) string {
+	return "ACL SETUSER " + user + " reset on >" + password + " " + strings.Join(ACLRules(prefix), " ")
+}
+
+// ErrPermission: Redis refused a command for lack of permission (ACL): the user the
+// client logs in as may not run the command or touch the key. Retrying does not help;
+// the store returns it at once, as a [*PermissionError].
+var ErrPermission = errors.New("hasession: permission denied by Redis")
+
+// PermissionError is returned when Redis refused a command of the store, or a command one
+// of its scripts ran, for lack of permission: the user the client logs in as lacks a
+// command or a key pattern (see [ACLRules]). It matches [ErrPermission] and wraps the
+// error Redis returned. The store does not retry it.
+type PermissionError struct {
+	// Command is the command refused, as Redis names it ("evalsha", "script|load"); empty
+	// when a key was refused, or when Redis did not name the command a script ran.
+	Command string
+	// InScript is true when the command was refused inside one of the store's scripts.
+	InScript bool
+	// Err is the error as the store would have returned it.
+	Err error
+}
+
+func (e *PermissionError) Error() string {
+	what := "a key or command"
+	if e.Command != "" {
+		what = "command '" + e.Command + "'"
+	}
+	where := ""
+	if e.InScript {
+		where = " in a script"
+	}
+	return fmt.Sprintf("hasession: Redis refused %s%s for lack of permission (ACL): %v", what, where, e.Err)
+}
+
+// Is makes errors.Is(err, ErrPermission) true.
+func (e *PermissionError) Is(target error) bool { return target == ErrPermission }
+
+// Unwrap returns the error Redis returned.
+func (e *PermissionError) Unwrap() error { return e.Err }
+
+// Messages of a command refused inside a script: Redis replies ERR with one of these
+// (7.0: "The user executing the script can't run this command or subcommand"; 7.2 on:
+// "ACL failure in script: …").
+var scriptACLMessages = []string{"The user executing the script can't", "ACL failure in script"}
+
+// asPermissionError returns err as a *PermissionError when it is Redis's refusal for lack
+// of permission (a NOPERM reply, or a command refused inside a script), and err unchanged
+// otherwise.
+func asPermissionError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		return err
+	}
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return err
+	}
+	msg := rerr.Error()
+	inScript := false
+	if !redis.HasErrorPrefix(err, "NOPERM") {
+		for _, m := range scriptACLMessages {
+			if strings.Contains(msg, m) {
+				inScript = true
+			}
+		}
+		if !inScript {
+			return err
+		}
+	}
+	return &PermissionError{Command: refusedCommand(msg), InScript: inScript, Err: err}
+}
+
+// refusedCommand returns the command a refusal names: "… to run the 'evalsha' command".
+func refusedCommand(msg string) string {
+	const marker = "' command"
+	end := strings.Index(msg, marker)
+	if end < 0 {
+		return ""
+	}
+	start := strings.LastIndexByte(msg[:end], '\'')
+	if start < 0 {
+		return ""
+	}
+	return msg[start+1 : end]
+}
