@@ -784,7 +784,9 @@ func (st *Store) rotateRead(ctx context.Context, oldID, newTag string) (*Session
 		}
 		cur := &Session{st: st, id: oldID}
 		fwd, err := cur.fill(key, fields)
-		if err != nil {
+		if ce := (*CodecError)(nil); errors.As(err, &ce) && ce.Stored == "" {
+			return nil, &CorruptError{Key: key, Reason: "missing codec"}
+		} else if err != nil {
 			return nil, err
 		}
 		if fwd == "" {
