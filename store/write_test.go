@@ -148,6 +148,7 @@ func TestRotationThatChangesUserLeavesNoForward(t *testing.T) {
 		// Within the grace period the attacker sends A.
 		_, err = st.Load(ctx, a)
 		require.ErrorIs(t, err, store.ErrNotFound, "the old ID must not lead to the logged-in session")
+		require.NoError(t, planted.Set("cart", "more bait"))
 		require.ErrorIs(t, st.Save(ctx, planted), store.ErrNotFound, "nor can it be written")
 		require.ErrorIs(t, st.Rotate(ctx, planted), store.ErrNotFound, "nor rotated")
 		require.NoError(t, st.Destroy(ctx, a))
