@@ -312,10 +312,21 @@ func TestMiddleware(t *testing.T) {
 				_, body := a.get(t, c, "/whoami")
 				require.Equal(t, "new=false user=alice keys=cart", body)
 
-				// A request in flight with the old cookie lands on the new session and
-				// brings the new cookie back.
+				// The login changed who the session belongs to: the old cookie leads
+				// nowhere, at once (against session fixation).
 				anon := a.srv.Client()
 				oldCk := &http.Cookie{Name: old.Name, Value: old.Value}
+				_, body = a.get(t, anon, "/whoami", oldCk)
+				require.Equal(t, "new=true user= keys=", body)
+
+				// A rotation that keeps the user: a request in flight with the old cookie
+				// lands on the new session and brings the new cookie back.
+				old = rotated
+				resp, _ = a.get(t, c, "/login?user=alice")
+				rotated = a.sessionCookie(resp)
+				require.NotNil(t, rotated)
+				require.NotEqual(t, old.Value, rotated.Value)
+				oldCk = &http.Cookie{Name: old.Name, Value: old.Value}
 				resp, body = a.get(t, anon, "/whoami", oldCk)
 				require.Equal(t, "new=false user=alice keys=cart", body)
 				fwd := a.sessionCookie(resp)

@@ -8,7 +8,7 @@
 //	err = st.Save(ctx, s)              // one script: only what changed
 //	s, err = st.Load(ctx, id)          // one round trip; ErrNotFound if missing or expired
 //	err = s.Get("cart", &cart)         // decoded lazily, into the caller's type
-//	err = st.Rotate(ctx, s)            // on login: new ID, the old one forwards briefly
+//	err = st.Rotate(ctx, s)            // on login: new ID; the old one leads nowhere
 //	err = st.Destroy(ctx, s.ID())      // on logout
 //
 // # Layout
@@ -43,19 +43,50 @@
 //
 // # Saves
 //
-// Save sends only the attributes set or deleted since the load, with a random save ID: a
-// save retried after a lost reply is recognised and applied once. Concurrent saves of
-// different attributes both apply; with [WithVersionCheck] a save of a session that
-// changed since it was loaded fails with [ErrConflict]. A save never recreates a
-// destroyed, expired or rotated-away session ([ErrNotFound]). The size limit is checked
-// before anything is sent ([SizeError]).
+// Save sends only the attributes set or deleted since the load, with a random save ID
+// that every attempt of one Save call carries. Concurrent saves of different attributes
+// both apply; with [WithVersionCheck] a save of a session that changed since it was
+// loaded fails with [ErrConflict]. A save never recreates a destroyed, expired or
+// rotated-away session ([ErrNotFound]). The size limit is checked before anything is sent
+// ([SizeError]). Metadata found damaged (a version, created-at, deadline or last touch
+// that is not an integer, a missing codec) is a [*CorruptError], and nothing is written.
+//
+// Retry window. A save retried after a lost reply is recognised and applied once, also
+// when other saves of the session landed in between: the session remembers the saves
+// applied in the last 300 s (Redis time), at most the last 16, each with the answer it
+// got (in its save-ID field, about 35 bytes a save). A retry within that window gets the
+// answer of its first attempt — its version, never an [ErrConflict] of its own making.
+// The default [RetryPolicy] stops retrying well within the window (about 125 s at
+// most); a save retried later than 300 s after it applied, or after 16 other saves, is
+// applied as a new save.
+//
+// Write acknowledgement. With [WithWriteAck], a save whose WAIT confirms fewer replicas
+// than asked returns an [*AckError] (matching [ErrNotAcknowledged]): it did apply on the
+// master, and the Session says so (no longer new, its changes applied, its version and
+// deadline those of the save), so saving it again is an update. Rotate likewise completes
+// and returns the *AckError.
 //
 // # Rotation
 //
-// [Store.Rotate] writes the session under a new ID first, then turns the old key into a
-// forward pointer for the grace period (the new ID masked with a hash of the old one, so
-// a Redis dump reveals no live ID). In a Cluster the two keys are in different slots: if
-// the second step fails, the old session is intact and Rotate can be retried.
+// [Store.Rotate] reads the session as Redis holds it (what other requests saved since
+// this one loaded it included), adds this request's unsaved changes, and writes that
+// under a new ID first; then it turns the old key into a forward pointer for the grace
+// period (the new ID masked with a hash of the old one, so a Redis dump reveals no live
+// ID). The second step applies only if the old session's version is still the one
+// copied; a save that landed in between makes Rotate drop the copy and make it again, so
+// no save is lost. In a Cluster the two keys are in different slots: if the second step
+// fails, the old session is intact and Rotate can be retried.
+//
+// A rotation that changes who the session belongs to — the user stored before differs
+// from the user after, a login ("" to "alice") or a switch ("alice" to "bob") — leaves
+// no forward pointer: the old key becomes a tombstone for 90 s (or the grace period, if
+// longer), against session fixation. Whoever holds the old ID (a cookie an attacker
+// planted before the login) finds nothing: Load returns [ErrNotFound], Save of it
+// [ErrNotFound], and Destroy of it ends nothing. A revoke of the old user that reaches
+// the tombstone follows it to the new session only while that session is still the old
+// user's. A rotation that keeps the user (a privilege change, a periodic renewal)
+// forwards, so in-flight requests with the old cookie still land; with a grace period of
+// 0 every rotation leaves a tombstone.
 //
 // # A user's sessions
 //
@@ -105,9 +136,12 @@
 // # Errors
 //
 // Every method that touches the network takes a context and returns typed errors:
-// [ErrInvalidID] (nothing sent), [ErrNotFound], [ErrConflict], [*SizeError],
-// [*CodecError] (matches [ErrCodecMismatch]), [*CorruptError] (matches [ErrCorrupt]:
-// foreign data at the key, WRONGTYPE, malformed metadata), or the context's error
+// [ErrInvalidID] (nothing sent), [ErrNotFound], [ErrConflict] (also for a new session
+// whose key exists: an earlier Save of it that returned an error may have applied),
+// [*SizeError], [*CodecError] (matches [ErrCodecMismatch]), [*CorruptError] (matches
+// [ErrCorrupt]: foreign data at the key, WRONGTYPE, malformed metadata), [*AckError]
+// (matches [ErrNotAcknowledged]: applied, not confirmed), [ErrDestroyed],
+// [ErrWrongStore], [*PermissionError] (matches [ErrPermission]), or the context's error
 // wrapped. No method panics on bad input or a Redis failure.
 //
 // # Redis user

@@ -26,6 +26,9 @@ var (
 	// ErrDestroyed: the Session value was destroyed or rotated away; use the session
 	// Rotate returned.
 	ErrDestroyed = errors.New("hasession: session was destroyed")
+	// ErrWrongStore: the Session was made by another Store (a programmer error). Nothing
+	// was sent.
+	ErrWrongStore = errors.New("hasession: session belongs to another store")
 )
 
 // SizeError reports a session whose encoded attributes exceed the size limit. Nothing was

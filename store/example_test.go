@@ -82,11 +82,20 @@ func ExampleStore_Rotate() {
 		panic(err)
 	}
 	fmt.Println(s.ID() != before)
+	// The login changed who the session belongs to: the old ID leads nowhere.
+	_, err := st.Load(ctx, before)
+	fmt.Println(errors.Is(err, store.ErrNotFound))
 
-	// A request still carrying the old ID lands on the new session during the grace period.
+	// A privilege change keeps the user: a request still carrying the old ID lands on the
+	// new session during the grace period.
+	before = s.ID()
+	if err := st.Rotate(ctx, s); err != nil {
+		panic(err)
+	}
 	viaOld, _ := st.Load(ctx, before)
 	fmt.Println(viaOld.ID() == s.ID(), viaOld.User())
 	// Output:
+	// true
 	// true
 	// true alice
 }

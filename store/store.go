@@ -453,16 +453,22 @@ func newSaveID() string {
 // the user, in one script that also bumps the version and sets the TTL to
 // min(idle timeout, absolute deadline − now), with now from Redis TIME. An unmodified
 // session sends nothing. A save never resurrects a destroyed, expired or rotated-away
-// session (ErrNotFound). Each save carries a save ID, so a save retried after a lost
-// reply is applied once.
+// session (ErrNotFound). Each Save carries one save ID for all its attempts, so a save
+// retried after a lost reply is applied once and answered as it was the first time, also
+// when other saves landed in between (within the retry window: see the package doc).
 //
-// Errors: ErrNotFound, ErrConflict (WithVersionCheck), *SizeError (nothing sent),
-// *CodecError, *CorruptError, ErrDestroyed, the context's error or a Redis error.
+// Errors: ErrNotFound, ErrConflict (WithVersionCheck; or a new session whose key exists
+// already: an earlier Save of it that returned an error may have applied), *SizeError
+// (nothing sent), *CodecError, *CorruptError (nothing written), ErrDestroyed,
+// ErrWrongStore, the context's error or a Redis error. With WithWriteAck, an *AckError
+// (ErrNotAcknowledged) says the save applied on the master but was not confirmed by
+// enough replicas: s then reflects the save (it is no longer new, its changes are
+// applied), and saving it again is an update.
 func (st *Store) Save(ctx context.Context, s *Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st != st {
-		return errors.New("hasession: session belongs to another store")
+		return ErrWrongStore
 	}
 	if s.gone {
 		return ErrDestroyed
@@ -479,7 +485,11 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 	} else if st.o.versionCheck {
 		expect = strconv.FormatInt(s.version, 10)
 	}
+	// One save ID for every attempt: an attempt answered 'stale' (index race) applied
+	// nothing and recorded nothing, so the next one may carry it too.
+	saveID := newSaveID()
 	var r saveResult
+	var ackErr error
 	for attempt := 0; ; attempt++ {
 		// A save that gives the session a user lists it in the user's index first.
 		var until any = ""
@@ -496,10 +506,14 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 			until = t + pendingMs
 		}
 		args := make([]any, 0, 11+3*len(s.changes))
-		args = append(args, newSaveID(), expect, mode, st.idleArg, second, st.codecArg, s.userArg(), 0, 0, until)
+		args = append(args, saveID, expect, mode, st.idleArg, second, st.codecArg, s.userArg(), 0, 0, until)
 		args = s.appendChanges(args)
 		var err error
 		r, err = st.save(ctx, st.key(s.id), args)
+		if errors.Is(err, ErrNotAcknowledged) {
+			// Applied on the master: s must say what Redis holds.
+			ackErr, err = err, nil
+		}
 		if retry, err := indexRace("save session", err, attempt); err != nil {
 			return err
 		} else if !retry {
@@ -517,7 +531,7 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	s.isNew = false
 	s.storedUser = s.user
-	return nil
+	return ackErr
 }
 
 type saveResult struct{ version, now, deadline, created int64 }
@@ -576,8 +590,10 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 	return r, err // nil, or ErrNotAcknowledged: applied, not confirmed
 }
 
-// errKeyExists: a new session's key is taken (by a session or a forward pointer).
-var errKeyExists = errors.New("hasession: save session: the new session's key exists already")
+// errKeyExists: a new session's key is taken (by a session or a forward pointer). It
+// matches ErrConflict: an earlier save of the session, whose reply was lost, may have
+// written it.
+var errKeyExists = fmt.Errorf("%w: the new session's key exists already (an earlier save of it may have applied: load it)", ErrConflict)
 
 // parseSaveReply reads the save script's reply (see save.lua); codec is the store's.
 func parseSaveReply(key, res, codec string) (saveResult, error) {
@@ -612,20 +628,42 @@ func parseSaveReply(key, res, codec string) (saveResult, error) {
 	return r, &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected save reply %q", res)}
 }
 
+// maxRotateCopies bounds how often Rotate copies the session again because it was saved
+// between the copy and the forward step.
+const maxRotateCopies = 5
+
 // Rotate gives the session a new ID (call it on login and on any change of privilege,
-// against session fixation). The session, with its pending changes, is written under the
-// new ID first; then the old key becomes a forward pointer to the new ID for the grace
-// period, so requests still carrying the old ID land on the new session. The two keys
-// live in different Cluster slots, so these are two steps, ordered so that a failure
-// between them loses nothing: the old session is intact until the new one exists. On
-// error s keeps its old ID and Rotate may be called again.
+// against session fixation). The session as Redis holds it when Rotate runs (with what
+// other requests saved since s was loaded), plus the changes s has not saved yet, is
+// written under the new ID first; then the old key becomes, for the grace period, a
+// forward pointer to the new ID, so requests still carrying the old ID land on the new
+// session. The forward step applies only if the old session was not saved since it was
+// copied; otherwise the copy is dropped and made again (at most 5 times, then
+// ErrConflict), so no concurrent save is lost.
 //
-// A session that was never saved just gets a new ID. Errors are Save's.
+// A rotation that changes who the session belongs to (the user stored before is not the
+// user after: a login, "" to "alice", or a switch, "alice" to "bob") leaves no forward
+// pointer: the old key becomes a tombstone, so the old ID finds nothing (Load returns
+// ErrNotFound, Destroy and Save of it touch nothing). Whoever held the old ID — a
+// session planted by an attacker — is not handed the new session. With a grace period of
+// 0, every rotation leaves a tombstone.
+//
+// The two keys live in different Cluster slots, so these are two steps, ordered so that
+// a failure between them loses nothing: the old session is intact until the new one
+// exists. On error s keeps its old ID and Rotate may be called again.
+//
+// If another request rotated the session meanwhile without changing its user, Rotate
+// follows the forward pointer and rotates the session it leads to.
+//
+// A session that was never saved just gets a new ID. Errors are Save's, and ErrNotFound
+// when the old session is gone (destroyed, expired, revoked, or rotated to another
+// user). An *AckError (WithWriteAck) says the new session was written but not
+// confirmed by enough replicas; the rotation is complete and s has the new ID.
 func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st != st {
-		return errors.New("hasession: session belongs to another store")
+		return ErrWrongStore
 	}
 	if s.gone {
 		return ErrDestroyed
@@ -641,84 +679,147 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	if size := s.sizeLocked(); size > st.o.sizeLimit {
 		return &SizeError{Size: size, Limit: st.o.sizeLimit}
 	}
-	oldID, oldVersion, oldUser, user := s.id, s.version, s.storedUser, s.user
+	var cur *Session
 	var r saveResult
-	for attempt := 0; ; attempt++ {
+	var ackErr error
+	races, copies := 0, 0
+	for {
+		// 1. The session as Redis holds it now, marked (when it has a user) with the new
+		// tag: a revoke of the old session from now on revokes the new one too.
+		if cur, err = st.rotateRead(ctx, s.id, st.tag(newID)); err != nil {
+			return err
+		}
+		oldID := cur.id
+		cur.changes = s.changes
+		user := cur.user
+		if s.userSet {
+			user = s.user
+		}
+		if size := cur.sizeLocked(); size > st.o.sizeLimit {
+			return &SizeError{Size: size, Limit: st.o.sizeLimit}
+		}
+		// 2. The new session, listed in its user's index first.
+		newKey, newTag := st.key(newID), st.tag(newID)
 		var until any = ""
 		if user != "" {
-			t, err := st.indexAdd(ctx, user, st.tag(newID), s.deadline)
+			t, err := st.indexAdd(ctx, user, newTag, cur.deadline)
 			if err != nil {
 				return err
 			}
 			until = t + pendingMs
 		}
-		if oldUser != "" {
-			// A revoke of the old session from now on revokes the new one too.
-			oldKey, newTag := st.key(oldID), st.tag(newID)
-			marked, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
-				return pendingScript.Run(ctx, st.rdb, []string{oldKey}, newTag).Int64()
-			})
-			if err != nil {
-				return st.redisErr("rotate session", oldKey, err)
-			}
-			if marked == 0 {
-				return ErrNotFound
-			}
-		}
-		args := make([]any, 0, 11+2*len(s.attrs)+3*len(s.changes))
-		args = append(args, newSaveID(), "", "c", st.idleArg, s.deadline, st.codecArg, "", s.created, oldVersion, until)
+		args := make([]any, 0, 11+len(cur.attrs)+2*len(s.changes))
+		args = append(args, newSaveID(), "", "c", st.idleArg, cur.deadline, st.codecArg, "", cur.created, cur.version, until)
 		if user != "" {
 			args[6] = "+" + user
 		}
-		args = s.appendAll(args)
-		var err error
-		r, err = st.save(ctx, st.key(newID), args)
-		if retry, err := indexRace("rotate session", err, attempt); err != nil {
+		args = cur.appendAll(args)
+		r, err = st.save(ctx, newKey, args)
+		if errors.Is(err, ErrNotAcknowledged) {
+			ackErr, err = err, nil // written: the rotation goes on
+		}
+		if retry, err := indexRace("rotate session", err, races); err != nil {
 			return err
-		} else if !retry {
-			break
+		} else if retry {
+			races++
+			if newID, err = newSessionID(); err != nil {
+				return err
+			}
+			continue
+		}
+		// 3. The old key: a forward pointer, or a tombstone when the session changes
+		// user — if the old session is still the version copied.
+		n, err := st.forward(ctx, oldID, newID, cur.version, user != cur.storedUser)
+		if err != nil {
+			st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
+			return err
+		}
+		if n == 1 || n == 2 {
+			cur.applyChanges()
+			s.attrs, s.changes, s.userSet = cur.attrs, nil, false
+			if cur.storedUser != "" {
+				st.indexRemove(ctx, cur.storedUser, st.tag(oldID))
+			}
+			s.id = newID
+			s.user, s.storedUser = user, user
+			s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
+			return ackErr
+		}
+		// The copy is not the session any more: drop it.
+		if _, err := st.destroyKey(ctx, newKey, true); err != nil {
+			return err
+		}
+		if user != "" {
+			st.indexRemove(ctx, user, newTag)
+		}
+		if n == 0 {
+			// The old session was destroyed or revoked meanwhile: so is its rotation.
+			return ErrNotFound
+		}
+		// Saved since the copy: copy it again, under a fresh ID.
+		if copies++; copies >= maxRotateCopies {
+			return fmt.Errorf("hasession: rotate session: saved concurrently %d times: %w", copies, ErrConflict)
 		}
 		if newID, err = newSessionID(); err != nil {
 			return err
 		}
 	}
-	oldKey, token := st.key(oldID), forwardToken(oldID, newID)
-	var done bool
-	if st.graceMs > 0 {
-		n, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
-			return forwardScript.Run(ctx, st.rdb, []string{oldKey}, token, st.graceArg).Int64()
+}
+
+// rotateRead is a rotation's first step (pending.lua): the session at the old ID as Redis
+// holds it, marked with the new tag when it has a user. A forward pointer (a rotation of
+// the same user's session by another request, or this one's whose reply was lost) is
+// followed: the session it leads to is the one rotated. ErrNotFound when there is none.
+func (st *Store) rotateRead(ctx context.Context, oldID, newTag string) (*Session, error) {
+	for range maxHops {
+		key := st.key(oldID)
+		fields, err := do(st, ctx, "rotate session", func(ctx context.Context) ([]string, error) {
+			return pendingScript.Run(ctx, st.rdb, []string{key}, newTag).StringSlice()
 		})
 		if err != nil {
-			st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
-			return st.redisErr("rotate session", oldKey, err)
+			return nil, st.redisErr("rotate session", key, err)
 		}
-		done = n != 0
-	} else {
-		d, err := st.destroyKey(ctx, oldKey, false)
-		if err != nil {
-			st.o.logger.Warn("hasession: rotation wrote the new session but could not delete the old one; the old session is intact", "err", err)
-			return err
+		if len(fields) == 0 {
+			return nil, ErrNotFound
 		}
-		done = d.deleted
+		cur := &Session{st: st, id: oldID}
+		fwd, err := cur.fill(key, fields)
+		if ce := (*CodecError)(nil); errors.As(err, &ce) && ce.Stored == "" {
+			return nil, &CorruptError{Key: key, Reason: "missing codec"}
+		} else if err != nil {
+			return nil, err
+		}
+		if fwd == "" {
+			return cur, nil
+		}
+		next, ok := forwardTarget(oldID, fwd)
+		if !ok {
+			return nil, &CorruptError{Key: key, Reason: "malformed forward pointer"}
+		}
+		oldID = next
 	}
-	if !done {
-		// The old session was destroyed or revoked meanwhile: so is its rotation.
-		if _, err := st.destroyKey(ctx, st.key(newID), true); err != nil {
-			return err
-		}
-		if user != "" {
-			st.indexRemove(ctx, user, st.tag(newID))
-		}
-		return ErrNotFound
+	return nil, ErrNotFound
+}
+
+// forward is a rotation's last step (forward.lua): the old key becomes a forward pointer
+// to the new ID for the grace period or, when tomb (a rotation that changes the session's
+// user) or without a grace period, a tombstone no request follows — provided the old
+// session is still at version. It returns 1 (done), 2 (done already: a retry), 0 (the old
+// session is gone) or -1 (it was saved since it was copied).
+func (st *Store) forward(ctx context.Context, oldID, newID string, version int64, tomb bool) (int64, error) {
+	key, token := st.key(oldID), forwardToken(oldID, newID)
+	mode, ttl := "f", st.graceArg
+	if tomb || st.graceMs == 0 {
+		mode, ttl = "t", max(st.graceMs, tombstoneMs)
 	}
-	if oldUser != "" {
-		st.indexRemove(ctx, oldUser, st.tag(oldID))
+	ver := strconv.FormatInt(version, 10)
+	n, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
+		return forwardScript.Run(ctx, st.rdb, []string{key}, token, ttl, ver, mode).Int64()
+	})
+	if err != nil {
+		return 0, st.redisErr("rotate session", key, err)
 	}
-	s.applyChanges()
-	s.id = newID
-	s.storedUser = user
-	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
-	return nil
+	return n, nil
 }
 
 // Destroy deletes the session with the given ID (logout). Destroying a rotated session's

@@ -355,11 +355,21 @@ func TestRotateWithGracePeriod(t *testing.T) {
 		require.NoError(t, fresh.Get("role", &role))
 		require.Equal(t, "member", role)
 
-		// A request still carrying the old ID lands on the new session.
+		var cart []string
+		require.NoError(t, fresh.Get("cart", &cart))
+		require.Equal(t, []string{"book"}, cart)
+		// The login changed who the session belongs to: the old ID leads nowhere
+		// (against session fixation).
+		_, err = st.Load(ctx, oldID)
+		require.ErrorIs(t, err, store.ErrNotFound)
+
+		// A rotation that keeps the user (a privilege change): a request still carrying
+		// the old ID lands on the new session.
+		oldID = s.ID()
+		require.NoError(t, st.Rotate(ctx, s))
 		viaOld, err := st.Load(ctx, oldID)
 		require.NoError(t, err)
 		require.Equal(t, s.ID(), viaOld.ID())
-		var cart []string
 		require.NoError(t, viaOld.Get("cart", &cart))
 		require.Equal(t, []string{"book"}, cart)
 

@@ -1,9 +1,16 @@
--- forward: turn a rotated session's old key into a short-lived pointer to the new one.
+-- forward: the last step of a rotation. Turn the old key into a short-lived pointer to
+-- the new session, or, when the rotation changed who the session belongs to, into a
+-- tombstone that no request follows (against session fixation: whoever held the old ID
+-- must not be handed the new session).
 -- KEYS[1]  the old session hash
 -- ARGV[1]  the forward token (the new ID, masked with a hash of the old ID)
--- ARGV[2]  grace period (ms)
--- Returns 1 when forwarded, 2 when it already was (a retry), 0 when the key is gone (or
--- revoked: a tombstone is never turned into a pointer).
+-- ARGV[2]  'f': grace period (ms) of the pointer; 't': how long the tombstone stays (ms)
+-- ARGV[3]  the old session's version the new session was copied from
+-- ARGV[4]  'f' forward pointer, 't' tombstone
+-- Returns 1 when done, 2 when it already was (a retry: the key holds this rotation's
+-- pointer or tombstone), 0 when the key is gone (or revoked: a tombstone is never turned
+-- into a pointer), -1 when the session was saved since it was copied (its version moved:
+-- the caller copies it again).
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
   return 0
@@ -11,24 +18,29 @@ end
 if redis.call('TYPE', key).ok ~= 'hash' then
   return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
 end
-local m = redis.call('HMGET', key, '_f', '_r', '_n')
-if m[1] then
+local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v')
+if m[1] == ARGV[1] or m[2] == ARGV[1] then
   return 2
 end
-if m[2] then
+if m[1] or m[2] or not m[4] then
   return 0
+end
+if m[4] ~= ARGV[3] then
+  return -1
 end
 local ttl = redis.call('PTTL', key)
 local grace = tonumber(ARGV[2])
-if ttl > 0 and ttl < grace then
+if ARGV[4] == 'f' and ttl > 0 and ttl < grace then
   grace = ttl
 end
 redis.call('DEL', key)
+-- The rotation's mark stays: a revoke that finds the pointer or the tombstone follows it
+-- (and revokes the new session only if it is still the revoked user's).
+local field = ARGV[4] == 'f' and '_f' or '_r'
 if m[3] then
-  -- the rotation's mark stays: a revoke that finds the pointer follows it
-  redis.call('HSET', key, '_f', ARGV[1], '_n', m[3])
+  redis.call('HSET', key, field, ARGV[1], '_n', m[3])
 else
-  redis.call('HSET', key, '_f', ARGV[1])
+  redis.call('HSET', key, field, ARGV[1])
 end
 redis.call('PEXPIRE', key, grace)
 return 1

@@ -1,6 +1,7 @@
 -- save: apply the attributes a request changed, bump the version, recompute the TTL.
 -- KEYS[1]   the session hash
--- ARGV[1]   save id: a retried save that already applied is recognised, not applied twice
+-- ARGV[1]   save id (16 hex digits), the same for every attempt of one Save: a retried
+--           save that already applied is recognised and answered as it was the first time
 -- ARGV[2]   expected version ('' = no check)
 -- ARGV[3]   mode: 'n' new session, 'u' update, 'c' copy (rotation: a new key that keeps
 --           the old session's created-at and absolute deadline)
@@ -16,19 +17,57 @@
 --           so is a save that gives the session a user it does not have without one
 -- ARGV[11]  number of attribute fields to delete (n), then n field names, then
 --           field/value pairs to set
--- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (same fields)
--- when this save id had already applied, 'notfound' (missing, expired, destroyed or
--- rotated away or revoked: never resurrected), 'conflict:<version>', 'exists', 'revoked'
--- (a new key where a revoke left a tombstone), 'stale', 'corrupt:<reason>',
--- 'codec:<stored codec>'.
+--
+-- Retry window: '_s' holds the saves applied recently, oldest first, comma-separated,
+-- each '<save id>:<version>:<now>' (what the save answered: created-at and deadline never
+-- change under one key). An entry is kept for 300 s (Redis time) and among the last 16
+-- saves; within that window every retry is recognised, also when other saves landed in
+-- between, and answered 'dup:…' with the fields it got the first time. A '_s' entry in
+-- any other form is ignored (dropped by the next save).
+--
+-- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (the same
+-- fields as the first time) when this save id had already applied, 'notfound' (missing,
+-- expired, destroyed or rotated away or revoked: never resurrected), 'conflict:<version>',
+-- 'exists', 'revoked' (a new key where a revoke left a tombstone), 'stale',
+-- 'corrupt:<reason>' (nothing written), 'codec:<stored codec>'.
+local WINDOW, KEEP = 300000, 16
 local key = KEYS[1]
 local mode = ARGV[3]
-local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u')
-local ver, abs, sid, codec, created = m[1], m[2], m[3], m[4], m[5]
+local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u', '_t')
+local ver, abs, sids, codec, created = m[1], m[2], m[3], m[4], m[5]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if ver and sid == ARGV[1] then
-  return 'dup:' .. ver .. ':' .. now .. ':' .. abs .. ':' .. created
+local function int(s)
+  return type(s) == 'string' and string.match(s, '^%-?%d+$') ~= nil and #s < 19
+end
+local recent = {}
+if ver then
+  -- A session: its metadata must be whole before anything is read from it or written.
+  if not int(ver) then
+    return 'corrupt:malformed version'
+  elseif not int(abs) then
+    return 'corrupt:malformed deadline'
+  elseif not int(created) then
+    return 'corrupt:malformed created-at'
+  elseif not int(m[9]) then
+    return 'corrupt:malformed last touch'
+  elseif not codec then
+    return 'corrupt:missing codec'
+  end
+  if sids then
+    for e in string.gmatch(sids, '[^,]+') do
+      local id, v, at = string.match(e, '^(%x+):(%d+):(%d+)$')
+      if id == ARGV[1] then
+        return 'dup:' .. v .. ':' .. at .. ':' .. abs .. ':' .. created
+      elseif e == ARGV[1] then
+        -- written before entries carried their reply: answered with the current fields
+        return 'dup:' .. ver .. ':' .. now .. ':' .. abs .. ':' .. created
+      end
+      if id and now - tonumber(at) <= WINDOW then
+        recent[#recent + 1] = e
+      end
+    end
+  end
 end
 if mode == 'u' then
   if not ver then
@@ -38,7 +77,7 @@ if mode == 'u' then
     return 'corrupt:missing metadata'
   end
   if codec ~= ARGV[6] then
-    return 'codec:' .. (codec or '')
+    return 'codec:' .. codec
   end
   if ARGV[2] ~= '' and ver ~= ARGV[2] then
     return 'conflict:' .. ver
@@ -49,9 +88,6 @@ if mode == 'u' then
     return 'stale'
   end
   abs = tonumber(abs)
-  if not abs then
-    return 'corrupt:malformed deadline'
-  end
   ver = tonumber(ver) + 1
 elseif m[7] then
   return 'revoked'
@@ -75,14 +111,17 @@ if abs <= now then
   end
   return 'notfound'
 end
+local first = math.max(1, #recent - KEEP + 2)
+recent[#recent + 1] = string.format('%s:%d:%d', ARGV[1], ver, now)
+local s = table.concat(recent, ',', first)
 local n = tonumber(ARGV[11])
 if n > 0 then
   redis.call('HDEL', key, unpack(ARGV, 12, 11 + n))
 end
 if mode == 'u' then
-  redis.call('HSET', key, '_v', ver, '_s', ARGV[1], '_t', now, unpack(ARGV, 12 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, unpack(ARGV, 12 + n, #ARGV))
 else
-  redis.call('HSET', key, '_v', ver, '_s', ARGV[1], '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 12 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 12 + n, #ARGV))
 end
 local u = ARGV[7]
 if u == '-' then
