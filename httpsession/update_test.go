@@ -82,27 +82,6 @@ func counterServer(t *testing.T, st *store.Store, opts ...httpsession.Option) *h
 	return srv
 }
 
-// fetch GETs url with the client and returns the status and the body.
-func fetch(t *testing.T, c *http.Client, url string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Error(err)
-	}
-	return resp.StatusCode, string(body)
-}
-
 func TestUpdateThroughMiddleware(t *testing.T) {
 	for _, kind := range []cluster.Kind{cluster.KindStandalone, cluster.KindCluster} {
 		t.Run(string(kind), func(t *testing.T) {
