@@ -409,11 +409,11 @@ func TestSessionGoneMeanwhileIsNotBroughtBack(t *testing.T) {
 					sess.Values["cart"] = "book, pen"
 					return sess.Save(r, w)
 				})
+				require.Empty(t, sessionsHolding(t, rdb, prefix, "ada-logged-in"), "the login is not back, under any ID")
 				require.ErrorIs(t, err, store.ErrNotFound)
 				for _, ck := range resp.Cookies() {
 					require.NotEqual(t, cookieName, ck.Name, "no cookie for a session that is gone")
 				}
-				require.Empty(t, sessionsHolding(t, rdb, prefix, "ada-logged-in"), "the login is not back, under any ID")
 				_, err = st.Load(ctx, id)
 				require.ErrorIs(t, err, store.ErrNotFound)
 

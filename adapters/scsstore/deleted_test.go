@@ -104,10 +104,11 @@ func TestCommitAfterDeleteWritesNothing(t *testing.T) {
 				<-loaded
 				require.Equal(t, http.StatusOK, get(end)) // meanwhile, in another tab
 				close(release)
-				require.Equal(t, http.StatusConflict, <-slow)
+				status := <-slow
+				require.Empty(t, keysHolding(t, rdb, prefix, "book"), "the in-flight change is not written")
+				require.Equal(t, http.StatusConflict, status)
 				require.ErrorIs(t, <-commitErr, scsstore.ErrDeleted)
 
-				require.Empty(t, keysHolding(t, rdb, prefix, "book"), "the in-flight change is not written")
 				holding := keysHolding(t, rdb, prefix, "ada-logged-in")
 				if end == "/destroy" {
 					require.Empty(t, holding, "the login is not back")
