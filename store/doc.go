@@ -50,6 +50,14 @@
 // destroyed, expired or rotated-away session ([ErrNotFound]). The size limit is checked
 // before anything is sent ([SizeError]).
 //
+// # Atomic updates
+//
+// Of concurrent saves of the same attribute the last one wins, so two read-modify-writes
+// of a counter that both read 1 both write 2. [Store.Update] makes a read-modify-write
+// atomic: it loads the session, runs the caller's function and saves with a version
+// check whatever [WithVersionCheck] says, starting again on [ErrConflict] up to
+// [UpdateAttempts] times.
+//
 // # Rotation
 //
 // [Store.Rotate] writes the session under a new ID first, then turns the old key into a
