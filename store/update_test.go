@@ -168,6 +168,18 @@ func TestUpdate(t *testing.T) {
 		require.EqualValues(t, 0, rdb.Exists(ctx, key).Val())
 	})
 
+	t.Run("an old ID within the grace period updates the rotated session", func(t *testing.T) {
+		s := saved(t)
+		old := s.ID()
+		require.NoError(t, st.Rotate(ctx, s)) // the user stays the same (none)
+		require.NoError(t, st.Update(ctx, old, increment))
+		got, err := other.Load(ctx, s.ID())
+		require.NoError(t, err)
+		var n int64
+		require.NoError(t, got.Get("n", &n))
+		require.EqualValues(t, 2, n)
+	})
+
 	t.Run("a malformed ID sends nothing", func(t *testing.T) {
 		var calls atomic.Int64
 		err := st.Update(ctx, "not-an-id", func(*store.Session) error { calls.Add(1); return nil })
