@@ -41,13 +41,34 @@
 // sent only when the session is first saved or changes ID. Responses carry Vary: Cookie,
 // and Cache-Control: no-cache="Set-Cookie" when they set the cookie.
 //
-// # Rotation and concurrency
+// # Rotation
 //
-// [Session.Rotate] (login) writes the session under a new ID at once; the old ID leads to
-// the new session for the store's grace period, and a request still carrying the old
-// cookie gets the new one in its response. Concurrent requests of one user that change
-// different attributes all keep their changes: a save writes only what its request
-// changed.
+// [Session.Rotate] (login) writes the session under a new ID at once. When the rotation
+// keeps the session's user (a change of privilege), the old ID leads to the new session
+// for the store's grace period, and a request still carrying the old cookie gets the new
+// one in its response. When it changes the user (a login), the old ID leads nowhere: a
+// request with the old cookie — which someone else may have planted — gets a new, empty
+// session, and its logout cannot end the new one.
+//
+// # Concurrent requests
+//
+// Concurrent requests of one session that change different attributes all keep their
+// changes: a save writes only what its request changed. A plain read-modify-write of one
+// attribute is not atomic, though: two requests that both read a counter at 1 and set it
+// to 2 save 2, and one increment is lost — of concurrent saves of the same attribute, the
+// last writer wins. Use [Session.Update] for counters, carts and anything else computed
+// from the attribute's previous value: it loads the latest version, runs the change and
+// saves it with a version check, retrying on a concurrent save, so nothing is lost.
+//
+//	err := s.Update(r.Context(), func(s *store.Session) error {
+//		var n int
+//		_ = s.Get("visits", &n)
+//		return s.Set("visits", n+1)
+//	})
+//
+// With the store's WithVersionCheck, every save of the response checks the version
+// instead: a request that saves after another changed the session is answered 409
+// Conflict by the default error handler (logged as a warning), and saves nothing.
 //
 // # Errors
 //
@@ -56,7 +77,8 @@
 // it no deadline: [WithTimeout] bounds the middleware's load and save.
 //
 // When the session cannot be loaded or saved — Redis down past that bound, the request's
-// context ended, a session over the store's size limit — the error handler answers
-// instead of the handler ([WithErrorHandler]; by default 500 and a log line), and the
-// handler's writes after that return [ErrNotSaved]. Nothing panics.
+// context ended, a session over the store's size limit, a version conflict — the error
+// handler answers instead of the handler ([WithErrorHandler]; by default 409 for a
+// conflict, 500 otherwise, and a log line), and the handler's writes after that return
+// [ErrNotSaved]. Nothing panics.
 package httpsession

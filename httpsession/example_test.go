@@ -1,11 +1,13 @@
 package httpsession_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -88,4 +90,63 @@ func Example() {
 	// GET /me: user="alice" cart=[book pen] (cookie sent: true)
 	// POST /logout: bye (cookie sent: true)
 	// GET /me: user="" cart=[] (cookie sent: false)
+}
+
+// Session.Update makes a read-modify-write atomic: concurrent requests of one session,
+// from several tabs or several app servers, lose no increment.
+func ExampleSession_Update() {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	defer rdb.Close()
+	st, err := store.New(rdb)
+	if err != nil {
+		panic(err)
+	}
+	sm, err := httpsession.New(st, httpsession.WithSecure(false))
+	if err != nil {
+		panic(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /like", func(w http.ResponseWriter, r *http.Request) {
+		var likes int
+		err := httpsession.FromContext(r.Context()).Update(r.Context(), func(s *store.Session) error {
+			likes = 0
+			_ = s.Get("likes", &likes) // store.ErrNoAttribute the first time
+			likes++
+			return s.Set("likes", likes)
+		})
+		switch {
+		case errors.Is(err, store.ErrConflict): // still changing after store.UpdateAttempts
+			http.Error(w, "busy, try again", http.StatusConflict)
+			return
+		case err != nil:
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, likes)
+	})
+	srv := httptest.NewServer(sm.Handler(mux))
+	defer srv.Close()
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	like := func() string {
+		resp, err := browser.Post(srv.URL+"/like", "", nil)
+		if err != nil {
+			panic(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	like() // the first like creates the session and its cookie
+
+	var wg sync.WaitGroup
+	for range 10 { // ten tabs at once
+		wg.Go(func() { like() })
+	}
+	wg.Wait()
+	fmt.Println("likes:", like())
+	// Output:
+	// likes: 12
 }

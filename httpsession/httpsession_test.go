@@ -70,10 +70,16 @@ type app struct {
 
 func newApp(t *testing.T, rdb redis.UniversalClient, tls bool, opts ...httpsession.Option) *app {
 	t.Helper()
+	return newAppOn(t, rdb, tls, []store.Option{store.WithGracePeriod(time.Second)}, opts...)
+}
+
+// newAppOn is newApp with the store's options.
+func newAppOn(t *testing.T, rdb redis.UniversalClient, tls bool, storeOpts []store.Option, opts ...httpsession.Option) *app {
+	t.Helper()
 	a := &app{rdb: rdb, cmds: &cmdCounter{}}
 	rdb.AddHook(a.cmds)
 	var err error
-	a.st, err = store.New(rdb, store.WithGracePeriod(time.Second))
+	a.st, err = store.New(rdb, storeOpts...)
 	require.NoError(t, err)
 	a.m, err = httpsession.New(a.st, opts...)
 	require.NoError(t, err)
@@ -301,10 +307,13 @@ func TestMiddleware(t *testing.T) {
 
 			t.Run("rotate changes the cookie and the old one works only during the grace period", func(t *testing.T) {
 				c := a.user(t)
+				a.get(t, c, "/login?user=alice")
 				resp, _ := a.get(t, c, "/set?k=cart&v=book")
 				old := a.sessionCookie(resp)
 				require.NotNil(t, old)
 
+				// A rotation that keeps the user (a change of privilege) forwards the old
+				// ID; one that changes it does not (see TestSessionFixation).
 				resp, _ = a.get(t, c, "/login?user=alice")
 				rotated := a.sessionCookie(resp)
 				require.NotNil(t, rotated)

@@ -201,16 +201,20 @@ func addVaryCookie(hdr http.Header) {
 	hdr.Add("Vary", "Cookie")
 }
 
-// defaultError logs the error and answers 500. A request whose client went away is
-// logged as a warning.
+// defaultError logs the error and answers: 409 Conflict, logged as a warning, for a save
+// that met a concurrent change (store.ErrConflict: WithVersionCheck); 500 otherwise,
+// logged as an error, or as a warning when the client went away.
 func (m *Manager) defaultError(w http.ResponseWriter, r *http.Request, err error) {
-	level := slog.LevelError
-	if errors.Is(err, context.Canceled) {
+	status, level, msg := http.StatusInternalServerError, slog.LevelError, "hasession: session unavailable"
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		status, level, msg = http.StatusConflict, slog.LevelWarn, "hasession: session changed by a concurrent request; not saved"
+	case errors.Is(err, context.Canceled):
 		level = slog.LevelWarn
 	}
-	m.logger.LogAttrs(r.Context(), level, "hasession: session unavailable",
+	m.logger.LogAttrs(r.Context(), level, msg,
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
-	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	http.Error(w, http.StatusText(status), status)
 }
 
 // Sessions returns the user's live sessions, most recently used first, with the named

@@ -145,8 +145,12 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithErrorHandler sets the handler that answers when the session cannot be loaded or
-// saved. Default: 500 Internal Server Error, and the error logged at level Error through
-// the logger (see WithLogger). A nil handler restores the default.
+// saved. Default: 409 Conflict for a save refused because another request changed the
+// session since this one loaded it (store.ErrConflict, with the store's
+// WithVersionCheck), logged at level Warn — the client may retry, nothing failed; 500
+// Internal Server Error for anything else, logged at level Error (Warn when the client
+// went away), through the logger (see WithLogger). A nil handler restores the default;
+// a handler of your own tells a conflict by errors.Is(err, store.ErrConflict).
 func WithErrorHandler(h ErrorHandler) Option {
 	return func(c *config) error {
 		c.onError = h

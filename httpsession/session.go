@@ -32,7 +32,8 @@ func FromContext(ctx context.Context) *Session {
 // Session is the request's session as handlers see it: a [store.Session] that the
 // middleware loaded before the handler ran and saves, if it changed, before the first
 // byte of the response. Changes made after the response has started are not saved: Set,
-// Rotate and Destroy then return [ErrCommitted].
+// Update, Rotate and Destroy then return [ErrCommitted] (Delete and SetUser, which return
+// no error, do nothing then).
 //
 // Rotate and Destroy act at once, in Redis, with the context they are given (the
 // request's), so a handler learns of a failure while it can still answer; the cookie
@@ -161,6 +162,62 @@ func (h *Session) Destroy(ctx context.Context) error {
 		return err
 	}
 	h.s, h.destroyed = fresh, true
+	return nil
+}
+
+// Update changes the session atomically, for a read-modify-write that concurrent
+// requests of the same session must not lose (a counter, a cart): it loads the
+// session's latest version from Redis, runs fn on it and saves what fn changed at once,
+// with a version check, running fn again on a fresh load when another request saved in
+// between (see store.Store.Update: fn may run more than once, and must only read and
+// change the session it is given). The request's session is then the one Update saved,
+// so the save with the response does not write fn's attributes again: a later Set in the
+// same request is saved with the response, as usual (with the store's WithVersionCheck,
+// that save too fails if another request saved in between).
+//
+// Changes the request made before Update are saved first, as the response would save
+// them. A session not yet in Redis (no cookie, or Destroy was called) has no other
+// request to race with: fn runs once on a new session, which is saved at once.
+//
+// Errors: ErrCommitted (nothing done), fn's error (fn's changes are not saved), an error
+// matching store.ErrConflict when the session kept changing under every attempt, the
+// store's errors (store.ErrNotFound: the session is gone — logged out, revoked, expired
+// — and is not brought back), the context's error. On error the request's session is
+// left as it was.
+func (h *Session) Update(ctx context.Context, fn func(*store.Session) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.committed {
+		return ErrCommitted
+	}
+	st := h.m.st
+	if h.s.Modified() {
+		if err := st.Save(ctx, h.s); err != nil {
+			return err
+		}
+	}
+	if h.s.IsNew() {
+		s, err := st.NewSession()
+		if err != nil {
+			return err
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+		if err := st.Save(ctx, s); err != nil {
+			return err
+		}
+		h.s = s
+		return nil
+	}
+	var last *store.Session
+	if err := st.Update(ctx, h.s.ID(), func(s *store.Session) error {
+		last = s
+		return fn(s)
+	}); err != nil {
+		return err
+	}
+	h.s = last
 	return nil
 }
 

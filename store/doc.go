@@ -66,6 +66,14 @@
 // deadline those of the save), so saving it again is an update. Rotate likewise completes
 // and returns the *AckError.
 //
+// # Atomic updates
+//
+// Of concurrent saves of the same attribute the last one wins, so two read-modify-writes
+// of a counter that both read 1 both write 2. [Store.Update] makes a read-modify-write
+// atomic: it loads the session, runs the caller's function and saves with a version
+// check whatever [WithVersionCheck] says, starting again on [ErrConflict] up to
+// [UpdateAttempts] times.
+//
 // # Rotation
 //
 // [Store.Rotate] reads the session as Redis holds it (what other requests saved since

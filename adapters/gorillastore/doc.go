@@ -69,6 +69,8 @@
 // with reflect.DeepEqual against a copy decoded apart) and deletes the attributes whose
 // keys were removed from Values, so an unchanged session sends nothing and concurrent
 // requests changing different values do not overwrite each other. A session that was
-// destroyed or expired since it was loaded is never brought back: Save puts the values
-// in a new session with a new ID and cookie.
+// destroyed, revoked or expired since it was loaded is never brought back, and its
+// values never move to another session: Save returns an error matching
+// store.ErrNotFound and sets no cookie, so a request in flight during a logout cannot
+// log the user back in.
 package gorillastore

@@ -134,14 +134,23 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // With Options.MaxAge > 0 it writes, in one script, the values that changed since the
 // session was loaded (compared with reflect.DeepEqual) and deletes the attributes whose
 // keys were removed from Values; an unchanged session sends nothing, and a new one is
-// written even without values. A session destroyed or expired since it was loaded is
-// not brought back: its values go to a new session with a new ID (and cookie). With
-// Options.MaxAge ≤ 0 it destroys the session in Redis and expires the cookie.
+// written even without values. With Options.MaxAge ≤ 0 it destroys the session in Redis
+// and expires the cookie.
 //
-// Errors: ErrKeyNotString, and codec errors for a value the codec cannot encode or that
-// would not load back (see the package documentation), with nothing sent;
-// *store.SizeError; the context's or Redis's error once the store's retry policy gave
-// up. After an error the next Save writes every value again.
+// A session that is gone from Redis since it was loaded — logged out (a Save with
+// MaxAge ≤ 0 or store.Store.Destroy elsewhere), revoked (store.Store.RevokeAll),
+// expired, rotated away — is not brought back, and its values do not move to a new
+// session either: a request still in flight when the user logged out must not log them
+// back in. Save then writes nothing, sets no cookie and returns an error matching
+// store.ErrNotFound; the browser's cookie leads to a new, empty session at its next
+// request. A handler that wants to keep the values in a new session sets sess.ID to ""
+// and saves again.
+//
+// Errors: an error matching store.ErrNotFound (the session is gone); ErrKeyNotString,
+// and codec errors for a value the codec cannot encode or that would not load back (see
+// the package documentation), with nothing sent; *store.SizeError; the context's or
+// Redis's error once the store's retry policy gave up. After an error the next Save
+// writes every value again.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	ctx := r.Context()
 	opts := sess.Options
@@ -161,16 +170,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	// A session destroyed, revoked, expired or rotated away since it was loaded is
+	// ErrNotFound: neither it nor its values come back, under its ID or another.
 	stt, err := s.stateFor(ctx, sess)
 	if err == nil {
 		err = s.write(ctx, stt, sess, names)
-		if errors.Is(err, store.ErrNotFound) && !stt.hs.IsNew() {
-			// Destroyed, expired or rotated away since it was loaded: a save never brings
-			// it back. The values go to a new session.
-			if stt, err = s.fresh(); err == nil {
-				err = s.write(ctx, stt, sess, names)
-			}
-		}
 	}
 	if err != nil {
 		s.detach(sess)
@@ -248,7 +252,9 @@ func (s *Store) destroy(ctx context.Context, w http.ResponseWriter, sess *sessio
 }
 
 // stateFor returns what the Store knows of the session: what New or the last Save
-// recorded, or else what Redis holds under its ID (every value is then written).
+// recorded, or else what Redis holds under its ID (every value is then written). A
+// session with an ID that Redis no longer holds is ErrNotFound: its values are not
+// written under another ID.
 func (s *Store) stateFor(ctx context.Context, sess *sessions.Session) (*state, error) {
 	if stt := s.lookup(sess); stt != nil && stt.hs.ID() == sess.ID {
 		return stt, nil
@@ -258,7 +264,7 @@ func (s *Store) stateFor(ctx context.Context, sess *sessions.Session) (*state, e
 	}
 	hs, err := s.st.Load(ctx, sess.ID)
 	switch {
-	case errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrInvalidID):
 		return s.fresh()
 	case err != nil:
 		return nil, err

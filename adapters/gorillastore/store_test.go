@@ -1,12 +1,15 @@
 package gorillastore_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -326,32 +329,104 @@ func TestMalformedCookieGetsANewSessionWithoutRedis(t *testing.T) {
 	})
 }
 
-func TestSessionGoneMeanwhileSavesUnderANewID(t *testing.T) {
+// sessionsHolding returns the keys under prefix of the sessions (hashes) that hold value
+// in some field, on every master.
+func sessionsHolding(t *testing.T, rdb redis.UniversalClient, prefix, value string) []string {
+	t.Helper()
+	ctx := t.Context()
+	var mu sync.Mutex
+	var found []string
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			if c.Type(ctx, key).Val() != "hash" {
+				continue
+			}
+			for _, v := range c.HGetAll(ctx, key).Val() {
+				if strings.Contains(v, value) {
+					mu.Lock()
+					found = append(found, key)
+					mu.Unlock()
+				}
+			}
+		}
+		return iter.Err()
+	}
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		require.NoError(t, cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) }))
+	} else {
+		require.NoError(t, scan(ctx, rdb))
+	}
+	return found
+}
+
+// A request in flight while its session ends elsewhere — a logout, a revoke of every
+// session of the user, an expiry — must not bring the session, or its values, back.
+func TestSessionGoneMeanwhileIsNotBroughtBack(t *testing.T) {
 	eachTopology(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := t.Context()
-		st, gs := newStores(t, rdb, "gs:gone:")
-		s := newSite(t, gs)
-		_, err := s.do(save(func(sess *sessions.Session) {
-			sess.Values["a"] = "1"
-			sess.Values["b"] = "2"
-		}))
-		require.NoError(t, err)
-		old := s.cookie()
-		_, err = s.do(func(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
-			if err := st.Destroy(ctx, sess.ID); err != nil { // logged out elsewhere
-				return err
-			}
-			sess.Values["b"] = "3"
-			return sess.Save(r, w)
-		})
-		require.NoError(t, err)
-		id := s.cookie()
-		require.NotEqual(t, old, id, "a new ID")
-		_, err = st.Load(ctx, old)
-		require.ErrorIs(t, err, store.ErrNotFound, "the destroyed session stays destroyed")
-		hs, err := st.Load(ctx, id)
-		require.NoError(t, err)
-		require.Equal(t, []string{"a", "b"}, hs.Keys(), "every value went to the new session")
+		for _, c := range []struct {
+			name string
+			end  func(t *testing.T, st *store.Store, id string)
+		}{
+			{"destroyed", func(t *testing.T, st *store.Store, id string) {
+				require.NoError(t, st.Destroy(ctx, id))
+			}},
+			{"revoked with every session of the user", func(t *testing.T, st *store.Store, _ string) {
+				require.NoError(t, st.RevokeAll(ctx, "ada"))
+			}},
+			{"expired", func(t *testing.T, st *store.Store, id string) {
+				key, err := st.Key(id)
+				require.NoError(t, err)
+				require.Eventually(t, func() bool { return rdb.Exists(ctx, key).Val() == 0 }, 10*time.Second, 20*time.Millisecond)
+			}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				prefix := "gs:gone:" + strings.ReplaceAll(c.name, " ", "-") + ":"
+				st, err := store.New(rdb, store.WithPrefix(prefix), store.WithIdleTimeout(2*time.Second), store.WithTouchInterval(time.Second))
+				require.NoError(t, err)
+				gs, err := gorillastore.New(st)
+				require.NoError(t, err)
+				s := newSite(t, gs)
+				_, err = s.do(save(func(sess *sessions.Session) {
+					sess.Values["user"] = "ada-logged-in"
+					sess.Values["cart"] = "book"
+				}))
+				require.NoError(t, err)
+				id := s.cookie()
+				// The session belongs to ada, as a login would make it.
+				hs, err := st.Load(ctx, id)
+				require.NoError(t, err)
+				hs.SetUser("ada")
+				require.NoError(t, st.Save(ctx, hs))
+
+				resp, err := s.do(func(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
+					if sess.IsNew || sess.Values["user"] != "ada-logged-in" {
+						return errors.New("the session did not load")
+					}
+					c.end(t, st, id) // meanwhile, elsewhere
+					sess.Values["cart"] = "book, pen"
+					return sess.Save(r, w)
+				})
+				require.Empty(t, sessionsHolding(t, rdb, prefix, "ada-logged-in"), "the login is not back, under any ID")
+				require.ErrorIs(t, err, store.ErrNotFound)
+				for _, ck := range resp.Cookies() {
+					require.NotEqual(t, cookieName, ck.Name, "no cookie for a session that is gone")
+				}
+				_, err = st.Load(ctx, id)
+				require.ErrorIs(t, err, store.ErrNotFound)
+
+				// The browser's next request gets a new, empty session.
+				_, err = s.do(func(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
+					if !sess.IsNew || len(sess.Values) != 0 {
+						return fmt.Errorf("want a new empty session, got %v", sess.Values)
+					}
+					return nil
+				})
+				require.NoError(t, err)
+			})
+		}
 	})
 }
 

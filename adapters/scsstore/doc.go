@@ -31,10 +31,19 @@
 //
 // A session is one string key, <prefix>{<token>} (default prefix "scs:session:"), holding
 // the bytes scs encoded, with a TTL set from scs's expiry on each commit; an expiry in the
-// past deletes the key. The hash tag puts each session in one Cluster slot. A token is
+// past deletes the key. A deleted session leaves a tombstone next to it (see below). The hash tag puts each session in one Cluster slot. A token is
 // checked before any key is built: anything but scs's 43 base64url digits (see
 // [ValidToken]) sends nothing to Redis — Find reports it missing, Delete does nothing,
 // Commit returns [ErrInvalidToken].
+//
+// # Deleted sessions stay deleted
+//
+// scs's Destroy and RenewToken delete the session's key; a request that loaded the
+// session before that and commits after it would, with a plain SET, write it back —
+// logging the user in again after a logout. Delete therefore leaves a tombstone,
+// <key>:deleted, for as long as the session would have lived and at least a minute, and
+// Commit refuses to write a session that has one: it returns [ErrDeleted], which
+// LoadAndSave hands to the SessionManager's ErrorFunc.
 //
 // # Failover
 //

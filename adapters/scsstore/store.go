@@ -2,6 +2,7 @@ package scsstore
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"sync"
@@ -17,6 +18,27 @@ import (
 // token (see [ValidToken]). Nothing was sent to Redis. Find and Delete treat such a token
 // as missing instead, as scs asks of stores.
 var ErrInvalidToken = errors.New("scsstore: malformed session token")
+
+// ErrDeleted is returned (wrapped) by Commit and CommitCtx for a session deleted since it
+// was loaded — a logout (scs's Destroy) or a new token (RenewToken) in another request:
+// nothing was written, so a request in flight during a logout cannot log the user back
+// in. scs's LoadAndSave hands it to the SessionManager's ErrorFunc, whose default answers
+// 500; an ErrorFunc that matches it with errors.Is can answer otherwise (the session is
+// gone, the browser's next request gets a new one).
+var ErrDeleted = errors.New("scsstore: session deleted meanwhile; not saved")
+
+// tombstoneMin is the least time a deleted session's tombstone lasts (see DeleteCtx).
+const tombstoneMin = time.Minute
+
+var (
+	//go:embed lua/commit.lua
+	commitLua string
+	//go:embed lua/delete.lua
+	deleteLua string
+
+	commitScript = redis.NewScript(commitLua)
+	deleteScript = redis.NewScript(deleteLua)
+)
 
 // Store keeps scs sessions in Redis through a hasession store's client and retry policy.
 // It implements scs.Store, scs.CtxStore, scs.IterableStore and scs.IterableCtxStore. It
@@ -69,6 +91,10 @@ func (s *Store) Key(token string) (string, error) {
 
 func (s *Store) key(token string) string { return s.prefix + "{" + token + "}" }
 
+// tombKey is the key of the tombstone a deleted session leaves: in the session's slot,
+// and never a session key (see token).
+func (s *Store) tombKey(token string) string { return s.key(token) + ":deleted" }
+
 // FindCtx returns the data of the session with the given token: one GET. A missing or
 // expired session, and a malformed token (nothing is sent then), are (nil, false, nil).
 // Errors: the context's error or a Redis error, once the retry policy gave up.
@@ -94,39 +120,43 @@ func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 	return f.b, f.ok, nil
 }
 
-// CommitCtx stores the session's data until expiry: one SET with the TTL, in
-// milliseconds, rounded up and computed again on each attempt. An expiry that has passed deletes
-// the session instead. Errors: ErrInvalidToken (nothing sent), the context's error or a
-// Redis error, once the retry policy gave up.
+// CommitCtx stores the session's data until expiry, in one script: a SET with the TTL, in
+// milliseconds, rounded up and computed again on each attempt. An expiry that has passed
+// deletes the session instead. A session deleted since it was loaded (its tombstone is
+// there, see DeleteCtx) is not written back: CommitCtx returns ErrDeleted. Errors:
+// ErrInvalidToken (nothing sent), ErrDeleted, the context's error or a Redis error, once
+// the retry policy gave up.
 func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	if !ValidToken(token) {
 		return ErrInvalidToken
 	}
-	key := s.key(token)
-	err := s.st.Retry(ctx, "scs commit", func(ctx context.Context) error {
-		ttl := time.Until(expiry)
-		if ttl <= 0 {
-			return s.rdb.Del(ctx, key).Err()
-		}
-		ms := (ttl + time.Millisecond - 1) / time.Millisecond
-		return s.rdb.Set(ctx, key, b, ms*time.Millisecond).Err()
+	keys := []string{s.key(token), s.tombKey(token)}
+	done, err := retry(ctx, s.st, "scs commit", func(ctx context.Context) (int64, error) {
+		ms := int64((time.Until(expiry) + time.Millisecond - 1) / time.Millisecond)
+		return commitScript.Run(ctx, s.rdb, keys, b, ms).Int64()
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return fmt.Errorf("scsstore: commit session: %w", err)
+	case done == 0:
+		return fmt.Errorf("scsstore: commit session: %w", ErrDeleted)
 	}
 	return nil
 }
 
-// DeleteCtx deletes the session with the given token. A missing session, or a malformed
-// token (nothing is sent then), is not an error. Errors: the context's error or a Redis
-// error, once the retry policy gave up.
+// DeleteCtx deletes the session with the given token and leaves a tombstone in its
+// place, for as long as the session would have lived and at least a minute: a request
+// that loaded the session before the delete (a logout in another tab) cannot write it
+// back with its commit (see CommitCtx). A new scs session never meets a tombstone: its
+// token is new. A missing session, or a malformed token (nothing is sent then), is not
+// an error. Errors: the context's error or a Redis error, once the retry policy gave up.
 func (s *Store) DeleteCtx(ctx context.Context, token string) error {
 	if !ValidToken(token) {
 		return nil
 	}
-	key := s.key(token)
+	keys := []string{s.key(token), s.tombKey(token)}
 	err := s.st.Retry(ctx, "scs delete", func(ctx context.Context) error {
-		return s.rdb.Del(ctx, key).Err()
+		return deleteScript.Run(ctx, s.rdb, keys, tombstoneMin.Milliseconds()).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("scsstore: delete session: %w", err)
