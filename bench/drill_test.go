@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/store"
 )
 
 func TestDrillFlags(t *testing.T) {
@@ -23,8 +24,18 @@ func TestDrillFlags(t *testing.T) {
 	if c.topology != cluster.KindCluster || c.fault != "kill" || c.faults != 1 || c.compare != "none" || c.out != "drill-out" {
 		t.Errorf("defaults: %+v", c)
 	}
-	if got := c.runs(); len(got) != 2 || !got[0].Wait || got[1].Wait {
-		t.Errorf("default runs: %+v, want hasession with and without WAIT", got)
+	if got := c.runs(); len(got) != 2 || !got[0].Wait || got[1].Wait || got[0].Ack != store.AckBestEffort {
+		t.Errorf("default runs: %+v, want hasession with WAIT (best-effort) and without", got)
+	}
+	if c.inflight != 1000 {
+		t.Errorf("default in-flight bound %d", c.inflight)
+	}
+	c, err = parseDrillFlags([]string{"--ack", "required", "--inflight", "5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.runs(); got[0].Ack != store.AckRequired || c.inflight != 5 {
+		t.Errorf("--ack required --inflight 5: %+v, %d", got, c.inflight)
 	}
 	if c.requests < int(c.rate*c.duration.Seconds()) {
 		t.Errorf("request cap %d", c.requests)
@@ -55,6 +66,8 @@ func TestDrillFlags(t *testing.T) {
 		{[]string{"--compare", "gorilla"}, "--compare"},
 		{[]string{"--warmup", "20s"}, "--warmup"},
 		{[]string{"--users", "2"}, "--users"},
+		{[]string{"--ack", "maybe"}, "--ack"},
+		{[]string{"--inflight", "0"}, "--inflight"},
 		{[]string{"extra"}, "unexpected"},
 	} {
 		_, err := parseDrillFlags(tc.args, io.Discard)
@@ -138,6 +151,118 @@ func TestDrillRunBuild(t *testing.T) {
 		if strings.Contains(strings.ReplaceAll(page.String(), `xmlns="http://www.w3.org/2000/svg"`, ""), bad) {
 			t.Errorf("page is not self-contained: has %q", bad)
 		}
+	}
+}
+
+// TestDrillFaultWindows: three faults, the second with the longest outage. Each fault's
+// recovery and counts come from its own window (its start to the next fault's start);
+// the second fault's gap is never charged to the first.
+func TestDrillFaultWindows(t *testing.T) {
+	t0 := time.Now()
+	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
+	var faults []*drillFault
+	for _, at := range []float64{5, 10, 20} {
+		f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(at)), healthy: t0.Add(s(at + 2))}
+		f.StartS = at
+		faults = append(faults, f)
+	}
+	// The probe saves every 50 ms but for the outages [5, 8), [10, 18) and [20, 21).
+	outages := [][2]float64{{5, 8}, {10, 18}, {20, 21}}
+	var probe []time.Time
+	var recs []drillRecord
+	for ms := 0; ms < 25000; ms += 50 {
+		at := float64(ms) / 1000
+		down := false
+		for _, o := range outages {
+			down = down || (at >= o[0] && at < o[1])
+		}
+		if !down {
+			probe = append(probe, t0.Add(s(at)))
+		}
+		recs = append(recs, drillRecord{start: s(at), end: s(at + 0.01), ok: !down, user: int32(ms / 50 % 7)})
+	}
+	run := &drillRun{Name: "x", Store: "hasession", Faults: faults}
+	run.build(recs, map[string]int{}, probe, t0, s(25))
+	for i, want := range []struct {
+		recovery, windowEnd float64
+		requests, errors    int
+	}{{3, 10, 100, 60}, {8, 20, 200, 160}, {1, 25, 100, 20}} {
+		f := run.Faults[i]
+		if f.RecoveryS == nil || *f.RecoveryS != want.recovery {
+			t.Errorf("fault %d: recovery %s, want %.2fs", i+1, drillFmtS(f.RecoveryS), want.recovery)
+		}
+		if f.WindowEndS != want.windowEnd || f.Requests != want.requests || f.Errors != want.errors {
+			t.Errorf("fault %d: window to %.1fs, %d requests, %d errors; want to %.1fs, %d, %d", i+1, f.WindowEndS, f.Requests, f.Errors, want.windowEnd, want.requests, want.errors)
+		}
+	}
+	if run.RecoveryS == nil || *run.RecoveryS != 3 {
+		t.Errorf("the run's recovery (the first fault's) %s, want 3.00s", drillFmtS(run.RecoveryS))
+	}
+	// A fault after which the probe saved nothing before the next one has no recovery.
+	run = &drillRun{Name: "y", Store: "hasession", Faults: []*drillFault{
+		{start: t0.Add(s(5)), healthy: t0.Add(s(6))}, {start: t0.Add(s(7)), healthy: t0.Add(s(8))},
+	}}
+	run.build(nil, map[string]int{}, []time.Time{t0.Add(s(4.9)), t0.Add(s(9))}, t0, s(10))
+	if run.Faults[0].RecoveryS != nil || run.Faults[1].RecoveryS == nil || *run.Faults[1].RecoveryS != 2 {
+		t.Errorf("recoveries %s and %s, want – and 2.00s", drillFmtS(run.Faults[0].RecoveryS), drillFmtS(run.Faults[1].RecoveryS))
+	}
+}
+
+// TestDrillUsersAndShards: the users who saw an error or a slow request, dropped
+// requests, and per shard requests, errors, p99 and the fewest completions per bucket
+// during the fault.
+func TestDrillUsersAndShards(t *testing.T) {
+	t0 := time.Now()
+	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
+	f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(1)), healthy: t0.Add(s(2))}
+	run := &drillRun{Name: "x", Store: "hasession", Wait: true, AckPolicy: "best-effort", UnackedSaves: 4, Faults: []*drillFault{f},
+		Shards: []*drillShard{{Name: "slots 0-8191", Faulted: true}, {Name: "slots 8192-16383"}}}
+	var recs []drillRecord
+	for ms := 0; ms < 3000; ms += 10 {
+		// user 0: shard 0, slow during the fault; user 1: shard 1, always fine.
+		lat := 0.005
+		if ms >= 1000 && ms < 2000 {
+			lat = 1.5
+		}
+		recs = append(recs, drillRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + lat), ok: true, user: 0, shard: 0})
+		recs = append(recs, drillRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + 0.005), ok: true, user: 1, shard: 1})
+	}
+	recs = append(recs, drillRecord{start: s(1.5), end: s(1.5), user: 2, shard: 0, dropped: true})
+	run.build(recs, map[string]int{"dropped: 1 requests in flight (--inflight)": 1}, nil, t0, s(3))
+	if run.Users != 3 || run.UsersAffected != 2 || run.UsersError != 1 || run.UsersSlow != 1 {
+		t.Errorf("users %d, affected %d (error %d, slow %d); want 3, 2 (1, 1)", run.Users, run.UsersAffected, run.UsersError, run.UsersSlow)
+	}
+	if run.Dropped != 1 || run.Errors != 1 {
+		t.Errorf("dropped %d, errors %d", run.Dropped, run.Errors)
+	}
+	faulted, other := run.Shards[0], run.Shards[1]
+	if faulted.Requests != 301 || faulted.Errors != 1 || *faulted.P99MS != 1500 {
+		t.Errorf("faulted shard: %d requests, %d errors, p99 %s", faulted.Requests, faulted.Errors, drillFmtMS(faulted.P99MS))
+	}
+	if other.Requests != 300 || other.Errors != 0 || *other.P99MS != 5 {
+		t.Errorf("other shard: %d requests, %d errors, p99 %s", other.Requests, other.Errors, drillFmtMS(other.P99MS))
+	}
+	// During the fault the slow requests of shard 0 complete 1.5 s later: buckets 11-14
+	// see none of them.
+	if faulted.MinOKDuringFaults == nil || *faulted.MinOKDuringFaults != 0 || other.MinOKDuringFaults == nil || *other.MinOKDuringFaults != 10 {
+		t.Errorf("min completions per bucket during the fault: faulted %v, other %v; want 0 and 10", faulted.MinOKDuringFaults, other.MinOKDuringFaults)
+	}
+	rep := &drillReport{Topology: "cluster", Fault: "kill", Faults: 1, Rate: 200, Inflight: 1, AckPolicy: "best-effort", Runs: []*drillRun{run}}
+	rep.finish()
+	var table bytes.Buffer
+	if err := writeDrillTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"slots 0-8191 (faulted)", "users affected: 2 of 3 (66.7%)", "dropped at the in-flight bound (counted as failed): 1",
+		"saved without replica acknowledgement (WAIT shortfall best-effort): 4", "1 failed requests (1 dropped at the in-flight bound)", "x: 4 saved without replica acknowledgement"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var page strings.Builder
+	writeDrillHTML(&page, rep)
+	if !strings.Contains(page.String(), "on the faulted shard") || strings.Count(page.String(), `stroke-dasharray="3 2"`) != 2 {
+		t.Error("the chart lacks the per-shard series")
 	}
 }
 
