@@ -81,6 +81,7 @@ type drillConfig struct {
 	clients        int
 	inflight       int
 	ack            store.AckPolicy
+	waitTimeout    time.Duration
 	users          int
 	rate           float64
 	duration       time.Duration
@@ -125,6 +126,7 @@ func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
 	fs.DurationVar(&c.hold, "hold", 0, "how long a fault lasts before it is healed (0: until a replica is promoted; standalone: 3s)")
 	fs.IntVar(&c.clients, "clients", 8, "concurrent HTTP clients logging users in and reading sessions back, and sending the load with --rate 0")
 	fs.IntVar(&c.inflight, "inflight", 1000, "with --rate: requests in flight at most; one due beyond that is dropped and counted as failed")
+	fs.DurationVar(&c.waitTimeout, "wait-timeout", 250*time.Millisecond, "WAIT 1 run: how long a save waits for its replica (a master with no replica waits this long on every save)")
 	ack := fs.String("ack", "best-effort", "WAIT 1 run: a save no replica confirmed is accepted and counted (best-effort) or fails (required)")
 	fs.IntVar(&c.users, "users", 200, "simulated users (one session and cookie jar each), logged in before the load starts")
 	fs.Float64Var(&c.rate, "rate", 200, "requests per second, all clients together (0: as fast as they go)")
@@ -195,6 +197,8 @@ func (c *drillConfig) validate(set map[string]bool) error {
 		return fmt.Errorf("--faults must be in [0, 10], got %d", c.faults)
 	case c.clients < 1 || c.clients > 1000:
 		return fmt.Errorf("--clients must be in [1, 1000], got %d", c.clients)
+	case c.waitTimeout <= 0 || c.waitTimeout >= time.Second:
+		return fmt.Errorf("--wait-timeout must be in (0, 1s) (the client's read timeout), got %s", c.waitTimeout)
 	case c.inflight < 1 || c.inflight > 100000:
 		return fmt.Errorf("--inflight must be in [1, 100000], got %d", c.inflight)
 	case c.users < c.clients || c.users > 100000:
@@ -266,16 +270,17 @@ func (c *drillConfig) existing() bool { return len(c.addrs) > 0 }
 
 // drillRunSpec is one run of the load: a store and its settings.
 type drillRunSpec struct {
-	Name  string          // shown in the report
-	Store string          // hasession, scs or raw
-	Wait  bool            // hasession: WAIT 1 after every save
-	Ack   store.AckPolicy // with Wait: what a save WAIT cannot confirm does
+	Name        string          // shown in the report
+	Store       string          // hasession, scs or raw
+	Wait        bool            // hasession: WAIT 1 after every save
+	WaitTimeout time.Duration   // with Wait: WAIT's timeout
+	Ack         store.AckPolicy // with Wait: what a save WAIT cannot confirm does
 }
 
 func (c *drillConfig) runs() []drillRunSpec {
 	var out []drillRunSpec
 	if c.wait == "on" || c.wait == "both" {
-		out = append(out, drillRunSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, Ack: c.ack})
+		out = append(out, drillRunSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack})
 	}
 	if c.wait == "off" || c.wait == "both" {
 		out = append(out, drillRunSpec{Name: "hasession", Store: "hasession"})
@@ -826,7 +831,7 @@ func newDrillHasessionBackend(spec drillRunSpec, o *redis.UniversalOptions) (*dr
 	rdb := store.NewFailoverClient(o)
 	opts := []store.Option{store.WithPrefix("hs:drill:"), store.WithIdleTimeout(drillIdle), store.WithLifetime(drillLifetime)}
 	if spec.Wait {
-		opts = append(opts, store.WithWriteAck(1, 500*time.Millisecond), store.WithWriteAckPolicy(spec.Ack))
+		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
 	}
 	st, err := store.New(rdb, opts...)
 	if err != nil {

@@ -97,10 +97,13 @@ type drillShard struct {
 	Requests int      `json:"requests"`
 	Errors   int      `json:"errors"`
 	P99MS    *float64 `json:"p99_ms"`
-	// MinOKDuringFaults is the fewest requests the shard completed in one 100 ms bucket
-	// from a fault's start until the topology was healthy again (buckets wholly inside);
-	// null without a fault.
-	MinOKDuringFaults *int `json:"min_ok_per_bucket_during_faults"`
+	// From each fault's start until the topology was healthy again (100 ms buckets
+	// wholly inside): the fewest requests the shard completed in any 500 ms (5
+	// consecutive buckets; null without a fault), and the buckets in which it completed
+	// none. A shard that stops serving shows 0; one that serves through the fault does
+	// not, although a loaded machine can stall the whole process for a bucket or two.
+	MinOK500ms   *int `json:"min_ok_per_500ms_during_faults"`
+	EmptyBuckets int  `json:"empty_100ms_buckets_during_faults"`
 }
 
 // drillPhase is the requests that started in one phase of a run.
@@ -348,12 +351,21 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 	}
 	for i, sh := range run.Shards {
 		_, sh.P99MS, _ = drillLatencies(shardLat[i])
+		ok := s.ShardOK[i]
 		for _, f := range run.Faults {
-			from, to := int(f.start.Sub(t0)/drillBucket)+1, int(f.healthy.Sub(t0)/drillBucket) // buckets wholly inside
-			for b := max(from, 0); b < min(to, n); b++ {
-				if sh.MinOKDuringFaults == nil || s.ShardOK[i][b] < *sh.MinOKDuringFaults {
-					v := s.ShardOK[i][b]
-					sh.MinOKDuringFaults = &v
+			from, to := max(int(f.start.Sub(t0)/drillBucket)+1, 0), min(int(f.healthy.Sub(t0)/drillBucket), n) // buckets wholly inside
+			for b := from; b < to; b++ {
+				if ok[b] == 0 {
+					sh.EmptyBuckets++
+				}
+			}
+			for b := from; b < to && (b == from || b+5 <= to); b++ { // a fault shorter than 500 ms is one window
+				v := 0
+				for _, c := range ok[b:min(b+5, to)] {
+					v += c
+				}
+				if sh.MinOK500ms == nil || v < *sh.MinOK500ms {
+					sh.MinOK500ms = &v
 				}
 			}
 		}
@@ -448,18 +460,18 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSHARD\tREQUESTS\tERRORS\tP99\tMIN OK/100MS DURING FAULTS")
+	fmt.Fprintln(tw, "RUN\tSHARD\tREQUESTS\tERRORS\tP99\tDURING FAULTS: MIN OK/500MS\tEMPTY 100MS")
 	for _, run := range r.Runs {
 		for i, sh := range run.Shards {
 			name := ""
 			if i == 0 {
 				name = run.Name
 			}
-			minOK := "–"
-			if sh.MinOKDuringFaults != nil {
-				minOK = strconv.Itoa(*sh.MinOKDuringFaults)
+			minOK, empty := "–", "–"
+			if sh.MinOK500ms != nil {
+				minOK, empty = strconv.Itoa(*sh.MinOK500ms), strconv.Itoa(sh.EmptyBuckets)
 			}
-			fmt.Fprintf(tw, "%s\t%s%s\t%d\t%d\t%s\t%s\n", name, sh.Name, map[bool]string{true: " (faulted)"}[sh.Faulted], sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), minOK)
+			fmt.Fprintf(tw, "%s\t%s%s\t%d\t%d\t%s\t%s\t%s\n", name, sh.Name, map[bool]string{true: " (faulted)"}[sh.Faulted], sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), minOK, empty)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -242,10 +242,11 @@ func TestDrillUsersAndShards(t *testing.T) {
 	if other.Requests != 300 || other.Errors != 0 || *other.P99MS != 5 {
 		t.Errorf("other shard: %d requests, %d errors, p99 %s", other.Requests, other.Errors, drillFmtMS(other.P99MS))
 	}
-	// During the fault the slow requests of shard 0 complete 1.5 s later: buckets 11-14
-	// see none of them.
-	if faulted.MinOKDuringFaults == nil || *faulted.MinOKDuringFaults != 0 || other.MinOKDuringFaults == nil || *other.MinOKDuringFaults != 10 {
-		t.Errorf("min completions per bucket during the fault: faulted %v, other %v; want 0 and 10", faulted.MinOKDuringFaults, other.MinOKDuringFaults)
+	// During the fault (buckets 11-19) the slow requests of shard 0 complete 1.5 s
+	// later: it completes none; shard 1 completes 10 per bucket.
+	if faulted.MinOK500ms == nil || *faulted.MinOK500ms != 0 || faulted.EmptyBuckets != 9 || other.MinOK500ms == nil || *other.MinOK500ms != 50 || other.EmptyBuckets != 0 {
+		t.Errorf("during the fault: faulted %v per 500 ms, %d empty buckets; other %v, %d; want 0, 9 and 50, 0",
+			*faulted.MinOK500ms, faulted.EmptyBuckets, *other.MinOK500ms, other.EmptyBuckets)
 	}
 	rep := &drillReport{Topology: "cluster", Fault: "kill", Faults: 1, Rate: 200, Inflight: 1, AckPolicy: "best-effort", Runs: []*drillRun{run}}
 	rep.finish()
@@ -281,7 +282,8 @@ func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool)
 	runs, _ := raw["runs"].([]any)
 	for _, r := range runs {
 		m, _ := r.(map[string]any)
-		for _, k := range []string{"name", "requests", "ok", "errors", "phases", "fault_events", "promotion_s", "recovery_s", "sessions", "acked_saves", "verified", "lost", "series"} {
+		for _, k := range []string{"name", "requests", "ok", "errors", "phases", "fault_events", "promotion_s", "recovery_s", "sessions", "acked_saves", "verified", "lost", "series",
+			"dropped", "users", "users_affected", "shards", "saved_without_replica_ack"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("run %v lacks %q", m["name"], k)
 			}
@@ -321,6 +323,24 @@ func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool)
 		}
 		if ok != run.OK || errs != run.Errors {
 			t.Errorf("%s: series holds %d ok and %d errors, want %d and %d", run.Name, ok, errs, run.OK, run.Errors)
+		}
+		shardReqs, faulted := 0, 0
+		for _, sh := range run.Shards {
+			shardReqs += sh.Requests
+			if sh.Faulted {
+				faulted++
+			}
+		}
+		if faulted != 1 || shardReqs > run.Requests || shardReqs < run.Requests*9/10 {
+			t.Errorf("%s: %d faulted shards, shards hold %d of %d requests", run.Name, faulted, shardReqs, run.Requests)
+		}
+		if run.Users == 0 || run.UsersAffected > run.Users || run.Dropped > run.Errors {
+			t.Errorf("%s: %d users, %d affected; %d dropped of %d errors", run.Name, run.Users, run.UsersAffected, run.Dropped, run.Errors)
+		}
+		for i, f := range run.Faults {
+			if i+1 < len(run.Faults) && f.WindowEndS != run.Faults[i+1].StartS {
+				t.Errorf("%s: fault %d's window ends at %.2fs, the next fault starts at %.2fs", run.Name, i+1, f.WindowEndS, run.Faults[i+1].StartS)
+			}
 		}
 		if wantPromotion && (run.PromotionS == nil || *run.PromotionS <= 0) {
 			t.Errorf("%s: no promotion time", run.Name)
@@ -375,6 +395,24 @@ func TestDrillCluster(t *testing.T) {
 		if got.Runs[1].Store != "scs" {
 			t.Errorf("second run is %q, want scs", got.Runs[1].Store)
 		}
+		// One shard down: the others serve through the failover. In every 500 ms from
+		// the kill until the topology is healthy again, each other shard completed
+		// requests.
+		for _, run := range got.Runs {
+			if len(run.Shards) != 3 {
+				t.Fatalf("%s: %d shards, want 3", run.Name, len(run.Shards))
+			}
+			for _, sh := range run.Shards {
+				if sh.MinOK500ms == nil {
+					t.Fatalf("%s: %s: no figure for the fault", run.Name, sh.Name)
+				}
+				t.Logf("%s: %s faulted %v: %d requests, %d errors, p99 %s; during the fault: at least %d completed per 500 ms, %d empty 100 ms buckets",
+					run.Name, sh.Name, sh.Faulted, sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), *sh.MinOK500ms, sh.EmptyBuckets)
+				if !sh.Faulted && *sh.MinOK500ms == 0 {
+					t.Errorf("%s: shard %s completed no request in some 500 ms of the fault", run.Name, sh.Name)
+				}
+			}
+		}
 		file, err := os.ReadFile(filepath.Join(cfg.out, "drill.json"))
 		if err != nil || !bytes.Equal(file, stdout.Bytes()) {
 			t.Errorf("drill.json differs from --json's output (%v)", err)
@@ -415,6 +453,55 @@ func TestDrillCluster(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestDrillSentinel runs the drill against a Sentinel deployment the test starts: three
+// master kills in a row in one run of hasession with WAIT 1, each fault's figures from
+// its own window.
+func TestDrillSentinel(t *testing.T) {
+	cluster.RequireDocker(t)
+	s, err := cluster.RunSentinel(t.Context())
+	cluster.Cleanup(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--topology", "sentinel", "--faults", "3", "--wait", "on", "--duration", "6s", "--warmup", "2s",
+		"--clients", "4", "--users", "40", "--rate", "100", "--out", t.TempDir(), "--json"}
+	cfg, err := parseDrillFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.topo = s
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := runDrill(ctx, cfg, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := writeDrillOutputs(cfg, rep, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := checkDrillJSON(t, stdout.Bytes(), 1, true)
+	run := got.Runs[0]
+	if len(run.Faults) != 3 {
+		t.Fatalf("%d faults, want 3", len(run.Faults))
+	}
+	for i, f := range run.Faults {
+		t.Logf("fault %d: %s %s at %.2fs, promoted %s after %s, window to %.2fs: %d requests, %d errors; recovery %s",
+			i+1, f.Kind, f.Node, f.StartS, f.Promoted, drillFmtS(f.PromotedS), f.WindowEndS, f.Requests, f.Errors, drillFmtS(f.RecoveryS))
+		if f.Promoted == "" || f.Promoted == f.Node {
+			t.Errorf("fault %d: %s promoted after the kill of %s", i+1, f.Promoted, f.Node)
+		}
+		if f.RecoveryS != nil && f.StartS+*f.RecoveryS > f.WindowEndS {
+			t.Errorf("fault %d: recovery at %.2fs, after its window's end %.2fs", i+1, f.StartS+*f.RecoveryS, f.WindowEndS)
+		}
+	}
+	if len(run.Shards) != 1 || !run.Shards[0].Faulted {
+		t.Errorf("shards %+v, want the one master", run.Shards)
+	}
 }
 
 // TestDrillStandalone runs the drill end to end as the CLI does: it starts its own
