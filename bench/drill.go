@@ -129,7 +129,7 @@ func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
 	fs.DurationVar(&c.waitTimeout, "wait-timeout", 250*time.Millisecond, "WAIT 1 run: how long a save waits for its replica (a master with no replica waits this long on every save)")
 	ack := fs.String("ack", "best-effort", "WAIT 1 run: a save no replica confirmed is accepted and counted (best-effort) or fails (required)")
 	fs.IntVar(&c.users, "users", 200, "simulated users (one session and cookie jar each), logged in before the load starts")
-	fs.Float64Var(&c.rate, "rate", 200, "requests per second, all clients together (0: as fast as they go)")
+	fs.Float64Var(&c.rate, "rate", 200, "requests per second of all users together, each sent when due (open loop); 0: --clients clients as fast as they go (closed loop)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "load per run; it runs longer only to see the faults heal")
 	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before the first fault")
 	fs.IntVar(&c.requests, "requests", 0, "stop a run after this many requests (0: rate × (duration + 90s), or 1000000 without a rate)")

@@ -371,7 +371,10 @@ func TestDrillCluster(t *testing.T) {
 	short := []string{"--duration", "6s", "--warmup", "2s", "--clients", "4", "--users", "40", "--rate", "100"}
 
 	t.Run("kill", func(t *testing.T) {
-		cfg, err := parseDrillFlags(append(short, "--wait", "on", "--compare", "scs", "--out", t.TempDir(), "--json"), io.Discard)
+		// 200 users at 50 req/s: a user sends one request at a time, and one stuck on
+		// the faulted shard (a login whose index or new session lives there) holds that
+		// user's next requests; with few users most would be held within seconds.
+		cfg, err := parseDrillFlags(append(short, "--users", "200", "--rate", "50", "--wait", "on", "--compare", "scs", "--out", t.TempDir(), "--json"), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -455,9 +458,10 @@ func TestDrillCluster(t *testing.T) {
 	})
 }
 
-// TestDrillSentinel runs the drill against a Sentinel deployment the test starts: three
-// master kills in a row in one run of hasession with WAIT 1, each fault's figures from
-// its own window.
+// TestDrillSentinel runs the drill against a Sentinel deployment the test starts: a
+// master kill in one run of hasession with WAIT 1. (On a loaded machine a fault on
+// Sentinel takes 25-40 s to heal — the old master must resynchronise as a replica — so
+// one fault: several in a row are TestDrillFaultWindows's.)
 func TestDrillSentinel(t *testing.T) {
 	cluster.RequireDocker(t)
 	s, err := cluster.RunSentinel(t.Context())
@@ -465,7 +469,7 @@ func TestDrillSentinel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--topology", "sentinel", "--faults", "3", "--wait", "on", "--duration", "6s", "--warmup", "2s",
+	args := []string{"--topology", "sentinel", "--fault", "kill", "--faults", "1", "--wait", "on", "--duration", "6s", "--warmup", "2s",
 		"--clients", "4", "--users", "40", "--rate", "100", "--out", t.TempDir(), "--json"}
 	cfg, err := parseDrillFlags(args, io.Discard)
 	if err != nil {
@@ -486,14 +490,14 @@ func TestDrillSentinel(t *testing.T) {
 	}
 	got := checkDrillJSON(t, stdout.Bytes(), 1, true)
 	run := got.Runs[0]
-	if len(run.Faults) != 3 {
-		t.Fatalf("%d faults, want 3", len(run.Faults))
+	if len(run.Faults) != 1 {
+		t.Fatalf("%d faults, want 1", len(run.Faults))
 	}
 	for i, f := range run.Faults {
 		t.Logf("fault %d: %s %s at %.2fs, promoted %s after %s, window to %.2fs: %d requests, %d errors; recovery %s",
 			i+1, f.Kind, f.Node, f.StartS, f.Promoted, drillFmtS(f.PromotedS), f.WindowEndS, f.Requests, f.Errors, drillFmtS(f.RecoveryS))
-		if f.Promoted == "" || f.Promoted == f.Node {
-			t.Errorf("fault %d: %s promoted after the kill of %s", i+1, f.Promoted, f.Node)
+		if f.Kind != "kill" || f.Promoted == "" || f.Promoted == f.Node {
+			t.Errorf("fault %d: %s promoted after the %s of %s", i+1, f.Promoted, f.Kind, f.Node)
 		}
 		if f.RecoveryS != nil && f.StartS+*f.RecoveryS > f.WindowEndS {
 			t.Errorf("fault %d: recovery at %.2fs, after its window's end %.2fs", i+1, f.StartS+*f.RecoveryS, f.WindowEndS)
