@@ -104,6 +104,10 @@ type drillShard struct {
 	// not, although a loaded machine can stall the whole process for a bucket or two.
 	MinOK500ms   *int `json:"min_ok_per_500ms_during_faults"`
 	EmptyBuckets int  `json:"empty_100ms_buckets_during_faults"`
+	// MinOKUntilPromotion is the fewest requests the shard completed between a fault's
+	// start and the promotion of a replica (the time the faulted shard has no master);
+	// null without a promotion.
+	MinOKUntilPromotion *int `json:"min_ok_until_promotion"`
 }
 
 // drillPhase is the requests that started in one phase of a run.
@@ -349,6 +353,23 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 			s.P99MS[i] = drillMillis(drillQuantile(l, 0.99))
 		}
 	}
+	for _, f := range run.Faults {
+		if f.PromotedS == nil {
+			continue
+		}
+		from, to := f.start.Sub(t0), f.start.Sub(t0)+time.Duration(*f.PromotedS*float64(time.Second))
+		counts := make([]int, len(run.Shards))
+		for _, r := range recs {
+			if r.ok && r.shard >= 0 && int(r.shard) < len(counts) && r.end >= from && r.end < to {
+				counts[r.shard]++
+			}
+		}
+		for i, sh := range run.Shards {
+			if sh.MinOKUntilPromotion == nil || counts[i] < *sh.MinOKUntilPromotion {
+				sh.MinOKUntilPromotion = &counts[i]
+			}
+		}
+	}
 	for i, sh := range run.Shards {
 		_, sh.P99MS, _ = drillLatencies(shardLat[i])
 		ok := s.ShardOK[i]
@@ -460,18 +481,21 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSHARD\tREQUESTS\tERRORS\tP99\tDURING FAULTS: MIN OK/500MS\tEMPTY 100MS")
+	fmt.Fprintln(tw, "RUN\tSHARD\tREQUESTS\tERRORS\tP99\tDURING FAULTS: MIN OK/500MS\tEMPTY 100MS\tOK UNTIL PROMOTION")
 	for _, run := range r.Runs {
 		for i, sh := range run.Shards {
 			name := ""
 			if i == 0 {
 				name = run.Name
 			}
-			minOK, empty := "–", "–"
+			minOK, empty, untilPromotion := "–", "–", "–"
 			if sh.MinOK500ms != nil {
 				minOK, empty = strconv.Itoa(*sh.MinOK500ms), strconv.Itoa(sh.EmptyBuckets)
 			}
-			fmt.Fprintf(tw, "%s\t%s%s\t%d\t%d\t%s\t%s\t%s\n", name, sh.Name, map[bool]string{true: " (faulted)"}[sh.Faulted], sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), minOK, empty)
+			if sh.MinOKUntilPromotion != nil {
+				untilPromotion = strconv.Itoa(*sh.MinOKUntilPromotion)
+			}
+			fmt.Fprintf(tw, "%s\t%s%s\t%d\t%d\t%s\t%s\t%s\t%s\n", name, sh.Name, map[bool]string{true: " (faulted)"}[sh.Faulted], sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), minOK, empty, untilPromotion)
 		}
 	}
 	if err := tw.Flush(); err != nil {
