@@ -925,3 +925,137 @@ func TestFailoverRevokeAll(t *testing.T) {
 	require.Empty(t, infos)
 	heal(f, master)
 }
+
+// 13. WAIT must be what keeps acknowledged saves: the replica is cut off the network, so
+// the master acknowledges saves the replica never gets; the master is killed and the
+// replica, reconnected at once, is promoted with the data it had before the cut. In the
+// same scenario saves without WAIT are lost (the scenario bites) and saves with WAIT 1
+// were refused with ErrNotAcknowledged or kept, never lost.
+func TestFailoverClusterWaitStalledReplica(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := t.Context()
+	plain, err := store.New(tunedClient(t, c))
+	require.NoError(t, err)
+	acked, err := store.New(tunedClient(t, c), store.WithWriteAck(1, 300*time.Millisecond))
+	require.NoError(t, err)
+
+	// Sessions of both stores on one master, saved and replicated while the link is up.
+	const perStore = 20
+	var master *cluster.Node
+	sessions := map[*store.Store][]*store.Session{}
+	for tries := 0; len(sessions[plain]) < perStore || len(sessions[acked]) < perStore; tries++ {
+		require.Less(t, tries, 40*perStore, "sessions on one master")
+		for _, st := range []*store.Store{plain, acked} {
+			s, err := st.NewSession()
+			require.NoError(t, err)
+			key, _ := st.Key(s.ID())
+			m, err := c.MasterForKey(ctx, key)
+			require.NoError(t, err)
+			if master == nil {
+				master = m
+			}
+			if m.Name != master.Name || len(sessions[st]) == perStore {
+				continue
+			}
+			require.NoError(t, s.Set("n", int64(0)))
+			require.NoError(t, st.Save(ctx, s), "saved (WAIT 1 confirmed) before the cut")
+			sessions[st] = append(sessions[st], s)
+		}
+	}
+	var replica *cluster.Node
+	status, err := c.Status(ctx)
+	require.NoError(t, err)
+	for _, n := range status {
+		if n.Role == cluster.RoleReplica && n.MasterAddr == master.Addr() {
+			replica = n.Node
+		}
+	}
+	require.NotNil(t, replica, "the master's replica")
+	healed := false
+	defer func() {
+		// Whatever happened, the topology is whole again for the next test.
+		hctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if !healed {
+			_ = c.Reconnect(hctx, replica)
+			_ = c.Start(hctx, master)
+		}
+		require.NoError(t, c.WaitHealthy(hctx))
+	}()
+
+	// The replica is cut off: what the master acknowledges now stays on the master.
+	require.NoError(t, c.Disconnect(ctx, replica))
+	saved := map[*store.Store]map[string]bool{plain: {}, acked: {}}
+	refused := 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for st, list := range sessions {
+		for _, s := range list {
+			wg.Go(func() {
+				sctx, cancel := context.WithTimeout(ctx, callerDeadline)
+				defer cancel()
+				if err := s.Set("n", int64(1)); err != nil {
+					t.Error(err)
+					return
+				}
+				err := st.Save(sctx, s)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					saved[st][s.ID()] = true
+				case st == acked && errors.Is(err, store.ErrNotAcknowledged):
+					refused++
+				default:
+					t.Errorf("save during the cut: %v", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	require.Len(t, saved[plain], perStore, "saves without WAIT are acknowledged by the master alone")
+	t.Logf("during the cut: without WAIT %d saves acknowledged; with WAIT 1 %d acknowledged, %d refused (ErrNotAcknowledged)",
+		len(saved[plain]), len(saved[acked]), refused)
+
+	// The master dies with them; the replica comes back and is promoted.
+	key, _ := plain.Key(sessions[plain][0].ID())
+	require.NoError(t, c.Kill(ctx, master))
+	require.NoError(t, c.Reconnect(ctx, replica))
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	promoted, err := c.WaitPromotion(pctx, key, master)
+	cancel()
+	require.NoError(t, err)
+	require.Equal(t, replica.Name, promoted.Name)
+
+	lost := map[*store.Store]int{}
+	for st, list := range sessions {
+		for _, s := range list {
+			if !saved[st][s.ID()] {
+				continue
+			}
+			lctx, cancel := context.WithTimeout(ctx, callerDeadline)
+			got, err := st.Load(lctx, s.ID())
+			cancel()
+			var n int64
+			if err == nil {
+				err = got.Get("n", &n)
+			}
+			if errors.Is(err, store.ErrNotFound) || (err == nil && n < 1) {
+				lost[st]++
+				continue
+			}
+			require.NoError(t, err)
+		}
+	}
+	t.Logf("after the promotion of %s: without WAIT %d of %d acknowledged saves lost; with WAIT 1 %d of %d lost",
+		promoted.Name, lost[plain], len(saved[plain]), lost[acked], len(saved[acked]))
+	require.Positive(t, lost[plain], "the scenario bites: saves without WAIT are lost")
+	require.Zero(t, lost[acked], "a save WAIT 1 acknowledged is lost")
+	require.Equal(t, perStore, len(saved[acked])+refused, "every save with WAIT was acknowledged or refused")
+
+	require.NoError(t, c.Start(ctx, master))
+	healed = true
+	rctx, cancel2 := context.WithTimeout(ctx, time.Minute)
+	defer cancel2()
+	require.NoError(t, c.WaitRole(rctx, master, cluster.RoleReplica), "the old master rejoins as a replica")
+}

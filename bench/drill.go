@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +47,18 @@ load twice, with WAIT 1 on every save and without, kills one master after a warm
 each run, and removes everything it started at the end (also on Ctrl-C). It takes about
 a minute.
 
+The load is open-loop: requests start on a fixed schedule (--rate) whatever happened to
+earlier ones, up to --inflight requests in flight (a request due beyond that is dropped
+and counted as failed), and each latency is measured from the request's scheduled start.
+A user sends one request at a time: a request due while the user's previous one is in
+flight waits for it, and that wait is part of its latency. The report gives the share of
+users who saw an error or a request slower than 1s, and requests, errors and p99 of the
+shard the faults hit beside the other shards.
+
+The WAIT 1 run accepts a save that no replica confirmed (--ack best-effort: a master
+just promoted has no replica for seconds) and reports how many; --ack required fails
+those saves instead.
+
 Against a deployment you own (--addrs, with --sentinel-master for Sentinel) it uses only
 graceful faults (failover: CLUSTER FAILOVER on the master's replica, SENTINEL FAILOVER),
 needs --yes, and never kills anything. Its sessions use their own key prefixes and are
@@ -65,6 +79,9 @@ type drillConfig struct {
 	faults         int
 	hold           time.Duration
 	clients        int
+	inflight       int
+	ack            store.AckPolicy
+	waitTimeout    time.Duration
 	users          int
 	rate           float64
 	duration       time.Duration
@@ -107,9 +124,12 @@ func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
 	fs.StringVar(&c.fault, "fault", "kill", "kill, stop, pause, partition, failover (CLUSTER FAILOVER / SENTINEL FAILOVER) or none")
 	fs.IntVar(&c.faults, "faults", 1, "faults per run, one after the other, each on the master serving the probe session")
 	fs.DurationVar(&c.hold, "hold", 0, "how long a fault lasts before it is healed (0: until a replica is promoted; standalone: 3s)")
-	fs.IntVar(&c.clients, "clients", 8, "concurrent HTTP clients")
+	fs.IntVar(&c.clients, "clients", 8, "concurrent HTTP clients logging users in and reading sessions back, and sending the load with --rate 0")
+	fs.IntVar(&c.inflight, "inflight", 1000, "with --rate: requests in flight at most; one due beyond that is dropped and counted as failed")
+	fs.DurationVar(&c.waitTimeout, "wait-timeout", 250*time.Millisecond, "WAIT 1 run: how long a save waits for its replica (a master with no replica waits this long on every save)")
+	ack := fs.String("ack", "best-effort", "WAIT 1 run: a save no replica confirmed is accepted and counted (best-effort) or fails (required)")
 	fs.IntVar(&c.users, "users", 200, "simulated users (one session and cookie jar each), logged in before the load starts")
-	fs.Float64Var(&c.rate, "rate", 200, "requests per second, all clients together (0: as fast as they go)")
+	fs.Float64Var(&c.rate, "rate", 200, "requests per second of all users together, each sent when due (open loop); 0: --clients clients as fast as they go (closed loop)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "load per run; it runs longer only to see the faults heal")
 	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before the first fault")
 	fs.IntVar(&c.requests, "requests", 0, "stop a run after this many requests (0: rate × (duration + 90s), or 1000000 without a rate)")
@@ -135,6 +155,14 @@ func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
 		return nil, err
 	}
 	c.topology = kind
+	switch *ack {
+	case "best-effort":
+		c.ack = store.AckBestEffort
+	case "required":
+		c.ack = store.AckRequired
+	default:
+		return nil, fmt.Errorf("--ack: want best-effort or required, got %q", *ack)
+	}
 	for a := range strings.SplitSeq(*addrs, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.addrs = append(c.addrs, a)
@@ -169,6 +197,10 @@ func (c *drillConfig) validate(set map[string]bool) error {
 		return fmt.Errorf("--faults must be in [0, 10], got %d", c.faults)
 	case c.clients < 1 || c.clients > 1000:
 		return fmt.Errorf("--clients must be in [1, 1000], got %d", c.clients)
+	case c.waitTimeout <= 0 || c.waitTimeout >= time.Second:
+		return fmt.Errorf("--wait-timeout must be in (0, 1s) (the client's read timeout), got %s", c.waitTimeout)
+	case c.inflight < 1 || c.inflight > 100000:
+		return fmt.Errorf("--inflight must be in [1, 100000], got %d", c.inflight)
 	case c.users < c.clients || c.users > 100000:
 		return fmt.Errorf("--users must be in [--clients, 100000], got %d", c.users)
 	case c.rate < 0:
@@ -238,15 +270,17 @@ func (c *drillConfig) existing() bool { return len(c.addrs) > 0 }
 
 // drillRunSpec is one run of the load: a store and its settings.
 type drillRunSpec struct {
-	Name  string // shown in the report
-	Store string // hasession, scs or raw
-	Wait  bool   // hasession: WAIT 1 after every save
+	Name        string          // shown in the report
+	Store       string          // hasession, scs or raw
+	Wait        bool            // hasession: WAIT 1 after every save
+	WaitTimeout time.Duration   // with Wait: WAIT's timeout
+	Ack         store.AckPolicy // with Wait: what a save WAIT cannot confirm does
 }
 
 func (c *drillConfig) runs() []drillRunSpec {
 	var out []drillRunSpec
 	if c.wait == "on" || c.wait == "both" {
-		out = append(out, drillRunSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true})
+		out = append(out, drillRunSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack})
 	}
 	if c.wait == "off" || c.wait == "both" {
 		out = append(out, drillRunSpec{Name: "hasession", Store: "hasession"})
@@ -419,8 +453,15 @@ type drillFault struct {
 	PromotedS *float64 `json:"promotion_s"` // from the fault's start; null without a promotion
 	HealedS   *float64 `json:"healed_s"`    // from the fault's start
 	HealthyS  *float64 `json:"healthy_s"`   // from the fault's start
-	RecoveryS *float64 `json:"recovery_s"`  // from the fault's start to the probe's first save after its longest gap
+	RecoveryS *float64 `json:"recovery_s"`  // from the fault's start to the probe's first save after its longest gap in the window
 	Error     string   `json:"error,omitempty"`
+
+	// The fault's window: from its start to the next fault's start (the last: to the
+	// end of the load). Every figure of the fault comes from it.
+	WindowEndS float64  `json:"window_end_s"`
+	Requests   int      `json:"requests"` // due in the window
+	Errors     int      `json:"errors"`
+	P99MS      *float64 `json:"p99_ms"`
 
 	start, healthy time.Time
 }
@@ -766,7 +807,7 @@ const (
 func newDrillBackend(spec drillRunSpec, o *redis.UniversalOptions) (drillBackend, error) {
 	switch spec.Store {
 	case "hasession":
-		return newDrillHasessionBackend(spec.Wait, o)
+		return newDrillHasessionBackend(spec, o)
 	case "scs":
 		return newDrillSCSBackend(o), nil
 	case "raw":
@@ -786,11 +827,11 @@ type drillHasessionBackend struct {
 	m   *httpsession.Manager
 }
 
-func newDrillHasessionBackend(wait bool, o *redis.UniversalOptions) (*drillHasessionBackend, error) {
+func newDrillHasessionBackend(spec drillRunSpec, o *redis.UniversalOptions) (*drillHasessionBackend, error) {
 	rdb := store.NewFailoverClient(o)
 	opts := []store.Option{store.WithPrefix("hs:drill:"), store.WithIdleTimeout(drillIdle), store.WithLifetime(drillLifetime)}
-	if wait {
-		opts = append(opts, store.WithWriteAck(1, 500*time.Millisecond))
+	if spec.Wait {
+		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
 	}
 	st, err := store.New(rdb, opts...)
 	if err != nil {
@@ -1135,17 +1176,26 @@ var drillOpPath = [...]struct{ method, path string }{
 	drillOpUpdate: {http.MethodPost, "/update"},
 }
 
-// drillRecord is one request of the load, in time since the run's start.
+// drillRecord is one request of the load, in time since the run's start. start is when
+// it was scheduled (open loop), so its latency includes any wait before it was sent.
 type drillRecord struct {
 	start, end time.Duration
+	user       int32 // index of the user; the probe is the last
+	shard      int8  // the shard serving the user's session when the request started
 	op         uint8
 	ok         bool
+	dropped    bool // never sent: too many requests in flight
 }
 
-// drillUser is one simulated user: a cookie jar, and what the server acknowledged.
+// drillUser is one simulated user: a cookie jar, and what the server acknowledged. A
+// user has one request in flight at a time (turn); the fields below turn are owned by
+// the request holding it.
 type drillUser struct {
-	name      string
-	client    *http.Client
+	idx    int
+	name   string
+	client *http.Client
+	turn   chan struct{}
+
 	acked     int64  // the highest counter an acknowledged response carried
 	saves     int    // acknowledged writes (logins and updates)
 	origin    string // the session's origin, from the first acknowledged write
@@ -1162,6 +1212,7 @@ type drillLoad struct {
 
 	requests, errors atomic.Int64
 	phase            atomic.Value // string
+	shards           *drillShardMap
 
 	mu      sync.Mutex
 	recs    []drillRecord
@@ -1169,9 +1220,27 @@ type drillLoad struct {
 	probeOK []time.Time // completions of the probe's acknowledged updates
 }
 
-// do sends one request for u and records it unless record is false (the population
-// step). It reports whether the server acknowledged it.
-func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, record bool) bool {
+// do sends one request for u, due at sched (since the run's start; negative: now), and
+// records it unless record is false (the population step). It waits for u's previous
+// request first; the request is given up drillRequestTimeout after it was due. It
+// reports whether the server acknowledged it.
+func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, sched time.Duration, record bool) bool {
+	if sched < 0 {
+		sched = time.Since(l.t0)
+	}
+	ctx, cancel := context.WithDeadline(ctx, l.t0.Add(sched+drillRequestTimeout))
+	defer cancel()
+	select {
+	case u.turn <- struct{}{}:
+		defer func() { <-u.turn }()
+	case <-ctx.Done():
+		if record {
+			l.record(drillRecord{start: sched, end: time.Since(l.t0), user: int32(u.idx), shard: -1, op: op},
+				"gave up waiting for the user's previous request")
+		}
+		return false
+	}
+	shard := l.shards.of(l.b, l.id(u))
 	target := l.base + drillOpPath[op].path
 	if op == drillOpLogin {
 		target += "?user=" + url.QueryEscape(u.name)
@@ -1180,7 +1249,6 @@ func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, record bool)
 	if err != nil {
 		return false
 	}
-	start := time.Since(l.t0)
 	resp, err := u.client.Do(req)
 	var st drillState
 	var msg string
@@ -1229,17 +1297,91 @@ func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, record bool)
 	if !record {
 		return ok
 	}
+	// Here every request of the load has its outcome: the user, the operation, when it
+	// was due and ended, and the state the server answered (st). A history checker of
+	// the run hooks in at this point.
+	l.record(drillRecord{start: sched, end: end, user: int32(u.idx), shard: shard, op: op, ok: ok}, msg)
+	return ok
+}
+
+// record adds one request of the load; msg is its error ("" when ok).
+func (l *drillLoad) record(r drillRecord, msg string) {
 	l.requests.Add(1)
-	if !ok {
+	if !r.ok {
 		l.errors.Add(1)
 	}
 	l.mu.Lock()
-	l.recs = append(l.recs, drillRecord{start: start, end: end, op: op, ok: ok})
-	if !ok {
+	l.recs = append(l.recs, r)
+	if !r.ok {
 		l.errMsgs[msg]++
 	}
 	l.mu.Unlock()
-	return ok
+}
+
+// drillShardMap maps a session's key to the shard that serves it: Cluster slot ranges,
+// one per master, as they were when the run started (a failover keeps a shard's slots);
+// one shard otherwise.
+type drillShardMap struct {
+	names []string // "slots 0-5460", …
+	slot  []int8   // shard of each slot; nil: one shard
+}
+
+// of returns the shard of the session with this cookie value (-1: none yet).
+func (m *drillShardMap) of(b drillBackend, id string) int8 {
+	if id == "" {
+		return -1
+	}
+	if m.slot == nil {
+		return 0
+	}
+	return m.slot[cluster.Slot(b.key(id))]
+}
+
+// drillShards reads the shards of the target.
+func drillShards(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions) (*drillShardMap, error) {
+	if k != cluster.KindCluster {
+		return &drillShardMap{names: []string{"all (one master)"}}, nil
+	}
+	var errs []error
+	for _, a := range o.Addrs {
+		c := drillNodeClient(a)
+		s, err := c.ClusterNodes(ctx).Result()
+		_ = c.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		nodes, err := cluster.ParseClusterNodes(s)
+		if err != nil {
+			return nil, err
+		}
+		m := &drillShardMap{slot: make([]int8, cluster.SlotCount)}
+		for i := range m.slot {
+			m.slot[i] = -1
+		}
+		var masters []cluster.ClusterNode
+		for _, n := range nodes {
+			if n.Has("master") && len(n.Slots) > 0 {
+				masters = append(masters, n)
+			}
+		}
+		slices.SortFunc(masters, func(a, b cluster.ClusterNode) int { return cmp.Compare(a.Slots[0][0], b.Slots[0][0]) })
+		if len(masters) > 100 {
+			return nil, fmt.Errorf("%d shards: the drill reports at most 100", len(masters))
+		}
+		for i, n := range masters {
+			var ranges []string
+			for _, r := range n.Slots {
+				for s := r[0]; s <= r[1] && s < cluster.SlotCount; s++ {
+					m.slot[s] = int8(i)
+				}
+				ranges = append(ranges, fmt.Sprintf("%d-%d", r[0], r[1]))
+			}
+			m.names = append(m.names, "slots "+strings.Join(ranges, ","))
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("cluster nodes: %w", errors.Join(errs...))
 }
 
 // id returns the session ID in u's cookie jar.
@@ -1266,14 +1408,23 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	if err != nil {
 		return nil, err
 	}
-	l := &drillLoad{c: c, b: b, base: srv.URL, url: u, errMsgs: map[string]int{}}
+	shards, err := drillShards(ctx, tgt.kind(), tgt.options())
+	if err != nil {
+		return nil, err
+	}
+	l := &drillLoad{c: c, b: b, base: srv.URL, url: u, errMsgs: map[string]int{}, shards: shards}
 	l.phase.Store("populate")
-	tr := &http.Transport{MaxIdleConns: c.clients + 4, MaxIdleConnsPerHost: c.clients + 4, IdleConnTimeout: 30 * time.Second}
+	idle := c.clients + 4
+	if c.rate > 0 {
+		idle = min(c.inflight, 1000) + 4
+	}
+	tr := &http.Transport{MaxIdleConns: idle, MaxIdleConnsPerHost: idle, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	users := make([]*drillUser, c.users+1) // the last one is the probe
 	for i := range users {
 		jar, _ := cookiejar.New(nil)
-		users[i] = &drillUser{name: fmt.Sprintf("user%d", i), client: &http.Client{Jar: jar, Transport: tr, Timeout: drillRequestTimeout}}
+		users[i] = &drillUser{idx: i, name: fmt.Sprintf("user%d", i), turn: make(chan struct{}, 1),
+			client: &http.Client{Jar: jar, Transport: tr, Timeout: drillRequestTimeout}}
 	}
 	probe := users[c.users]
 	probe.name = "probe"
@@ -1286,7 +1437,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	for w := range c.clients {
 		wg.Go(func() {
 			for i := w; i < len(users) && ctx.Err() == nil; i += c.clients {
-				if !l.do(ctx, users[i], drillOpLogin, false) {
+				if !l.do(ctx, users[i], drillOpLogin, -1, false) {
 					failed.Add(1)
 				}
 			}
@@ -1302,6 +1453,13 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 
 	// The load.
 	run := &drillRun{Name: spec.Name, Store: spec.Store, Wait: spec.Wait}
+	if spec.Wait {
+		run.AckPolicy = spec.Ack.String()
+	}
+	faulted := shards.of(b, l.id(probe))
+	for i, name := range shards.names {
+		run.Shards = append(run.Shards, &drillShard{Name: name, Faulted: int8(i) == faulted})
+	}
 	l.t0 = time.Now()
 	l.phase.Store("before")
 	stop := make(chan struct{})
@@ -1321,51 +1479,65 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 		}
 		return false
 	}
-	var tokens chan struct{}
-	if c.rate > 0 {
-		tokens = make(chan struct{}, c.clients)
-		every := time.Duration(float64(time.Second) / c.rate)
-		wg.Go(func() {
-			next := time.Now()
-			for !stopped() {
-				next = next.Add(every)
-				if d := time.Until(next); d > 0 {
-					time.Sleep(d)
-				}
-				select {
-				case tokens <- struct{}{}:
-				default: // the clients are behind: drop it
-				}
-			}
-		})
+	pick := func(rng *mrand.Rand, from []*drillUser) (*drillUser, uint8) {
+		op := uint8(drillOpView)
+		switch r := rng.IntN(100); {
+		case r < 10:
+			op = drillOpLogin
+		case r >= 70:
+			op = drillOpUpdate
+		}
+		return from[rng.IntN(len(from))], op
 	}
-	for w := range c.clients {
+	if c.rate > 0 {
+		// Open loop: request i is due at i/rate, sent then whatever happened to the
+		// earlier ones, unless c.inflight are in flight: then it is dropped, and failed.
 		wg.Go(func() {
-			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(l.t0.UnixNano())))
-			var own []*drillUser
-			for i := w; i < c.users; i += c.clients {
-				own = append(own, users[i])
-			}
-			for !stopped() {
-				if tokens != nil {
+			rng := mrand.New(mrand.NewPCG(1, uint64(l.t0.UnixNano())))
+			inflight := make(chan struct{}, c.inflight)
+			var sent sync.WaitGroup
+			defer sent.Wait()
+			for i := 0; !stopped(); i++ {
+				due := time.Duration(float64(i) / c.rate * float64(time.Second))
+				if d := time.Until(l.t0.Add(due)); d > 0 {
 					select {
-					case <-tokens:
+					case <-time.After(d):
 					case <-stop:
 						return
 					case <-ctx.Done():
 						return
 					}
 				}
-				op := uint8(drillOpView)
-				switch r := rng.IntN(100); {
-				case r < 10:
-					op = drillOpLogin
-				case r >= 70:
-					op = drillOpUpdate
+				u, op := pick(rng, users[:c.users])
+				select {
+				case inflight <- struct{}{}:
+				default:
+					now := time.Since(l.t0)
+					l.record(drillRecord{start: due, end: now, user: int32(u.idx), shard: shards.of(b, l.id(u)), op: op, dropped: true},
+						fmt.Sprintf("dropped: %d requests in flight (--inflight)", c.inflight))
+					continue
 				}
-				l.do(ctx, own[rng.IntN(len(own))], op, true)
+				sent.Go(func() {
+					defer func() { <-inflight }()
+					l.do(ctx, u, op, due, true)
+				})
 			}
 		})
+	} else {
+		// Closed loop, as fast as c.clients clients go.
+		for w := range c.clients {
+			wg.Go(func() {
+				rng := mrand.New(mrand.NewPCG(uint64(w), uint64(l.t0.UnixNano())))
+				var own []*drillUser
+				for i := w; i < c.users; i += c.clients {
+					own = append(own, users[i])
+				}
+				for !stopped() {
+					u, op := pick(rng, own)
+					l.do(ctx, u, op, -1, true)
+				}
+			})
+		}
 	}
 	// The probe updates its session continuously: its master is the one the faults hit,
 	// and the gaps between its acknowledged updates time the recovery.
@@ -1373,7 +1545,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 		tk := time.NewTicker(drillProbeInterval)
 		defer tk.Stop()
 		for !stopped() {
-			if l.do(ctx, probe, drillOpUpdate, true) {
+			if l.do(ctx, probe, drillOpUpdate, -1, true) {
 				l.mu.Lock()
 				l.probeOK = append(l.probeOK, time.Now())
 				l.mu.Unlock()
@@ -1501,6 +1673,9 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 		return true
 	})
 	run.StoreStats = b.stats()
+	if st, ok := run.StoreStats.(store.Stats); ok {
+		run.UnackedSaves = st.AcceptedUnacknowledged
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	run.build(l.recs, l.errMsgs, l.probeOK, l.t0, loadTime)

@@ -17,6 +17,9 @@ import (
 // drillBucket is the width of the chart's time buckets.
 const drillBucket = 100 * time.Millisecond
 
+// drillSlow is the latency from which a request counts as slow for its user.
+const drillSlow = time.Second
+
 // drillReport is what a drill measured: drill.json, the table and the chart.
 type drillReport struct {
 	Topology    string      `json:"topology"`
@@ -25,6 +28,8 @@ type drillReport struct {
 	Faults      int         `json:"faults"`
 	HoldS       float64     `json:"hold_s"`
 	Clients     int         `json:"clients"`
+	Inflight    int         `json:"inflight"`
+	AckPolicy   string      `json:"ack_policy"`
 	Users       int         `json:"users"`
 	Rate        float64     `json:"rate"`
 	DurationS   float64     `json:"duration_s"`
@@ -41,11 +46,31 @@ type drillRun struct {
 	Name  string `json:"name"`
 	Store string `json:"store"` // hasession, scs or raw
 	Wait  bool   `json:"wait"`
+	// AckPolicy is what a save WAIT could not confirm did: best-effort (accepted and
+	// counted in UnackedSaves) or required (failed); "" without WAIT.
+	AckPolicy string `json:"ack_policy,omitempty"`
 
 	Requests int     `json:"requests"`
 	OK       int     `json:"ok"`
-	Errors   int     `json:"errors"`
+	Errors   int     `json:"errors"`  // dropped requests included
+	Dropped  int     `json:"dropped"` // never sent: --inflight requests were in flight
 	LoadS    float64 `json:"load_s"`
+
+	// Users: those who sent a request in the load, and of them those who saw an error
+	// or a request slower than 1 s (latency from the request's scheduled start).
+	Users         int `json:"users"`
+	UsersAffected int `json:"users_affected"`
+	UsersError    int `json:"users_error"`
+	UsersSlow     int `json:"users_slow"`
+
+	// Shards: requests counted on the shard serving the user's session when the
+	// request started; Faulted is the shard the faults hit.
+	Shards []*drillShard `json:"shards"`
+
+	// UnackedSaves are the writes (saves, login index entries) accepted although no
+	// replica confirmed them (AckPolicy best-effort): acknowledged to the user, with
+	// the durability of a write without WAIT.
+	UnackedSaves int64 `json:"saved_without_replica_ack"`
 
 	Phases []drillPhase `json:"phases"` // before, during, after the faults, and all
 
@@ -63,6 +88,26 @@ type drillRun struct {
 	ErrorSamples []drillErrorSample `json:"error_samples,omitempty"`
 	StoreStats   any                `json:"store_stats,omitempty"`
 	Series       drillSeries        `json:"series"`
+}
+
+// drillShard is one shard's share of a run.
+type drillShard struct {
+	Name     string   `json:"name"`
+	Faulted  bool     `json:"faulted"`
+	Requests int      `json:"requests"`
+	Errors   int      `json:"errors"`
+	P99MS    *float64 `json:"p99_ms"`
+	// From each fault's start until the topology was healthy again (100 ms buckets
+	// wholly inside): the fewest requests the shard completed in any 500 ms (5
+	// consecutive buckets; null without a fault), and the buckets in which it completed
+	// none. A shard that stops serving shows 0; one that serves through the fault does
+	// not, although a loaded machine can stall the whole process for a bucket or two.
+	MinOK500ms   *int `json:"min_ok_per_500ms_during_faults"`
+	EmptyBuckets int  `json:"empty_100ms_buckets_during_faults"`
+	// MinOKUntilPromotion is the fewest requests the shard completed between a fault's
+	// start and the promotion of a replica (the time the faulted shard has no master);
+	// null without a promotion.
+	MinOKUntilPromotion *int `json:"min_ok_until_promotion"`
 }
 
 // drillPhase is the requests that started in one phase of a run.
@@ -88,13 +133,14 @@ type drillSeries struct {
 	BucketMS int       `json:"bucket_ms"`
 	OK       []int     `json:"ok"`
 	Errors   []int     `json:"errors"`
-	P99MS    []float64 `json:"p99_ms"` // 0 for a bucket without requests
+	P99MS    []float64 `json:"p99_ms"`   // 0 for a bucket without requests
+	ShardOK  [][]int   `json:"shard_ok"` // OK per shard (the order of Shards)
 }
 
 func newDrillReport(c *drillConfig) *drillReport {
 	return &drillReport{
 		Topology: string(c.topology), Existing: c.existing(), Fault: c.fault, Faults: c.faults,
-		HoldS: seconds(c.hold), Clients: c.clients, Users: c.users, Rate: c.rate,
+		HoldS: seconds(c.hold), Clients: c.clients, Inflight: c.inflight, AckPolicy: c.ack.String(), Users: c.users, Rate: c.rate,
 		DurationS: seconds(c.duration), WarmupS: seconds(c.warmup), RequestCap: c.requests,
 		Runs: []*drillRun{}, GeneratedAt: time.Now().UTC().Format(time.RFC3339),
 	}
@@ -103,14 +149,20 @@ func newDrillReport(c *drillConfig) *drillReport {
 // finish sets the verdict: hasession's runs must have no error and no lost session;
 // comparison runs are reported only.
 func (r *drillReport) finish() {
-	var bad []string
+	var bad, unacked []string
 	for _, run := range r.Runs {
 		if run.Store != "hasession" {
 			continue
 		}
+		if run.UnackedSaves > 0 {
+			unacked = append(unacked, fmt.Sprintf("%s: %d saved without replica acknowledgement", run.Name, run.UnackedSaves))
+		}
 		var what []string
 		if run.Errors > 0 {
 			what = append(what, fmt.Sprintf("%d failed requests", run.Errors))
+			if run.Dropped > 0 {
+				what[len(what)-1] += fmt.Sprintf(" (%d dropped at the in-flight bound)", run.Dropped)
+			}
 		}
 		if run.Lost > 0 {
 			what = append(what, fmt.Sprintf("%d sessions lost", run.Lost))
@@ -133,6 +185,9 @@ func (r *drillReport) finish() {
 	default:
 		r.Verdict = "FAIL: " + strings.Join(bad, "; ")
 	}
+	if len(r.Runs) > 0 && len(unacked) > 0 {
+		r.Verdict += " (" + strings.Join(unacked, "; ") + ")"
+	}
 }
 
 func (r *drillReport) marshal() ([]byte, error) {
@@ -151,8 +206,37 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 		if r.ok {
 			run.OK++
 		}
+		if r.dropped {
+			run.Dropped++
+		}
 	}
 	run.Errors = run.Requests - run.OK
+
+	// Users who saw an error or a slow request.
+	type seen struct{ any, err, slow bool }
+	users := map[int32]*seen{}
+	for _, r := range recs {
+		u := users[r.user]
+		if u == nil {
+			u = &seen{}
+			users[r.user] = u
+		}
+		u.any = true
+		u.err = u.err || !r.ok
+		u.slow = u.slow || r.end-r.start > drillSlow
+	}
+	for _, u := range users {
+		run.Users++
+		if u.err {
+			run.UsersError++
+		}
+		if u.slow {
+			run.UsersSlow++
+		}
+		if u.err || u.slow {
+			run.UsersAffected++
+		}
+	}
 
 	// Phases: requests that ended before the first fault, requests that overlapped the
 	// time from it until the topology was healthy after the last one, and requests that
@@ -181,27 +265,37 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 			}
 			lat = append(lat, r.end-r.start)
 		}
-		if len(lat) > 0 {
-			slices.Sort(lat)
-			ph.P50MS = ptr(drillMillis(drillQuantile(lat, 0.50)))
-			ph.P99MS = ptr(drillMillis(drillQuantile(lat, 0.99)))
-			ph.MaxMS = ptr(drillMillis(lat[len(lat)-1]))
-		}
+		ph.P50MS, ph.P99MS, ph.MaxMS = drillLatencies(lat)
 		run.Phases = append(run.Phases, ph)
 	}
 
-	// Recovery: the end of the probe's longest gap between acknowledged updates that
-	// spans the fault's start (until the next fault).
+	// Each fault's window runs from its start to the next fault's start. Recovery: the
+	// end of the probe's longest gap between acknowledged updates that ends in the
+	// window (the gap that spans the fault's start included); none when the probe saved
+	// nothing between the fault and the next one.
 	slices.SortFunc(probeOK, func(a, b time.Time) int { return a.Compare(b) })
 	for i, f := range run.Faults {
 		until := t0.Add(loadTime)
 		if i+1 < len(run.Faults) {
 			until = run.Faults[i+1].start
 		}
+		f.WindowEndS = seconds(until.Sub(t0))
+		from, to := f.start.Sub(t0), until.Sub(t0)
+		var lat []time.Duration
+		for _, r := range recs {
+			if r.start >= from && r.start < to {
+				f.Requests++
+				if !r.ok {
+					f.Errors++
+				}
+				lat = append(lat, r.end-r.start)
+			}
+		}
+		_, f.P99MS, _ = drillLatencies(lat)
 		var best time.Duration
 		var end time.Time
 		for j := 1; j < len(probeOK); j++ {
-			if probeOK[j].Before(f.start) || probeOK[j-1].After(until) {
+			if probeOK[j].Before(f.start) || !probeOK[j].Before(until) {
 				continue
 			}
 			if gap := probeOK[j].Sub(probeOK[j-1]); gap > best {
@@ -226,10 +320,14 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 		run.ErrorSamples = run.ErrorSamples[:5]
 	}
 
-	// The series, by completion time.
+	// The series, by completion time, in all and per shard.
 	n := int(loadTime/drillBucket) + 1
 	s := drillSeries{BucketMS: int(drillBucket / time.Millisecond), OK: make([]int, n), Errors: make([]int, n), P99MS: make([]float64, n)}
+	for range run.Shards {
+		s.ShardOK = append(s.ShardOK, make([]int, n))
+	}
 	lat := make([][]time.Duration, n)
+	shardLat := make([][]time.Duration, len(run.Shards))
 	for _, r := range recs {
 		i := min(max(int(r.end/drillBucket), 0), n-1)
 		if r.ok {
@@ -238,6 +336,16 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 			s.Errors[i]++
 		}
 		lat[i] = append(lat[i], r.end-r.start)
+		if r.shard >= 0 && int(r.shard) < len(run.Shards) {
+			sh := run.Shards[r.shard]
+			sh.Requests++
+			if r.ok {
+				s.ShardOK[r.shard][i]++
+			} else {
+				sh.Errors++
+			}
+			shardLat[r.shard] = append(shardLat[r.shard], r.end-r.start)
+		}
 	}
 	for i, l := range lat {
 		if len(l) > 0 {
@@ -245,7 +353,55 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 			s.P99MS[i] = drillMillis(drillQuantile(l, 0.99))
 		}
 	}
+	for _, f := range run.Faults {
+		if f.PromotedS == nil {
+			continue
+		}
+		from, to := f.start.Sub(t0), f.start.Sub(t0)+time.Duration(*f.PromotedS*float64(time.Second))
+		counts := make([]int, len(run.Shards))
+		for _, r := range recs {
+			if r.ok && r.shard >= 0 && int(r.shard) < len(counts) && r.end >= from && r.end < to {
+				counts[r.shard]++
+			}
+		}
+		for i, sh := range run.Shards {
+			if sh.MinOKUntilPromotion == nil || counts[i] < *sh.MinOKUntilPromotion {
+				sh.MinOKUntilPromotion = &counts[i]
+			}
+		}
+	}
+	for i, sh := range run.Shards {
+		_, sh.P99MS, _ = drillLatencies(shardLat[i])
+		ok := s.ShardOK[i]
+		for _, f := range run.Faults {
+			from, to := max(int(f.start.Sub(t0)/drillBucket)+1, 0), min(int(f.healthy.Sub(t0)/drillBucket), n) // buckets wholly inside
+			for b := from; b < to; b++ {
+				if ok[b] == 0 {
+					sh.EmptyBuckets++
+				}
+			}
+			for b := from; b < to && (b == from || b+5 <= to); b++ { // a fault shorter than 500 ms is one window
+				v := 0
+				for _, c := range ok[b:min(b+5, to)] {
+					v += c
+				}
+				if sh.MinOK500ms == nil || v < *sh.MinOK500ms {
+					sh.MinOK500ms = &v
+				}
+			}
+		}
+	}
 	run.Series = s
+}
+
+// drillLatencies returns the median, p99 and maximum of lat in milliseconds (nil for no
+// samples); it sorts lat.
+func drillLatencies(lat []time.Duration) (p50, p99, maxMS *float64) {
+	if len(lat) == 0 {
+		return nil, nil, nil
+	}
+	slices.Sort(lat)
+	return ptr(drillMillis(drillQuantile(lat, 0.50))), ptr(drillMillis(drillQuantile(lat, 0.99))), ptr(drillMillis(lat[len(lat)-1]))
 }
 
 // drillPhaseOf returns the phase of a request: before (it ended before the fault),
@@ -302,8 +458,12 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 	if r.Rate > 0 {
 		rate = strconv.FormatFloat(r.Rate, 'f', -1, 64) + " req/s"
 	}
-	fmt.Fprintf(w, "drill: %s, %s, %d clients, %d users, %s, %.0fs of load per run (warm-up %.0fs)\n\n",
-		where, faults, r.Clients, r.Users, rate, r.DurationS, r.WarmupS)
+	load := fmt.Sprintf("open loop at %s, at most %d in flight", rate, r.Inflight)
+	if r.Rate == 0 {
+		load = fmt.Sprintf("%d clients as fast as they go", r.Clients)
+	}
+	fmt.Fprintf(w, "drill: %s, %s, %d users, %s, %.0fs of load per run (warm-up %.0fs), WAIT shortfall: %s\n\n",
+		where, faults, r.Users, load, r.DurationS, r.WarmupS, r.AckPolicy)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tPHASE\tFROM\tTO\tREQUESTS\tERRORS\tP50\tP99\tMAX")
@@ -314,6 +474,28 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 				name = run.Name
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%.1fs\t%.1fs\t%d\t%d\t%s\t%s\t%s\n", name, ph.Phase, ph.FromS, ph.ToS, ph.Requests, ph.Errors, drillFmtMS(ph.P50MS), drillFmtMS(ph.P99MS), drillFmtMS(ph.MaxMS))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSHARD\tREQUESTS\tERRORS\tP99\tDURING FAULTS: MIN OK/500MS\tEMPTY 100MS\tOK UNTIL PROMOTION")
+	for _, run := range r.Runs {
+		for i, sh := range run.Shards {
+			name := ""
+			if i == 0 {
+				name = run.Name
+			}
+			minOK, empty, untilPromotion := "–", "–", "–"
+			if sh.MinOK500ms != nil {
+				minOK, empty = strconv.Itoa(*sh.MinOK500ms), strconv.Itoa(sh.EmptyBuckets)
+			}
+			if sh.MinOKUntilPromotion != nil {
+				untilPromotion = strconv.Itoa(*sh.MinOKUntilPromotion)
+			}
+			fmt.Fprintf(tw, "%s\t%s%s\t%d\t%d\t%s\t%s\t%s\t%s\n", name, sh.Name, map[bool]string{true: " (faulted)"}[sh.Faulted], sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), minOK, empty, untilPromotion)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -333,10 +515,20 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintln(w)
+	for _, run := range r.Runs {
+		fmt.Fprintf(w, "%s: users affected: %d of %d (%.1f%%) saw an error or a request slower than %s (%d an error, %d a slow request)\n",
+			run.Name, run.UsersAffected, run.Users, 100*float64(run.UsersAffected)/float64(max(run.Users, 1)), drillSlow, run.UsersError, run.UsersSlow)
+		fmt.Fprintf(w, "%s: dropped at the in-flight bound (counted as failed): %d\n", run.Name, run.Dropped)
+		if run.Wait {
+			fmt.Fprintf(w, "%s: saved without replica acknowledgement (WAIT shortfall %s): %d\n", run.Name, cmp.Or(run.AckPolicy, "–"), run.UnackedSaves)
+		}
+	}
 	for _, run := range r.Runs {
 		for i, f := range run.Faults {
-			if i > 0 || f.Error != "" {
-				fmt.Fprintf(w, "%s: fault %d: %s %s at %.1fs, promoted %s after %s, recovery %s", run.Name, i+1, f.Kind, f.Node, f.StartS, cmp.Or(f.Promoted, "–"), drillFmtS(f.PromotedS), drillFmtS(f.RecoveryS))
+			if len(run.Faults) > 1 || f.Error != "" {
+				fmt.Fprintf(w, "%s: fault %d: %s %s at %.1fs (window to %.1fs: %d requests, %d errors, p99 %s), promoted %s after %s, recovery %s",
+					run.Name, i+1, f.Kind, f.Node, f.StartS, f.WindowEndS, f.Requests, f.Errors, drillFmtMS(f.P99MS), cmp.Or(f.Promoted, "–"), drillFmtS(f.PromotedS), drillFmtS(f.RecoveryS))
 				if f.Error != "" {
 					fmt.Fprintf(w, ", error: %s", f.Error)
 				}
@@ -378,7 +570,7 @@ svg text{font:11px system-ui,sans-serif;fill:#444}
 		cls = "pass"
 	}
 	fmt.Fprintf(w, "<p class=%q><b>%s</b></p>\n", cls, e(r.Verdict))
-	fmt.Fprint(w, "<table><tr><th>run</th><th>requests</th><th>errors</th><th>p99 before</th><th>p99 during</th><th>p99 after</th><th>max</th><th>promotion</th><th>recovery</th><th>sessions</th><th>lost</th></tr>\n")
+	fmt.Fprint(w, "<table><tr><th>run</th><th>requests</th><th>errors</th><th>p99 before</th><th>p99 during</th><th>p99 after</th><th>max</th><th>promotion</th><th>recovery</th><th>sessions</th><th>lost</th><th>dropped</th><th>users affected</th><th>saved without replica ack</th></tr>\n")
 	for _, run := range r.Runs {
 		p99 := map[string]string{}
 		var maxMS *float64
@@ -388,11 +580,12 @@ svg text{font:11px system-ui,sans-serif;fill:#444}
 				maxMS = ph.MaxMS
 			}
 		}
-		fmt.Fprintf(w, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td></tr>\n",
-			e(run.Name), run.Requests, run.Errors, cmp.Or(p99["before"], "–"), cmp.Or(p99["during"], "–"), cmp.Or(p99["after"], "–"), drillFmtMS(maxMS), drillFmtS(run.PromotionS), drillFmtS(run.RecoveryS), run.Sessions, run.Lost)
+		fmt.Fprintf(w, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d of %d</td><td>%d</td></tr>\n",
+			e(run.Name), run.Requests, run.Errors, cmp.Or(p99["before"], "–"), cmp.Or(p99["during"], "–"), cmp.Or(p99["after"], "–"), drillFmtMS(maxMS), drillFmtS(run.PromotionS), drillFmtS(run.RecoveryS), run.Sessions, run.Lost,
+			run.Dropped, run.UsersAffected, run.Users, run.UnackedSaves)
 	}
 	fmt.Fprint(w, "</table>\n")
-	fmt.Fprintf(w, `<p class="legend"><span style="color:#2f6fde">■ completed requests/s</span><span style="color:#cf222e">■ errors per %d ms</span><span style="color:#8250df">■ p99 latency per %d ms</span><span style="color:#cf222e">┆ fault</span><span style="color:#bf8700">┆ promotion</span><span style="color:#1a7f37">┆ healthy again</span></p>`+"\n", drillBucket/time.Millisecond, drillBucket/time.Millisecond)
+	fmt.Fprintf(w, `<p class="legend"><span style="color:#2f6fde">■ completed requests/s</span><span style="color:#bc4c00">┄ on the faulted shard</span><span style="color:#57606a">┄ on each other shard</span><span style="color:#cf222e">■ errors per %d ms</span><span style="color:#8250df">■ p99 latency per %d ms</span><span style="color:#cf222e">┆ fault</span><span style="color:#bf8700">┆ promotion</span><span style="color:#1a7f37">┆ healthy again</span></p>`+"\n", drillBucket/time.Millisecond, drillBucket/time.Millisecond)
 	for _, run := range r.Runs {
 		fmt.Fprintf(w, "<h2>%s</h2>\n", e(run.Name))
 		writeDrillSVG(w, run)
@@ -475,6 +668,19 @@ func writeDrillSVG(w *strings.Builder, run *drillRun) {
 				fmt.Fprintf(&pts, "%.1f,%.1f ", x((float64(i)+0.5)*bucketS), y(v))
 			}
 			fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="1.3" points="%s"/>`+"\n", p.color, strings.TrimSpace(pts.String()))
+		}
+		if pi == 0 && len(s.ShardOK) > 1 {
+			for si, ok := range s.ShardOK {
+				color := "#57606a"
+				if si < len(run.Shards) && run.Shards[si].Faulted {
+					color = "#bc4c00"
+				}
+				var pts strings.Builder
+				for i, v := range ok {
+					fmt.Fprintf(&pts, "%.1f,%.1f ", x((float64(i)+0.5)*bucketS), y(float64(v)/bucketS))
+				}
+				fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="1" stroke-dasharray="3 2" points="%s"/>`+"\n", color, strings.TrimSpace(pts.String()))
+			}
 		}
 		// Time axis.
 		step := drillNiceCeil(spanS / 10)

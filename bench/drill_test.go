@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/store"
 )
 
 func TestDrillFlags(t *testing.T) {
@@ -23,8 +24,18 @@ func TestDrillFlags(t *testing.T) {
 	if c.topology != cluster.KindCluster || c.fault != "kill" || c.faults != 1 || c.compare != "none" || c.out != "drill-out" {
 		t.Errorf("defaults: %+v", c)
 	}
-	if got := c.runs(); len(got) != 2 || !got[0].Wait || got[1].Wait {
-		t.Errorf("default runs: %+v, want hasession with and without WAIT", got)
+	if got := c.runs(); len(got) != 2 || !got[0].Wait || got[1].Wait || got[0].Ack != store.AckBestEffort {
+		t.Errorf("default runs: %+v, want hasession with WAIT (best-effort) and without", got)
+	}
+	if c.inflight != 1000 {
+		t.Errorf("default in-flight bound %d", c.inflight)
+	}
+	c, err = parseDrillFlags([]string{"--ack", "required", "--inflight", "5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.runs(); got[0].Ack != store.AckRequired || c.inflight != 5 {
+		t.Errorf("--ack required --inflight 5: %+v, %d", got, c.inflight)
 	}
 	if c.requests < int(c.rate*c.duration.Seconds()) {
 		t.Errorf("request cap %d", c.requests)
@@ -55,6 +66,8 @@ func TestDrillFlags(t *testing.T) {
 		{[]string{"--compare", "gorilla"}, "--compare"},
 		{[]string{"--warmup", "20s"}, "--warmup"},
 		{[]string{"--users", "2"}, "--users"},
+		{[]string{"--ack", "maybe"}, "--ack"},
+		{[]string{"--inflight", "0"}, "--inflight"},
 		{[]string{"extra"}, "unexpected"},
 	} {
 		_, err := parseDrillFlags(tc.args, io.Discard)
@@ -141,6 +154,122 @@ func TestDrillRunBuild(t *testing.T) {
 	}
 }
 
+// TestDrillFaultWindows: three faults, the second with the longest outage. Each fault's
+// recovery and counts come from its own window (its start to the next fault's start);
+// the second fault's gap is never charged to the first.
+func TestDrillFaultWindows(t *testing.T) {
+	t0 := time.Now()
+	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
+	var faults []*drillFault
+	for _, at := range []float64{5, 10, 20} {
+		f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(at)), healthy: t0.Add(s(at + 2))}
+		f.StartS = at
+		faults = append(faults, f)
+	}
+	// The probe saves every 50 ms but for the outages [5, 8), [10, 18) and [20, 21).
+	outages := [][2]float64{{5, 8}, {10, 18}, {20, 21}}
+	var probe []time.Time
+	var recs []drillRecord
+	for ms := 0; ms < 25000; ms += 50 {
+		at := float64(ms) / 1000
+		down := false
+		for _, o := range outages {
+			down = down || (at >= o[0] && at < o[1])
+		}
+		if !down {
+			probe = append(probe, t0.Add(s(at)))
+		}
+		recs = append(recs, drillRecord{start: s(at), end: s(at + 0.01), ok: !down, user: int32(ms / 50 % 7)})
+	}
+	run := &drillRun{Name: "x", Store: "hasession", Faults: faults}
+	run.build(recs, map[string]int{}, probe, t0, s(25))
+	for i, want := range []struct {
+		recovery, windowEnd float64
+		requests, errors    int
+	}{{3, 10, 100, 60}, {8, 20, 200, 160}, {1, 25, 100, 20}} {
+		f := run.Faults[i]
+		if f.RecoveryS == nil || *f.RecoveryS != want.recovery {
+			t.Errorf("fault %d: recovery %s, want %.2fs", i+1, drillFmtS(f.RecoveryS), want.recovery)
+		}
+		if f.WindowEndS != want.windowEnd || f.Requests != want.requests || f.Errors != want.errors {
+			t.Errorf("fault %d: window to %.1fs, %d requests, %d errors; want to %.1fs, %d, %d", i+1, f.WindowEndS, f.Requests, f.Errors, want.windowEnd, want.requests, want.errors)
+		}
+	}
+	if run.RecoveryS == nil || *run.RecoveryS != 3 {
+		t.Errorf("the run's recovery (the first fault's) %s, want 3.00s", drillFmtS(run.RecoveryS))
+	}
+	// A fault after which the probe saved nothing before the next one has no recovery.
+	run = &drillRun{Name: "y", Store: "hasession", Faults: []*drillFault{
+		{start: t0.Add(s(5)), healthy: t0.Add(s(6))}, {start: t0.Add(s(7)), healthy: t0.Add(s(8))},
+	}}
+	run.build(nil, map[string]int{}, []time.Time{t0.Add(s(4.9)), t0.Add(s(9))}, t0, s(10))
+	if run.Faults[0].RecoveryS != nil || run.Faults[1].RecoveryS == nil || *run.Faults[1].RecoveryS != 2 {
+		t.Errorf("recoveries %s and %s, want – and 2.00s", drillFmtS(run.Faults[0].RecoveryS), drillFmtS(run.Faults[1].RecoveryS))
+	}
+}
+
+// TestDrillUsersAndShards: the users who saw an error or a slow request, dropped
+// requests, and per shard requests, errors, p99 and the fewest completions per bucket
+// during the fault.
+func TestDrillUsersAndShards(t *testing.T) {
+	t0 := time.Now()
+	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
+	f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(1)), healthy: t0.Add(s(2)), PromotedS: ptr(0.5)}
+	run := &drillRun{Name: "x", Store: "hasession", Wait: true, AckPolicy: "best-effort", UnackedSaves: 4, Faults: []*drillFault{f},
+		Shards: []*drillShard{{Name: "slots 0-8191", Faulted: true}, {Name: "slots 8192-16383"}}}
+	var recs []drillRecord
+	for ms := 0; ms < 3000; ms += 10 {
+		// user 0: shard 0, slow during the fault; user 1: shard 1, always fine.
+		lat := 0.005
+		if ms >= 1000 && ms < 2000 {
+			lat = 1.5
+		}
+		recs = append(recs, drillRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + lat), ok: true, user: 0, shard: 0})
+		recs = append(recs, drillRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + 0.005), ok: true, user: 1, shard: 1})
+	}
+	recs = append(recs, drillRecord{start: s(1.5), end: s(1.5), user: 2, shard: 0, dropped: true})
+	run.build(recs, map[string]int{"dropped: 1 requests in flight (--inflight)": 1}, nil, t0, s(3))
+	if run.Users != 3 || run.UsersAffected != 2 || run.UsersError != 1 || run.UsersSlow != 1 {
+		t.Errorf("users %d, affected %d (error %d, slow %d); want 3, 2 (1, 1)", run.Users, run.UsersAffected, run.UsersError, run.UsersSlow)
+	}
+	if run.Dropped != 1 || run.Errors != 1 {
+		t.Errorf("dropped %d, errors %d", run.Dropped, run.Errors)
+	}
+	faulted, other := run.Shards[0], run.Shards[1]
+	if faulted.Requests != 301 || faulted.Errors != 1 || *faulted.P99MS != 1500 {
+		t.Errorf("faulted shard: %d requests, %d errors, p99 %s", faulted.Requests, faulted.Errors, drillFmtMS(faulted.P99MS))
+	}
+	if other.Requests != 300 || other.Errors != 0 || *other.P99MS != 5 {
+		t.Errorf("other shard: %d requests, %d errors, p99 %s", other.Requests, other.Errors, drillFmtMS(other.P99MS))
+	}
+	// During the fault (buckets 11-19) the slow requests of shard 0 complete 1.5 s
+	// later: it completes none; shard 1 completes 10 per bucket.
+	if *faulted.MinOKUntilPromotion != 0 || *other.MinOKUntilPromotion != 50 { // completed in [1, 1.5)
+		t.Errorf("completed until the promotion: faulted %d, other %d; want 0 and 50", *faulted.MinOKUntilPromotion, *other.MinOKUntilPromotion)
+	}
+	if faulted.MinOK500ms == nil || *faulted.MinOK500ms != 0 || faulted.EmptyBuckets != 9 || other.MinOK500ms == nil || *other.MinOK500ms != 50 || other.EmptyBuckets != 0 {
+		t.Errorf("during the fault: faulted %v per 500 ms, %d empty buckets; other %v, %d; want 0, 9 and 50, 0",
+			*faulted.MinOK500ms, faulted.EmptyBuckets, *other.MinOK500ms, other.EmptyBuckets)
+	}
+	rep := &drillReport{Topology: "cluster", Fault: "kill", Faults: 1, Rate: 200, Inflight: 1, AckPolicy: "best-effort", Runs: []*drillRun{run}}
+	rep.finish()
+	var table bytes.Buffer
+	if err := writeDrillTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"slots 0-8191 (faulted)", "users affected: 2 of 3 (66.7%)", "dropped at the in-flight bound (counted as failed): 1",
+		"saved without replica acknowledgement (WAIT shortfall best-effort): 4", "1 failed requests (1 dropped at the in-flight bound)", "x: 4 saved without replica acknowledgement"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var page strings.Builder
+	writeDrillHTML(&page, rep)
+	if !strings.Contains(page.String(), "on the faulted shard") || strings.Count(page.String(), `stroke-dasharray="3 2"`) != 2 {
+		t.Error("the chart lacks the per-shard series")
+	}
+}
+
 // checkDrillJSON checks drill.json: every field present and the numbers consistent.
 func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool) *drillReport {
 	t.Helper()
@@ -156,7 +285,8 @@ func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool)
 	runs, _ := raw["runs"].([]any)
 	for _, r := range runs {
 		m, _ := r.(map[string]any)
-		for _, k := range []string{"name", "requests", "ok", "errors", "phases", "fault_events", "promotion_s", "recovery_s", "sessions", "acked_saves", "verified", "lost", "series"} {
+		for _, k := range []string{"name", "requests", "ok", "errors", "phases", "fault_events", "promotion_s", "recovery_s", "sessions", "acked_saves", "verified", "lost", "series",
+			"dropped", "users", "users_affected", "shards", "saved_without_replica_ack"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("run %v lacks %q", m["name"], k)
 			}
@@ -197,6 +327,24 @@ func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool)
 		if ok != run.OK || errs != run.Errors {
 			t.Errorf("%s: series holds %d ok and %d errors, want %d and %d", run.Name, ok, errs, run.OK, run.Errors)
 		}
+		shardReqs, faulted := 0, 0
+		for _, sh := range run.Shards {
+			shardReqs += sh.Requests
+			if sh.Faulted {
+				faulted++
+			}
+		}
+		if faulted != 1 || shardReqs > run.Requests || shardReqs < run.Requests*9/10 {
+			t.Errorf("%s: %d faulted shards, shards hold %d of %d requests", run.Name, faulted, shardReqs, run.Requests)
+		}
+		if run.Users == 0 || run.UsersAffected > run.Users || run.Dropped > run.Errors {
+			t.Errorf("%s: %d users, %d affected; %d dropped of %d errors", run.Name, run.Users, run.UsersAffected, run.Dropped, run.Errors)
+		}
+		for i, f := range run.Faults {
+			if i+1 < len(run.Faults) && f.WindowEndS != run.Faults[i+1].StartS {
+				t.Errorf("%s: fault %d's window ends at %.2fs, the next fault starts at %.2fs", run.Name, i+1, f.WindowEndS, run.Faults[i+1].StartS)
+			}
+		}
 		if wantPromotion && (run.PromotionS == nil || *run.PromotionS <= 0) {
 			t.Errorf("%s: no promotion time", run.Name)
 		}
@@ -226,7 +374,10 @@ func TestDrillCluster(t *testing.T) {
 	short := []string{"--duration", "6s", "--warmup", "2s", "--clients", "4", "--users", "40", "--rate", "100"}
 
 	t.Run("kill", func(t *testing.T) {
-		cfg, err := parseDrillFlags(append(short, "--wait", "on", "--compare", "scs", "--out", t.TempDir(), "--json"), io.Discard)
+		// 200 users at 50 req/s: a user sends one request at a time, and one stuck on
+		// the faulted shard (a login whose index or new session lives there) holds that
+		// user's next requests; with few users most would be held within seconds.
+		cfg, err := parseDrillFlags(append(short, "--users", "200", "--rate", "50", "--wait", "on", "--compare", "scs", "--out", t.TempDir(), "--json"), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,6 +400,29 @@ func TestDrillCluster(t *testing.T) {
 		}
 		if got.Runs[1].Store != "scs" {
 			t.Errorf("second run is %q, want scs", got.Runs[1].Store)
+		}
+		// One shard down: the others serve through the failover. From the kill until the
+		// promotion, when the faulted shard has no master, each other shard completed
+		// requests. (That they did in every 500 ms until the topology was healthy again
+		// is logged: on a machine overloaded by other work, under -race, the whole
+		// process can stall for a second.)
+		for _, run := range got.Runs {
+			if len(run.Shards) != 3 {
+				t.Fatalf("%s: %d shards, want 3", run.Name, len(run.Shards))
+			}
+			for _, sh := range run.Shards {
+				if sh.MinOK500ms == nil {
+					t.Fatalf("%s: %s: no figure for the fault", run.Name, sh.Name)
+				}
+				if sh.MinOKUntilPromotion == nil {
+					t.Fatalf("%s: %s: no figure until the promotion", run.Name, sh.Name)
+				}
+				t.Logf("%s: %s faulted %v: %d requests, %d errors, p99 %s; during the fault: %d completed until the promotion, at least %d per 500 ms, %d empty 100 ms buckets",
+					run.Name, sh.Name, sh.Faulted, sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), *sh.MinOKUntilPromotion, *sh.MinOK500ms, sh.EmptyBuckets)
+				if !sh.Faulted && *sh.MinOKUntilPromotion == 0 {
+					t.Errorf("%s: shard %s completed no request between the kill and the promotion", run.Name, sh.Name)
+				}
+			}
 		}
 		file, err := os.ReadFile(filepath.Join(cfg.out, "drill.json"))
 		if err != nil || !bytes.Equal(file, stdout.Bytes()) {
@@ -290,6 +464,56 @@ func TestDrillCluster(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestDrillSentinel runs the drill against a Sentinel deployment the test starts: a
+// master kill in one run of hasession with WAIT 1. (On a loaded machine a fault on
+// Sentinel takes 25-40 s to heal — the old master must resynchronise as a replica — so
+// one fault: several in a row are TestDrillFaultWindows's.)
+func TestDrillSentinel(t *testing.T) {
+	cluster.RequireDocker(t)
+	s, err := cluster.RunSentinel(t.Context())
+	cluster.Cleanup(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--topology", "sentinel", "--fault", "kill", "--faults", "1", "--wait", "on", "--duration", "6s", "--warmup", "2s",
+		"--clients", "4", "--users", "40", "--rate", "100", "--out", t.TempDir(), "--json"}
+	cfg, err := parseDrillFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.topo = s
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := runDrill(ctx, cfg, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := writeDrillOutputs(cfg, rep, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := checkDrillJSON(t, stdout.Bytes(), 1, true)
+	run := got.Runs[0]
+	if len(run.Faults) != 1 {
+		t.Fatalf("%d faults, want 1", len(run.Faults))
+	}
+	for i, f := range run.Faults {
+		t.Logf("fault %d: %s %s at %.2fs, promoted %s after %s, window to %.2fs: %d requests, %d errors; recovery %s",
+			i+1, f.Kind, f.Node, f.StartS, f.Promoted, drillFmtS(f.PromotedS), f.WindowEndS, f.Requests, f.Errors, drillFmtS(f.RecoveryS))
+		if f.Kind != "kill" || f.Promoted == "" || f.Promoted == f.Node {
+			t.Errorf("fault %d: %s promoted after the %s of %s", i+1, f.Promoted, f.Kind, f.Node)
+		}
+		if f.RecoveryS != nil && f.StartS+*f.RecoveryS > f.WindowEndS {
+			t.Errorf("fault %d: recovery at %.2fs, after its window's end %.2fs", i+1, f.StartS+*f.RecoveryS, f.WindowEndS)
+		}
+	}
+	if len(run.Shards) != 1 || !run.Shards[0].Faulted {
+		t.Errorf("shards %+v, want the one master", run.Shards)
+	}
 }
 
 // TestDrillStandalone runs the drill end to end as the CLI does: it starts its own

@@ -139,7 +139,9 @@
 //   - These hold as long as Redis keeps what it acknowledged. Across a failover that is
 //     what [WithWriteAck] is for: the index write before a login and each node's revoke
 //     pipeline then end with WAIT, on the connection that wrote, so neither is lost to a
-//     failover once acknowledged.
+//     failover once acknowledged. Under [WithWriteAckPolicy]([AckBestEffort]) an index
+//     write that WAIT could not confirm is accepted and counted instead: it has no more
+//     than a write without WAIT has.
 //
 // # Errors
 //

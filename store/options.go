@@ -28,6 +28,7 @@ type options struct {
 	retry         RetryPolicy
 	ackReplicas   int
 	ackTimeout    time.Duration
+	ackPolicy     AckPolicy
 	autoPipeline  bool
 }
 

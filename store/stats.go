@@ -22,10 +22,14 @@ type Stats struct {
 	Reloads        int64 // cluster slot-map reloads requested after a failed attempt
 	Conflicts      int64 // saves refused with ErrConflict
 	Unacknowledged int64 // saves WAIT did not confirm in time (WithWriteAck)
+	// AcceptedUnacknowledged counts the writes of Unacknowledged that were accepted
+	// anyway (WithWriteAckPolicy(AckBestEffort)): saves, and the index entries of logins,
+	// that the caller was told succeeded without the replicas asked for.
+	AcceptedUnacknowledged int64
 }
 
 type counters struct {
-	loads, saves, touches, touchesSkipped, retries, recovered, reloads, conflicts, unacked atomic.Int64
+	loads, saves, touches, touchesSkipped, retries, recovered, reloads, conflicts, unacked, acceptedUnacked atomic.Int64
 }
 
 // Stats returns a snapshot of the store's counters.
@@ -34,13 +38,14 @@ func (st *Store) Stats() Stats {
 	return Stats{
 		Loads: c.loads.Load(), Saves: c.saves.Load(), Touches: c.touches.Load(), TouchesSkipped: c.touchesSkipped.Load(),
 		Retries: c.retries.Load(), Recovered: c.recovered.Load(), Reloads: c.reloads.Load(),
-		Conflicts: c.conflicts.Load(), Unacknowledged: c.unacked.Load(),
+		Conflicts: c.conflicts.Load(), Unacknowledged: c.unacked.Load(), AcceptedUnacknowledged: c.acceptedUnacked.Load(),
 	}
 }
 
 // WithWriteAck makes a save succeed only when WAIT confirms that at least replicas
 // replicas have it within timeout; otherwise Save returns an *AckError (the save applied
-// on the master, which may lose it if it dies before replicating). WAIT runs on the same
+// on the master, which may lose it if it dies before replicating), or accepts the save
+// under WithWriteAckPolicy(AckBestEffort). WAIT runs on the same
 // connection as the save, on the key's master. WAIT is best effort: it narrows the window
 // in which an acknowledged write can be lost in a failover, but Redis does not promise
 // that a replica which acknowledged is the one promoted, nor that it is durable on disk.
@@ -60,6 +65,67 @@ func WithWriteAck(replicas int, timeout time.Duration) Option {
 		o.ackReplicas, o.ackTimeout = replicas, timeout
 		return nil
 	}
+}
+
+// AckPolicy says what a save does when WAIT cannot confirm it: no replica connected
+// (a master just promoted has none until one re-attaches), or WAIT timed out.
+type AckPolicy int
+
+// Write acknowledgement policies.
+const (
+	// AckRequired: the save fails with an *AckError (matches ErrNotAcknowledged). The
+	// save applied on the master all the same; the error says it may not survive the
+	// master's death. For callers that act on it (retry later, refuse a privilege change).
+	AckRequired AckPolicy = iota
+	// AckBestEffort: the save succeeds. The shortfall is counted (Stats.Unacknowledged
+	// and Stats.AcceptedUnacknowledged) and logged at Warn level. Such a save is as
+	// durable as one without WAIT; the others keep WAIT's guarantee.
+	AckBestEffort
+)
+
+// String returns "required" or "best-effort".
+func (p AckPolicy) String() string {
+	switch p {
+	case AckRequired:
+		return "required"
+	case AckBestEffort:
+		return "best-effort"
+	}
+	return fmt.Sprintf("AckPolicy(%d)", int(p))
+}
+
+// WithWriteAckPolicy sets what a save that WAIT cannot confirm does (see [AckPolicy]):
+// fail with ErrNotAcknowledged (AckRequired, the default) or succeed and be counted
+// (AckBestEffort). It applies to saves, rotations and the index entry a login writes
+// first; RevokeAll always reports a shortfall (*RevokeError). Without WithWriteAck it
+// has no effect.
+//
+// A session store usually wants AckBestEffort: after a failover the promoted master has
+// no replica until one re-attaches (seconds), and AckRequired turns every save of that
+// shard into an error meanwhile, although the save applied.
+func WithWriteAckPolicy(p AckPolicy) Option {
+	return func(o *options) error {
+		if p != AckRequired && p != AckBestEffort {
+			return fmt.Errorf("hasession: unknown write ack policy %d", int(p))
+		}
+		o.ackPolicy = p
+		return nil
+	}
+}
+
+// ackShortfall counts a write WAIT did not confirm (err, an *AckError) and applies the
+// policy: nil when it accepts the write, err otherwise.
+func (st *Store) ackShortfall(what string, err error) error {
+	st.stats.unacked.Add(1)
+	if st.o.ackPolicy != AckBestEffort {
+		return err
+	}
+	st.stats.acceptedUnacked.Add(1)
+	var ae *AckError
+	if errors.As(err, &ae) {
+		st.o.logger.Warn("hasession: "+what+" accepted without replica acknowledgement", "acked", ae.Acked, "want", ae.Want)
+	}
+	return nil
 }
 
 // AckError says how many replicas WAIT confirmed for a write (a save, a login's index
@@ -87,7 +153,7 @@ func (st *Store) saveAcked(ctx context.Context, key string, args []any) (string,
 		if !strings.HasPrefix(res, "ok:") && !strings.HasPrefix(res, "dup:") {
 			return res, nil
 		}
-		st.stats.unacked.Add(1)
+		err = st.ackShortfall("save", err)
 	}
 	return res, err
 }

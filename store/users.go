@@ -143,10 +143,10 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 	now, err := do(st, ctx, "index session", func(ctx context.Context) (int64, error) {
 		if st.o.ackReplicas > 0 {
 			v, err := st.evalAcked(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
+			if errors.Is(err, ErrNotAcknowledged) {
+				err = st.ackShortfall("login index entry", err)
+			}
 			if err != nil {
-				if errors.Is(err, ErrNotAcknowledged) {
-					st.stats.unacked.Add(1)
-				}
 				return 0, err
 			}
 			n, ok := v.(int64)
