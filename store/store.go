@@ -465,6 +465,12 @@ func newSaveID() string {
 // enough replicas: s then reflects the save (it is no longer new, its changes are
 // applied), and saving it again is an update.
 func (st *Store) Save(ctx context.Context, s *Session) error {
+	return st.saveSession(ctx, s, st.o.versionCheck)
+}
+
+// saveSession is Save; with checkVersion, an existing session is saved only if its
+// version in Redis is still the one s was loaded with (ErrConflict otherwise).
+func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st != st {
@@ -482,7 +488,7 @@ func (st *Store) Save(ctx context.Context, s *Session) error {
 	mode, expect, second := "u", "", any(0)
 	if s.isNew {
 		mode, second = "n", st.lifeArg
-	} else if st.o.versionCheck {
+	} else if checkVersion {
 		expect = strconv.FormatInt(s.version, 10)
 	}
 	// One save ID for every attempt: an attempt answered 'stale' (index race) applied

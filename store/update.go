@@ -92,40 +92,5 @@ func updateBackoff(ctx context.Context, attempt int) error {
 // saveChecked is Save with the version check on: the save applies only if the session's
 // version in Redis is still the one s was loaded with (ErrConflict otherwise).
 func (st *Store) saveChecked(ctx context.Context, s *Session) error {
-	if st.o.versionCheck {
-		return st.Save(ctx, s)
-	}
-	// Save sends the expected version when its store checks versions: save through a
-	// store that does, with st's options and client otherwise, then give s back to st.
-	checked, err := New(st.rdb, func(o *options) error {
-		*o = st.o
-		o.versionCheck, o.autoPipeline = true, false
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	checked.batch = st.batch // st's pipelines, when it has them
-	s.mu.Lock()
-	s.st = checked
-	s.mu.Unlock()
-	err = checked.Save(ctx, s)
-	s.mu.Lock()
-	s.st = st
-	s.mu.Unlock()
-	st.stats.add(&checked.stats)
-	return err
-}
-
-// add adds o's counters to c.
-func (c *counters) add(o *counters) {
-	c.loads.Add(o.loads.Load())
-	c.saves.Add(o.saves.Load())
-	c.touches.Add(o.touches.Load())
-	c.touchesSkipped.Add(o.touchesSkipped.Load())
-	c.retries.Add(o.retries.Load())
-	c.recovered.Add(o.recovered.Load())
-	c.reloads.Add(o.reloads.Load())
-	c.conflicts.Add(o.conflicts.Load())
-	c.unacked.Add(o.unacked.Load())
+	return st.saveSession(ctx, s, true)
 }
