@@ -403,10 +403,10 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 		case fRevoked:
 			return "", ErrNotFound
 		default:
-			return "", &CorruptError{Key: key, Reason: fmt.Sprintf("unknown field %q", name)}
+			return "", &CorruptError{Key: key, Reason: "unknown field " + quoteData(name)}
 		}
 		if err != nil {
-			return "", &CorruptError{Key: key, Reason: fmt.Sprintf("field %s is not a number", name), Err: err}
+			return "", &CorruptError{Key: key, Reason: "malformed session metadata", Err: numberError(name, val, err)}
 		}
 	}
 	if !haveVersion || !haveCreated || !haveDeadline || !haveTouched {
@@ -591,7 +591,7 @@ func parseSaveReply(key, res, codec string) (saveResult, error) {
 			var err error
 			f, rest, _ = strings.Cut(rest, ":")
 			if nums[i], err = strconv.ParseInt(f, 10, 64); err != nil {
-				return saveResult{}, &CorruptError{Key: key, Reason: fmt.Sprintf("malformed save reply %q", res)}
+				return saveResult{}, &CorruptError{Key: key, Reason: "malformed save reply " + quoteData(res)}
 			}
 		}
 		r.version, r.now, r.deadline, r.created = nums[0], nums[1], nums[2], nums[3]
@@ -605,11 +605,14 @@ func parseSaveReply(key, res, codec string) (saveResult, error) {
 	case "revoked", "stale":
 		return r, errIndexRace
 	case "corrupt":
+		if len(rest) > MaxQuoted {
+			rest = quoteData(rest)
+		}
 		return r, &CorruptError{Key: key, Reason: rest}
 	case "codec":
 		return r, &CodecError{Stored: rest, Want: codec}
 	}
-	return r, &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected save reply %q", res)}
+	return r, &CorruptError{Key: key, Reason: "unexpected save reply " + quoteData(res)}
 }
 
 // Rotate gives the session a new ID (call it on login and on any change of privilege,
