@@ -726,7 +726,10 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 
 // Destroy deletes the session with the given ID (logout). Destroying a rotated session's
 // old ID within the grace period deletes the new session too. A missing session is not
-// an error. Errors: ErrInvalidID (nothing sent), the context's error or a Redis error.
+// an error. Foreign data at the key (another type, or a hash that is none of the store's
+// own shapes: see destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt).
+// Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error or a Redis
+// error.
 func (st *Store) Destroy(ctx context.Context, id string) error {
 	if !sid.Valid(id) {
 		return ErrInvalidID
@@ -782,6 +785,13 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb bool) (destroy
 		}
 		if len(res) == 4 {
 			n, _ := res[0].(int64)
+			if n < 0 { // foreign data, left untouched
+				reason, _ := res[1].(string)
+				if field, ok := res[2].(string); ok {
+					reason += " " + quoteData(field)
+				}
+				return d, &CorruptError{Key: key, Reason: reason}
+			}
 			d.deleted = n == 1
 			d.fwd, _ = res[1].(string)
 			d.user, _ = res[2].(string)

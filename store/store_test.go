@@ -620,3 +620,107 @@ func TestCancelledAndExpiredContexts(t *testing.T) {
 		require.Equal(t, 2, v)
 	})
 }
+
+// Destroy leaves foreign data at a session's key untouched and says so with a
+// *CorruptError; every shape the store itself writes there is destroyed as before.
+func TestDestroyLeavesForeignDataUntouched(t *testing.T) {
+	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		st := newStore(t, rdb, store.WithPrefix("destroy-foreign:"))
+		put := func(f func(key string)) string {
+			s, _ := st.NewSession()
+			key, _ := st.Key(s.ID())
+			f(key)
+			require.NoError(t, rdb.Expire(ctx, key, time.Minute).Err())
+			return s.ID()
+		}
+		meta := []any{"_v", "1", "_c", "1", "_a", "99999999999999", "_t", "1", "_k", "msgpack", "_s", "x"}
+		foreign := map[string]string{
+			"a string": put(func(k string) { rdb.Set(ctx, k, "hello", 0) }),
+			"a list":   put(func(k string) { rdb.RPush(ctx, k, "a") }),
+			"a set":    put(func(k string) { rdb.SAdd(ctx, k, "a") }),
+			"a hash with unknown fields": put(func(k string) {
+				rdb.HSet(ctx, k, "foo", "bar", "_v", "1")
+			}),
+			"a session with one unknown field": put(func(k string) {
+				rdb.HSet(ctx, k, append(meta, ".a", "\xa1x", "_x", "1")...)
+			}),
+			"a hash of attributes without metadata": put(func(k string) { rdb.HSet(ctx, k, ".a", "\xa1x") }),
+			"a session missing its deadline": put(func(k string) {
+				rdb.HSet(ctx, k, "_v", "1", "_c", "1", "_t", "1", "_k", "msgpack")
+			}),
+		}
+		for name, id := range foreign {
+			t.Run(name, func(t *testing.T) {
+				key, _ := st.Key(id)
+				before, err := rdb.Dump(ctx, key).Result()
+				require.NoError(t, err)
+				err = st.Destroy(ctx, id)
+				require.ErrorIs(t, err, store.ErrCorrupt)
+				var ce *store.CorruptError
+				require.ErrorAs(t, err, &ce)
+				require.Equal(t, key, ce.Key)
+				after, err := rdb.Dump(ctx, key).Result()
+				require.NoError(t, err, "the data is still there")
+				require.Equal(t, before, after, "the data is left untouched")
+			})
+		}
+
+		// The store's own shapes are not foreign.
+		saved := func(user string) *store.Session {
+			s, err := st.NewSession()
+			require.NoError(t, err)
+			require.NoError(t, s.Set("a", "x"))
+			if user != "" {
+				s.SetUser(user)
+			}
+			require.NoError(t, st.Save(ctx, s))
+			return s
+		}
+		gone := func(t *testing.T, id string) {
+			_, err := st.Load(ctx, id)
+			require.ErrorIs(t, err, store.ErrNotFound)
+		}
+		t.Run("a session", func(t *testing.T) {
+			s := saved("")
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+		})
+		t.Run("a user's session", func(t *testing.T) {
+			s := saved("destroy-foreign-user")
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+		})
+		t.Run("a forward pointer and its session", func(t *testing.T) {
+			s := saved("destroy-foreign-user")
+			old := s.ID()
+			require.NoError(t, st.Rotate(ctx, s))
+			require.NoError(t, st.Destroy(ctx, old))
+			gone(t, old)
+			gone(t, s.ID())
+		})
+		t.Run("a revoked session's tombstone", func(t *testing.T) {
+			s := saved("destroy-foreign-revoked")
+			require.NoError(t, st.Revoke(ctx, "destroy-foreign-revoked", s.ID()))
+			key, _ := st.Key(s.ID())
+			require.Equal(t, "hash", rdb.Type(ctx, key).Val(), "a tombstone")
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+		})
+		t.Run("a session marked by a rotation in flight", func(t *testing.T) {
+			s := saved("destroy-foreign-user")
+			target, _ := st.NewSession()
+			key, _ := st.Key(s.ID())
+			tkey, _ := st.Key(target.ID())
+			tag := tkey[strings.Index(tkey, "{")+1 : len(tkey)-1]
+			require.NoError(t, rdb.HSet(ctx, key, "_n", tag).Err()) // as pending.lua marks it
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+			gone(t, target.ID())
+		})
+		t.Run("a missing session", func(t *testing.T) {
+			s, _ := st.NewSession()
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+		})
+	})
+}
