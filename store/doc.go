@@ -35,8 +35,11 @@
 // The key's TTL is always min(idle timeout, absolute deadline − now), with now read from
 // Redis TIME inside the scripts, so app servers with skewed clocks agree and no key is
 // written without a TTL. A load is a plain HGETALL (no script), parsed in place; when the
-// last touch is older than the touch interval, a touch script extends the TTL. Read-mostly
-// traffic therefore writes at most once per touch interval per session. The touch
+// last touch is older than the touch interval, a touch script extends the TTL and returns
+// the whole session from the same atomic step, and that is the session the load returns
+// (so a save, rotation or destroy between the two round trips is never hidden by the
+// first read). Read-mostly traffic therefore writes at most once per touch interval per
+// session. The touch
 // decision is taken on the app server's clock and again, before any write, on Redis's: a
 // clock that runs behind Redis's delays touches by as much, so it must stay well under
 // idle timeout − touch interval.

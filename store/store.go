@@ -185,12 +185,15 @@ func (st *Store) NewSession() (*Session, error) {
 	return &Session{st: st, id: id, isNew: true}, nil
 }
 
-// Load returns the session with the given ID, in one round trip. It validates the ID's
-// format first: a malformed ID is ErrInvalidID and sends nothing. A missing or expired
-// session is ErrNotFound. When the touch is due (the last one is older than the touch
-// interval) the same script extends the TTL to min(idle timeout, absolute deadline − now).
-// A rotated session's old ID leads to the new session during the grace period (one more
-// round trip): the returned session's ID is then the new one.
+// Load returns the session with the given ID, in one round trip (a plain HGETALL). It
+// validates the ID's format first: a malformed ID is ErrInvalidID and sends nothing. A
+// missing or expired session is ErrNotFound. When the touch is due (the last one is older
+// than the touch interval) a second round trip runs a script that extends the TTL to
+// min(idle timeout, absolute deadline − now) and reads the session in the same atomic
+// step: the session returned is then the one touched, never a mix of two states, and a
+// rotation or destroy that came between the two round trips is seen (followed, or
+// ErrNotFound). A rotated session's old ID leads to the new session during the grace
+// period (one more round trip): the returned session's ID is then the new one.
 //
 // Other errors: *CodecError (ErrCodecMismatch), *CorruptError (ErrCorrupt), the context's
 // error, or a Redis error.
@@ -230,30 +233,60 @@ func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
 }
 
 // load reads one key with a plain HGETALL — as cheap as a GET of the same bytes: no
-// script, and the reply is parsed in place from one buffer — and touches the session
-// when the touch is due. It returns the session, or the forward token when the key is a
-// forward pointer.
+// script, and the reply is parsed in place from one buffer. When the session's touch is
+// due, it reads the session again with the touch script, which touches it and returns it
+// in one atomic step: the session returned is the one that was touched (a save, a
+// rotation or a destroy that came between is seen, not overwritten by stale fields). It
+// returns the session, or the forward token when the key is a forward pointer.
 func (st *Store) load(ctx context.Context, id string) (*Session, string, error) {
 	key := st.key(id)
 	rawb, err := st.hgetall(ctx, key)
 	if err != nil {
 		return nil, "", st.redisErr("load session", key, err)
 	}
+	s, fwd, err := st.parseLoaded(ctx, id, key, rawb, false)
+	if err != nil || fwd != "" {
+		return nil, fwd, err
+	}
+	if time.Now().UnixMilli()-s.touched < st.touchMs {
+		st.stats.touchesSkipped.Add(1)
+		return s, "", nil
+	}
+	if loadTouchHook != nil {
+		loadTouchHook(key)
+	}
+	if rawb, err = st.touchRead(ctx, key); err != nil {
+		return nil, "", st.redisErr("load session", key, err)
+	}
+	t, fwd, err := st.parseLoaded(ctx, id, key, rawb, true)
+	if err != nil || fwd != "" {
+		return nil, fwd, err
+	}
+	if t.touched > s.touched {
+		st.stats.touches.Add(1)
+	} else {
+		st.stats.touchesSkipped.Add(1) // not due by Redis's clock
+	}
+	return t, "", nil
+}
+
+// loadTouchHook, when set (by tests), runs between a load's HGETALL and its touch.
+var loadTouchHook func(key string)
+
+// parseLoaded turns a raw reply of HGETALL (or, with touched, of the touch script: the
+// same shape) into the session, or the forward token when the key is a forward pointer.
+func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, touched bool) (*Session, string, error) {
 	// The reply buffer is ours alone and never written again: the session's attributes
 	// point into it.
 	raw := unsafe.String(unsafe.SliceData(rawb), len(rawb))
 	var fields []string
+	var err error
 	if len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
-		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, …): the raw command does not
-		// interpret it, so run the typed command, which goes through the client's
-		// redirection and error handling.
-		m, err := st.rdb.HGetAll(ctx, key).Result()
-		if err != nil {
+		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, NOSCRIPT, …): the raw command
+		// does not interpret it, so run the typed command, which goes through the
+		// client's redirection and error handling (and loads a missing script).
+		if fields, err = st.typedFields(ctx, key, touched); err != nil {
 			return nil, "", st.redisErr("load session", key, err)
-		}
-		fields = make([]string, 0, 2*len(m))
-		for k, v := range m {
-			fields = append(fields, k, v)
 		}
 	} else if fields, err = parseRESPFields(raw); err != nil {
 		return nil, "", &CorruptError{Key: key, Reason: "malformed HGETALL reply: " + err.Error()}
@@ -265,14 +298,37 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 	if fwd, err := s.fill(key, fields); err != nil || fwd != "" {
 		return nil, fwd, err
 	}
-	if time.Now().UnixMilli()-s.touched >= st.touchMs {
-		if err := st.touch(ctx, key, s); err != nil {
-			return nil, "", err
-		}
-	} else {
-		st.stats.touchesSkipped.Add(1)
-	}
 	return s, "", nil
+}
+
+// typedFields reads the hash at key (with touched, through the touch script) with a typed
+// command.
+func (st *Store) typedFields(ctx context.Context, key string, touched bool) ([]string, error) {
+	if touched {
+		return touchScript.Run(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).StringSlice()
+	}
+	m, err := st.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	fields := make([]string, 0, 2*len(m))
+	for k, v := range m {
+		fields = append(fields, k, v)
+	}
+	return fields, nil
+}
+
+// touchRead runs the touch script (see touch.lua) as a raw command: it extends the TTL to
+// min(idle, deadline − now), with Redis time, if the touch is due, and returns the whole
+// hash as HGETALL would, read in the same step.
+func (st *Store) touchRead(ctx context.Context, key string) ([]byte, error) {
+	cmd := redis.NewRawCmd(ctx, evalShaArgs(touchSHA, key, st.idleArg, st.touchArg)...)
+	cmd.SetFirstKeyPos(3)
+	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
+		// Auto-pipelined, the command may still be in flight: leave it alone.
+		return nil, err
+	}
+	return cmd.Result()
 }
 
 // largeReply is the size of a raw HGETALL reply from which load reads into a buffer of
@@ -341,30 +397,6 @@ func (st *Store) process(ctx context.Context, key string, cmd redis.Cmder) error
 		return st.batch.process(ctx, key, cmd)
 	}
 	return st.rdb.Process(ctx, cmd)
-}
-
-// touch runs the touch script: TTL = min(idle, deadline − now), with Redis time.
-func (st *Store) touch(ctx context.Context, key string, s *Session) error {
-	cmd := redis.NewIntCmd(ctx, evalShaArgs(touchSHA, key, st.idleArg, st.touchArg)...)
-	cmd.SetFirstKeyPos(3)
-	_ = st.rdb.Process(ctx, cmd)
-	now, err := cmd.Result()
-	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		now, err = touchScript.Eval(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).Int64()
-	}
-	if err != nil {
-		return st.redisErr("touch session", key, err)
-	}
-	switch {
-	case now < 0:
-		return ErrNotFound
-	case now > 0:
-		s.touched = now
-		st.stats.touches.Add(1)
-	default:
-		st.stats.touchesSkipped.Add(1)
-	}
-	return nil
 }
 
 // fill reads the metadata out of the hash's fields and keeps the attribute pairs,
