@@ -110,6 +110,10 @@
 // Every method that touches the network takes a context and returns typed errors:
 // [ErrInvalidID] (nothing sent), [ErrNotFound], [ErrConflict], [*SizeError],
 // [*CodecError] (matches [ErrCodecMismatch]), [*CorruptError] (matches [ErrCorrupt]:
-// foreign data at the key, WRONGTYPE, malformed metadata), or the context's error
-// wrapped. No method panics on bad input or a Redis failure.
+// foreign data at the key, WRONGTYPE, malformed metadata, also from Destroy, which leaves
+// such data untouched), or the context's error wrapped: once the caller's context has
+// ended, every error matches it (errors.Is(err, ctx.Err())), whatever else it wraps.
+// Errors quote at most [MaxQuoted] bytes of data read from Redis. [Session.Set] refuses a
+// value the codec could not read back (nested deeper than [codec.MaxDepth], or containing
+// itself: [codec.ErrTooDeep]). No method panics on bad input or a Redis failure.
 package store
