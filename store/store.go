@@ -285,7 +285,7 @@ func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, t
 		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, NOSCRIPT, …): the raw command
 		// does not interpret it, so run the typed command, which goes through the
 		// client's redirection and error handling (and loads a missing script).
-		if fields, err = st.typedFields(ctx, key, touched); err != nil {
+		if fields, err = st.typedFields(ctx, key, touched, raw); err != nil {
 			return nil, "", st.redisErr("load session", key, err)
 		}
 	} else if fields, err = parseRESPFields(raw); err != nil {
@@ -302,9 +302,12 @@ func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, t
 }
 
 // typedFields reads the hash at key (with touched, through the touch script) with a typed
-// command.
-func (st *Store) typedFields(ctx context.Context, key string, touched bool) ([]string, error) {
+// command, after the raw one got the error reply raw.
+func (st *Store) typedFields(ctx context.Context, key string, touched bool, raw string) ([]string, error) {
 	if touched {
+		if strings.HasPrefix(raw, "-NOSCRIPT") { // a new or restarted node: load the script
+			return touchScript.Eval(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).StringSlice()
+		}
 		return touchScript.Run(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).StringSlice()
 	}
 	m, err := st.rdb.HGetAll(ctx, key).Result()

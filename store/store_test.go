@@ -219,9 +219,12 @@ func TestTouchThrottling(t *testing.T) {
 			name     string
 			interval time.Duration
 			want     func(loads, writes int64) bool
+			scripts  func(loads int64) int64 // touch scripts run: none unless a touch is due
 		}{
-			{"touch not due: no writes", 10 * time.Minute, func(loads, writes int64) bool { return writes == 0 }},
-			{"touch due on every load: one write per load", 0, func(loads, writes int64) bool { return writes == loads }},
+			{"touch not due: no writes", 10 * time.Minute, func(loads, writes int64) bool { return writes == 0 },
+				func(int64) int64 { return 0 }},
+			{"touch due on every load: one write per load", 0, func(loads, writes int64) bool { return writes == loads },
+				func(loads int64) int64 { return loads }},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				st := newStore(t, rdb, store.WithTouchInterval(c.interval))
@@ -232,6 +235,7 @@ func TestTouchThrottling(t *testing.T) {
 				master, err := topo.MasterForKey(ctx, key)
 				require.NoError(t, err)
 				before := commandCalls(t, master, "pexpire")
+				beforeReads, beforeScripts := commandCalls(t, master, "hgetall"), commandCalls(t, master, "evalsha")
 				const loads = 50
 				for range loads {
 					_, err := st.Load(ctx, s.ID())
@@ -239,6 +243,12 @@ func TestTouchThrottling(t *testing.T) {
 				}
 				writes := commandCalls(t, master, "pexpire") - before
 				require.True(t, c.want(loads, writes), "%d loads made %d TTL writes", loads, writes)
+				// (Redis counts the touch script's own HGETALL too.)
+				require.Equal(t, loads+c.scripts(loads), commandCalls(t, master, "hgetall")-beforeReads, "one HGETALL per load")
+				scripts := commandCalls(t, master, "evalsha") - beforeScripts
+				// (The first EVALSHA on a node without the script fails, and an EVAL loads it.)
+				want := c.scripts(loads)
+				require.True(t, scripts == want || (want > 0 && scripts == want+1), "%d touch scripts for %d loads", scripts, loads)
 			})
 		}
 	})
