@@ -15,7 +15,9 @@ const MaxDepth = 10000
 // [MaxDepth] levels. With [MsgPack] that includes a value that contains itself (a map
 // holding itself, a pointer cycle between structs, a slice holding itself through an
 // interface), which is infinitely deep; [JSON] reports such a cycle as encoding/json does
-// (*json.UnsupportedValueError).
+// (*json.UnsupportedValueError). A cycle of pointers and interfaces alone, with no
+// container on it (an any holding a pointer to itself), writes nothing as it recurses and
+// is not caught by MsgPack: do not store one.
 var ErrTooDeep = fmt.Errorf("codec: value nested deeper than %d levels", MaxDepth)
 
 // errTooDeep is the decoding side's error for the same bound.
