@@ -129,12 +129,27 @@ func FuzzMsgPackUnmarshal(f *testing.F) {
 		"\x82\xa1a\x01\xa1a\x02",       // duplicate map keys
 		"\x81\x01\x02",                 // non-string map key
 		"\xd4\x42\x00",                 // unknown ext type
+		strings.Repeat("\x91", MaxDepth) + "\xc0",   // as deep as accepted
+		strings.Repeat("\x91", MaxDepth+1) + "\xc0", // one level deeper
+		strings.Repeat("\xdc\x00\x01", MaxDepth) + "\xc0",
+		"\xc6\x00\x00\x27\x11" + strings.Repeat("\x91", MaxDepth+1), // deep-looking bytes in a bin
 	} {
 		f.Add([]byte(s))
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, _, scanErr := scanMsgPack(data, nil)
+		// Marshal's depth check, which reads whole values and their beginnings, never
+		// panics and agrees with the scanner's bound.
+		for _, end := range []int{len(data) / 2, len(data)} {
+			_ = msgpackTooDeep(data[:end])
+		}
+		if scanErr == nil && msgpackTooDeep(data[:n]) {
+			t.Fatalf("scan accepted %q but Marshal's depth check finds it too deep", data)
+		}
+		if errors.Is(scanErr, errTooDeep) && !msgpackTooDeep(data) {
+			t.Fatalf("scan found %q too deep but Marshal's depth check does not", data)
+		}
 		if scanErr == nil {
 			// The scanner and the library agree on where the value ends.
 			r := bytes.NewReader(data)
@@ -172,6 +187,15 @@ func FuzzJSONUnmarshal(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		valid := json.Valid(data)
+		if valid {
+			var v any
+			d := json.NewDecoder(bytes.NewReader(data))
+			d.UseNumber() // fails on nothing but the nesting
+			err := d.Decode(&v)
+			if tooDeep := jsonTooDeep(data); tooDeep != (err != nil) {
+				t.Fatalf("Marshal's depth check says too deep = %v for %.60q; encoding/json: %v", tooDeep, data, err)
+			}
+		}
 		for _, v := range fuzzDests() {
 			err := JSON.Unmarshal(data, v)
 			if err == nil && !valid {

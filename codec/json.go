@@ -13,7 +13,8 @@ type jsonCodec struct{}
 
 func (jsonCodec) Name() string { return jsonName }
 
-// Marshal encodes v with json.Marshal.
+// Marshal encodes v with json.Marshal. A value nested deeper than MaxDepth is
+// an error wrapping ErrTooDeep: encoding/json would not decode it.
 func (jsonCodec) Marshal(v any) (data []byte, err error) {
 	defer func() {
 		// encoding/json recovers its own panics; this guards against
@@ -25,6 +26,9 @@ func (jsonCodec) Marshal(v any) (data []byte, err error) {
 	data, err = json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("codec: json marshal %T: %w", v, err)
+	}
+	if jsonTooDeep(data) {
+		return nil, fmt.Errorf("codec: json marshal %T: %w", v, ErrTooDeep)
 	}
 	return data, nil
 }

@@ -21,9 +21,10 @@ type msgpackCodec struct{}
 
 func (msgpackCodec) Name() string { return msgpackName }
 
-// encoderState is a reusable encoder writing into its own buffer.
+// encoderState is a reusable encoder writing into its own buffer, which bounds the
+// nesting of what is written (see depthBuffer).
 type encoderState struct {
-	buf bytes.Buffer
+	buf depthBuffer
 	enc *msgpack.Encoder
 }
 
@@ -36,24 +37,34 @@ var encoderPool = sync.Pool{
 }
 
 // Marshal encodes v exactly as msgpack.Marshal does. The returned slice is
-// freshly allocated and sized to fit.
+// freshly allocated and sized to fit. A value nested deeper than MaxDepth,
+// or one that contains itself, is an error wrapping ErrTooDeep.
 func (msgpackCodec) Marshal(v any) (data []byte, err error) {
 	s := encoderPool.Get().(*encoderState)
 	defer func() {
 		// A panic leaves s in an unknown state, so it is not returned to
 		// the pool.
 		if r := recover(); r != nil {
+			if r == errTooDeepPanic {
+				data, err = nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, ErrTooDeep)
+				return
+			}
 			data, err = nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, panicError(r))
 		}
 	}()
 
-	s.buf.Reset()
+	s.buf.reset()
 	s.enc.Reset(&s.buf)
 	if err := s.enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, err)
 	}
-	data = bytes.Clone(s.buf.Bytes())
-	if s.buf.Cap() <= maxPooledSize {
+	// The last part written may not have been looked at (and a custom encoder
+	// may have swallowed the panic).
+	if msgpackTooDeep(s.buf.b) {
+		return nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, ErrTooDeep)
+	}
+	data = bytes.Clone(s.buf.b)
+	if cap(s.buf.b) <= maxPooledSize {
 		encoderPool.Put(s)
 	}
 	return data, nil

@@ -8,13 +8,6 @@ import (
 	"slices"
 )
 
-// maxDepth is the deepest container nesting accepted in MessagePack input.
-// It matches the limit encoding/json applies and keeps the recursive
-// decoder far away from the goroutine stack limit.
-const maxDepth = 10000
-
-var errTooDeep = fmt.Errorf("nesting deeper than %d levels", maxDepth)
-
 // scanMsgPack checks that b starts with exactly one well-formed MessagePack
 // value and returns the number of bytes that value occupies. It appends to
 // exts the offset of the first data byte of every extension value with a
@@ -132,7 +125,7 @@ func scanMsgPack(b []byte, exts []int) (int, []int, error) {
 				return 0, exts, fmt.Errorf("container at offset %d declares %d values but only %d bytes follow: %w",
 					start, items, len(b)-off, io.ErrUnexpectedEOF)
 			}
-			if len(stack) >= maxDepth {
+			if len(stack) >= MaxDepth { // see MaxDepth: far from the goroutine stack limit
 				return 0, exts, errTooDeep
 			}
 			stack = append(stack, remaining)

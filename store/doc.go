@@ -35,8 +35,11 @@
 // The key's TTL is always min(idle timeout, absolute deadline − now), with now read from
 // Redis TIME inside the scripts, so app servers with skewed clocks agree and no key is
 // written without a TTL. A load is a plain HGETALL (no script), parsed in place; when the
-// last touch is older than the touch interval, a touch script extends the TTL. Read-mostly
-// traffic therefore writes at most once per touch interval per session. The touch
+// last touch is older than the touch interval, a touch script extends the TTL and returns
+// the whole session from the same atomic step, and that is the session the load returns
+// (so a save, rotation or destroy between the two round trips is never hidden by the
+// first read). Read-mostly traffic therefore writes at most once per touch interval per
+// session. The touch
 // decision is taken on the app server's clock and again, before any write, on Redis's: a
 // clock that runs behind Redis's delays touches by as much, so it must stay well under
 // idle timeout − touch interval.
@@ -149,10 +152,14 @@
 // [ErrInvalidID] (nothing sent), [ErrNotFound], [ErrConflict] (also for a new session
 // whose key exists: an earlier Save of it that returned an error may have applied),
 // [*SizeError], [*CodecError] (matches [ErrCodecMismatch]), [*CorruptError] (matches
-// [ErrCorrupt]: foreign data at the key, WRONGTYPE, malformed metadata), [*AckError]
-// (matches [ErrNotAcknowledged]: applied, not confirmed), [ErrDestroyed],
-// [ErrWrongStore], [*PermissionError] (matches [ErrPermission]), or the context's error
-// wrapped. No method panics on bad input or a Redis failure.
+// [ErrCorrupt]: foreign data at the key, WRONGTYPE, malformed metadata, also from Destroy,
+// which leaves such data untouched), [*AckError] (matches [ErrNotAcknowledged]: applied,
+// not confirmed), [ErrDestroyed], [ErrWrongStore], [*PermissionError] (matches
+// [ErrPermission]), or the context's error wrapped: once the caller's context has ended,
+// every error matches it (errors.Is(err, ctx.Err())), whatever else it wraps. Errors quote
+// at most [MaxQuoted] bytes of data read from Redis. [Session.Set] refuses a value the
+// codec could not read back (nested deeper than [codec.MaxDepth], or containing itself:
+// [codec.ErrTooDeep]). No method panics on bad input or a Redis failure.
 //
 // # Redis user
 //

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Errors returned by the store. Match them with errors.Is; the typed ones with errors.As.
@@ -50,17 +51,45 @@ type CodecError struct {
 }
 
 func (e *CodecError) Error() string {
-	return fmt.Sprintf("hasession: session written with codec %q, store uses %q", e.Stored, e.Want)
+	return fmt.Sprintf("hasession: session written with codec %s, store uses %s", quoteData(e.Stored), quoteData(e.Want))
 }
 
 // Is makes errors.Is(err, ErrCodecMismatch) true.
 func (e *CodecError) Is(target error) bool { return target == ErrCodecMismatch }
 
 // CorruptError tells what is wrong with the data at a session key; it matches ErrCorrupt.
+// Data from Redis that it quotes (a field name, a value, a reply) is cut to its first
+// [MaxQuoted] bytes and its length, so a huge foreign field does not make a huge error.
 type CorruptError struct {
 	Key    string
 	Reason string
 	Err    error // the Redis error, if any (e.g. WRONGTYPE)
+}
+
+// MaxQuoted is how many bytes of data from Redis an error quotes at most.
+const MaxQuoted = 64
+
+// quoteData quotes s as %q does, but only its first MaxQuoted bytes, followed by its
+// length: `"abc…"…(1048576 bytes)`.
+func quoteData(s string) string {
+	if len(s) <= MaxQuoted {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:MaxQuoted]) + "…(" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// quoteValue is quoteData of a value's default format (a reply of unexpected shape).
+func quoteValue(v any) string { return quoteData(fmt.Sprint(v)) }
+
+// numberError is the error of a metadata field that does not parse as a number: the
+// field's value quoted with quoteData, and strconv's reason (ErrSyntax, ErrRange) without
+// the whole value strconv.NumError would quote.
+func numberError(field, val string, err error) error {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		err = ne.Err
+	}
+	return fmt.Errorf("field %s is not a number: %s: %w", field, quoteData(val), err)
 }
 
 func (e *CorruptError) Error() string {

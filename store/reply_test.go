@@ -141,6 +141,10 @@ func fuzzStore(t testing.TB) *Store {
 
 // A reply at a session's key, whatever its bytes, decodes into a session whose every
 // attribute can be read, or into a typed error; it never panics.
+// maxErrorLen bounds the errors the fuzzed parsers return, whatever the data: each quotes
+// at most MaxQuoted bytes of it (times 4 for escapes, twice for a codec error).
+const maxErrorLen = 200 + 2*4*MaxQuoted
+
 func FuzzDecodeSession(f *testing.F) {
 	mp, _ := codec.MsgPack.Marshal("Ada")
 	n, _ := codec.MsgPack.Marshal(map[string]any{"a": []int{1, 2}})
@@ -151,6 +155,9 @@ func FuzzDecodeSession(f *testing.F) {
 	f.Add(resp2("_v", "x", "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack"))
 	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", "json", ".a", "1"))
 	f.Add(resp2("foo", "bar"))
+	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack", strings.Repeat("_long field name ", 20), "v"))
+	f.Add(resp2("_v", strings.Repeat("9", 300), "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack"))
+	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", strings.Repeat("k", 300)))
 	st := fuzzStore(f)
 	f.Fuzz(func(t *testing.T, raw string) {
 		fields, err := parseRESPFields(raw)
@@ -165,6 +172,9 @@ func FuzzDecodeSession(f *testing.F) {
 			var ke *CodecError
 			if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.Is(err, ErrNotFound) {
 				t.Fatalf("untyped error %T: %v", err, err)
+			}
+			if len(err.Error()) > maxErrorLen {
+				t.Fatalf("an error of %d bytes: %.100q…", len(err.Error()), err.Error())
 			}
 			return
 		case fwd != "":
@@ -187,7 +197,8 @@ func FuzzDecodeSession(f *testing.F) {
 // The save script's reply, whatever it is, is a result or a typed error.
 func FuzzSaveReply(f *testing.F) {
 	for _, s := range []string{"ok:1:1700000000000:1800000000000:1700000000000", "dup:2:1:2:3", "notfound",
-		"conflict:3", "exists", "revoked", "stale", "corrupt:missing metadata", "codec:json", "ok:1:2", "", "ok::::"} {
+		"conflict:3", "exists", "revoked", "stale", "corrupt:missing metadata", "codec:json", "ok:1:2", "", "ok::::",
+		"corrupt:" + strings.Repeat("r", 300), "codec:" + strings.Repeat("c", 300), "ok:" + strings.Repeat("1", 300)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, res string) {
@@ -206,6 +217,9 @@ func FuzzSaveReply(f *testing.F) {
 		if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
 			err != errKeyExists && err != errIndexRace {
 			t.Fatalf("%q: untyped error %T: %v", res, err, err)
+		}
+		if len(err.Error()) > maxErrorLen {
+			t.Fatalf("an error of %d bytes: %.100q…", len(err.Error()), err.Error())
 		}
 	})
 }

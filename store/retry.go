@@ -158,13 +158,20 @@ func doWith[A, T any](st *Store, ctx context.Context, name string, arg A, op fun
 			}
 			return v, nil
 		}
-		if ctx.Err() != nil && last != nil {
-			return zero, &RetryError{Op: name, Attempts: attempt + 1, Ctx: ctx.Err(), Last: err}
+		if cerr := ended(ctx); cerr != nil {
+			// Whatever the attempt failed with (an i/o timeout from a socket deadline set
+			// from ctx's, which can fire before ctx's own timer), the caller must be able
+			// to tell that its context ended: the error matches ctx's, and keeps its
+			// cause.
+			switch {
+			case last == nil && err == cerr:
+				return zero, fmt.Errorf("hasession: %s: %w", name, err)
+			case last == nil && errors.Is(err, cerr):
+				return zero, err
+			}
+			return zero, &RetryError{Op: name, Attempts: attempt + 1, Ctx: cerr, Last: err}
 		}
-		if ctx.Err() != nil && err == ctx.Err() {
-			return zero, fmt.Errorf("hasession: %s: %w", name, err)
-		}
-		if !Retryable(err) || ctx.Err() != nil {
+		if !Retryable(err) {
 			return v, err
 		}
 		last = err
@@ -192,6 +199,27 @@ func doWith[A, T any](st *Store, ctx context.Context, name string, arg A, op fun
 		case <-t.C:
 		}
 	}
+}
+
+// ended returns ctx's error if ctx has ended, or if its deadline has passed (then it
+// waits for ctx's timer, due now, so that the error is the one ctx.Err() reports from then
+// on). A read whose socket deadline was set from ctx's deadline fails at that deadline,
+// possibly before ctx's own timer has run.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		t := time.NewTimer(100 * time.Millisecond) // a context that keeps its own time
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return context.DeadlineExceeded
+		}
+	}
+	return nil
 }
 
 // extraAttemptTime is what an attempt of the named operation may take beyond the attempt

@@ -152,7 +152,10 @@ func (s *Session) Get(key string, dst any) error {
 }
 
 // Set encodes v and records it as a change to save. It returns the codec's error when v
-// cannot be encoded; the session is unchanged then.
+// cannot be encoded; the session is unchanged then. A value nested deeper than
+// [codec.MaxDepth] levels, which no codec would read back, is refused with an error
+// wrapping [codec.ErrTooDeep]; so is, with the default msgpack codec, a value that
+// contains itself.
 func (s *Session) Set(key string, v any) error {
 	b, err := s.st.o.codec.Marshal(v)
 	if err != nil {

@@ -185,12 +185,15 @@ func (st *Store) NewSession() (*Session, error) {
 	return &Session{st: st, id: id, isNew: true}, nil
 }
 
-// Load returns the session with the given ID, in one round trip. It validates the ID's
-// format first: a malformed ID is ErrInvalidID and sends nothing. A missing or expired
-// session is ErrNotFound. When the touch is due (the last one is older than the touch
-// interval) the same script extends the TTL to min(idle timeout, absolute deadline − now).
-// A rotated session's old ID leads to the new session during the grace period (one more
-// round trip): the returned session's ID is then the new one.
+// Load returns the session with the given ID, in one round trip (a plain HGETALL). It
+// validates the ID's format first: a malformed ID is ErrInvalidID and sends nothing. A
+// missing or expired session is ErrNotFound. When the touch is due (the last one is older
+// than the touch interval) a second round trip runs a script that extends the TTL to
+// min(idle timeout, absolute deadline − now) and reads the session in the same atomic
+// step: the session returned is then the one touched, never a mix of two states, and a
+// rotation or destroy that came between the two round trips is seen (followed, or
+// ErrNotFound). A rotated session's old ID leads to the new session during the grace
+// period (one more round trip): the returned session's ID is then the new one.
 //
 // Other errors: *CodecError (ErrCodecMismatch), *CorruptError (ErrCorrupt), the context's
 // error, or a Redis error.
@@ -230,30 +233,60 @@ func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
 }
 
 // load reads one key with a plain HGETALL — as cheap as a GET of the same bytes: no
-// script, and the reply is parsed in place from one buffer — and touches the session
-// when the touch is due. It returns the session, or the forward token when the key is a
-// forward pointer.
+// script, and the reply is parsed in place from one buffer. When the session's touch is
+// due, it reads the session again with the touch script, which touches it and returns it
+// in one atomic step: the session returned is the one that was touched (a save, a
+// rotation or a destroy that came between is seen, not overwritten by stale fields). It
+// returns the session, or the forward token when the key is a forward pointer.
 func (st *Store) load(ctx context.Context, id string) (*Session, string, error) {
 	key := st.key(id)
 	rawb, err := st.hgetall(ctx, key)
 	if err != nil {
 		return nil, "", st.redisErr("load session", key, err)
 	}
+	s, fwd, err := st.parseLoaded(ctx, id, key, rawb, false)
+	if err != nil || fwd != "" {
+		return nil, fwd, err
+	}
+	if time.Now().UnixMilli()-s.touched < st.touchMs {
+		st.stats.touchesSkipped.Add(1)
+		return s, "", nil
+	}
+	if loadTouchHook != nil {
+		loadTouchHook(key)
+	}
+	if rawb, err = st.touchRead(ctx, key); err != nil {
+		return nil, "", st.redisErr("load session", key, err)
+	}
+	t, fwd, err := st.parseLoaded(ctx, id, key, rawb, true)
+	if err != nil || fwd != "" {
+		return nil, fwd, err
+	}
+	if t.touched > s.touched {
+		st.stats.touches.Add(1)
+	} else {
+		st.stats.touchesSkipped.Add(1) // not due by Redis's clock
+	}
+	return t, "", nil
+}
+
+// loadTouchHook, when set (by tests), runs between a load's HGETALL and its touch.
+var loadTouchHook func(key string)
+
+// parseLoaded turns a raw reply of HGETALL (or, with touched, of the touch script: the
+// same shape) into the session, or the forward token when the key is a forward pointer.
+func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, touched bool) (*Session, string, error) {
 	// The reply buffer is ours alone and never written again: the session's attributes
 	// point into it.
 	raw := unsafe.String(unsafe.SliceData(rawb), len(rawb))
 	var fields []string
+	var err error
 	if len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
-		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, …): the raw command does not
-		// interpret it, so run the typed command, which goes through the client's
-		// redirection and error handling.
-		m, err := st.rdb.HGetAll(ctx, key).Result()
-		if err != nil {
+		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, NOSCRIPT, …): the raw command
+		// does not interpret it, so run the typed command, which goes through the
+		// client's redirection and error handling (and loads a missing script).
+		if fields, err = st.typedFields(ctx, key, touched, raw); err != nil {
 			return nil, "", st.redisErr("load session", key, err)
-		}
-		fields = make([]string, 0, 2*len(m))
-		for k, v := range m {
-			fields = append(fields, k, v)
 		}
 	} else if fields, err = parseRESPFields(raw); err != nil {
 		return nil, "", &CorruptError{Key: key, Reason: "malformed HGETALL reply: " + err.Error()}
@@ -265,14 +298,40 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 	if fwd, err := s.fill(key, fields); err != nil || fwd != "" {
 		return nil, fwd, err
 	}
-	if time.Now().UnixMilli()-s.touched >= st.touchMs {
-		if err := st.touch(ctx, key, s); err != nil {
-			return nil, "", err
-		}
-	} else {
-		st.stats.touchesSkipped.Add(1)
-	}
 	return s, "", nil
+}
+
+// typedFields reads the hash at key (with touched, through the touch script) with a typed
+// command, after the raw one got the error reply raw.
+func (st *Store) typedFields(ctx context.Context, key string, touched bool, raw string) ([]string, error) {
+	if touched {
+		if strings.HasPrefix(raw, "-NOSCRIPT") { // a new or restarted node: load the script
+			return touchScript.Eval(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).StringSlice()
+		}
+		return touchScript.Run(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).StringSlice()
+	}
+	m, err := st.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	fields := make([]string, 0, 2*len(m))
+	for k, v := range m {
+		fields = append(fields, k, v)
+	}
+	return fields, nil
+}
+
+// touchRead runs the touch script (see touch.lua) as a raw command: it extends the TTL to
+// min(idle, deadline − now), with Redis time, if the touch is due, and returns the whole
+// hash as HGETALL would, read in the same step.
+func (st *Store) touchRead(ctx context.Context, key string) ([]byte, error) {
+	cmd := redis.NewRawCmd(ctx, evalShaArgs(touchSHA, key, st.idleArg, st.touchArg)...)
+	cmd.SetFirstKeyPos(3)
+	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
+		// Auto-pipelined, the command may still be in flight: leave it alone.
+		return nil, err
+	}
+	return cmd.Result()
 }
 
 // largeReply is the size of a raw HGETALL reply from which load reads into a buffer of
@@ -343,30 +402,6 @@ func (st *Store) process(ctx context.Context, key string, cmd redis.Cmder) error
 	return st.rdb.Process(ctx, cmd)
 }
 
-// touch runs the touch script: TTL = min(idle, deadline − now), with Redis time.
-func (st *Store) touch(ctx context.Context, key string, s *Session) error {
-	cmd := redis.NewIntCmd(ctx, evalShaArgs(touchSHA, key, st.idleArg, st.touchArg)...)
-	cmd.SetFirstKeyPos(3)
-	_ = st.rdb.Process(ctx, cmd)
-	now, err := cmd.Result()
-	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		now, err = touchScript.Eval(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).Int64()
-	}
-	if err != nil {
-		return st.redisErr("touch session", key, err)
-	}
-	switch {
-	case now < 0:
-		return ErrNotFound
-	case now > 0:
-		s.touched = now
-		st.stats.touches.Add(1)
-	default:
-		st.stats.touchesSkipped.Add(1)
-	}
-	return nil
-}
-
 // fill reads the metadata out of the hash's fields and keeps the attribute pairs,
 // reusing the fields slice. It returns the forward token if the key is a forward pointer.
 func (s *Session) fill(key string, fields []string) (string, error) {
@@ -403,10 +438,10 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 		case fRevoked:
 			return "", ErrNotFound
 		default:
-			return "", &CorruptError{Key: key, Reason: fmt.Sprintf("unknown field %q", name)}
+			return "", &CorruptError{Key: key, Reason: "unknown field " + quoteData(name)}
 		}
 		if err != nil {
-			return "", &CorruptError{Key: key, Reason: fmt.Sprintf("field %s is not a number", name), Err: err}
+			return "", &CorruptError{Key: key, Reason: "malformed session metadata", Err: numberError(name, val, err)}
 		}
 	}
 	if !haveVersion || !haveCreated || !haveDeadline || !haveTouched {
@@ -613,7 +648,7 @@ func parseSaveReply(key, res, codec string) (saveResult, error) {
 			var err error
 			f, rest, _ = strings.Cut(rest, ":")
 			if nums[i], err = strconv.ParseInt(f, 10, 64); err != nil {
-				return saveResult{}, &CorruptError{Key: key, Reason: fmt.Sprintf("malformed save reply %q", res)}
+				return saveResult{}, &CorruptError{Key: key, Reason: "malformed save reply " + quoteData(res)}
 			}
 		}
 		r.version, r.now, r.deadline, r.created = nums[0], nums[1], nums[2], nums[3]
@@ -627,11 +662,14 @@ func parseSaveReply(key, res, codec string) (saveResult, error) {
 	case "revoked", "stale":
 		return r, errIndexRace
 	case "corrupt":
+		if len(rest) > MaxQuoted {
+			rest = quoteData(rest)
+		}
 		return r, &CorruptError{Key: key, Reason: rest}
 	case "codec":
 		return r, &CodecError{Stored: rest, Want: codec}
 	}
-	return r, &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected save reply %q", res)}
+	return r, &CorruptError{Key: key, Reason: "unexpected save reply " + quoteData(res)}
 }
 
 // maxRotateCopies bounds how often Rotate copies the session again because it was saved
@@ -830,7 +868,10 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 
 // Destroy deletes the session with the given ID (logout). Destroying a rotated session's
 // old ID within the grace period deletes the new session too. A missing session is not
-// an error. Errors: ErrInvalidID (nothing sent), the context's error or a Redis error.
+// an error. Foreign data at the key (another type, or a hash that is none of the store's
+// own shapes: see destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt).
+// Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error or a Redis
+// error.
 func (st *Store) Destroy(ctx context.Context, id string) error {
 	if !sid.Valid(id) {
 		return ErrInvalidID
@@ -886,6 +927,13 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb bool) (destroy
 		}
 		if len(res) == 4 {
 			n, _ := res[0].(int64)
+			if n < 0 { // foreign data, left untouched
+				reason, _ := res[1].(string)
+				if field, ok := res[2].(string); ok {
+					reason += " " + quoteData(field)
+				}
+				return d, &CorruptError{Key: key, Reason: reason}
+			}
 			d.deleted = n == 1
 			d.fwd, _ = res[1].(string)
 			d.user, _ = res[2].(string)

@@ -219,9 +219,12 @@ func TestTouchThrottling(t *testing.T) {
 			name     string
 			interval time.Duration
 			want     func(loads, writes int64) bool
+			scripts  func(loads int64) int64 // touch scripts run: none unless a touch is due
 		}{
-			{"touch not due: no writes", 10 * time.Minute, func(loads, writes int64) bool { return writes == 0 }},
-			{"touch due on every load: one write per load", 0, func(loads, writes int64) bool { return writes == loads }},
+			{"touch not due: no writes", 10 * time.Minute, func(loads, writes int64) bool { return writes == 0 },
+				func(int64) int64 { return 0 }},
+			{"touch due on every load: one write per load", 0, func(loads, writes int64) bool { return writes == loads },
+				func(loads int64) int64 { return loads }},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				st := newStore(t, rdb, store.WithTouchInterval(c.interval))
@@ -232,6 +235,7 @@ func TestTouchThrottling(t *testing.T) {
 				master, err := topo.MasterForKey(ctx, key)
 				require.NoError(t, err)
 				before := commandCalls(t, master, "pexpire")
+				beforeReads, beforeScripts := commandCalls(t, master, "hgetall"), commandCalls(t, master, "evalsha")
 				const loads = 50
 				for range loads {
 					_, err := st.Load(ctx, s.ID())
@@ -239,6 +243,12 @@ func TestTouchThrottling(t *testing.T) {
 				}
 				writes := commandCalls(t, master, "pexpire") - before
 				require.True(t, c.want(loads, writes), "%d loads made %d TTL writes", loads, writes)
+				// (Redis counts the touch script's own HGETALL too.)
+				require.Equal(t, loads+c.scripts(loads), commandCalls(t, master, "hgetall")-beforeReads, "one HGETALL per load")
+				scripts := commandCalls(t, master, "evalsha") - beforeScripts
+				// (The first EVALSHA on a node without the script fails, and an EVAL loads it.)
+				want := c.scripts(loads)
+				require.True(t, scripts == want || (want > 0 && scripts == want+1), "%d touch scripts for %d loads", scripts, loads)
 			})
 		}
 	})
@@ -629,4 +639,143 @@ func TestCancelledAndExpiredContexts(t *testing.T) {
 		require.NoError(t, got.Get("a", &v))
 		require.Equal(t, 2, v)
 	})
+}
+
+// Destroy leaves foreign data at a session's key untouched and says so with a
+// *CorruptError; every shape the store itself writes there is destroyed as before.
+func TestDestroyLeavesForeignDataUntouched(t *testing.T) {
+	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		st := newStore(t, rdb, store.WithPrefix("destroy-foreign:"))
+		put := func(f func(key string)) string {
+			s, _ := st.NewSession()
+			key, _ := st.Key(s.ID())
+			f(key)
+			require.NoError(t, rdb.Expire(ctx, key, time.Minute).Err())
+			return s.ID()
+		}
+		meta := []any{"_v", "1", "_c", "1", "_a", "99999999999999", "_t", "1", "_k", "msgpack", "_s", "x"}
+		foreign := map[string]string{
+			"a string": put(func(k string) { rdb.Set(ctx, k, "hello", 0) }),
+			"a list":   put(func(k string) { rdb.RPush(ctx, k, "a") }),
+			"a set":    put(func(k string) { rdb.SAdd(ctx, k, "a") }),
+			"a hash with unknown fields": put(func(k string) {
+				rdb.HSet(ctx, k, "foo", "bar", "_v", "1")
+			}),
+			"a session with one unknown field": put(func(k string) {
+				rdb.HSet(ctx, k, append(meta, ".a", "\xa1x", "_x", "1")...)
+			}),
+			"a hash of attributes without metadata": put(func(k string) { rdb.HSet(ctx, k, ".a", "\xa1x") }),
+			"a session missing its deadline": put(func(k string) {
+				rdb.HSet(ctx, k, "_v", "1", "_c", "1", "_t", "1", "_k", "msgpack")
+			}),
+		}
+		for name, id := range foreign {
+			t.Run(name, func(t *testing.T) {
+				key, _ := st.Key(id)
+				before, err := rdb.Dump(ctx, key).Result()
+				require.NoError(t, err)
+				err = st.Destroy(ctx, id)
+				require.ErrorIs(t, err, store.ErrCorrupt)
+				var ce *store.CorruptError
+				require.ErrorAs(t, err, &ce)
+				require.Equal(t, key, ce.Key)
+				after, err := rdb.Dump(ctx, key).Result()
+				require.NoError(t, err, "the data is still there")
+				require.Equal(t, before, after, "the data is left untouched")
+			})
+		}
+
+		// The store's own shapes are not foreign.
+		saved := func(user string) *store.Session {
+			s, err := st.NewSession()
+			require.NoError(t, err)
+			require.NoError(t, s.Set("a", "x"))
+			if user != "" {
+				s.SetUser(user)
+			}
+			require.NoError(t, st.Save(ctx, s))
+			return s
+		}
+		gone := func(t *testing.T, id string) {
+			_, err := st.Load(ctx, id)
+			require.ErrorIs(t, err, store.ErrNotFound)
+		}
+		t.Run("a session", func(t *testing.T) {
+			s := saved("")
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+		})
+		t.Run("a user's session", func(t *testing.T) {
+			s := saved("destroy-foreign-user")
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+		})
+		t.Run("a forward pointer and its session", func(t *testing.T) {
+			s := saved("destroy-foreign-user")
+			old := s.ID()
+			require.NoError(t, st.Rotate(ctx, s))
+			require.NoError(t, st.Destroy(ctx, old))
+			gone(t, old)
+			gone(t, s.ID())
+		})
+		t.Run("a revoked session's tombstone", func(t *testing.T) {
+			s := saved("destroy-foreign-revoked")
+			require.NoError(t, st.Revoke(ctx, "destroy-foreign-revoked", s.ID()))
+			key, _ := st.Key(s.ID())
+			require.Equal(t, "hash", rdb.Type(ctx, key).Val(), "a tombstone")
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+		})
+		t.Run("a session marked by a rotation in flight", func(t *testing.T) {
+			s := saved("destroy-foreign-user")
+			target, _ := st.NewSession()
+			key, _ := st.Key(s.ID())
+			tkey, _ := st.Key(target.ID())
+			tag := tkey[strings.Index(tkey, "{")+1 : len(tkey)-1]
+			require.NoError(t, rdb.HSet(ctx, key, "_n", tag).Err()) // as pending.lua marks it
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+			gone(t, s.ID())
+			gone(t, target.ID())
+		})
+		t.Run("a missing session", func(t *testing.T) {
+			s, _ := st.NewSession()
+			require.NoError(t, st.Destroy(ctx, s.ID()))
+		})
+	})
+}
+
+// Set refuses a value that could never be read back — nested deeper than the decoders
+// accept, or containing itself — with an error wrapping codec.ErrTooDeep, and leaves
+// the session unchanged. (Set sends nothing: the client points nowhere.)
+func TestSetRefusesValuesTooDeepToRead(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	deep := func(n int) any {
+		var v any = "leaf"
+		for range n {
+			v = map[string]any{"k": v}
+		}
+		return v
+	}
+	self := map[string]any{}
+	self["self"] = self
+	for _, c := range []codec.Codec{codec.MsgPack, codec.JSON} {
+		t.Run(c.Name(), func(t *testing.T) {
+			st := newStore(t, rdb, store.WithCodec(c))
+			s, err := st.NewSession()
+			require.NoError(t, err)
+			require.NoError(t, s.Set("ok", deep(codec.MaxDepth)), "as deep as a load can read")
+			s2, _ := st.NewSession()
+			values := map[string]any{"one level too deep": deep(codec.MaxDepth + 1)}
+			if c == codec.MsgPack {
+				values["a map holding itself"] = self
+			}
+			for name, v := range values {
+				err := s2.Set("a", v)
+				require.ErrorIs(t, err, codec.ErrTooDeep, name)
+				require.False(t, s2.Modified(), "%s: the session is unchanged", name)
+			}
+		})
+	}
 }

@@ -151,7 +151,7 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 			}
 			n, ok := v.(int64)
 			if !ok {
-				return 0, &CorruptError{Key: idx, Reason: fmt.Sprintf("unexpected index reply %v", v)}
+				return 0, &CorruptError{Key: idx, Reason: "unexpected index reply " + quoteValue(v)}
 			}
 			return n, nil
 		}
@@ -248,12 +248,13 @@ func (st *Store) sessionInfo(tag string, vals []any, attrs []string, now time.Ti
 	if len(vals) != 4+len(attrs) {
 		return info, &CorruptError{Key: key, Reason: "malformed session listing"}
 	}
-	var ms [3]int64
+	listingFields := [...]string{fCreated, fTouched, fDeadline}
+	var ms [len(listingFields)]int64
 	for j := range ms {
 		v, _ := vals[j].(string)
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return info, &CorruptError{Key: key, Reason: "malformed session metadata", Err: err}
+			return info, &CorruptError{Key: key, Reason: "malformed session metadata", Err: numberError(listingFields[j], v, err)}
 		}
 		ms[j] = n
 	}
@@ -477,14 +478,14 @@ func (st *Store) members(ctx context.Context, op string, tags []string, args []a
 func parseMember(key string, v any) memberReply {
 	a, ok := v.([]any)
 	if !ok || len(a) == 0 {
-		return memberReply{err: &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected reply %v", v)}}
+		return memberReply{err: &CorruptError{Key: key, Reason: "unexpected reply " + quoteValue(v)}}
 	}
 	status, _ := a[0].(string)
 	switch status {
 	case "gone", "dead", "other", "revoked", "live":
 		return memberReply{status: status, vals: a[1:]}
 	}
-	return memberReply{err: &CorruptError{Key: key, Reason: fmt.Sprintf("unexpected reply %v", v)}}
+	return memberReply{err: &CorruptError{Key: key, Reason: "unexpected reply " + quoteValue(v)}}
 }
 
 type cmdResult struct {
