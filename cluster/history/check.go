@@ -90,7 +90,7 @@ func (r Result) Summary() string {
 }
 
 // DefaultTimeout bounds the search of one partition.
-const DefaultTimeout = 30 * time.Second
+const DefaultTimeout = 10 * time.Second
 
 // Check checks a history, partition by partition, each search bounded by DefaultTimeout.
 func Check(ops []Op) Result { return CheckTimeout(ops, DefaultTimeout) }
@@ -341,4 +341,20 @@ func sanitize(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// Dump describes the history of a partition, one operation a line in call order, for a
+// report.
+func (r Result) Dump(partition string) string {
+	c, ok := r.parts[partition]
+	if !ok {
+		return ""
+	}
+	ops := slices.Clone(c.ops)
+	slices.SortFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	var b strings.Builder
+	for _, o := range ops {
+		fmt.Fprintf(&b, "%s–%s c%d %s\n", secs(o.Call), secs(o.Return), o.ClientId, describeOp(o.Input.(Input), o.Output.(Output)))
+	}
+	return b.String()
 }

@@ -17,12 +17,12 @@ const maxHops = 4
 
 // rec is the model's view of one session ID.
 type rec struct {
-	live   bool   // a session
-	fwd    string // a forward pointer to this ID (a rotated session's old ID)
-	gone   Kind   // destroyed (Destroy) or revoked (Revoke, RevokeOne); 0: not gone
-	ver    int64
-	a, b   int64
-	by     int // Seq of the operation that wrote this record (not part of the state's identity)
+	live bool   // a session
+	fwd  string // a forward pointer to this ID (a rotated session's old ID)
+	gone Kind   // destroyed (Destroy) or revoked (Revoke, RevokeOne); 0: not gone
+	ver  int64
+	a, b int64
+	by   int // Seq of the operation that wrote this record (not part of the state's identity)
 }
 
 func (r rec) same(o rec) bool {

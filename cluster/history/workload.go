@@ -21,7 +21,7 @@ type App struct {
 
 // Config bounds and shapes a workload.
 type Config struct {
-	Users           int           // partitions (default 16)
+	Users           int           // partitions (default 64)
 	SessionsPerUser int           // live sessions a user is given (default 3)
 	WorkersPerApp   int           // concurrent callers per app server (default 3)
 	MaxOps          int           // stop after this many recorded operations (default 30,000)
@@ -33,7 +33,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Users <= 0 {
-		c.Users = 16
+		c.Users = 64
 	}
 	if c.SessionsPerUser <= 0 {
 		c.SessionsPerUser = 3
