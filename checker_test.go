@@ -79,19 +79,6 @@ func addRow(format string, args ...any) {
 	table.Unlock()
 }
 
-// TestCheckerZTable prints the rows of every checker history that ran (it runs last).
-func TestCheckerZTable(t *testing.T) {
-	table.Lock()
-	defer table.Unlock()
-	if len(table.rows) == 0 {
-		t.Skip("no checker history ran")
-	}
-	sort.Strings(table.rows)
-	for _, r := range table.rows {
-		t.Log(r)
-	}
-}
-
 // checkHistories runs the variants' workloads at once; fault runs once their warm-up is
 // done, then the load goes on until every history has minCheckedOps operations. It
 // returns each history's result, logs it, and writes the visualisation of failing
@@ -104,7 +91,7 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 	for i, v := range vs {
 		cfg := v.cfg
 		cfg.MaxOps = max(cfg.MaxOps, 3*minCheckedOps)
-		cfg.MaxDuration = historyBound
+		cfg.MaxDuration = historyBound + time.Minute // the fault's time on top
 		cfg.Seed = uint64(i + 1)
 		cfg.UserPrefix = fmt.Sprintf("%s-%d-", randHex(), i)
 		ws = append(ws, history.NewWorkload(apps(t, v, "chk-"+randHex()+":"), cfg))
@@ -476,4 +463,17 @@ func TestCheckerBrokenFreshSaveID(t *testing.T) {
 	// between (a known hole, about one partition in 64 behind this proxy); the broken
 	// build does it on every lost save reply.
 	require.GreaterOrEqual(t, res[0].Kinds()[history.KindAppliedTwice], 5, "the checker reports saves applied twice: %v", res[0].Kinds())
+}
+
+// TestCheckerZTable prints the rows of every checker history that ran (it runs last).
+func TestCheckerZTable(t *testing.T) {
+	table.Lock()
+	defer table.Unlock()
+	if len(table.rows) == 0 {
+		t.Skip("no checker history ran")
+	}
+	sort.Strings(table.rows)
+	for _, r := range table.rows {
+		t.Log(r)
+	}
 }

@@ -90,7 +90,7 @@ func (r Result) Summary() string {
 }
 
 // DefaultTimeout bounds the search of one partition.
-const DefaultTimeout = 10 * time.Second
+const DefaultTimeout = 5 * time.Second
 
 // Check checks a history, partition by partition, each search bounded by DefaultTimeout.
 func Check(ops []Op) Result { return CheckTimeout(ops, DefaultTimeout) }
