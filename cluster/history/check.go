@@ -286,8 +286,11 @@ func classify(s state, in Input, out Output, ops []porcupine.Operation) (kind, l
 		}
 	case Listed:
 		r := s[in.ID]
+		if out.Listed && r.gone == Destroy {
+			return KindDestroyedServed, fmt.Sprintf("destroyed session %s listed (%s)", short(in.ID), writer(ops, r))
+		}
 		if out.Listed && r.gone != 0 {
-			return KindListing, fmt.Sprintf("%s session %s listed (%s)", goneWord(r.gone), short(in.ID), writer(ops, r))
+			return KindRevokedServed, fmt.Sprintf("%s session %s listed (%s)", goneWord(r.gone), short(in.ID), writer(ops, r))
 		}
 		if !out.Listed && r.live {
 			return KindListing, fmt.Sprintf("live session %s (v%d) not listed", short(in.ID), r.ver)
