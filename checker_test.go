@@ -438,18 +438,16 @@ func proxied(t *testing.T, name string, topo cluster.Topology, drop, delay float
 // whose reply was lost is retried with the same save ID and applied once.
 func TestCheckerLostReplies(t *testing.T) {
 	topo := cluster.Shared(t, cluster.KindStandalone)
-	lost, lp := proxied(t, "no WAIT", topo, 0.01, 0, 0, 5*time.Second)
-	res := checkHistories(t, "standalone, lost replies", []variant{lost}, nil)
-	t.Logf("proxy: %d replies dropped", lp.dropped.Load())
+	lost, lp := proxied(t, "lost replies", topo, 0.01, 0, 0, 5*time.Second)
+	short, sp := proxied(t, "short deadlines", topo, 0.002, 0.01, 150*time.Millisecond, 100*time.Millisecond)
+	vs := []variant{lost, short}
+	res := checkHistories(t, "standalone, proxy", vs, nil)
+	t.Logf("lost replies: %d replies dropped; short deadlines: %d dropped, %d held past the deadline",
+		lp.dropped.Load(), sp.dropped.Load(), sp.delayed.Load())
 	require.Positive(t, lp.dropped.Load())
-	requireResults(t, []variant{lost}, res)
-
-	short, sp := proxied(t, "no WAIT", topo, 0.002, 0.01, 150*time.Millisecond, 100*time.Millisecond)
-	res = checkHistories(t, "standalone, short deadlines", []variant{short}, nil)
-	t.Logf("proxy: %d replies dropped, %d held past the deadline", sp.dropped.Load(), sp.delayed.Load())
 	require.Positive(t, sp.delayed.Load())
-	require.Positive(t, res[0].Unknown, "calls ended at their deadline")
-	requireResults(t, []variant{short}, res)
+	require.Positive(t, res[1].Unknown, "calls ended at their deadline")
+	requireResults(t, vs, res)
 }
 
 // A broken build: every attempt of a save carries a fresh save ID. Behind the proxy that
@@ -458,8 +456,8 @@ func TestCheckerBrokenFreshSaveID(t *testing.T) {
 	topo := cluster.Shared(t, cluster.KindStandalone)
 	testhook.FreshSaveID.Store(true)
 	defer testhook.FreshSaveID.Store(false)
-	v, p := proxied(t, "broken", topo, 0.01, 0, 0, 5*time.Second)
-	res := checkHistories(t, "BROKEN fresh save ID, lost replies", []variant{v}, nil)
+	v, p := proxied(t, "lost replies", topo, 0.01, 0, 0, 5*time.Second)
+	res := checkHistories(t, "standalone, proxy, BROKEN: fresh save ID", []variant{v}, nil)
 	t.Logf("proxy: %d replies dropped", p.dropped.Load())
 	require.False(t, res[0].Consistent)
 	// The store as it is applies a retried save twice only when another save landed in
