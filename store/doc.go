@@ -126,9 +126,11 @@
 //     gone, with any rotation of it; a login running concurrently may survive it. A
 //     revoked or destroyed session is never served, written or listed again.
 //   - Without WAIT, a write acknowledged by a master that fails before its replica has
-//     it is lost in the failover: a later load sees the session as it was before (an
-//     older version), or not at all if its creation was lost. This is the only
-//     violation the tests find without WAIT.
+//     it is lost in the failover: a save (a later load sees an older version, or no
+//     session if its creation was lost), a login's index entry (a live session missing
+//     from Sessions), a revoke (the session is served again), a rotation's new session
+//     (the old ID leads nowhere). These are the only violations the tests find without
+//     WAIT.
 //   - [WithWriteAck](n, timeout) ends each save and each revoke with WAIT n on the
 //     connection that wrote. On a Cluster, WAIT 1 (one replica per master) makes an
 //     acknowledged write survive a master's kill, pause, network partition and a manual

@@ -30,6 +30,14 @@ const (
 	KindOther           = "not linearizable"
 )
 
+// LostWriteKinds are the kinds an acknowledged write lost in a failover shows as: a save
+// (an older version, or no session), a login's index entry (a live session not listed),
+// a revoke (the session served again), a rotation's new session (the old ID forwards to
+// nothing). Without WAIT a failover may lose any of them.
+var LostWriteKinds = map[string]bool{
+	KindAckedSaveLost: true, KindListing: true, KindRevokedServed: true, KindForwardLost: true,
+}
+
 // Violation is one partition whose history is not linearizable, explained in one line.
 // Only the first violation of a partition is found: the check of a partition stops there.
 type Violation struct {

@@ -69,7 +69,7 @@ func (p *pool) forget(id string) {
 	}
 	if !slices.Contains(p.old, id) {
 		p.old = append(p.old, id)
-		if len(p.old) > 6 {
+		if len(p.old) > 4 {
 			p.old = p.old[1:]
 		}
 	}
@@ -376,12 +376,14 @@ func (w *Workload) revokeAll(client int, st *store.Store, user string, p *pool) 
 	w.count(stat)
 }
 
-// sessions records, for every session the callers knew during the call, whether it was
-// listed.
+// sessions records, for every session the callers believed live during the call,
+// whether it was listed, and for the others they knew (rotated away, destroyed,
+// revoked) only that they were listed, when they were: fewer concurrent parts keep the
+// check's search small.
 func (w *Workload) sessions(client int, st *store.Store, user string, p *pool) {
 	p.mu.Lock()
 	call := w.rec.Now()
-	known := slices.Concat(p.live, p.old)
+	known := slices.Clone(p.live)
 	p.mu.Unlock()
 	ctx, cancel := w.callCtx()
 	infos, err := st.Sessions(ctx, user)
@@ -398,8 +400,13 @@ func (w *Workload) sessions(client int, st *store.Store, user string, p *pool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ret := w.rec.Now()
-	for _, id := range slices.Concat(p.live, p.old) {
+	for _, id := range p.live {
 		if !slices.Contains(known, id) {
+			known = append(known, id)
+		}
+	}
+	for _, id := range p.old {
+		if ref, err := st.Ref(id); err == nil && listed[ref] && !slices.Contains(known, id) {
 			known = append(known, id)
 		}
 	}
