@@ -146,6 +146,46 @@
 //     write that WAIT could not confirm is accepted and counted instead: it has no more
 //     than a write without WAIT has.
 //
+// # Consistency
+//
+// What a caller can rely on, checked by the history tests (cluster/history: porcupine,
+// partitioned per user, under kills, pauses, partitions and manual failovers of a Cluster
+// and a Sentinel master, lost replies and short deadlines):
+//
+//   - One session is linearizable while Redis keeps what it acknowledged: every load,
+//     save, rotation, destroy and revoke of it takes effect at one instant between its
+//     call and its return, as if they ran one at a time. A save is a delta (the
+//     attributes it sets or deletes) and bumps the version by one; with
+//     [WithVersionCheck] it applies only if the version is the one loaded. Rotate
+//     writes the caller's copy of the session (as loaded, plus its changes) under the
+//     new ID at that instant: a save of the old ID that lands between the caller's load
+//     and the rotation is not carried over. The old ID then leads to the new session
+//     within the grace period; destroying or revoking it ends both.
+//   - A call that returns an error other than ErrNotFound or ErrConflict (a timeout, a
+//     connection lost, [ErrNotAcknowledged]) may or may not have taken effect. A save
+//     retried after a lost reply is applied once.
+//   - Sessions and RevokeAll are not atomic across a user's sessions: they read or
+//     revoke one session after the other, and each session's part is linearizable.
+//     When RevokeAll returns nil, every session the user had when it was called is
+//     gone, with any rotation of it; a login running concurrently may survive it. A
+//     revoked or destroyed session is never served, written or listed again.
+//   - Without WAIT, a write acknowledged by a master that fails before its replica has
+//     it is lost in the failover: a save (a later load sees an older version, or no
+//     session if its creation was lost), a login's index entry (a live session missing
+//     from Sessions), a revoke (the session is served again), a rotation's new session
+//     (the old ID leads nowhere). These are the only violations the tests find without
+//     WAIT.
+//   - [WithWriteAck](n, timeout) ends each save and each revoke with WAIT n on the
+//     connection that wrote. On a Cluster, WAIT 1 (one replica per master) makes an
+//     acknowledged write survive a master's kill, pause, network partition and a manual
+//     CLUSTER FAILOVER: the replica that is promoted is one that had it. On Sentinel,
+//     WAIT 1 covers the master's kill and partition; across SENTINEL FAILOVER the old
+//     master keeps taking writes while a replica is promoted and then resynchronises,
+//     and WAIT 1 may be met by the replica that resynchronises too, so only WAIT on
+//     every replica (2 with the default topology) keeps acknowledged saves. A write that
+//     WAIT could not confirm returns ErrNotAcknowledged: applied on the master, perhaps
+//     lost.
+//
 // # Errors
 //
 // Every method that touches the network takes a context and returns typed errors:

@@ -1,0 +1,137 @@
+package history
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+const (
+	s1 = "11111111-1111-4111-8111-111111111111"
+	s2 = "22222222-2222-4222-8222-222222222222"
+	s3 = "33333333-3333-4333-8333-333333333333"
+)
+
+// op builds a recorded operation on user "u"; ret < 0 means it never returned.
+func op(client int, call, ret int64, in Input, out Output) Op {
+	in.User = "u"
+	if ret < 0 {
+		ret = math.MaxInt64
+	}
+	return Op{Client: client, In: in, Out: out, Call: call, Return: ret}
+}
+
+func seq(ops []Op) []Op {
+	for i := range ops {
+		ops[i].In.Seq = i
+	}
+	return ops
+}
+
+func TestCheckLinearizable(t *testing.T) {
+	ops := seq([]Op{
+		op(0, 0, 10, Input{Kind: Create, ID: s1, Val: 1}, Output{Status: OK, Ver: 1}),
+		op(0, 11, 20, Input{Kind: Save, ID: s1, Attr: 'b', Val: 2}, Output{Status: OK, Ver: 2}),
+		// A concurrent load may see the save or not.
+		op(1, 12, 19, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 1, A: 1}),
+		op(1, 21, 30, Input{Kind: Save, ID: s1, Attr: 'a', Val: 3, Expect: 1}, Output{Status: Conflict}),
+		// A save whose outcome is unknown, then loads that show it applied.
+		op(2, 31, -1, Input{Kind: Save, ID: s1, Attr: 'a', Val: 4}, Output{Status: Unknown}),
+		op(1, 40, 41, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 3, A: 4, B: 2}),
+		// A rotation of unknown outcome, revealed by a load of the old ID.
+		op(0, 50, -1, Input{Kind: Rotate, ID: s1, SnapVer: 3, SnapA: 4, SnapB: 2}, Output{Status: Unknown}),
+		op(1, 60, 61, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s2, Ver: 4, A: 4, B: 2}),
+		op(1, 62, 63, Input{Kind: Save, ID: s2, Attr: 'a', Val: 5}, Output{Status: OK, Ver: 5}),
+		op(2, 64, 65, Input{Kind: Listed, ID: s2}, Output{Status: OK, Listed: true}),
+		op(2, 64, 65, Input{Kind: Listed, ID: s1}, Output{Status: OK, Listed: false}),
+		// Destroying the old ID ends the new session too.
+		op(0, 70, 71, Input{Kind: Destroy, ID: s1}, Output{Status: OK}),
+		op(1, 72, 73, Input{Kind: Load, ID: s2}, Output{Status: NotFound}),
+		op(1, 74, 75, Input{Kind: Save, ID: s2, Attr: 'a', Val: 6}, Output{Status: NotFound}),
+	})
+	res := Check(ops)
+	if !res.Consistent || len(res.Violations) != 0 {
+		t.Fatalf("a linearizable history: %s %v", res.Summary(), res.Violations)
+	}
+	if res.Ops != len(ops) || res.Unknown != 2 || res.Partitions != 1 {
+		t.Fatalf("counts: %s", res.Summary())
+	}
+}
+
+func TestCheckViolations(t *testing.T) {
+	create := op(0, 0, 10, Input{Kind: Create, ID: s1, Val: 1}, Output{Status: OK, Ver: 1})
+	save := op(0, 11, 20, Input{Kind: Save, ID: s1, Attr: 'b', Val: 2}, Output{Status: OK, Ver: 2})
+	for _, tc := range []struct {
+		name string
+		ops  []Op
+		kind string
+		line string
+	}{
+		{"lost save", []Op{create, save,
+			op(1, 30, 31, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 1, A: 1}),
+		}, KindAckedSaveLost, "model v2 a=1 b=2"},
+		{"lost session", []Op{create, save,
+			op(1, 30, 31, Input{Kind: Load, ID: s1}, Output{Status: NotFound}),
+		}, KindAckedSaveLost, "not found"},
+		{"applied twice", []Op{create,
+			op(0, 11, 20, Input{Kind: Save, ID: s1, Attr: 'b', Val: 2}, Output{Status: OK, Ver: 3}),
+		}, KindAppliedTwice, "made it v3"},
+		{"revoked served", []Op{create,
+			op(1, 11, 12, Input{Kind: Revoke, ID: s1}, Output{Status: OK}),
+			op(1, 13, 14, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 1, A: 1}),
+		}, KindRevokedServed, "revoked by revoke"},
+		{"rotated twice", []Op{create,
+			op(1, 11, 20, Input{Kind: Rotate, ID: s1, SnapVer: 1, SnapA: 1}, Output{Status: OK, ID: s2, Ver: 2}),
+			op(2, 12, 21, Input{Kind: Rotate, ID: s1, SnapVer: 1, SnapA: 1}, Output{Status: OK, ID: s3, Ver: 2}),
+		}, KindRotatedTwice, "rotated again"},
+		{"forward lost", []Op{create,
+			op(1, 11, 20, Input{Kind: Rotate, ID: s1, SnapVer: 1, SnapA: 1}, Output{Status: OK, ID: s2, Ver: 2}),
+			op(1, 21, 22, Input{Kind: Load, ID: s1}, Output{Status: NotFound}),
+		}, KindForwardLost, "forwards to live session"},
+		{"revoked listed", []Op{create,
+			op(1, 11, 12, Input{Kind: RevokeOne, ID: s1}, Output{Status: OK}),
+			op(2, 13, 14, Input{Kind: Listed, ID: s1}, Output{Status: OK, Listed: true}),
+		}, KindRevokedServed, "revoked session"},
+		{"unlisted", []Op{create,
+			op(2, 13, 14, Input{Kind: Listed, ID: s1}, Output{Status: OK, Listed: false}),
+		}, KindListing, "not listed"},
+		{"corrupt", []Op{create,
+			op(1, 11, 12, Input{Kind: Load, ID: s1}, Output{Status: Failed, Err: "corrupt"}),
+		}, KindUnexpectedError, "corrupt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops := seq(append([]Op(nil), tc.ops...))
+			res := Check(ops)
+			if res.Consistent || len(res.Violations) != 1 {
+				t.Fatalf("want one violation: %s", res.Summary())
+			}
+			v := res.Violations[0]
+			if v.Kind != tc.kind || !strings.Contains(v.Line, tc.line) || v.Partition != "u" {
+				t.Fatalf("violation %q, want kind %q with %q", v, tc.kind, tc.line)
+			}
+			dir := t.TempDir()
+			paths, err := res.WriteHTML(dir, 0)
+			if err != nil || len(paths) != 1 {
+				t.Fatalf("visualisation: %v %v", paths, err)
+			}
+		})
+	}
+}
+
+// An unknown save may not have applied: a later load that does not see it is fine, and
+// so is one that does; but once seen, it cannot vanish.
+func TestCheckUnknownSave(t *testing.T) {
+	base := []Op{
+		op(0, 0, 10, Input{Kind: Create, ID: s1, Val: 1}, Output{Status: OK, Ver: 1}),
+		op(0, 11, -1, Input{Kind: Save, ID: s1, Attr: 'a', Val: 2}, Output{Status: Unknown}),
+	}
+	notSeen := op(1, 20, 21, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 1, A: 1})
+	seen := op(1, 22, 23, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 2, A: 2})
+	if r := Check(seq(append(append([]Op(nil), base...), notSeen, seen))); !r.Consistent {
+		t.Fatalf("not yet applied, then applied: %s", r.Summary())
+	}
+	seenFirst := op(1, 18, 19, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 2, A: 2})
+	if r := Check(seq(append(append([]Op(nil), base...), seenFirst, notSeen))); r.Consistent {
+		t.Fatalf("applied, then gone: %s", r.Summary())
+	}
+}

@@ -1,0 +1,10 @@
+// Package testhook holds switches that break one rule of the store on purpose, so that
+// the history checker's tests can show it reports the violation. Every switch is off
+// unless a test turns it on; the product never does.
+package testhook
+
+import "sync/atomic"
+
+// FreshSaveID makes every attempt of a save carry a new save ID, as if the store did not
+// recognise a retried save: a save whose reply was lost and that is retried applies twice.
+var FreshSaveID atomic.Bool
