@@ -94,6 +94,7 @@ type drillConfig struct {
 	addrs          []string
 	sentinelMaster string
 	yes            bool
+	check          bool // the history checker runs beside each hasession run
 
 	// topo, when set (tests), is a topology the caller started and removes: the drill
 	// injects faults into it but does not terminate it.
@@ -140,6 +141,7 @@ func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
 	addrs := fs.String("addrs", "", "comma-separated addresses of an existing deployment (sentinels with --sentinel-master); nothing is started")
 	fs.StringVar(&c.sentinelMaster, "sentinel-master", "", "with --addrs: the master name the sentinels monitor")
 	fs.BoolVar(&c.yes, "yes", false, "with --addrs: confirm that the drill may send load and a graceful failover to that deployment")
+	fs.BoolVar(&c.check, "check", true, "beside each hasession run, three more app servers (stores on clients of their own) record a history of concurrent loads, saves, rotations, destroys and revokes of a few users' sessions; porcupine checks it against the store's documented consistency, and a violation fails the drill")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), drillUsage)
 		fs.PrintDefaults()
@@ -1465,6 +1467,14 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	stop := make(chan struct{})
 	var stopOnce sync.Once
 	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	var chk *drillCheck
+	if c.check && spec.Store == "hasession" {
+		if chk, err = startDrillCheck(ctx, c, tgt, spec, stop); err != nil {
+			return nil, err
+		}
+		defer chk.close()
+		p.logf("[%s] history checker: %d app servers on %d users beside the load", spec.Name, drillCheckApps, drillCheckUsers)
+	}
 	stopped := func() bool {
 		select {
 		case <-stop:
@@ -1624,6 +1634,10 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	loadTime := time.Since(l.t0)
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if chk != nil {
+		p.logf("[%s] checking the history of %d operations…", spec.Name, chk.w.Recorder().Len())
+		run.Checker = chk.check(c.out, spec.Name)
 	}
 
 	// Every session read back through the store.

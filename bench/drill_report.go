@@ -87,7 +87,10 @@ type drillRun struct {
 
 	ErrorSamples []drillErrorSample `json:"error_samples,omitempty"`
 	StoreStats   any                `json:"store_stats,omitempty"`
-	Series       drillSeries        `json:"series"`
+
+	// Checker is the history checker's verdict on this run (hasession runs, --check).
+	Checker *drillCheckReport `json:"checker,omitempty"`
+	Series  drillSeries       `json:"series"`
 }
 
 // drillShard is one shard's share of a run.
@@ -172,6 +175,9 @@ func (r *drillReport) finish() {
 				what = append(what, "fault: "+f.Error)
 			}
 		}
+		if ch := run.Checker; ch != nil && len(ch.Violations) > 0 {
+			what = append(what, fmt.Sprintf("the history checker found %d violations", len(ch.Violations)))
+		}
 		if len(what) > 0 {
 			bad = append(bad, run.Name+": "+strings.Join(what, ", "))
 		}
@@ -182,12 +188,31 @@ func (r *drillReport) finish() {
 		r.Verdict = "nothing ran"
 	case r.Passed:
 		r.Verdict = "PASS: no request failed and every acknowledged save was read back"
+		if r.checked() {
+			r.Verdict += "; the history checker found every history consistent"
+		}
 	default:
 		r.Verdict = "FAIL: " + strings.Join(bad, "; ")
 	}
 	if len(r.Runs) > 0 && len(unacked) > 0 {
 		r.Verdict += " (" + strings.Join(unacked, "; ") + ")"
 	}
+}
+
+// checked reports whether every hasession run's history was checked and found
+// consistent (none undecided).
+func (r *drillReport) checked() bool {
+	n := 0
+	for _, run := range r.Runs {
+		if run.Store != "hasession" {
+			continue
+		}
+		if run.Checker == nil || !run.Checker.Consistent {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 func (r *drillReport) marshal() ([]byte, error) {
@@ -540,6 +565,27 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 		}
 		for _, e := range run.VerifyErrors {
 			fmt.Fprintf(w, "%s: read back: %s\n", run.Name, e)
+		}
+	}
+	for _, run := range r.Runs {
+		ch := run.Checker
+		if ch == nil {
+			continue
+		}
+		fmt.Fprintf(w, "%s: history checker: consistent: %s, %d operations (%d with an unknown outcome) of %d users, %d violations",
+			run.Name, ch.Verdict, ch.Ops, ch.Unknown, ch.Partitions, len(ch.Violations))
+		if ch.Undecided > 0 {
+			fmt.Fprintf(w, ", %d users undecided (search timed out)", ch.Undecided)
+		}
+		fmt.Fprintln(w)
+		for _, v := range ch.Violations {
+			fmt.Fprintf(w, "%s:   violation: %s\n", run.Name, v)
+		}
+		for _, h := range ch.HTML {
+			fmt.Fprintf(w, "%s:   history: %s\n", run.Name, h)
+		}
+		if ch.Error != "" {
+			fmt.Fprintf(w, "%s:   %s\n", run.Name, ch.Error)
 		}
 	}
 	fmt.Fprintf(w, "\n%s\n", r.Verdict)

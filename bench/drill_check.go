@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/cluster/history"
+	"github.com/hasession/hasession/store"
+)
+
+// The history checker beside a drill run: drillCheckApps app servers, each a store on a
+// go-redis client of its own, work on drillCheckUsers users' sessions while the faults
+// hit; every call is recorded and the history is checked with porcupine against the
+// store's documented consistency (the store package's "Consistency").
+const (
+	drillCheckApps    = 3
+	drillCheckUsers   = 32
+	drillCheckWorkers = 2 // callers per app server
+	drillCheckMaxOps  = 100_000
+	drillCheckHTML    = 10 // visualisations written at most
+)
+
+// drillCheck is a running checker workload.
+type drillCheck struct {
+	w    *history.Workload
+	rdbs []redis.UniversalClient
+	done chan struct{}
+}
+
+// drillCheckReport is the checker's verdict on one run, as the report shows it.
+type drillCheckReport struct {
+	Consistent bool     `json:"consistent"`
+	Verdict    string   `json:"verdict"` // yes, no, or undecided (a partition's search timed out)
+	Ops        int      `json:"operations"`
+	Unknown    int      `json:"unknown_outcome"`
+	Partitions int      `json:"partitions"`
+	Undecided  int      `json:"undecided"`
+	Violations []string `json:"violations,omitempty"` // one line each
+	HTML       []string `json:"html,omitempty"`       // porcupine's visualisation of failing partitions
+	Error      string   `json:"error,omitempty"`
+}
+
+// startDrillCheck starts the checker's workload on the run's target, with the run's
+// write acknowledgement; it stops when stop closes, or at its bounds.
+func startDrillCheck(ctx context.Context, c *drillConfig, tgt drillTarget, spec drillRunSpec, stop <-chan struct{}) (*drillCheck, error) {
+	prefix := fmt.Sprintf("hs:drill-check:%d:", time.Now().UnixNano())
+	opts := []store.Option{store.WithPrefix(prefix), store.WithIdleTimeout(drillIdle), store.WithLifetime(drillLifetime),
+		store.WithGracePeriod(5 * time.Minute)} // forwards outlive the history
+	if spec.Wait {
+		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
+	}
+	chk := &drillCheck{done: make(chan struct{})}
+	var apps []history.App
+	for range drillCheckApps {
+		rdb := store.NewFailoverClient(tgt.options())
+		chk.rdbs = append(chk.rdbs, rdb)
+		plain, err := store.New(rdb, opts...)
+		if err != nil {
+			chk.close()
+			return nil, err
+		}
+		checked, err := store.New(rdb, append(opts, store.WithVersionCheck(true))...)
+		if err != nil {
+			chk.close()
+			return nil, err
+		}
+		apps = append(apps, history.App{Plain: plain, Checked: checked})
+	}
+	chk.w = history.NewWorkload(apps, history.Config{
+		Users:         drillCheckUsers,
+		WorkersPerApp: drillCheckWorkers,
+		MaxOps:        drillCheckMaxOps,
+		MaxDuration:   c.duration + drillOverrun,
+		OpTimeout:     drillSessionTimeout,
+		Seed:          uint64(time.Now().UnixNano()),
+	})
+	go func() {
+		defer close(chk.done)
+		chk.w.Run(ctx, stop)
+	}()
+	return chk, nil
+}
+
+// check waits for the workload to stop, checks its history and writes the visualisation
+// of failing partitions under out.
+func (chk *drillCheck) check(out, run string) *drillCheckReport {
+	<-chk.done
+	res := history.Check(chk.w.Recorder().Ops())
+	r := &drillCheckReport{Consistent: res.Consistent, Ops: res.Ops, Unknown: res.Unknown,
+		Partitions: res.Partitions, Undecided: len(res.Undecided)}
+	for _, v := range res.Violations {
+		r.Violations = append(r.Violations, v.String())
+	}
+	switch {
+	case len(res.Violations) > 0:
+		r.Verdict = "no"
+	case !res.Consistent:
+		r.Verdict = "undecided"
+	default:
+		r.Verdict = "yes"
+	}
+	if !res.Consistent {
+		dir := filepath.Join(out, "checker-"+drillSlug(run))
+		paths, err := res.WriteHTML(dir, drillCheckHTML)
+		r.HTML = paths
+		if err != nil {
+			r.Error = "visualisation: " + err.Error()
+		}
+	}
+	return r
+}
+
+func (chk *drillCheck) close() {
+	for _, rdb := range chk.rdbs {
+		_ = rdb.Close()
+	}
+}
+
+// drillSlug makes a run's name a file name: "hasession WAIT 1" → "hasession-wait-1".
+func drillSlug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}
