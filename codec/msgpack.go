@@ -53,6 +53,11 @@ func (msgpackCodec) Marshal(v any) (data []byte, err error) {
 		}
 	}()
 
+	// A cycle of pointers and interfaces writes nothing as the encoder recurses, so
+	// the buffer cannot stop it: it is looked for first.
+	if checkPointerChains(v) {
+		return nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, ErrTooDeep)
+	}
 	s.buf.reset()
 	s.enc.Reset(&s.buf)
 	if err := s.enc.Encode(v); err != nil {
