@@ -34,6 +34,8 @@ func pointerChains() map[string]any {
 	p = &p
 	h := &holder{Name: "h"}
 	h.V = &h.V
+	twice := map[string]any{}
+	twice["a"], twice["b"] = twice, []any{twice, twice}
 	h2 := &holder{Name: "h2"}
 	h2.V = h2 // a struct on the cycle: a map header per level
 	return map[string]any{
@@ -47,6 +49,7 @@ func pointerChains() map[string]any {
 		"cycle in a struct field":                   holder{Name: "x", V: &a},
 		"struct interface field pointing to itself": h,
 		"struct holding itself through interface":   h2,
+		"map holding itself twice":                  twice,
 		"cycle under nested containers":             map[string]any{"l": []any{map[string]any{"m": []any{&a}}}},
 	}
 }
@@ -128,6 +131,17 @@ type parent struct {
 	self *parent
 }
 
+// selfEncoding refers to itself through exported fields, but encodes itself by its
+// own method: that is no cycle for the encoder.
+type selfEncoding struct {
+	Self *selfEncoding
+	Any  any
+}
+
+func (s *selfEncoding) EncodeMsgpack(enc *msgpack.Encoder) error {
+	return enc.EncodeString("self")
+}
+
 type shared struct {
 	Left, Right *child
 }
@@ -142,11 +156,14 @@ func TestMsgPackMarshalOrdinaryValuesUnchanged(t *testing.T) {
 	p := &parent{Name: "p", Kid: k, Kids: []*child{k, k, nil}, Any: k, When: when, WhenP: &when}
 	p.self = p
 	s := "str"
+	se := &selfEncoding{}
+	se.Self, se.Any = se, &se.Any
 	for _, v := range []any{
 		nil, "", "hello", 42, int64(-1), 3.5, true, []byte("bin"),
 		[]string{"a", "b"}, map[string]int{"a": 1}, map[string]any{"b": []any{"x", 2, map[string]any{"c": k}}},
 		when, &when, []time.Time{when}, p, *p, shared{Left: k, Right: k}, &s, []*string{&s, &s},
 		map[string]*child{"k": k}, [3]*child{k, nil, k}, []any{p, p},
+		se, []any{se}, map[string]*selfEncoding{"k": se},
 	} {
 		got, err := codec.MsgPack.Marshal(v)
 		if err != nil {
