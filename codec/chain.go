@@ -189,11 +189,10 @@ func checkPointerChains(v any) bool {
 		map[string]string, map[string]int, map[string]int64, map[string]bool:
 		return false
 	}
-	rv := reflect.ValueOf(v)
-	if !typeChainInfo(rv.Type()).holds {
+	if !typeChainInfo(reflect.TypeOf(v)).holds {
 		return false
 	}
-	return walkChains(rv, 0)
+	return walkChains(reflect.ValueOf(v), 0)
 }
 
 // walkChains walks v, depth containers deep, and reports whether it finds a chain of
