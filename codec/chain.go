@@ -180,9 +180,9 @@ func cacheChainInfo(t reflect.Type, ci *chainInfo) *chainInfo {
 }
 
 // checkPointerChains reports whether v holds a chain of more than MaxDepth pointers and
-// interfaces in a row (which a cycle of them is), or nests containers deeper than
-// MaxDepth on the way to one. The cost for a value whose type can hold no pointer or
-// interface is one type look-up.
+// interfaces in a row (which a cycle of them is), or nests containers that can hold them
+// deeper than MaxDepth (which the encoder would refuse too). The cost for a value whose
+// type can hold no pointer or interface is one type look-up.
 func checkPointerChains(v any) bool {
 	switch v.(type) {
 	case nil, string, []byte, bool, int, int64, int32, uint64, uint32, float64, []string,
