@@ -451,6 +451,20 @@ func TestCheckerLostReplies(t *testing.T) {
 	require.Positive(t, sp.delayed.Load())
 	require.Positive(t, res[1].Unknown, "calls ended at their deadline")
 	requireResults(t, vs, res)
+	lostRepliesTwice.Store(int64(retriedTwice(res[0])))
+}
+
+// lostRepliesTwice is what TestCheckerLostReplies counted as saves applied twice by the
+// store as it is (-1: it did not run), for the broken build to compare with.
+var lostRepliesTwice atomic.Int64
+
+func init() { lostRepliesTwice.Store(-1) }
+
+// retriedTwice counts the partitions where a save was applied twice, or a version-checked
+// save conflicted with its own first application.
+func retriedTwice(r history.Result) int {
+	k := r.Kinds()
+	return k[history.KindAppliedTwice] + k[history.KindConflict]
 }
 
 // A broken build: every attempt of a save carries a fresh save ID. Behind the proxy that
@@ -467,7 +481,14 @@ func TestCheckerBrokenFreshSaveID(t *testing.T) {
 	// The store as it is applies a retried save twice only when another save landed in
 	// between (a known hole, about one partition in 64 behind this proxy); the broken
 	// build does it on every lost save reply.
-	require.GreaterOrEqual(t, res[0].Kinds()[history.KindAppliedTwice], 5, "the checker reports saves applied twice: %v", res[0].Kinds())
+	// A version-checked save retried with a fresh ID conflicts with its own first
+	// application instead ("spurious conflict").
+	got := retriedTwice(res[0])
+	require.GreaterOrEqual(t, got, 5, "the checker reports saves applied twice: %v", res[0].Kinds())
+	if n := lostRepliesTwice.Load(); n >= 0 {
+		t.Logf("saves applied twice or conflicting with themselves: %d partitions in the broken build, %d with the store as it is", got, n)
+		require.Greater(t, int64(got), n, "the broken build shows more than the store as it is")
+	}
 }
 
 // TestCheckerZTable prints the rows of every checker history that ran (it runs last).

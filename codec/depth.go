@@ -14,10 +14,10 @@ const MaxDepth = 10000
 // ErrTooDeep is wrapped by the error Marshal returns for a value nested deeper than
 // [MaxDepth] levels. With [MsgPack] that includes a value that contains itself (a map
 // holding itself, a pointer cycle between structs, a slice holding itself through an
-// interface), which is infinitely deep; [JSON] reports such a cycle as encoding/json does
-// (*json.UnsupportedValueError). A cycle of pointers and interfaces alone, with no
-// container on it (an any holding a pointer to itself), writes nothing as it recurses and
-// is not caught by MsgPack: do not store one.
+// interface), which is infinitely deep, and a value holding more than [MaxDepth]
+// pointers and interfaces in a row, which a cycle of them with no container on it is (an
+// any holding a pointer to itself, alone or inside a slice, map or struct). [JSON]
+// reports such a cycle as encoding/json does (*json.UnsupportedValueError).
 var ErrTooDeep = fmt.Errorf("codec: value nested deeper than %d levels", MaxDepth)
 
 // errTooDeep is the decoding side's error for the same bound.

@@ -33,7 +33,11 @@
 // interface): the encoder is stopped once the nesting it has written passes
 // the bound, instead of recursing until the process dies of a stack
 // overflow. The check costs nothing for values under 10000 bytes and a scan
-// of the output for larger ones.
+// of the output for larger ones. A cycle of pointers and interfaces alone
+// (an any holding a pointer to itself), which writes nothing as the encoder
+// recurses, is found before encoding: a value whose type can hold a pointer
+// or an interface is walked, refusing more than [MaxDepth] of them in a row;
+// for any other type the check is one cached look-up.
 //
 // The codecs are safe for concurrent use. Marshal always returns a new
 // slice that the caller owns.

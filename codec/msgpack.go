@@ -38,7 +38,8 @@ var encoderPool = sync.Pool{
 
 // Marshal encodes v exactly as msgpack.Marshal does. The returned slice is
 // freshly allocated and sized to fit. A value nested deeper than MaxDepth,
-// or one that contains itself, is an error wrapping ErrTooDeep.
+// one that contains itself, or one holding more than MaxDepth pointers and
+// interfaces in a row (a cycle of them) is an error wrapping ErrTooDeep.
 func (msgpackCodec) Marshal(v any) (data []byte, err error) {
 	s := encoderPool.Get().(*encoderState)
 	defer func() {
@@ -53,6 +54,11 @@ func (msgpackCodec) Marshal(v any) (data []byte, err error) {
 		}
 	}()
 
+	// A cycle of pointers and interfaces writes nothing as the encoder recurses, so
+	// the buffer cannot stop it: it is looked for first.
+	if checkPointerChains(v) {
+		return nil, fmt.Errorf("codec: msgpack marshal %T: %w", v, ErrTooDeep)
+	}
 	s.buf.reset()
 	s.enc.Reset(&s.buf)
 	if err := s.enc.Encode(v); err != nil {

@@ -155,7 +155,7 @@ func (s *Session) Get(key string, dst any) error {
 // cannot be encoded; the session is unchanged then. A value nested deeper than
 // [codec.MaxDepth] levels, which no codec would read back, is refused with an error
 // wrapping [codec.ErrTooDeep]; so is, with the default msgpack codec, a value that
-// contains itself.
+// contains itself, also through pointers and interfaces alone.
 func (s *Session) Set(key string, v any) error {
 	b, err := s.st.o.codec.Marshal(v)
 	if err != nil {
