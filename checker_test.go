@@ -164,7 +164,6 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 // they are logged and counted in the table, not failed on. Remove an entry when its hole
 // is fixed.
 var knownHoles = map[string]string{
-	history.KindAppliedTwice:    "a save retried after a lost reply applies again when another save landed in between (only the last save ID is kept)",
 	history.KindRotatedTwice:    "two concurrent rotations of one session both succeed: the old ID forwards to one, the other is an orphan",
 	history.KindDestroyedServed: "Destroy of an ID rotated twice (A→B→C): A's rotation mark makes it tombstone B's forward pointer before following it, so C survives",
 }
