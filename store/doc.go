@@ -157,10 +157,12 @@
 //     call and its return, as if they ran one at a time. A save is a delta (the
 //     attributes it sets or deletes) and bumps the version by one; with
 //     [WithVersionCheck] it applies only if the version is the one loaded. Rotate
-//     writes the caller's copy of the session (as loaded, plus its changes) under the
-//     new ID at that instant: a save of the old ID that lands between the caller's load
-//     and the rotation is not carried over. The old ID then leads to the new session
-//     within the grace period; destroying or revoking it ends both.
+//     writes the session as Redis holds it at that instant (a save that landed after
+//     the caller's load included), plus the caller's unsaved changes, under the new ID,
+//     one version up; an old ID that another same-user rotation forwarded meanwhile is
+//     followed. Exactly one rotation of a session wins. The old ID then leads to the
+//     new session within the grace period (or nowhere, when the rotation changed the
+//     user); destroying or revoking it ends the session it leads to.
 //   - A call that returns an error other than ErrNotFound or ErrConflict (a timeout, a
 //     connection lost, [ErrNotAcknowledged]) may or may not have taken effect. A save
 //     retried after a lost reply is applied once.

@@ -134,11 +134,14 @@ func step(s state, in Input, out Output) (bool, state) {
 		return true, s.with(in.ID, n)
 
 	case Rotate:
-		r, ok := s[in.ID]
-		if !ok || !r.live {
+		// A rotation carries the session as Redis holds it when it applies (a save that
+		// landed after the caller's load included), one version up; an ID rotated away
+		// meanwhile (same user) is followed to the session it leads to.
+		path, r, live := s.resolve(in.ID)
+		if !live {
 			return out.Status == NotFound || unknown, s
 		}
-		if !unknown && (out.Status != OK || out.Ver != in.SnapVer+1 || out.ID == "") {
+		if !unknown && (out.Status != OK || out.Ver != r.ver+1 || out.ID == "") {
 			return false, s
 		}
 		newID := out.ID
@@ -149,8 +152,8 @@ func step(s state, in Input, out Output) (bool, state) {
 			return false, s
 		}
 		n := maps.Clone(s)
-		n[newID] = rec{live: true, ver: in.SnapVer + 1, a: in.SnapA, b: in.SnapB, by: in.Seq}
-		n[in.ID] = rec{fwd: newID, by: in.Seq}
+		n[newID] = rec{live: true, ver: r.ver + 1, a: r.a, b: r.b, by: in.Seq}
+		n[path[len(path)-1]] = rec{fwd: newID, by: in.Seq}
 		return true, n
 
 	case Destroy, Revoke, RevokeOne:
