@@ -502,3 +502,18 @@ func TestCheckerZTable(t *testing.T) {
 		t.Log(r)
 	}
 }
+
+// The checker catches a store that ignores the version check: a version-checked save of
+// a session that another save changed since its load is applied instead of refused.
+func TestCheckerBrokenVersionCheck(t *testing.T) {
+	topo := cluster.Shared(t, cluster.KindStandalone)
+	testhook.IgnoreVersionCheck.Store(true)
+	defer testhook.IgnoreVersionCheck.Store(false)
+	res := checkHistories(t, "standalone, BROKEN: version check ignored", []variant{{
+		name: "no WAIT", client: func() redis.UniversalClient { return store.NewFailoverClient(topo.UniversalOptions()) },
+	}}, nil)
+	require.False(t, res[0].Consistent)
+	n := res[0].Kinds()[history.KindCheckIgnored]
+	t.Logf("partitions whose first violation is a version check ignored: %d (%v)", n, res[0].Kinds())
+	require.GreaterOrEqual(t, n, 3, "the checker reports version-checked saves applied over a concurrent save: %v", res[0].Kinds())
+}

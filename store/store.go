@@ -524,7 +524,7 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	mode, expect, second := "u", "", any(0)
 	if s.isNew {
 		mode, second = "n", st.lifeArg
-	} else if checkVersion {
+	} else if checkVersion && !testhook.IgnoreVersionCheck.Load() { // the switch: a broken build, for the history checker's tests
 		expect = strconv.FormatInt(s.version, 10)
 	}
 	// One save ID for every attempt: an attempt answered 'stale' (index race) applied

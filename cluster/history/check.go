@@ -26,6 +26,7 @@ const (
 	KindGoneWritten     = "gone session written"
 	KindListing         = "listing wrong"
 	KindConflict        = "spurious conflict"
+	KindCheckIgnored    = "version check ignored"
 	KindUnexpectedError = "unexpected error"
 	KindOther           = "not linearizable"
 )
@@ -272,6 +273,9 @@ func classify(s state, in Input, out Output, ops []porcupine.Operation) (kind, l
 			}
 			return KindConflict, fmt.Sprintf("session %s is at v%d (written by %s), the version the save expected", short(in.ID), r.ver, writer(ops, r))
 		case OK:
+			if in.Expect > 0 && in.Expect != r.ver {
+				return KindCheckIgnored, fmt.Sprintf("save(%s) expected v%d, the session was at v%d (written by %s): applied as v%d instead of a conflict", short(in.ID), in.Expect, r.ver, writer(ops, r), out.Ver)
+			}
 			if out.Ver > r.ver+1 {
 				return KindAppliedTwice, fmt.Sprintf("session %s was at v%d (written by %s): the save made it v%d", short(in.ID), r.ver, writer(ops, r), out.Ver)
 			}

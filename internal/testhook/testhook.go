@@ -8,3 +8,7 @@ import "sync/atomic"
 // FreshSaveID makes every attempt of a save carry a new save ID, as if the store did not
 // recognise a retried save: a save whose reply was lost and that is retried applies twice.
 var FreshSaveID atomic.Bool
+
+// IgnoreVersionCheck makes a version-checked save apply whatever the session's version:
+// a save that should have been refused with ErrConflict overwrites a concurrent one.
+var IgnoreVersionCheck atomic.Bool
