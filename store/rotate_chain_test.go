@@ -2,7 +2,12 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"io"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,5 +156,61 @@ func TestDestroyOfASessionRotatedTwice(t *testing.T) {
 		live, err := st.Load(ctx, anon.ID())
 		require.NoError(t, err, "the tombstone of a login leads nowhere")
 		require.Equal(t, "kai", live.User())
+	})
+}
+
+// lostDestroyReply is a client hook that, once armed, lets the next call of the destroy
+// script apply and then reports its reply lost (io.EOF, as a dropped connection would):
+// the store retries it.
+type lostDestroyReply struct {
+	sha   string
+	armed atomic.Bool
+}
+
+func (h *lostDestroyReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *lostDestroyReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		a := cmd.Args()
+		destroy := len(a) > 1 && a[0] == "evalsha" && a[1] == h.sha
+		err := next(ctx, cmd)
+		if destroy && err == nil && h.armed.CompareAndSwap(true, false) {
+			cmd.SetErr(io.EOF)
+			return io.EOF
+		}
+		return err
+	}
+}
+
+func (h *lostDestroyReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A logout of a rotated session's old ID whose first reply is lost: the retry finds the
+// old key already deleted, and must still end the session it forwarded to.
+func TestDestroyRetriedAfterALostReplyEndsTheRotatedSession(t *testing.T) {
+	src, err := os.ReadFile("lua/destroy.lua")
+	require.NoError(t, err)
+	sum := sha1.Sum(src)
+	standaloneAndCluster(t, func(t *testing.T, topo cluster.Topology, _ redis.UniversalClient) {
+		ctx := t.Context()
+		rdb := client(t, topo)
+		h := &lostDestroyReply{sha: hex.EncodeToString(sum[:])}
+		rdb.AddHook(h)
+		st := newStore(t, rdb, store.WithPrefix("rot-lost-destroy:"), store.WithGracePeriod(time.Minute))
+		s := login(t, ctx, st, "lia", "laptop")
+		a := s.ID()
+		require.NoError(t, st.Rotate(ctx, s))
+		b := s.ID()
+		// The script is in every node's cache: the first call is the EVALSHA the hook
+		// watches, not a NOSCRIPT followed by an EVAL.
+		require.NoError(t, rdb.ScriptLoad(ctx, string(src)).Err())
+		h.armed.Store(true)
+		require.NoError(t, st.Destroy(ctx, a))
+		require.False(t, h.armed.Load(), "the reply was lost")
+		for _, id := range []string{a, b} {
+			_, err := st.Load(ctx, id)
+			require.ErrorIs(t, err, store.ErrNotFound, "%s after Destroy of the first ID", id)
+		}
 	})
 }

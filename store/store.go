@@ -800,7 +800,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			return ackErr
 		}
 		// The copy is not the session any more: drop it.
-		if _, err := st.destroyKey(ctx, newKey, true); err != nil {
+		if _, err := st.destroyKey(ctx, newKey, tombPlain); err != nil {
 			return err
 		}
 		if user != "" {
@@ -884,32 +884,35 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 // old ID within the grace period deletes the new session too, at the end of a chain of
 // rotations (A→B→C: Destroy(A) ends C), and blocks a rotation in flight; the tombstone of
 // a rotation that changed the user leads nowhere (Destroy of that old ID ends nothing).
-// A missing session is not an error. Foreign data at the key (another type, or a hash that is none of the store's
-// own shapes: see destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt).
-// Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error or a Redis
-// error.
+// Each key destroyed is left a tombstone that keeps the rotation mark of a user's
+// session, so a Destroy retried after a lost reply follows the chain again. A missing
+// session is not an error. Foreign data at the key (another type, or a hash that is none
+// of the store's own shapes: see destroy.lua) is left untouched and is a *CorruptError
+// (ErrCorrupt). Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error
+// or a Redis error.
 func (st *Store) Destroy(ctx context.Context, id string) error {
 	if !sid.Valid(id) {
 		return ErrInvalidID
 	}
-	tomb := false
+	// The chain is followed by ID (a forward token is masked with its key's ID) and, where
+	// the ID is not known (a mark found on a tombstone names a tag), by the rotation mark.
+	tag, tomb := st.tag(id), tombLogout
 	for range maxHops {
-		d, err := st.destroyKey(ctx, st.key(id), tomb)
+		d, err := st.destroyKey(ctx, st.keyOfTag(tag), tomb)
 		if err != nil {
 			return err
 		}
 		if d.user != "" {
-			st.indexRemove(ctx, d.user, st.tag(id))
+			st.indexRemove(ctx, d.user, tag)
 		}
 		next, ok := "", false
-		if d.fwd != "" {
+		if d.fwd != "" && id != "" {
 			next, ok = forwardTarget(id, d.fwd)
 		}
-		if d.pending != "" && (!ok || st.tag(next) != d.pending) {
-			// A rotation in flight (the key is a session, or its mark names another
-			// session than its pointer): block its target, so it cannot outlive the
-			// logout.
-			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), true)
+		if ok && d.pending != "" && st.tag(next) != d.pending {
+			// The mark names another session than the pointer (a rotation that lost a
+			// race marked it last): block it, so it cannot outlive the logout.
+			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), tombPlain)
 			if err != nil {
 				return err
 			}
@@ -917,14 +920,23 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 				st.indexRemove(ctx, p.user, d.pending)
 			}
 		}
-		if !ok {
+		switch {
+		case ok:
+			// The rotation's new session, and whatever it forwards to in turn.
+			id, tag = next, st.tag(next)
+		case d.pending != "":
+			// A rotation in flight (the key was a session: its target is blocked), or the
+			// mark a logout's tombstone kept (a retry: the chain goes on from there).
+			id, tag = "", d.pending
+			if d.deleted && d.fwd == "" {
+				tomb = tombPlain
+			}
+			if st.o.tagger == nil {
+				id = tag // the tag is the ID
+			}
+		default:
 			return nil
 		}
-		// The rotation's new session is next, and whatever it forwards to in turn
-		// (destroyed in the loop, not on the side, so the chain is followed to its live
-		// end); a marked one is left a tombstone, as a rotation's target is.
-		tomb = d.pending != ""
-		id = next
 	}
 	return nil
 }
@@ -935,16 +947,26 @@ type destroyed struct {
 	fwd, user, pending string
 }
 
-// destroyKey deletes one key under the retry policy (see destroy.lua); with tomb, a
-// tombstone takes its place.
-func (st *Store) destroyKey(ctx context.Context, key string, tomb bool) (destroyed, error) {
-	var tombArg any = ""
-	if tomb {
+// What destroyKey leaves in the key's place.
+const (
+	tombNone   = iota // nothing
+	tombPlain         // a tombstone ('_r' = '1'): a rotation in flight cannot write the key
+	tombLogout        // a logout's tombstone ('_r' = 'd'), keeping the rotation mark
+)
+
+// destroyKey deletes one key under the retry policy (see destroy.lua), leaving tomb in
+// its place.
+func (st *Store) destroyKey(ctx context.Context, key string, tomb int) (destroyed, error) {
+	var tombArg, mode any = "", ""
+	if tomb != tombNone {
 		tombArg = tombstoneMs
+	}
+	if tomb == tombLogout {
+		mode = "d"
 	}
 	return do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
 		var d destroyed
-		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg).Slice()
+		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode).Slice()
 		if err != nil {
 			return d, st.redisErr("destroy session", key, err)
 		}
