@@ -102,8 +102,8 @@
 // Destroying a rotated session's old ID within the grace period follows the forward
 // pointers to the live end of the chain (A→B→C: Destroy(A) ends C) and blocks a rotation
 // still in flight; the tombstone a user-changing rotation leaves is never followed.
-// Each key it deletes becomes a tombstone that keeps a user's session's rotation mark,
-// so a Destroy retried after a lost reply follows the chain again.
+// A key it deletes that held a rotation mark (a user's session) becomes a tombstone that
+// keeps the mark, so a Destroy retried after a lost reply follows the chain again.
 //
 // A rotation that changes who the session belongs to — the user stored before differs
 // from the user after, a login ("" to "alice") or a switch ("alice" to "bob") — leaves

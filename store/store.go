@@ -884,8 +884,8 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 // old ID within the grace period deletes the new session too, at the end of a chain of
 // rotations (A→B→C: Destroy(A) ends C), and blocks a rotation in flight; the tombstone of
 // a rotation that changed the user leads nowhere (Destroy of that old ID ends nothing).
-// Each key destroyed is left a tombstone that keeps the rotation mark of a user's
-// session, so a Destroy retried after a lost reply follows the chain again. A missing
+// A key destroyed that held a rotation mark (a user's session) is left a tombstone that
+// keeps it, so a Destroy retried after a lost reply follows the chain again. A missing
 // session is not an error. Foreign data at the key (another type, or a hash that is none
 // of the store's own shapes: see destroy.lua) is left untouched and is a *CorruptError
 // (ErrCorrupt). Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error
@@ -951,7 +951,7 @@ type destroyed struct {
 const (
 	tombNone   = iota // nothing
 	tombPlain         // a tombstone ('_r' = '1'): a rotation in flight cannot write the key
-	tombLogout        // a logout's tombstone ('_r' = 'd'), keeping the rotation mark
+	tombLogout        // a logout's tombstone ('_r' = 'd') keeping the rotation mark, if any
 )
 
 // destroyKey deletes one key under the retry policy (see destroy.lua), leaving tomb in

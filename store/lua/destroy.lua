@@ -2,10 +2,11 @@
 -- KEYS[1]  the session hash
 -- ARGV[1]  '' or a tombstone TTL (ms): leave a tombstone in the key's place, so that a
 --          rotation in flight cannot write it afterwards
--- ARGV[2]  'd': the tombstone is a logout's ('_r' = 'd') and keeps the rotation mark of
---          what it deleted ('_n': the session the key forwarded to, or a rotation in
---          flight was writing), so that a Destroy retried after a lost reply finds where
---          to go on; '': a plain tombstone ('_r' = '1')
+-- ARGV[2]  'd': a logout's tombstone ('_r' = 'd'), only where what it deleted had a
+--          rotation mark, which it keeps ('_n': the session the key forwarded to, or a
+--          rotation in flight was writing), so that a Destroy retried after a lost reply
+--          finds where to go on; otherwise the key is just deleted. '': a plain
+--          tombstone ('_r' = '1') when ARGV[1] is a TTL
 -- Returns {deleted (0/1), forward token or false, user or false, pending tag or false}:
 -- the caller deletes the session a forward pointer led to, and the one a rotation in
 -- flight was writing (pending), and drops the session from its user's index. A revoke's
@@ -44,12 +45,13 @@ elseif typ ~= 'none' then
   return {-1, 'not a hash but a ' .. typ, false, false}
 end
 local n = redis.call('DEL', key)
-if ARGV[1] ~= '' then
-  if ARGV[2] == 'd' and pending then
+if ARGV[2] == 'd' then
+  if pending then
     redis.call('HSET', key, '_r', 'd', '_n', pending)
-  else
-    redis.call('HSET', key, '_r', ARGV[2] == 'd' and 'd' or '1')
+    redis.call('PEXPIRE', key, ARGV[1])
   end
+elseif ARGV[1] ~= '' then
+  redis.call('HSET', key, '_r', '1')
   redis.call('PEXPIRE', key, ARGV[1])
 end
 return {n, fwd, user, pending}
