@@ -163,10 +163,7 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 // knownHoles are violations the checker finds in the store as it is, whatever the fault:
 // they are logged and counted in the table, not failed on. Remove an entry when its hole
 // is fixed.
-var knownHoles = map[string]string{
-	history.KindRotatedTwice:    "two concurrent rotations of one session both succeed: the old ID forwards to one, the other is an orphan",
-	history.KindDestroyedServed: "Destroy of an ID rotated twice (A→B→C): A's rotation mark makes it tombstone B's forward pointer before following it, so C survives",
-}
+var knownHoles = map[string]string{}
 
 // requireResults: the history with WAIT has no violation but the known holes; the one
 // without may also lose acknowledged writes (counted in the table). Undecided partitions

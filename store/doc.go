@@ -88,6 +88,23 @@
 // no save is lost. In a Cluster the two keys are in different slots: if the second step
 // fails, the old session is intact and Rotate can be retried.
 //
+// Of concurrent rotations of one session exactly one wins: the one whose forward step
+// comes first. Another request that loaded the same session and rotates it (at the same
+// time, or later within the grace period) finds the old key forwarded by someone else,
+// drops its copy and gets [ErrRotated] (which matches [ErrNotFound]: the ID it loaded is
+// no session any more). Nothing is orphaned, and the user stays logged in: the old ID
+// forwards to the winner's session, the Session the loser holds keeps its old ID and
+// its unsaved changes, and the request can load the old ID again and redo them there.
+// A rotation is never rotated again through its old ID. A rotation's forward step
+// retried after a lost reply recognises its own pointer (the token of its own new ID)
+// and succeeds.
+//
+// Destroying a rotated session's old ID within the grace period follows the forward
+// pointers to the live end of the chain (A→B→C: Destroy(A) ends C) and blocks a rotation
+// still in flight; the tombstone a user-changing rotation leaves is never followed.
+// A key it deletes that held a rotation mark (a user's session) becomes a tombstone that
+// keeps the mark, so a Destroy retried after a lost reply follows the chain again.
+//
 // A rotation that changes who the session belongs to — the user stored before differs
 // from the user after, a login ("" to "alice") or a switch ("alice" to "bob") — leaves
 // no forward pointer: the old key becomes a tombstone for 90 s (or the grace period, if
@@ -159,10 +176,12 @@
 //     [WithVersionCheck] it applies only if the version is the one loaded. Rotate
 //     writes the session as Redis holds it at that instant (a save that landed after
 //     the caller's load included), plus the caller's unsaved changes, under the new ID,
-//     one version up; an old ID that another same-user rotation forwarded meanwhile is
-//     followed. Exactly one rotation of a session wins. The old ID then leads to the
-//     new session within the grace period (or nowhere, when the rotation changed the
-//     user); destroying or revoking it ends the session it leads to.
+//     one version up. The old ID then leads to the new session within the grace period
+//     (or nowhere, when the rotation changed the user); destroying or revoking it ends
+//     the session it leads to (destroying it ends the live end of a chain of rotations,
+//     A→B→C, too). Rotate of an ID that is no session (rotated away, destroyed,
+//     revoked, expired) returns ErrNotFound ([ErrRotated] when another rotation won): of
+//     concurrent rotations of one session exactly one succeeds.
 //   - A call that returns an error other than ErrNotFound or ErrConflict (a timeout, a
 //     connection lost, [ErrNotAcknowledged]) may or may not have taken effect. A save
 //     retried after a lost reply is applied once.

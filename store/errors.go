@@ -27,6 +27,15 @@ var (
 	// ErrDestroyed: the Session value was destroyed or rotated away; use the session
 	// Rotate returned.
 	ErrDestroyed = errors.New("hasession: session was destroyed")
+	// ErrRotated: Rotate lost to another rotation of the same session (two requests that
+	// loaded it rotated it concurrently, or one after the other): exactly one rotation
+	// of a session wins, and the loser wrote nothing that stays. It matches ErrNotFound
+	// (the loaded ID is no session any more), but the user is still logged in: the old
+	// ID forwards to the winner's session for the grace period. The Session keeps its
+	// old ID and its unsaved changes; load the old ID again (Load follows the forward)
+	// and redo the request's changes there — or answer with the winner's cookie, which
+	// the other request sets.
+	ErrRotated = fmt.Errorf("%w: rotated by another request first (load the old ID again: it leads to the new session)", ErrNotFound)
 	// ErrWrongStore: the Session was made by another Store (a programmer error). Nothing
 	// was sent.
 	ErrWrongStore = errors.New("hasession: session belongs to another store")

@@ -700,12 +700,18 @@ const maxRotateCopies = 5
 // a failure between them loses nothing: the old session is intact until the new one
 // exists. On error s keeps its old ID and Rotate may be called again.
 //
-// If another request rotated the session meanwhile without changing its user, Rotate
-// follows the forward pointer and rotates the session it leads to.
+// Of concurrent rotations of one session exactly one wins. A rotation that finds the
+// session rotated by another request (two requests loaded it and both rotate it, at
+// once or one after the other) drops its copy and returns ErrRotated, which matches
+// ErrNotFound: s keeps its old ID and its unsaved changes, and the old ID forwards to the
+// winner's session for the grace period, so the user is still logged in — load the old
+// ID again and redo the changes there. (If the winner changed the session's user, the old
+// ID leads nowhere and the loser gets ErrNotFound.) A Rotate retried within one call
+// after a lost reply recognises its own forward pointer and succeeds.
 //
-// A session that was never saved just gets a new ID. Errors are Save's, and ErrNotFound
-// when the old session is gone (destroyed, expired, revoked, or rotated to another
-// user). An *AckError (WithWriteAck) says the new session was written but not
+// A session that was never saved just gets a new ID. Errors are Save's, ErrRotated, and
+// ErrNotFound when the old session is gone (destroyed, expired, revoked, or rotated to
+// another user). An *AckError (WithWriteAck) says the new session was written but not
 // confirmed by enough replicas; the rotation is complete and s has the new ID.
 func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	s.mu.Lock()
@@ -794,15 +800,19 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			return ackErr
 		}
 		// The copy is not the session any more: drop it.
-		if _, err := st.destroyKey(ctx, newKey, true); err != nil {
+		if _, err := st.destroyKey(ctx, newKey, tombPlain); err != nil {
 			return err
 		}
 		if user != "" {
 			st.indexRemove(ctx, user, newTag)
 		}
-		if n == 0 {
+		switch n {
+		case 0:
 			// The old session was destroyed or revoked meanwhile: so is its rotation.
 			return ErrNotFound
+		case 3:
+			// Another rotation of the session won: its copy is the session.
+			return ErrRotated
 		}
 		// Saved since the copy: copy it again, under a fresh ID.
 		if copies++; copies >= maxRotateCopies {
@@ -815,54 +825,54 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 }
 
 // rotateRead is a rotation's first step (pending.lua): the session at the old ID as Redis
-// holds it, marked with the new tag when it has a user. A forward pointer (a rotation of
-// the same user's session by another request, or this one's whose reply was lost) is
-// followed: the session it leads to is the one rotated. ErrNotFound when there is none.
+// holds it, marked with the new tag when it has a user. ErrNotFound when there is none;
+// ErrRotated when the key is a forward pointer: another request (or an earlier Rotate of
+// s that returned an error) rotated the session first, and a rotation is never rotated
+// again through its old ID (the old ID's holder would not end with the session).
 func (st *Store) rotateRead(ctx context.Context, oldID, newTag string) (*Session, error) {
-	for range maxHops {
-		key := st.key(oldID)
-		fields, err := do(st, ctx, "rotate session", func(ctx context.Context) ([]string, error) {
-			return pendingScript.Run(ctx, st.rdb, []string{key}, newTag).StringSlice()
-		})
-		if err != nil {
-			return nil, st.redisErr("rotate session", key, err)
-		}
-		if len(fields) == 0 {
-			return nil, ErrNotFound
-		}
-		cur := &Session{st: st, id: oldID}
-		fwd, err := cur.fill(key, fields)
-		if ce := (*CodecError)(nil); errors.As(err, &ce) && ce.Stored == "" {
-			return nil, &CorruptError{Key: key, Reason: "missing codec"}
-		} else if err != nil {
-			return nil, err
-		}
-		if fwd == "" {
-			return cur, nil
-		}
-		next, ok := forwardTarget(oldID, fwd)
-		if !ok {
+	key := st.key(oldID)
+	fields, err := do(st, ctx, "rotate session", func(ctx context.Context) ([]string, error) {
+		return pendingScript.Run(ctx, st.rdb, []string{key}, newTag).StringSlice()
+	})
+	if err != nil {
+		return nil, st.redisErr("rotate session", key, err)
+	}
+	if len(fields) == 0 {
+		return nil, ErrNotFound
+	}
+	cur := &Session{st: st, id: oldID}
+	fwd, err := cur.fill(key, fields)
+	if ce := (*CodecError)(nil); errors.As(err, &ce) && ce.Stored == "" {
+		return nil, &CorruptError{Key: key, Reason: "missing codec"}
+	} else if err != nil {
+		return nil, err
+	}
+	if fwd != "" {
+		if _, ok := forwardTarget(oldID, fwd); !ok {
 			return nil, &CorruptError{Key: key, Reason: "malformed forward pointer"}
 		}
-		oldID = next
+		return nil, ErrRotated
 	}
-	return nil, ErrNotFound
+	return cur, nil
 }
 
 // forward is a rotation's last step (forward.lua): the old key becomes a forward pointer
 // to the new ID for the grace period or, when tomb (a rotation that changes the session's
 // user) or without a grace period, a tombstone no request follows — provided the old
-// session is still at version. It returns 1 (done), 2 (done already: a retry), 0 (the old
-// session is gone) or -1 (it was saved since it was copied).
+// session is still at version. A marked session's pointer or tombstone keeps the
+// rotation's mark, naming newID's tag. It returns 1 (done), 2 (done
+// already: a retry of this call's forward, whose pointer names newID), 3 (another
+// rotation forwarded the old key first), 0 (the old session is gone) or -1 (it was saved
+// since it was copied).
 func (st *Store) forward(ctx context.Context, oldID, newID string, version int64, tomb bool) (int64, error) {
 	key, token := st.key(oldID), forwardToken(oldID, newID)
 	mode, ttl := "f", st.graceArg
 	if tomb || st.graceMs == 0 {
 		mode, ttl = "t", max(st.graceMs, tombstoneMs)
 	}
-	ver := strconv.FormatInt(version, 10)
+	ver, tag := strconv.FormatInt(version, 10), st.tag(newID)
 	n, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
-		return forwardScript.Run(ctx, st.rdb, []string{key}, token, ttl, ver, mode).Int64()
+		return forwardScript.Run(ctx, st.rdb, []string{key}, token, ttl, ver, mode, tag).Int64()
 	})
 	if err != nil {
 		return 0, st.redisErr("rotate session", key, err)
@@ -871,26 +881,38 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 }
 
 // Destroy deletes the session with the given ID (logout). Destroying a rotated session's
-// old ID within the grace period deletes the new session too. A missing session is not
-// an error. Foreign data at the key (another type, or a hash that is none of the store's
-// own shapes: see destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt).
-// Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error or a Redis
-// error.
+// old ID within the grace period deletes the new session too, at the end of a chain of
+// rotations (A→B→C: Destroy(A) ends C), and blocks a rotation in flight; the tombstone of
+// a rotation that changed the user leads nowhere (Destroy of that old ID ends nothing).
+// A key destroyed that held a rotation mark (a user's session) is left a tombstone that
+// keeps it, so a Destroy retried after a lost reply follows the chain again. A missing
+// session is not an error. Foreign data at the key (another type, or a hash that is none
+// of the store's own shapes: see destroy.lua) is left untouched and is a *CorruptError
+// (ErrCorrupt). Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error
+// or a Redis error.
 func (st *Store) Destroy(ctx context.Context, id string) error {
 	if !sid.Valid(id) {
 		return ErrInvalidID
 	}
+	// The chain is followed by ID (a forward token is masked with its key's ID) and, where
+	// the ID is not known (a mark found on a tombstone names a tag), by the rotation mark.
+	tag, tomb := st.tag(id), tombLogout
 	for range maxHops {
-		d, err := st.destroyKey(ctx, st.key(id), false)
+		d, err := st.destroyKey(ctx, st.keyOfTag(tag), tomb)
 		if err != nil {
 			return err
 		}
 		if d.user != "" {
-			st.indexRemove(ctx, d.user, st.tag(id))
+			st.indexRemove(ctx, d.user, tag)
 		}
-		if d.pending != "" {
-			// A rotation in flight: block its target, so it cannot outlive the logout.
-			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), true)
+		next, ok := "", false
+		if d.fwd != "" && id != "" {
+			next, ok = forwardTarget(id, d.fwd)
+		}
+		if ok && d.pending != "" && st.tag(next) != d.pending {
+			// The mark names another session than the pointer (a rotation that lost a
+			// race marked it last): block it, so it cannot outlive the logout.
+			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), tombPlain)
 			if err != nil {
 				return err
 			}
@@ -898,14 +920,23 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 				st.indexRemove(ctx, p.user, d.pending)
 			}
 		}
-		if d.fwd == "" {
+		switch {
+		case ok:
+			// The rotation's new session, and whatever it forwards to in turn.
+			id, tag = next, st.tag(next)
+		case d.pending != "":
+			// A rotation in flight (the key was a session: its target is blocked), or the
+			// mark a logout's tombstone kept (a retry: the chain goes on from there).
+			id, tag = "", d.pending
+			if d.deleted && d.fwd == "" {
+				tomb = tombPlain
+			}
+			if st.o.tagger == nil {
+				id = tag // the tag is the ID
+			}
+		default:
 			return nil
 		}
-		next, ok := forwardTarget(id, d.fwd)
-		if !ok {
-			return nil
-		}
-		id = next
 	}
 	return nil
 }
@@ -916,16 +947,26 @@ type destroyed struct {
 	fwd, user, pending string
 }
 
-// destroyKey deletes one key under the retry policy (see destroy.lua); with tomb, a
-// tombstone takes its place.
-func (st *Store) destroyKey(ctx context.Context, key string, tomb bool) (destroyed, error) {
-	var tombArg any = ""
-	if tomb {
+// What destroyKey leaves in the key's place.
+const (
+	tombNone   = iota // nothing
+	tombPlain         // a tombstone ('_r' = '1'): a rotation in flight cannot write the key
+	tombLogout        // a logout's tombstone ('_r' = 'd') keeping the rotation mark, if any
+)
+
+// destroyKey deletes one key under the retry policy (see destroy.lua), leaving tomb in
+// its place.
+func (st *Store) destroyKey(ctx context.Context, key string, tomb int) (destroyed, error) {
+	var tombArg, mode any = "", ""
+	if tomb != tombNone {
 		tombArg = tombstoneMs
+	}
+	if tomb == tombLogout {
+		mode = "d"
 	}
 	return do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
 		var d destroyed
-		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg).Slice()
+		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode).Slice()
 		if err != nil {
 			return d, st.redisErr("destroy session", key, err)
 		}

@@ -135,10 +135,10 @@ func step(s state, in Input, out Output) (bool, state) {
 
 	case Rotate:
 		// A rotation carries the session as Redis holds it when it applies (a save that
-		// landed after the caller's load included), one version up; an ID rotated away
-		// meanwhile (same user) is followed to the session it leads to.
-		path, r, live := s.resolve(in.ID)
-		if !live {
+		// landed after the caller's load included), one version up. An ID that is no
+		// session (rotated away by a rotation that won, destroyed, revoked) is not found.
+		r, live := s[in.ID]
+		if !live || !r.live {
 			return out.Status == NotFound || unknown, s
 		}
 		if !unknown && (out.Status != OK || out.Ver != r.ver+1 || out.ID == "") {
@@ -153,7 +153,7 @@ func step(s state, in Input, out Output) (bool, state) {
 		}
 		n := maps.Clone(s)
 		n[newID] = rec{live: true, ver: r.ver + 1, a: r.a, b: r.b, by: in.Seq}
-		n[path[len(path)-1]] = rec{fwd: newID, by: in.Seq}
+		n[in.ID] = rec{fwd: newID, by: in.Seq}
 		return true, n
 
 	case Destroy, Revoke, RevokeOne:

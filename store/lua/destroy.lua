@@ -2,10 +2,17 @@
 -- KEYS[1]  the session hash
 -- ARGV[1]  '' or a tombstone TTL (ms): leave a tombstone in the key's place, so that a
 --          rotation in flight cannot write it afterwards
+-- ARGV[2]  'd': a logout's tombstone ('_r' = 'd'), only where what it deleted had a
+--          rotation mark, which it keeps ('_n': the session the key forwarded to, or a
+--          rotation in flight was writing), so that a Destroy retried after a lost reply
+--          finds where to go on; otherwise the key is just deleted. '': a plain
+--          tombstone ('_r' = '1') when ARGV[1] is a TTL
 -- Returns {deleted (0/1), forward token or false, user or false, pending tag or false}:
 -- the caller deletes the session a forward pointer led to, and the one a rotation in
 -- flight was writing (pending), and drops the session from its user's index. A revoke's
--- tombstone is left in place (it is no session).
+-- tombstone is left in place (it is no session); a logout's tombstone answers
+-- {0, false, false, its mark}, so that a retried Destroy follows the chain again (the
+-- tombstone of a rotation that changed the user, '_r' = its token, leads nowhere).
 -- Foreign data is left untouched: {-1, reason, offending field name or false, false}.
 -- Ours are hashes of three shapes, whose fields are metadata ('_' and one letter, listed
 -- below) or attributes ('.' and the name): a session (with all of '_v', '_c', '_a', '_t',
@@ -25,6 +32,9 @@ if typ == 'hash' then
   end
   local m = redis.call('HMGET', key, '_f', '_u', '_r', '_n', '_v', '_c', '_a', '_t', '_k')
   if m[3] then
+    if m[3] == 'd' and m[4] then
+      return {0, false, false, m[4]}
+    end
     return {0, false, false, false}
   end
   if not m[1] and not (m[5] and m[6] and m[7] and m[8] and m[9]) then
@@ -35,7 +45,12 @@ elseif typ ~= 'none' then
   return {-1, 'not a hash but a ' .. typ, false, false}
 end
 local n = redis.call('DEL', key)
-if ARGV[1] ~= '' then
+if ARGV[2] == 'd' then
+  if pending then
+    redis.call('HSET', key, '_r', 'd', '_n', pending)
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+elseif ARGV[1] ~= '' then
   redis.call('HSET', key, '_r', '1')
   redis.call('PEXPIRE', key, ARGV[1])
 end

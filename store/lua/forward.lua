@@ -7,8 +7,12 @@
 -- ARGV[2]  'f': grace period (ms) of the pointer; 't': how long the tombstone stays (ms)
 -- ARGV[3]  the old session's version the new session was copied from
 -- ARGV[4]  'f' forward pointer, 't' tombstone
+-- ARGV[5]  the new session's tag: the rotation's mark on the pointer or tombstone, when
+--          the session was marked (it has a user; the mark may be another rotation's)
 -- Returns 1 when done, 2 when it already was (a retry: the key holds this rotation's
--- pointer or tombstone), 0 when the key is gone (or revoked: a tombstone is never turned
+-- pointer or tombstone), 3 when another rotation forwarded it first (a pointer with
+-- another token: of concurrent rotations of one session exactly one wins), 0 when the key
+-- is gone (or a tombstone: revoked, destroyed, or rotated to another user — never turned
 -- into a pointer), -1 when the session was saved since it was copied (its version moved:
 -- the caller copies it again).
 local key = KEYS[1]
@@ -22,7 +26,10 @@ local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v')
 if m[1] == ARGV[1] or m[2] == ARGV[1] then
   return 2
 end
-if m[1] or m[2] or not m[4] then
+if m[1] then
+  return 3
+end
+if m[2] or not m[4] then
   return 0
 end
 if m[4] ~= ARGV[3] then
@@ -34,11 +41,13 @@ if ARGV[4] == 'f' and ttl > 0 and ttl < grace then
   grace = ttl
 end
 redis.call('DEL', key)
--- The rotation's mark stays: a revoke that finds the pointer or the tombstone follows it
--- (and revokes the new session only if it is still the revoked user's).
+-- The rotation's mark stays, naming this rotation's new session (a concurrent rotation
+-- that lost may have marked the session last): a revoke that finds the pointer or the
+-- tombstone follows it (and revokes the new session only if it is still the revoked
+-- user's).
 local field = ARGV[4] == 'f' and '_f' or '_r'
 if m[3] then
-  redis.call('HSET', key, field, ARGV[1], '_n', m[3])
+  redis.call('HSET', key, field, ARGV[1], '_n', ARGV[5])
 else
   redis.call('HSET', key, field, ARGV[1])
 end
