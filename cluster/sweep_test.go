@@ -138,7 +138,7 @@ func TestRunThatFailsMidwayLeavesNothing(t *testing.T) {
 func TestSweepForceDisconnectsANetworkWithActiveEndpoints(t *testing.T) {
 	cluster.RequireDocker(t)
 	ctx := t.Context()
-	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	dc, err := client.New(client.FromEnv)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dc.Close() })
 	img, err := cluster.EnsureImage(ctx)
