@@ -193,9 +193,9 @@
 //   - Without WAIT, a write acknowledged by a master that fails before its replica has
 //     it is lost in the failover: a save (a later load sees an older version, or no
 //     session if its creation was lost), a login's index entry (a live session missing
-//     from Sessions), a revoke (the session is served again), a rotation's new session
-//     (the old ID leads nowhere). These are the only violations the tests find without
-//     WAIT.
+//     from Sessions), a revoke or a logout (the session is served again), a rotation's
+//     new session (the old ID leads nowhere). These are the only violations the tests
+//     find without WAIT.
 //   - [WithWriteAck](n, timeout) ends each save and each revoke with WAIT n on the
 //     connection that wrote. On a Cluster, WAIT 1 (one replica per master) makes an
 //     acknowledged write survive a master's kill, pause, network partition and a manual
@@ -203,9 +203,11 @@
 //     WAIT 1 covers the master's kill and partition; across SENTINEL FAILOVER the old
 //     master keeps taking writes while a replica is promoted and then resynchronises,
 //     and WAIT 1 may be met by the replica that resynchronises too, so only WAIT on
-//     every replica (2 with the default topology) keeps acknowledged saves. A write that
-//     WAIT could not confirm returns ErrNotAcknowledged: applied on the master, perhaps
-//     lost.
+//     every replica (2 with the default topology) keeps acknowledged saves — nearly:
+//     the history tests saw one save in one run lost across SENTINEL FAILOVER with WAIT
+//     2, not yet explained. WAIT is best effort (Redis does not make a write
+//     synchronous). A write that WAIT could not confirm returns ErrNotAcknowledged:
+//     applied on the master, perhaps lost.
 //
 // # Errors
 //

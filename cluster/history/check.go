@@ -33,10 +33,10 @@ const (
 
 // LostWriteKinds are the kinds an acknowledged write lost in a failover shows as: a save
 // (an older version, or no session), a login's index entry (a live session not listed),
-// a revoke (the session served again), a rotation's new session (the old ID forwards to
-// nothing). Without WAIT a failover may lose any of them.
+// a revoke or a destroy (the session served again), a rotation's new session (the old ID
+// forwards to nothing). Without WAIT a failover may lose any of them.
 var LostWriteKinds = map[string]bool{
-	KindAckedSaveLost: true, KindListing: true, KindRevokedServed: true, KindForwardLost: true,
+	KindAckedSaveLost: true, KindListing: true, KindRevokedServed: true, KindDestroyedServed: true, KindForwardLost: true,
 }
 
 // Violation is one partition whose history is not linearizable, explained in one line.
