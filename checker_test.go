@@ -195,6 +195,12 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 			if vs[i].name == "no WAIT" && history.LostWriteKinds[v.Kind] {
 				continue
 			}
+			if wait && v.Kind == history.KindDestroyedServed {
+				// Destroy does not wait for replicas (WithWriteAck covers saves and
+				// revokes, as documented): a logout can be lost in a failover with WAIT.
+				t.Logf("%s, %s: a logout lost in the failover (Destroy does not WAIT): %s", label, vs[i].name, v)
+				continue
+			}
 			if wait && history.LostWriteKinds[v.Kind] {
 				lostWithWait++
 				t.Logf("%s, %s: open hole, a write acknowledged with WAIT lost: %s", label, vs[i].name, v)
