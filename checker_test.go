@@ -192,7 +192,9 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 		seen := map[string]int{}
 		lostWithWait := 0
 		for _, v := range r.Violations {
-			if vs[i].name == "no WAIT" && history.LostWriteKinds[v.Kind] {
+			if vs[i].name == "no WAIT" && (history.LostWriteKinds[v.Kind] || v.Kind == history.KindOther) {
+				// Without WAIT a failover loses writes; a rotation that copied a version
+				// the failover then lost shows as a version the model cannot explain.
 				continue
 			}
 			if wait && v.Kind == history.KindDestroyedServed {
