@@ -17,14 +17,22 @@ import (
 
 // syncBuffer is a bytes.Buffer that the script's stderr and the test can share.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // nil, or signalled after each write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	if s.wrote != nil {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
@@ -63,22 +71,22 @@ func waitScript(lock, wait string, stderr *syncBuffer) *exec.Cmd {
 // the lock is released.
 func TestBuildWaitsForTheDpkgLock(t *testing.T) {
 	lock, release := holdLock(t)
-	var stderr syncBuffer
+	stderr := syncBuffer{wrote: make(chan struct{}, 1)}
 	cmd := waitScript(lock, "120", &stderr)
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for !strings.Contains(stderr.String(), "waiting for the dpkg lock") {
 		select {
 		case err := <-done:
 			t.Fatalf("the script ended (%v) while the lock was held; it said:\n%s", err, stderr.String())
-		default:
+		case <-stderr.wrote:
+		case <-deadline:
+			t.Fatalf("no waiting message within 30s; stderr:\n%s", stderr.String())
 		}
-		require.True(t, time.Now().Before(deadline), "no waiting message within 30s; stderr:\n%s", stderr.String())
-		time.Sleep(20 * time.Millisecond)
 	}
 	require.Contains(t, stderr.String(), "held by "+strconv.Itoa(os.Getpid()), "it names the process that holds the lock")
 
