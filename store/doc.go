@@ -184,11 +184,17 @@
 //     concurrent rotations of one session exactly one succeeds.
 //   - A call that returns an error other than ErrNotFound or ErrConflict (a timeout, a
 //     connection lost, [ErrNotAcknowledged]) may or may not have taken effect. A save
-//     retried after a lost reply is applied once.
+//     retried after a lost reply is applied once, and answered as applied also when the
+//     session ended between the attempts (revoked, destroyed, rotated: the save took
+//     effect before that). A Destroy cut short has ended the session at every ID of a
+//     rotation chain or at none (the session first, the old IDs' pointers after it);
+//     calling it again finishes it.
 //   - Sessions and RevokeAll are not atomic across a user's sessions: they read or
 //     revoke one session after the other, and each session's part is linearizable.
 //     When RevokeAll returns nil, every session the user had when it was called is
-//     gone, with any rotation of it; a login running concurrently may survive it. A
+//     gone, with any rotation of it; a login running concurrently with the call (begun
+//     before or during it) may survive it or not: RevokeAll reads the user's index when
+//     it gets to it, after its retries. A
 //     revoked or destroyed session is never served, written or listed again.
 //   - Without WAIT, a write acknowledged by a master that fails before its replica has
 //     it is lost in the failover: a save (a later load sees an older version, or no

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -521,9 +522,11 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	if size := s.sizeLocked(); size > st.o.sizeLimit {
 		return &SizeError{Size: size, Limit: st.o.sizeLimit}
 	}
-	mode, expect, second := "u", "", any(0)
+	// An update sends the deadline and created-at it knows: what a retry is answered with
+	// where the session is gone since its first attempt applied (see save.lua).
+	mode, expect, second, created := "u", "", any(s.deadline), any(s.created)
 	if s.isNew {
-		mode, second = "n", st.lifeArg
+		mode, second, created = "n", st.lifeArg, 0
 	} else if checkVersion && !testhook.IgnoreVersionCheck.Load() { // the switch: a broken build, for the history checker's tests
 		expect = strconv.FormatInt(s.version, 10)
 	}
@@ -548,7 +551,7 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 			until = t + pendingMs
 		}
 		args := make([]any, 0, 11+3*len(s.changes))
-		args = append(args, saveID, expect, mode, st.idleArg, second, st.codecArg, s.userArg(), 0, 0, until)
+		args = append(args, saveID, expect, mode, st.idleArg, second, st.codecArg, s.userArg(), created, 0, until)
 		args = s.appendChanges(args)
 		var err error
 		r, err = st.save(ctx, st.key(s.id), args)
@@ -800,7 +803,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			return ackErr
 		}
 		// The copy is not the session any more: drop it.
-		if _, err := st.destroyKey(ctx, newKey, tombPlain); err != nil {
+		if _, err := st.destroyKey(ctx, newKey, tombPlain, false); err != nil {
 			return err
 		}
 		if user != "" {
@@ -884,12 +887,16 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 // old ID within the grace period deletes the new session too, at the end of a chain of
 // rotations (A→B→C: Destroy(A) ends C), and blocks a rotation in flight; the tombstone of
 // a rotation that changed the user leads nowhere (Destroy of that old ID ends nothing).
-// A key destroyed that held a rotation mark (a user's session) is left a tombstone that
-// keeps it, so a Destroy retried after a lost reply follows the chain again. A missing
-// session is not an error. Foreign data at the key (another type, or a hash that is none
-// of the store's own shapes: see destroy.lua) is left untouched and is a *CorruptError
-// (ErrCorrupt). Errors: ErrInvalidID (nothing sent), *CorruptError, the context's error
-// or a Redis error.
+// The session at the end of the chain is destroyed first and the forward pointers on the
+// way after it, so a Destroy cut short (an error, a deadline) has ended the session or
+// nothing a request can see: a pointer left over leads to a tombstone. A key destroyed
+// that held a rotation mark (a user's session) is left a tombstone that keeps it, so a
+// Destroy retried after a lost reply follows the chain again; one whose session was
+// saved recently keeps those saves, so a save retried after a lost reply is answered as
+// applied (it was, before the logout). A missing session is not an error. Foreign data at
+// the key (another type, or a hash that is none of the store's own shapes: see
+// destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt). Errors:
+// ErrInvalidID (nothing sent), *CorruptError, the context's error or a Redis error.
 func (st *Store) Destroy(ctx context.Context, id string) error {
 	if !sid.Valid(id) {
 		return ErrInvalidID
@@ -897,10 +904,18 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 	// The chain is followed by ID (a forward token is masked with its key's ID) and, where
 	// the ID is not known (a mark found on a tombstone names a tag), by the rotation mark.
 	tag, tomb := st.tag(id), tombLogout
+	var pointers []string // forward pointers passed, deleted once the session is
+hops:
 	for range maxHops {
-		d, err := st.destroyKey(ctx, st.keyOfTag(tag), tomb)
+		d, err := st.destroyKey(ctx, st.keyOfTag(tag), tomb, true)
 		if err != nil {
 			return err
+		}
+		if destroyHopHook != nil {
+			destroyHopHook()
+		}
+		if !d.deleted && d.fwd != "" {
+			pointers = append(pointers, tag)
 		}
 		if d.user != "" {
 			st.indexRemove(ctx, d.user, tag)
@@ -912,7 +927,7 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 		if ok && d.pending != "" && st.tag(next) != d.pending {
 			// The mark names another session than the pointer (a rotation that lost a
 			// race marked it last): block it, so it cannot outlive the logout.
-			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), tombPlain)
+			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), tombPlain, false)
 			if err != nil {
 				return err
 			}
@@ -935,11 +950,19 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 				id = tag // the tag is the ID
 			}
 		default:
-			return nil
+			break hops
+		}
+	}
+	for _, p := range slices.Backward(pointers) {
+		if _, err := st.destroyKey(ctx, st.keyOfTag(p), tombLogout, false); err != nil {
+			return err
 		}
 	}
 	return nil
 }
+
+// destroyHopHook, when set (by tests), runs after each key of a Destroy's chain.
+var destroyHopHook func()
 
 // destroyed is what destroy.lua found at a key it deleted.
 type destroyed struct {
@@ -955,9 +978,12 @@ const (
 )
 
 // destroyKey deletes one key under the retry policy (see destroy.lua), leaving tomb in
-// its place.
-func (st *Store) destroyKey(ctx context.Context, key string, tomb int) (destroyed, error) {
-	var tombArg, mode any = "", ""
+// its place; with keepPointer, a forward pointer is left as it is (and answered).
+func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPointer bool) (destroyed, error) {
+	var tombArg, mode, keep any = "", "", ""
+	if keepPointer {
+		keep = "k"
+	}
 	if tomb != tombNone {
 		tombArg = tombstoneMs
 	}
@@ -966,7 +992,7 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int) (destroye
 	}
 	return do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
 		var d destroyed
-		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode).Slice()
+		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode, keep).Slice()
 		if err != nil {
 			return d, st.redisErr("destroy session", key, err)
 		}

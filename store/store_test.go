@@ -289,6 +289,21 @@ func TestConcurrentSavesOfDifferentAttributesBothSurvive(t *testing.T) {
 	})
 }
 
+// requireNoSession: nothing at key, or the tombstone a logout leaves (see destroy.lua):
+// no session metadata and no attribute.
+func requireNoSession(t *testing.T, rdb redis.UniversalClient, key string) {
+	t.Helper()
+	fields, err := rdb.HKeys(t.Context(), key).Result()
+	require.NoError(t, err)
+	if len(fields) == 0 {
+		return
+	}
+	require.Contains(t, fields, "_r", "a tombstone, not a session: %v", fields)
+	for _, f := range fields {
+		require.Contains(t, []string{"_r", "_n", "_s"}, f, "the tombstone holds no session field: %v", fields)
+	}
+}
+
 func TestSaveAfterDestroyIsNotFoundAndWritesNothing(t *testing.T) {
 	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
 		ctx := t.Context()
@@ -304,9 +319,7 @@ func TestSaveAfterDestroyIsNotFoundAndWritesNothing(t *testing.T) {
 		require.NoError(t, loaded.Set("b", 2))
 		require.ErrorIs(t, st.Save(ctx, loaded), store.ErrNotFound)
 		key, _ := st.Key(s.ID())
-		n, err := rdb.Exists(ctx, key).Result()
-		require.NoError(t, err)
-		require.Zero(t, n, "the save did not resurrect the session")
+		requireNoSession(t, rdb, key)
 		_, err = st.Load(ctx, s.ID())
 		require.ErrorIs(t, err, store.ErrNotFound)
 

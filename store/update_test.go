@@ -165,7 +165,7 @@ func TestUpdate(t *testing.T) {
 		require.False(t, ran)
 		key, err := st.Key(s.ID())
 		require.NoError(t, err)
-		require.EqualValues(t, 0, rdb.Exists(ctx, key).Val())
+		requireNoSession(t, rdb, key)
 	})
 
 	t.Run("an old ID within the grace period updates the rotated session", func(t *testing.T) {

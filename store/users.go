@@ -287,7 +287,9 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 		for range maxHops {
 			tag := st.tag(id)
 			tags = append(tags, tag)
-			other, fwd, err := st.revoke(ctx, user, []string{tag}, nil)
+			// The chain is followed as far as Load follows it (maxHops keys in all): an
+			// ID whose chain Load finds no session at ends none.
+			other, fwd, err := st.revoke(ctx, user, []string{tag}, nil, maxHops-len(tags)+1)
 			if err != nil {
 				return err
 			}
@@ -315,7 +317,7 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	other, _, err := st.revoke(ctx, user, tags, nil)
+	other, _, err := st.revoke(ctx, user, tags, nil, maxHops)
 	if err != nil {
 		return err
 	}
@@ -356,17 +358,19 @@ func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) e
 	if len(targets) == 0 {
 		return nil
 	}
-	_, _, err = st.revoke(ctx, user, targets, keep)
+	_, _, err = st.revoke(ctx, user, targets, keep, maxHops)
 	return err
 }
 
 // revoke revokes the tags and, hop by hop, the tags rotations were writing them to (a
 // live session, its tombstone and its forward pointer keep the rotation's target: a
 // rotation that got past its mark before the revoke, or a revoke whose reply was lost,
-// is followed); it drops what is gone from the user's index. other reports that the first tag held
+// is followed); it drops what is gone from the user's index. A forward pointer's mark is
+// followed within budget keys (counting the first); a revoked session's (a rotation in
+// flight) always. other reports that the first tag held
 // a live session of another user (left alone, and left in the index); fwd is the forward
 // token when the first tag was a forward pointer.
-func (st *Store) revoke(ctx context.Context, user string, tags []string, keep map[string]bool) (other bool, fwd string, err error) {
+func (st *Store) revoke(ctx context.Context, user string, tags []string, keep map[string]bool, budget int) (other bool, fwd string, err error) {
 	args := []any{user, "r", tombstoneMs}
 	var done, failed []string
 	var last error
@@ -393,6 +397,9 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 				}
 				if r.status == "dead" && tags[i] == first && len(r.vals) == 2 {
 					fwd, _ = r.vals[0].(string)
+				}
+				if r.status == "dead" && hop+1 >= budget {
+					p = "" // as far as Load follows the chain
 				}
 				if p != "" && !seen[p] && !keep[refOf(p)] {
 					seen[p] = true

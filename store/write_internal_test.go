@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -202,5 +203,200 @@ func TestSaveBetweenRotationCopyAndForward(t *testing.T) {
 	}
 	if len(infos) != 1 {
 		t.Fatalf("the dropped copy left the index: %d sessions listed", len(infos))
+	}
+}
+
+// A save whose reply was lost is retried after another request ended the session (a
+// revoke, a rotation, a logout): the save had applied, before the session ended, and the
+// retry says so (the first answer) instead of ErrNotFound, and applies nothing.
+func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
+	ctx := t.Context()
+	st := sharedStandaloneStore(t, WithPrefix("retry-ended:"))
+	ends := map[string]func(t *testing.T, s *Session){
+		"revoke": func(t *testing.T, s *Session) {
+			if err := st.Revoke(ctx, "alice", s.ID()); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"destroy": func(t *testing.T, s *Session) {
+			if err := st.Destroy(ctx, s.ID()); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"rotate": func(t *testing.T, s *Session) {
+			cur, err := st.Load(ctx, s.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Rotate(ctx, cur); err != nil {
+				t.Fatal(err)
+			}
+			if cur.Version() != 3 {
+				t.Fatalf("rotated session: version %d, want 3 (the save once, then the copy)", cur.Version())
+			}
+		},
+		"rotate to another user": func(t *testing.T, s *Session) {
+			cur, err := st.Load(ctx, s.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur.SetUser("bob")
+			if err := st.Rotate(ctx, cur); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			s, _ := st.NewSession()
+			s.SetUser("alice")
+			_ = s.Set("n", 1)
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			key := st.key(s.ID())
+			mine, err := st.Load(ctx, s.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = mine.Set("n", 2)
+			args := mine.appendChanges([]any{newSaveID(), "", "u", st.idleMs, mine.deadline, st.o.codec.Name(), "", mine.created, 0, ""})
+			first, err := st.runSave(ctx, key, args)
+			if err != nil || first.version != 2 {
+				t.Fatalf("first attempt: version %d, %v", first.version, err)
+			}
+			end(t, mine)
+			again, err := st.runSave(ctx, key, args) // the retry
+			if err != nil {
+				t.Fatalf("the retry got %v, want its first answer (the save applied before the session ended)", err)
+			}
+			if again != first {
+				t.Fatalf("the retry got %+v, want the first answer %+v", again, first)
+			}
+			if _, err := st.Load(ctx, s.ID()); name != "rotate" && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("load after the retry: %v, want ErrNotFound (the retry wrote nothing)", err)
+			}
+			// A save that never applied is still refused.
+			other := mine.appendChanges([]any{newSaveID(), "", "u", st.idleMs, mine.deadline, st.o.codec.Name(), "", mine.created, 0, ""})
+			if _, err := st.runSave(ctx, key, other); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a new save of the ended session: %v, want ErrNotFound", err)
+			}
+		})
+	}
+	// A new session's save retried after a logout: answered with what the first attempt
+	// computed (its deadline and created-at), nothing written.
+	s, _ := st.NewSession()
+	_ = s.Set("n", 1)
+	key := st.key(s.ID())
+	args := s.appendChanges([]any{newSaveID(), "", "n", st.idleMs, st.lifeMs, st.o.codec.Name(), "", 0, 0, ""})
+	first, err := st.runSave(ctx, key, args)
+	if err != nil || first.version != 1 {
+		t.Fatalf("first attempt: version %d, %v", first.version, err)
+	}
+	if err := st.Destroy(ctx, s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := st.runSave(ctx, key, args)
+	if err != nil || again != first {
+		t.Fatalf("the retry of a new session's save got %+v, %v; want the first answer %+v", again, err, first)
+	}
+	if _, err := st.Load(ctx, s.ID()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("load after the retry: %v, want ErrNotFound", err)
+	}
+}
+
+// A Destroy cut short (its context ends between two keys of a rotation chain) has ended
+// the session at every ID of the chain, or at none: never the old ID while the rotated
+// session lives on.
+func TestDestroyCutShortEndsAllOrNothing(t *testing.T) {
+	st := sharedStandaloneStore(t, WithPrefix("destroy-cut:"), WithGracePeriod(time.Minute))
+	t.Cleanup(func() { destroyHopHook = nil })
+	for cut := 1; cut <= 4; cut++ {
+		ctx := t.Context()
+		s, _ := st.NewSession()
+		s.SetUser("alice")
+		_ = s.Set("n", 1)
+		if err := st.Save(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{s.ID()}
+		for range 2 {
+			if err := st.Rotate(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, s.ID())
+		}
+		dctx, cancel := context.WithCancel(ctx)
+		hops := 0
+		destroyHopHook = func() {
+			if hops++; hops == cut {
+				cancel()
+			}
+		}
+		err := st.Destroy(dctx, ids[0])
+		destroyHopHook = nil
+		cancel()
+		var live []string
+		for _, id := range ids {
+			if _, err := st.Load(ctx, id); err == nil {
+				live = append(live, id)
+			} else if !errors.Is(err, ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		if len(live) != 0 && len(live) != len(ids) {
+			t.Fatalf("cut after %d key(s) (Destroy: %v): %d of the chain's %d IDs still load a session", cut, err, len(live), len(ids))
+		}
+		if len(live) == len(ids) && err == nil {
+			t.Fatalf("cut after %d key(s): Destroy returned nil and the session lives", cut)
+		}
+		// Calling it again ends it.
+		if err := st.Destroy(ctx, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if _, err := st.Load(ctx, id); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("cut after %d: after Destroy again, load %s: %v, want ErrNotFound", cut, id, err)
+			}
+		}
+	}
+}
+
+// Revoke of an old ID follows its chain of rotations as far as Load does: it ends the
+// session Load of that ID finds, and none where Load finds none (a chain longer than
+// maxHops keys), so a revoke never ends a session its ID did not lead to.
+func TestRevokeReachesWhatLoadFinds(t *testing.T) {
+	ctx := t.Context()
+	st := sharedStandaloneStore(t, WithPrefix("revoke-reach:"), WithGracePeriod(time.Minute))
+	for rotations := 1; rotations <= maxHops+1; rotations++ {
+		s, _ := st.NewSession()
+		s.SetUser("alice")
+		_ = s.Set("n", 1)
+		if err := st.Save(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		oldest := s.ID()
+		for range rotations {
+			if err := st.Rotate(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, loadErr := st.Load(ctx, oldest)
+		if loadErr != nil && !errors.Is(loadErr, ErrNotFound) {
+			t.Fatal(loadErr)
+		}
+		if err := st.Revoke(ctx, "alice", oldest); err != nil {
+			t.Fatal(err)
+		}
+		_, err := st.Load(ctx, s.ID())
+		switch {
+		case loadErr == nil && !errors.Is(err, ErrNotFound):
+			t.Fatalf("%d rotations: the oldest ID led to the session, and after revoking it the session loads (%v)", rotations, err)
+		case loadErr != nil && err != nil:
+			t.Fatalf("%d rotations: the oldest ID led nowhere (Load: %v), yet revoking it ended the session (%v)", rotations, loadErr, err)
+		}
+		if rotations == maxHops+1 && loadErr == nil {
+			t.Fatalf("%d rotations: Load followed more than maxHops keys", rotations)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -61,6 +62,7 @@ type pool struct {
 	live     []string       // believed live
 	old      []string       // rotated away, destroyed, revoked (the last few)
 	creating map[int]string // creates in flight, by operation
+	born     []string       // every session ID learned, in order (a RevokeAll's concurrent logins)
 }
 
 func (p *pool) forget(id string) {
@@ -78,6 +80,7 @@ func (p *pool) forget(id string) {
 func (p *pool) learn(id string) {
 	if !slices.Contains(p.live, id) {
 		p.live = append(p.live, id)
+		p.born = append(p.born, id)
 	}
 }
 
@@ -339,21 +342,22 @@ func (w *Workload) endRemove(h int, p *pool, id string, err error) {
 	w.count(stat)
 }
 
-// revokeAll records one RevokeOne per session the callers knew when it began; a session
-// whose creation was in flight gets one of unknown outcome (it may survive the revoke).
+// revokeAll records one RevokeOne per session the callers knew when it began. A session
+// created (or rotated to) while it ran gets one of unknown outcome: RevokeAll reads the
+// user's index when it gets to it, so a login concurrent with the call may survive it or
+// not (store documentation, RevokeAll).
 func (w *Workload) revokeAll(client int, st *store.Store, user string, p *pool) {
 	p.mu.Lock()
 	call := w.rec.Now()
 	var hs []int
 	var ids []string
+	known := map[string]bool{}
 	for _, id := range slices.Concat(p.live, p.old) {
 		hs = append(hs, w.rec.InvokeAt(client, Input{Kind: RevokeOne, User: user, ID: id}, call))
 		ids = append(ids, id)
+		known[id] = true
 	}
-	var maybe []int
-	for _, id := range p.creating {
-		maybe = append(maybe, w.rec.InvokeAt(client, Input{Kind: RevokeOne, User: user, ID: id}, call))
-	}
+	born := len(p.born)
 	p.mu.Unlock()
 	ctx, cancel := w.callCtx()
 	err := st.RevokeAll(ctx, user)
@@ -364,8 +368,15 @@ func (w *Workload) revokeAll(client int, st *store.Store, user string, p *pool) 
 	for _, h := range hs {
 		w.rec.ReturnAt(h, Output{Status: stat, Err: msg}, ret)
 	}
-	for _, h := range maybe {
-		w.rec.ReturnAt(h, Output{Status: Unknown, Err: "creation in flight"}, ret)
+	// Logins in flight when it began or when it returned (their final IDs are known only
+	// then), and sessions learned while it ran.
+	maybe := slices.Concat(p.born[born:], slices.Collect(maps.Values(p.creating)))
+	for _, id := range maybe {
+		if !known[id] {
+			known[id] = true
+			h := w.rec.InvokeAt(client, Input{Kind: RevokeOne, User: user, ID: id}, call)
+			w.rec.ReturnAt(h, Output{Status: Unknown, Err: "concurrent with the call"}, ret)
+		}
 	}
 	if stat == OK {
 		for _, id := range ids {

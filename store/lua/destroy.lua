@@ -6,7 +6,12 @@
 --          rotation mark, which it keeps ('_n': the session the key forwarded to, or a
 --          rotation in flight was writing), so that a Destroy retried after a lost reply
 --          finds where to go on; otherwise the key is just deleted. '': a plain
---          tombstone ('_r' = '1') when ARGV[1] is a TTL
+--          tombstone ('_r' = '1') when ARGV[1] is a TTL. Either tombstone keeps the saves
+--          applied within its TTL ('_s'), and with them a logout leaves a tombstone even
+--          without a mark: a retry of such a save is answered as applied (save.lua)
+-- ARGV[3]  'k': a forward pointer is left in place and answered {0, token, false, mark}
+--          (a logout follows the chain to the session first and deletes the pointers
+--          after it, so that one cut short has ended the session or nothing)
 -- Returns {deleted (0/1), forward token or false, user or false, pending tag or false}:
 -- the caller deletes the session a forward pointer led to, and the one a rotation in
 -- flight was writing (pending), and drops the session from its user's index. A revoke's
@@ -20,7 +25,7 @@
 -- and a tombstone ('_r', maybe '_n'). Anything else at the key is foreign: another type,
 -- a hash with another field, or a hash of none of the three shapes.
 local key = KEYS[1]
-local fwd, user, pending = false, false, false
+local fwd, user, pending, saves = false, false, false, false
 local typ = redis.call('TYPE', key).ok
 if typ == 'hash' then
   local meta = {_v = true, _c = true, _a = true, _t = true, _u = true, _k = true,
@@ -30,7 +35,10 @@ if typ == 'hash' then
       return {-1, 'unknown field', name, false}
     end
   end
-  local m = redis.call('HMGET', key, '_f', '_u', '_r', '_n', '_v', '_c', '_a', '_t', '_k')
+  local m = redis.call('HMGET', key, '_f', '_u', '_r', '_n', '_v', '_c', '_a', '_t', '_k', '_s')
+  if m[1] and not m[3] and ARGV[3] == 'k' then
+    return {0, m[1], false, m[4] or false}
+  end
   if m[3] then
     if m[3] == 'd' and m[4] then
       return {0, false, false, m[4]}
@@ -41,17 +49,40 @@ if typ == 'hash' then
     return {-1, 'missing session metadata', false, false}
   end
   fwd, user, pending = m[1] or false, m[2] or false, m[4] or false
+  if m[10] and ARGV[1] ~= '' then
+    -- The saves applied within the tombstone's TTL.
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local keep = {}
+    for e in string.gmatch(m[10], '[^,]+') do
+      local at = string.match(e, '^%x+:%d+:(%d+)$')
+      if at and now - tonumber(at) <= tonumber(ARGV[1]) then
+        keep[#keep + 1] = e
+      end
+    end
+    if #keep > 0 then
+      saves = table.concat(keep, ',')
+    end
+  end
 elseif typ ~= 'none' then
   return {-1, 'not a hash but a ' .. typ, false, false}
 end
 local n = redis.call('DEL', key)
+local t
 if ARGV[2] == 'd' then
   if pending then
-    redis.call('HSET', key, '_r', 'd', '_n', pending)
-    redis.call('PEXPIRE', key, ARGV[1])
+    t = {'_r', 'd', '_n', pending}
+  elseif saves then
+    t = {'_r', 'd'}
   end
 elseif ARGV[1] ~= '' then
-  redis.call('HSET', key, '_r', '1')
+  t = {'_r', '1'}
+end
+if t then
+  if saves then
+    t[#t + 1], t[#t + 2] = '_s', saves
+  end
+  redis.call('HSET', key, unpack(t))
   redis.call('PEXPIRE', key, ARGV[1])
 end
 return {n, fwd, user, pending}

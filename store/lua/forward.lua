@@ -22,7 +22,7 @@ end
 if redis.call('TYPE', key).ok ~= 'hash' then
   return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
 end
-local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v')
+local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v', '_s')
 if m[1] == ARGV[1] or m[2] == ARGV[1] then
   return 2
 end
@@ -45,11 +45,14 @@ redis.call('DEL', key)
 -- that lost may have marked the session last): a revoke that finds the pointer or the
 -- tombstone follows it (and revokes the new session only if it is still the revoked
 -- user's).
-local field = ARGV[4] == 'f' and '_f' or '_r'
+-- The saves applied to the session stay too: a retry of one is answered as applied.
+local t = {ARGV[4] == 'f' and '_f' or '_r', ARGV[1]}
 if m[3] then
-  redis.call('HSET', key, field, ARGV[1], '_n', ARGV[5])
-else
-  redis.call('HSET', key, field, ARGV[1])
+  t[#t + 1], t[#t + 2] = '_n', ARGV[5]
 end
+if m[5] then
+  t[#t + 1], t[#t + 2] = '_s', m[5]
+end
+redis.call('HSET', key, unpack(t))
 redis.call('PEXPIRE', key, grace)
 return 1

@@ -4,8 +4,8 @@
 -- ARGV[2]  'r' revoke (delete the user's session), 'l' list (read it)
 -- ARGV[3]  tombstone TTL (ms): longer than the pending window of a login
 -- ARGV[4…] ('l') attribute fields to return
--- Where the session is gone, or revoked, a tombstone (a hash holding only '_r') takes
--- its place for the tombstone TTL, so that a login still pending between its index
+-- Where the session is gone, or revoked, a tombstone (a hash holding '_r', and the
+-- session's rotation mark '_n' and recent saves '_s') takes its place for the tombstone TTL, so that a login still pending between its index
 -- entry and its write, or a retried save, cannot create it afterwards.
 -- Returns {status, …}:
 --   {'gone'}                     no key (expired, destroyed): now a tombstone
@@ -27,7 +27,7 @@ end
 if typ ~= 'hash' then
   return {'other'}
 end
-local m = redis.call('HMGET', key, '_v', '_u', '_c', '_t', '_a', '_n', '_r', '_f')
+local m = redis.call('HMGET', key, '_v', '_u', '_c', '_t', '_a', '_n', '_r', '_f', '_s')
 if m[7] or m[8] then
   return {'dead', m[8] or false, m[6] or false}
 end
@@ -36,11 +36,16 @@ if not m[1] or m[2] ~= ARGV[1] then
 end
 if ARGV[2] == 'r' then
   redis.call('DEL', key)
+  -- The tombstone keeps the mark and the saves applied (a retried save is answered as
+  -- applied: see save.lua).
+  local t = {'_r', '1'}
   if m[6] then
-    redis.call('HSET', key, '_r', '1', '_n', m[6])
-  else
-    redis.call('HSET', key, '_r', '1')
+    t[#t + 1], t[#t + 2] = '_n', m[6]
   end
+  if m[9] then
+    t[#t + 1], t[#t + 2] = '_s', m[9]
+  end
+  redis.call('HSET', key, unpack(t))
   redis.call('PEXPIRE', key, ttl)
   return {'revoked', m[6] or false}
 end

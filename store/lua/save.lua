@@ -6,10 +6,10 @@
 -- ARGV[3]   mode: 'n' new session, 'u' update, 'c' copy (rotation: a new key that keeps
 --           the old session's created-at and absolute deadline)
 -- ARGV[4]   idle timeout (ms)
--- ARGV[5]   'n': absolute lifetime (ms); 'c': absolute deadline (ms since epoch)
+-- ARGV[5]   'n': absolute lifetime (ms); 'c' and 'u': absolute deadline (ms since epoch)
 -- ARGV[6]   codec name
 -- ARGV[7]   user: '' unchanged, '+name' set, '-' clear
--- ARGV[8]   'c': created-at (ms since epoch)
+-- ARGV[8]   'c' and 'u': created-at (ms since epoch)
 -- ARGV[9]   'c': version of the old session
 -- ARGV[10]  '' or, when the save gives the session a user, the time (ms, Redis time)
 --           until which the user's index entry written just before is trusted: a
@@ -23,7 +23,11 @@
 -- change under one key). An entry is kept for 300 s (Redis time) and among the last 16
 -- saves; within that window every retry is recognised, also when other saves landed in
 -- between, and answered 'dup:…' with the fields it got the first time. A '_s' entry in
--- any other form is ignored (dropped by the next save).
+-- any other form is ignored (dropped by the next save). When the session stops being one
+-- (revoked, destroyed, rotated: a tombstone or a forward pointer takes its place), that
+-- key keeps '_s': a retry of a save that applied before is answered 'dup:…' there too
+-- (the save did apply; what came after it is another operation), with the deadline and
+-- created-at the caller sent ('n': computed as the first attempt did).
 --
 -- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (the same
 -- fields as the first time) when this save id had already applied, 'notfound' (missing,
@@ -66,6 +70,18 @@ if ver then
       if id and now - tonumber(at) <= WINDOW then
         recent[#recent + 1] = e
       end
+    end
+  end
+elseif sids then
+  -- No session any more (a tombstone, a forward pointer): the saves it had applied.
+  for e in string.gmatch(sids, '[^,]+') do
+    local id, v, at = string.match(e, '^(%x+):(%d+):(%d+)$')
+    if id == ARGV[1] then
+      local deadline, made = ARGV[5], ARGV[8]
+      if mode == 'n' then
+        deadline, made = string.format('%d', tonumber(at) + tonumber(ARGV[5])), at
+      end
+      return 'dup:' .. v .. ':' .. at .. ':' .. deadline .. ':' .. made
     end
   end
 end
