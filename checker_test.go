@@ -161,25 +161,22 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 	return out
 }
 
-// Open holes: violations the checker still finds in the store as it is and that are not
-// yet explained. They are logged and counted in the table, and tolerated up to a bound
-// per history; more of them, or any other violation, fails the test. Lower a bound (and
-// remove the entry at 0) when its hole is fixed.
+// Open hole: a violation the checker still finds in the store as it is and that is not
+// yet explained. It is logged and counted in the table, and tolerated up to a bound per
+// history; more of it, or any other violation, fails the test. Lower the bound when the
+// hole is fixed.
 //
 //   - With WAIT, a write acknowledged after WAIT was lost in a failover, once in some runs
 //     (a rotation's new session during a Cluster master's pause, a save across SENTINEL
 //     FAILOVER with WAIT 2): at most one lost write per history.
-//   - Behind a proxy that drops and holds replies (no failover), a few partitions read one
-//     version more than the saves of the history explain (4 and 7 of 64 in two runs).
+//
+// (Behind the reply-dropping proxy, saves that applied and were then answered "not found"
+// after a revoke or rotation, Destroys cut short, and Revokes reaching further than Load
+// were holes too: fixed, the bound is gone.)
 const maxLostWithWait = 1
 
-var knownHoles = map[string]int{
-	"lost replies/" + history.KindAppliedTwice: 10,
-	"lost replies/" + history.KindOther:        3,
-}
-
 // requireResults: the history without WAIT may lose acknowledged writes (counted in the
-// table); every history may show the open holes above, within their bounds; nothing else.
+// table); a history with WAIT may show the open hole above, within its bound; nothing else.
 // Undecided partitions are logged and counted.
 func requireResults(t *testing.T, label string, vs []variant, res []history.Result) {
 	t.Helper()
@@ -189,7 +186,6 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 			t.Logf("%s: %d partitions undecided (search timed out): %v", vs[i].name, len(r.Undecided), r.Undecided)
 		}
 		wait := strings.HasPrefix(vs[i].name, "WAIT ")
-		seen := map[string]int{}
 		lostWithWait := 0
 		for _, v := range r.Violations {
 			if vs[i].name == "no WAIT" && (history.LostWriteKinds[v.Kind] || v.Kind == history.KindOther) {
@@ -197,24 +193,10 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 				// the failover then lost shows as a version the model cannot explain.
 				continue
 			}
-			if wait && v.Kind == history.KindDestroyedServed {
-				// Destroy does not wait for replicas (WithWriteAck covers saves and
-				// revokes, as documented): a logout can be lost in a failover with WAIT.
-				t.Logf("%s, %s: a logout lost in the failover (Destroy does not WAIT): %s", label, vs[i].name, v)
-				continue
-			}
 			if wait && history.LostWriteKinds[v.Kind] {
 				lostWithWait++
 				t.Logf("%s, %s: open hole, a write acknowledged with WAIT lost: %s", label, vs[i].name, v)
 				if lostWithWait <= maxLostWithWait {
-					continue
-				}
-			}
-			key := vs[i].name + "/" + v.Kind
-			if bound, ok := knownHoles[key]; ok {
-				seen[key]++
-				t.Logf("%s: open hole (%d of at most %d): %s", label, seen[key], bound, v)
-				if seen[key] <= bound {
 					continue
 				}
 			}

@@ -91,3 +91,61 @@ func TestWriteAckPolicyShortfall(t *testing.T) {
 		})
 	}
 }
+
+// A logout waits for replicas as a save does: on a server without a replica, WAIT 1
+// never confirms. AckRequired returns an *AckError once every key of the rotation chain
+// is destroyed (the session is gone on the master); AckBestEffort accepts and counts it.
+func TestWriteAckLogout(t *testing.T) {
+	rdb := cluster.StandaloneForTest(t).Client()
+	ctx := t.Context()
+	plain, err := store.New(rdb, store.WithGracePeriod(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, policy := range []store.AckPolicy{store.AckRequired, store.AckBestEffort} {
+		t.Run(policy.String(), func(t *testing.T) {
+			st, err := store.New(rdb, store.WithWriteAck(1, 50*time.Millisecond), store.WithWriteAckPolicy(policy),
+				store.WithGracePeriod(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := plain.NewSession()
+			s.SetUser("alice")
+			if err := s.Set("n", 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := plain.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			old := s.ID()
+			if err := plain.Rotate(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			err = st.Destroy(ctx, old)
+			stats := st.Stats()
+			t.Logf("destroy: %v; stats %+v", err, stats)
+			switch policy {
+			case store.AckRequired:
+				var ae *store.AckError
+				if !errors.As(err, &ae) || ae.Want != 1 || ae.Acked != 0 {
+					t.Errorf("Destroy: %v, want an *AckError 0 of 1", err)
+				}
+				if stats.Unacknowledged < 2 || stats.AcceptedUnacknowledged != 0 {
+					t.Errorf("stats %+v, want the keys of the chain unacknowledged, none accepted", stats)
+				}
+			case store.AckBestEffort:
+				if err != nil {
+					t.Errorf("Destroy: %v, want it accepted", err)
+				}
+				if stats.AcceptedUnacknowledged < 2 {
+					t.Errorf("stats %+v, want the keys of the chain accepted unacknowledged", stats)
+				}
+			}
+			for _, id := range []string{old, s.ID()} {
+				if _, err := plain.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("load %s after the logout: %v, want ErrNotFound", id, err)
+				}
+			}
+		})
+	}
+}

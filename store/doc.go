@@ -202,10 +202,8 @@
 //     from Sessions), a revoke or a logout (the session is served again), a rotation's
 //     new session (the old ID leads nowhere). These are the only violations the tests
 //     find without WAIT.
-//   - [WithWriteAck](n, timeout) ends each save and each revoke with WAIT n on the
-//     connection that wrote. Destroy does not wait: a logout acknowledged by a master
-//     that fails before its replica has it can be lost, with or without WAIT (use
-//     Revoke for a logout that must survive a failover). On a Cluster, WAIT 1 (one replica per master) makes an
+//   - [WithWriteAck](n, timeout) ends each save, logout and revoke with WAIT n on the
+//     connection that wrote. On a Cluster, WAIT 1 (one replica per master) makes an
 //     acknowledged write survive a master's kill, pause, network partition and a manual
 //     CLUSTER FAILOVER: the replica that is promoted is one that had it. On Sentinel,
 //     WAIT 1 covers the master's kill and partition; across SENTINEL FAILOVER the old

@@ -21,10 +21,10 @@ type Stats struct {
 	Recovered      int64 // operations that succeeded after at least one retry
 	Reloads        int64 // cluster slot-map reloads requested after a failed attempt
 	Conflicts      int64 // saves refused with ErrConflict
-	Unacknowledged int64 // saves WAIT did not confirm in time (WithWriteAck)
+	Unacknowledged int64 // writes WAIT did not confirm in time (WithWriteAck): saves, logouts, index entries
 	// AcceptedUnacknowledged counts the writes of Unacknowledged that were accepted
-	// anyway (WithWriteAckPolicy(AckBestEffort)): saves, and the index entries of logins,
-	// that the caller was told succeeded without the replicas asked for.
+	// anyway (WithWriteAckPolicy(AckBestEffort)): saves, logouts, and the index entries
+	// of logins, that the caller was told succeeded without the replicas asked for.
 	AcceptedUnacknowledged int64
 }
 
@@ -45,7 +45,8 @@ func (st *Store) Stats() Stats {
 // WithWriteAck makes a save succeed only when WAIT confirms that at least replicas
 // replicas have it within timeout; otherwise Save returns an *AckError (the save applied
 // on the master, which may lose it if it dies before replicating), or accepts the save
-// under WithWriteAckPolicy(AckBestEffort). WAIT runs on the same
+// under WithWriteAckPolicy(AckBestEffort). Logouts (Destroy) and revokes wait the same
+// way, so that a failover does not bring an ended session back. WAIT runs on the same
 // connection as the save, on the key's master. WAIT is best effort: it narrows the window
 // in which an acknowledged write can be lost in a failover, but Redis does not promise
 // that a replica which acknowledged is the one promoted, nor that it is durable on disk.
@@ -96,7 +97,8 @@ func (p AckPolicy) String() string {
 
 // WithWriteAckPolicy sets what a save that WAIT cannot confirm does (see [AckPolicy]):
 // fail with ErrNotAcknowledged (AckRequired, the default) or succeed and be counted
-// (AckBestEffort). It applies to saves, rotations and the index entry a login writes
+// (AckBestEffort). It applies to saves, rotations, logouts (Destroy: every key of the
+// chain is destroyed, then the *AckError is returned) and the index entry a login writes
 // first; RevokeAll always reports a shortfall (*RevokeError). Without WithWriteAck it
 // has no effect.
 //

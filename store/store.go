@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -803,7 +804,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			return ackErr
 		}
 		// The copy is not the session any more: drop it.
-		if _, err := st.destroyKey(ctx, newKey, tombPlain, false); err != nil {
+		if _, err := st.destroyKey(ctx, newKey, tombPlain, false); err != nil && !errors.Is(err, ErrNotAcknowledged) {
 			return err
 		}
 		if user != "" {
@@ -905,10 +906,18 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 	// the ID is not known (a mark found on a tombstone names a tag), by the rotation mark.
 	tag, tomb := st.tag(id), tombLogout
 	var pointers []string // forward pointers passed, deleted once the session is
+	var ackErr error      // the first key WAIT did not confirm (WithWriteAck, AckRequired)
+	acked := func(err error) error {
+		if errors.Is(err, ErrNotAcknowledged) {
+			ackErr = cmp.Or(ackErr, err)
+			return nil
+		}
+		return err
+	}
 hops:
 	for range maxHops {
 		d, err := st.destroyKey(ctx, st.keyOfTag(tag), tomb, true)
-		if err != nil {
+		if err = acked(err); err != nil {
 			return err
 		}
 		if destroyHopHook != nil {
@@ -928,7 +937,7 @@ hops:
 			// The mark names another session than the pointer (a rotation that lost a
 			// race marked it last): block it, so it cannot outlive the logout.
 			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), tombPlain, false)
-			if err != nil {
+			if err = acked(err); err != nil {
 				return err
 			}
 			if p.user != "" {
@@ -954,11 +963,11 @@ hops:
 		}
 	}
 	for _, p := range slices.Backward(pointers) {
-		if _, err := st.destroyKey(ctx, st.keyOfTag(p), tombLogout, false); err != nil {
+		if _, err := st.destroyKey(ctx, st.keyOfTag(p), tombLogout, false); acked(err) != nil {
 			return err
 		}
 	}
-	return nil
+	return ackErr
 }
 
 // destroyHopHook, when set (by tests), runs after each key of a Destroy's chain.
@@ -992,7 +1001,20 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 	}
 	return do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
 		var d destroyed
-		res, err := destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode, keep).Slice()
+		var res []any
+		var err, ackErr error
+		if st.o.ackReplicas > 0 {
+			// With write acknowledgement a logout waits for replicas as a save does, so
+			// that a failover does not bring the session back.
+			var v any
+			v, err = st.evalAcked(ctx, destroyScript, key, tombArg, mode, keep)
+			res, _ = v.([]any)
+			if errors.Is(err, ErrNotAcknowledged) {
+				ackErr, err = st.ackShortfall("logout", err), nil
+			}
+		} else {
+			res, err = destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode, keep).Slice()
+		}
 		if err != nil {
 			return d, st.redisErr("destroy session", key, err)
 		}
@@ -1010,7 +1032,7 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 			d.user, _ = res[2].(string)
 			d.pending, _ = res[3].(string)
 		}
-		return d, nil
+		return d, ackErr // nil, or *AckError: applied, not confirmed
 	})
 }
 
@@ -1027,15 +1049,17 @@ func (st *Store) DestroySession(ctx context.Context, s *Session) error {
 	s.mu.Lock()
 	id, isNew := s.id, s.isNew
 	s.mu.Unlock()
+	var err error
 	if !isNew {
-		if err := st.Destroy(ctx, id); err != nil {
+		// Not acknowledged by enough replicas (WithWriteAck) is destroyed on the master.
+		if err = st.Destroy(ctx, id); err != nil && !errors.Is(err, ErrNotAcknowledged) {
 			return err
 		}
 	}
 	s.mu.Lock()
 	s.gone = true
 	s.mu.Unlock()
-	return nil
+	return err
 }
 
 // IdleTimeout returns the sliding expiry the store was built with.
