@@ -149,3 +149,41 @@ func TestWriteAckLogout(t *testing.T) {
 		})
 	}
 }
+
+// A rotation's forward step waits for replicas as its new session does: on a server
+// without a replica both writes go unconfirmed. The rotation is done on the master (the
+// old ID leads to the new session) and returns the *AckError under AckRequired.
+func TestWriteAckRotation(t *testing.T) {
+	rdb := cluster.StandaloneForTest(t).Client()
+	ctx := t.Context()
+	plain, err := store.New(rdb, store.WithGracePeriod(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(rdb, store.WithWriteAck(1, 50*time.Millisecond), store.WithGracePeriod(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := st.NewSession()
+	if err := s.Set("n", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(ctx, s); !errors.Is(err, store.ErrNotAcknowledged) {
+		t.Fatalf("Save: %v, want ErrNotAcknowledged", err)
+	}
+	old, before := s.ID(), st.Stats().Unacknowledged
+	err = st.Rotate(ctx, s)
+	if !errors.Is(err, store.ErrNotAcknowledged) {
+		t.Fatalf("Rotate: %v, want ErrNotAcknowledged", err)
+	}
+	if got := st.Stats().Unacknowledged - before; got != 2 {
+		t.Errorf("%d writes unacknowledged, want 2: the new session and the old key's pointer", got)
+	}
+	if s.ID() == old {
+		t.Fatal("the session kept its old ID")
+	}
+	got, err := plain.Load(ctx, old)
+	if err != nil || got.ID() != s.ID() {
+		t.Fatalf("load of the old ID: %v, %v; want the new session %s", got, err, s.ID())
+	}
+}

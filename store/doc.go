@@ -202,7 +202,8 @@
 //     from Sessions), a revoke or a logout (the session is served again), a rotation's
 //     new session (the old ID leads nowhere). These are the only violations the tests
 //     find without WAIT.
-//   - [WithWriteAck](n, timeout) ends each save, logout and revoke with WAIT n on the
+//   - [WithWriteAck](n, timeout) ends each save, logout and revoke, and both writes of
+//     a rotation (the new session, the old key's pointer), with WAIT n on the
 //     connection that wrote. On a Cluster, WAIT 1 (one replica per master) makes an
 //     acknowledged write survive a master's kill, pause, network partition and a manual
 //     CLUSTER FAILOVER: the replica that is promoted is one that had it. On Sentinel,

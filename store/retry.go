@@ -223,10 +223,10 @@ func ended(ctx context.Context) error {
 }
 
 // extraAttemptTime is what an attempt of the named operation may take beyond the attempt
-// timeout: a save, a login's index entry, a revoke and a logout with write
-// acknowledgement wait up to the WAIT timeout on top.
+// timeout: a save, a login's index entry, a revoke, a logout and a rotation's forward
+// step with write acknowledgement wait up to the WAIT timeout on top.
 func (st *Store) extraAttemptTime(name string) time.Duration {
-	if st.o.ackReplicas > 0 && (name == "save session" || name == "index session" || name == "revoke sessions" || name == "destroy session") {
+	if st.o.ackReplicas > 0 && (name == "save session" || name == "index session" || name == "revoke sessions" || name == "destroy session" || name == "rotate session") {
 		return st.o.ackTimeout
 	}
 	return 0

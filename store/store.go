@@ -788,6 +788,9 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		// 3. The old key: a forward pointer, or a tombstone when the session changes
 		// user — if the old session is still the version copied.
 		n, err := st.forward(ctx, oldID, newID, cur.version, user != cur.storedUser)
+		if errors.Is(err, ErrNotAcknowledged) {
+			ackErr, err = cmp.Or(ackErr, err), nil // forwarded on the master
+		}
 		if err != nil {
 			st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
 			return err
@@ -876,8 +879,22 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 	}
 	ver, tag := strconv.FormatInt(version, 10), st.tag(newID)
 	n, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
+		if st.o.ackReplicas > 0 {
+			// With write acknowledgement the pointer (or tombstone) waits for replicas
+			// as the new session did: a failover that lost it would bring the old
+			// session back beside the new one (or hand a login to the old ID's holder).
+			v, err := st.evalAcked(ctx, forwardScript, key, token, ttl, ver, mode, tag)
+			n, _ := v.(int64)
+			if errors.Is(err, ErrNotAcknowledged) && n != 1 && n != 2 {
+				err = nil // nothing written to confirm
+			}
+			return n, err
+		}
 		return forwardScript.Run(ctx, st.rdb, []string{key}, token, ttl, ver, mode, tag).Int64()
 	})
+	if errors.Is(err, ErrNotAcknowledged) {
+		return n, st.ackShortfall("rotation", err)
+	}
 	if err != nil {
 		return 0, st.redisErr("rotate session", key, err)
 	}
