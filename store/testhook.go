@@ -21,6 +21,8 @@ func init() {
 				r, err := st.runSave(ctx, key, args)
 				return testhook.SaveResult{Version: r.version, Now: r.now, Deadline: r.deadline, Created: r.created}, err
 			},
+			HGetAll:   st.hgetall,
+			ReplyHint: &st.replyHint,
 		}
 	}
 	testhook.AppendChanges = func(s any, args []any) []any { return s.(*Session).appendChanges(args) }

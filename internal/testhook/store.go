@@ -2,6 +2,7 @@ package testhook
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -42,6 +43,10 @@ type Internals struct {
 	CodecName string
 	// RunSave runs the save script once (no retry) with the given arguments.
 	RunSave func(ctx context.Context, key string, args []any) (SaveResult, error)
+	// HGetAll reads a session's hash as a load does, through the reply buffer.
+	HGetAll func(ctx context.Context, key string) ([]byte, error)
+	// ReplyHint is the size the reply buffer starts from.
+	ReplyHint *atomic.Int64
 }
 
 // SaveResult is what the save script returned: the session's version, the Redis time of
