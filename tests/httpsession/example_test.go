@@ -16,6 +16,9 @@ import (
 	"github.com/hasession/hasession/store"
 )
 
+// The examples of package httpsession (which go doc shows, and go test there compiles only), run
+// here on the shared topologies, with their output checked.
+
 func Example() {
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
 	defer rdb.Close()

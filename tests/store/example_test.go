@@ -14,6 +14,9 @@ import (
 	"github.com/hasession/hasession/store"
 )
 
+// The examples of package store (which go doc shows, and go test there compiles only), run
+// here on the shared topologies, with their output checked.
+
 func ExampleNew() {
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
 	defer rdb.Close()
