@@ -4,7 +4,23 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all image image-if-missing test vet staticcheck unit fmt sweep
+# The repository's modules, as go.work lists them: the product (the root), the adapters,
+# the test harness, the CLI and the container-backed tests. `./...` stops at a nested
+# module's directory, also in a workspace, so the targets below run in each module, one
+# module after the other (-p 1 and one module at a time: the tests start containers).
+PRODUCT := . adapters/scsstore adapters/gorillastore
+MODULES := $(PRODUCT) cluster bench tests
+
+# in_each runs a command ($2) in each of the modules ($1) in turn, goes on after a
+# failure and fails at the end, naming the modules it failed in.
+define in_each
+	@failed=; for m in $(1); do \
+		echo "== $$m: $(2)"; (cd $$m && $(2)) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed in:$$failed"; exit 1; fi
+endef
+
+.PHONY: all image image-if-missing test vet tidy staticcheck unit fmt sweep
 
 all: test
 
@@ -15,20 +31,24 @@ image:
 image-if-missing:
 	@bash docker/build-image.sh --if-missing
 
-## test: the CI command — image if missing, vet, staticcheck, every test with -race
+## test: the CI command — image if missing, vet, staticcheck, every test of every module with -race
 test: image-if-missing vet staticcheck
-	$(GO) test -race -count=1 -p 1 -timeout 60m ./...
+	$(call in_each,$(MODULES),$(GO) test -race -count=1 -p 1 -timeout 60m ./...)
 
-vet:
+vet: tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	$(GO) vet ./...
+	$(call in_each,$(MODULES),$(GO) vet ./...)
+
+## tidy: each module's go.mod and go.sum are complete and tidy on their own (without go.work)
+tidy:
+	$(call in_each,$(MODULES),GOWORK=off $(GO) mod tidy -diff)
 
 staticcheck:
-	$(GO) run $(STATICCHECK) ./...
+	$(call in_each,$(MODULES),$(GO) run $(STATICCHECK) ./...)
 
-## unit: the tests that need no Docker
+## unit: the tests that need no Docker (the product's and the adapters')
 unit:
-	$(GO) test -race -count=1 ./codec/ ./internal/...
+	$(call in_each,$(PRODUCT),$(GO) test -race -count=1 ./...)
 
 ## sweep: remove every hasession container and network
 sweep:

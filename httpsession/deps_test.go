@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/hasession/hasession/internal/modcheck"
 )
 
 // The middleware never imports the test harness's weight, nor the libraries the
@@ -20,5 +22,21 @@ func TestProductImportsNoContainerPackages(t *testing.T) {
 				t.Errorf("httpsession depends on %s", dep)
 			}
 		}
+	}
+}
+
+// A module that uses the store and the middleware gets no module of the test harness,
+// the benchmark or the peer libraries, not even in its module graph, and a short go.sum.
+func TestConsumerModuleGetsNoHarnessModule(t *testing.T) {
+	c := modcheck.NewConsumer(t, "github.com/hasession/hasession/store", "github.com/hasession/hasession/httpsession")
+	t.Logf("a module importing store and httpsession: %d go.sum lines, %d modules in go list -m all:\n%s",
+		c.SumLines, len(c.Modules), strings.Join(c.Modules, "\n"))
+	if bad := c.BannedModules(); len(bad) > 0 {
+		t.Errorf("a module importing store and httpsession gets %d modules it must not:\n%s\nits go.mod:\n%s",
+			len(bad), strings.Join(bad, "\n"), c.GoMod)
+	}
+	if c.SumLines > modcheck.MaxSumLines {
+		t.Errorf("a module importing store and httpsession has %d go.sum lines, want at most %d",
+			c.SumLines, modcheck.MaxSumLines)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/hasession/hasession/internal/modcheck"
 )
 
 // The product packages never import the test harness's weight.
@@ -19,5 +21,20 @@ func TestProductImportsNoContainerPackages(t *testing.T) {
 				t.Errorf("a product package depends on %s", dep)
 			}
 		}
+	}
+}
+
+// A module that uses the store gets no module of the test harness, the benchmark or the
+// peer libraries, not even in its module graph, and a short go.sum.
+func TestConsumerModuleGetsNoHarnessModule(t *testing.T) {
+	c := modcheck.NewConsumer(t, "github.com/hasession/hasession/store", "github.com/hasession/hasession/codec")
+	t.Logf("a module importing store and codec: %d go.sum lines, %d modules in go list -m all:\n%s",
+		c.SumLines, len(c.Modules), strings.Join(c.Modules, "\n"))
+	if bad := c.BannedModules(); len(bad) > 0 {
+		t.Errorf("a module importing store gets %d modules it must not:\n%s\nits go.mod:\n%s",
+			len(bad), strings.Join(bad, "\n"), c.GoMod)
+	}
+	if c.SumLines > modcheck.MaxSumLines {
+		t.Errorf("a module importing store has %d go.sum lines, want at most %d", c.SumLines, modcheck.MaxSumLines)
 	}
 }

@@ -1,6 +1,8 @@
 // Package testhook holds switches that break one rule of the store on purpose, so that
-// the history checker's tests can show it reports the violation. Every switch is off
-// unless a test turns it on; the product never does.
+// the history checker's tests can show it reports the violation, and the store's
+// internals that its container-backed tests, outside package store, read (store.go in
+// this package). Every switch is off unless a test turns it on; the product never does,
+// nor does it call the internals.
 package testhook
 
 import "sync/atomic"

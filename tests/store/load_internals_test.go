@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"sync/atomic"
@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasession/hasession/internal/testhook"
+	"github.com/hasession/hasession/store"
 )
 
 // setLoadTouchHook runs f once, the next time a load is between its HGETALL and its
@@ -13,16 +16,16 @@ import (
 func setLoadTouchHook(t *testing.T, f func(key string)) {
 	t.Helper()
 	var fired atomic.Bool
-	loadTouchHook = func(key string) {
+	testhook.SetLoadTouchHook(func(key string) {
 		if fired.CompareAndSwap(false, true) {
 			f(key)
 		}
-	}
-	t.Cleanup(func() { loadTouchHook = nil })
+	})
+	t.Cleanup(func() { testhook.SetLoadTouchHook(nil) })
 }
 
 // savedSession saves a new session with attribute a = val and returns it.
-func savedSession(t *testing.T, st *Store, val string) *Session {
+func savedSession(t *testing.T, st *store.Store, val string) *store.Session {
 	t.Helper()
 	s, err := st.NewSession()
 	require.NoError(t, err)
@@ -34,7 +37,7 @@ func savedSession(t *testing.T, st *Store, val string) *Session {
 // A rotation between the HGETALL of a load and its touch: the load must follow the
 // forward pointer the key became, not report the session missing.
 func TestLoadTouchSeesARotationBetweenReadAndTouch(t *testing.T) {
-	st := internalStore(t, WithTouchInterval(0)) // a touch is due on every load
+	st := internalStore(t, store.WithTouchInterval(0)) // a touch is due on every load
 	ctx := t.Context()
 	s := savedSession(t, st, "v")
 	oldID := s.ID()
@@ -55,17 +58,18 @@ func TestLoadTouchSeesARotationBetweenReadAndTouch(t *testing.T) {
 // from the same atomic step as the new last touch and TTL, not from the read before it.
 func TestLoadTouchReturnsWhatItTouched(t *testing.T) {
 	const idle = time.Minute
-	st := internalStore(t, WithTouchInterval(0), WithIdleTimeout(idle))
+	st := internalStore(t, store.WithTouchInterval(0), store.WithIdleTimeout(idle))
 	ctx := t.Context()
 	s := savedSession(t, st, "old")
-	key := st.key(s.ID())
+	in := internals(st)
+	key := in.Key(s.ID())
 	other, err := st.Load(ctx, s.ID())
 	require.NoError(t, err)
 	setLoadTouchHook(t, func(string) {
 		require.NoError(t, other.Set("a", "new"))
 		require.NoError(t, st.Save(ctx, other)) // version 2
 		// Age the TTL, so that the touch's extension shows.
-		require.NoError(t, st.rdb.PExpire(ctx, key, idle/2).Err())
+		require.NoError(t, in.Client.PExpire(ctx, key, idle/2).Err())
 	})
 
 	before := st.Stats().Touches
@@ -76,10 +80,10 @@ func TestLoadTouchReturnsWhatItTouched(t *testing.T) {
 	require.Equal(t, "new", v, "the attribute as the touch found it")
 	require.Equal(t, int64(2), got.Version(), "the version as the touch found it")
 
-	stored, err := st.rdb.HGet(ctx, key, fTouched).Int64()
+	stored, err := in.Client.HGet(ctx, key, fTouched).Int64()
 	require.NoError(t, err)
 	require.Equal(t, stored, got.LastTouch().UnixMilli(), "the last touch is the one this load wrote")
-	pttl, err := st.rdb.PTTL(ctx, key).Result()
+	pttl, err := in.Client.PTTL(ctx, key).Result()
 	require.NoError(t, err)
 	require.Greater(t, pttl, idle*3/4, "the touch extended the TTL to the idle timeout")
 	require.Equal(t, before+1, st.Stats().Touches, "counted as a touch")

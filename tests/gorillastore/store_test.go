@@ -460,37 +460,3 @@ func TestOptionsAreHonoured(t *testing.T) {
 	require.True(t, c.Secure)
 	require.Equal(t, sess.ID, c.Value)
 }
-
-func TestNewValidates(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	t.Cleanup(func() { _ = rdb.Close() })
-	st, err := store.New(rdb)
-	require.NoError(t, err)
-	_, err = gorillastore.New(st, gorillastore.WithOptions(sessions.Options{Path: "/", MaxAge: -1}))
-	require.Error(t, err, "a negative MaxAge")
-	_, err = gorillastore.New(st, gorillastore.WithValueType("k", nil))
-	require.Error(t, err)
-	require.Panics(t, func() { _, _ = gorillastore.New(nil) })
-
-	gs, err := gorillastore.New(st)
-	require.NoError(t, err)
-	sess, err := gs.New(httptest.NewRequest(http.MethodGet, "/", nil), cookieName)
-	require.NoError(t, err)
-	require.True(t, sess.IsNew)
-	want := gorillastore.DefaultOptions
-	want.MaxAge = 86400 // the store's default lifetime
-	require.Equal(t, want, *sess.Options)
-	sess.Options.Path = "/changed"
-	again, err := gs.New(httptest.NewRequest(http.MethodGet, "/", nil), cookieName)
-	require.NoError(t, err)
-	require.Equal(t, want, *again.Options, "a session's options are its own copy")
-
-	// MaxAge 0 follows the store's lifetime.
-	st, err = store.New(rdb, store.WithLifetime(time.Hour))
-	require.NoError(t, err)
-	gs, err = gorillastore.New(st, gorillastore.WithOptions(sessions.Options{Path: "/x"}))
-	require.NoError(t, err)
-	sess, err = gs.New(httptest.NewRequest(http.MethodGet, "/", nil), cookieName)
-	require.NoError(t, err)
-	require.Equal(t, sessions.Options{Path: "/x", MaxAge: 3600}, *sess.Options)
-}

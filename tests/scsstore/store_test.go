@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -310,37 +308,6 @@ func TestNonContextMethodsWork(t *testing.T) {
 	_, found, err = ad.Find(tok)
 	require.NoError(t, err)
 	require.False(t, found)
-}
-
-func TestContextEndsTheRetries(t *testing.T) {
-	// A server that does not exist: the retry policy keeps trying until the context ends.
-	rdb := store.NewFailoverClient(&redis.UniversalOptions{Addrs: []string{"127.0.0.1:1"}})
-	t.Cleanup(func() { _ = rdb.Close() })
-	ad := newAdapter(t, rdb)
-	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, _, err := ad.FindCtx(ctx, scsToken())
-	took := time.Since(start)
-	require.Error(t, err)
-	require.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
-	require.GreaterOrEqual(t, took, 1400*time.Millisecond, "retried until the context ended: %v", err)
-	require.Less(t, took, 5*time.Second, "and no longer")
-}
-
-func TestNewValidatesOptions(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	t.Cleanup(func() { _ = rdb.Close() })
-	st, err := store.New(rdb)
-	require.NoError(t, err)
-	_, err = scsstore.New(st, scsstore.WithPrefix("a{b"))
-	require.Error(t, err)
-	ad, err := scsstore.New(st)
-	require.NoError(t, err)
-	key, err := ad.Key(strings.Repeat("A", scsstore.TokenLen))
-	require.NoError(t, err)
-	require.Equal(t, scsstore.DefaultPrefix+"{"+strings.Repeat("A", scsstore.TokenLen)+"}", key)
-	require.Panics(t, func() { _, _ = scsstore.New(nil) })
 }
 
 func TestHashTokenInStore(t *testing.T) {

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -11,14 +11,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/internal/testhook"
+	"github.com/hasession/hasession/store"
 )
 
 // sharedStandaloneStore returns a Store on the package's shared standalone server.
-func sharedStandaloneStore(t *testing.T, opts ...Option) *Store {
+func sharedStandaloneStore(t *testing.T, opts ...store.Option) *store.Store {
 	t.Helper()
 	rdb := redis.NewUniversalClient(cluster.Shared(t, cluster.KindStandalone).UniversalOptions())
 	t.Cleanup(func() { _ = rdb.Close() })
-	st, err := New(rdb, opts...)
+	st, err := store.New(rdb, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,38 +31,39 @@ func sharedStandaloneStore(t *testing.T, opts ...Option) *Store {
 // it is recognised and answered as the first time (not applied again, no conflict).
 func TestRetryAfterAnotherSaveIsRecognised(t *testing.T) {
 	ctx := t.Context()
-	st := sharedStandaloneStore(t, WithPrefix("retry-window:"))
+	st := sharedStandaloneStore(t, store.WithPrefix("retry-window:"))
+	in := internals(st)
 	for _, expect := range []string{"1", ""} {
 		s, _ := st.NewSession()
 		_ = s.Set("n", 1)
 		if err := st.Save(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-		key := st.key(s.ID())
+		key := in.Key(s.ID())
 		mine, err := st.Load(ctx, s.ID())
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = mine.Set("n", 2)
 		id := newSaveID()
-		args := mine.appendChanges([]any{id, expect, "u", st.idleMs, 0, st.o.codec.Name(), "", 0, 0, ""})
-		first, err := st.runSave(ctx, key, args)
-		if err != nil || first.version != 2 {
-			t.Fatalf("first attempt: version %d, %v", first.version, err)
+		args := appendChanges(mine, []any{id, expect, "u", in.IdleMs, 0, in.CodecName, "", 0, 0, ""})
+		first, err := in.RunSave(ctx, key, args)
+		if err != nil || first.Version != 2 {
+			t.Fatalf("first attempt: version %d, %v", first.Version, err)
 		}
 		// Another request's save lands before the retry.
-		other := mine.appendChanges([]any{newSaveID(), "", "u", st.idleMs, 0, st.o.codec.Name(), "", 0, 0, ""})
-		if r, err := st.runSave(ctx, key, other); err != nil || r.version != 3 {
-			t.Fatalf("other save: version %d, %v", r.version, err)
+		other := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, ""})
+		if r, err := in.RunSave(ctx, key, other); err != nil || r.Version != 3 {
+			t.Fatalf("other save: version %d, %v", r.Version, err)
 		}
-		again, err := st.runSave(ctx, key, args) // the retry
+		again, err := in.RunSave(ctx, key, args) // the retry
 		if err != nil {
 			t.Fatalf("expect %q: the retry got %v, want its first answer", expect, err)
 		}
 		if again != first {
 			t.Fatalf("expect %q: the retry got %+v, want the first answer %+v", expect, again, first)
 		}
-		if v, err := st.rdb.HGet(ctx, key, fVersion).Int64(); err != nil || v != 3 {
+		if v, err := in.Client.HGet(ctx, key, fVersion).Int64(); err != nil || v != 3 {
 			t.Fatalf("expect %q: stored version %d (%v), want 3: the retry applied again", expect, v, err)
 		}
 	}
@@ -70,41 +73,42 @@ func TestRetryAfterAnotherSaveIsRecognised(t *testing.T) {
 // forgotten, and a retry of it is a new save.
 func TestRetryWindowIsBounded(t *testing.T) {
 	ctx := t.Context()
-	st := sharedStandaloneStore(t, WithPrefix("retry-bound:"))
+	st := sharedStandaloneStore(t, store.WithPrefix("retry-bound:"))
+	in := internals(st)
 	s, _ := st.NewSession()
 	_ = s.Set("n", 0)
 	if err := st.Save(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	key := st.key(s.ID())
+	key := in.Key(s.ID())
 	_ = s.Set("n", 1)
-	firstArgs := s.appendChanges([]any{newSaveID(), "", "u", st.idleMs, 0, st.o.codec.Name(), "", 0, 0, ""})
-	if _, err := st.runSave(ctx, key, firstArgs); err != nil {
+	firstArgs := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, ""})
+	if _, err := in.RunSave(ctx, key, firstArgs); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 15 {
-		args := s.appendChanges([]any{newSaveID(), "", "u", st.idleMs, 0, st.o.codec.Name(), "", 0, 0, ""})
-		if _, err := st.runSave(ctx, key, args); err != nil {
+		args := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, ""})
+		if _, err := in.RunSave(ctx, key, args); err != nil {
 			t.Fatal(i, err)
 		}
 	}
-	r, err := st.runSave(ctx, key, firstArgs)
-	if err != nil || r.version != 2 {
-		t.Fatalf("15 saves later the retry is still recognised: got version %d, %v, want 2", r.version, err)
+	r, err := in.RunSave(ctx, key, firstArgs)
+	if err != nil || r.Version != 2 {
+		t.Fatalf("15 saves later the retry is still recognised: got version %d, %v, want 2", r.Version, err)
 	}
-	args := s.appendChanges([]any{newSaveID(), "", "u", st.idleMs, 0, st.o.codec.Name(), "", 0, 0, ""})
-	if _, err := st.runSave(ctx, key, args); err != nil {
+	args := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, ""})
+	if _, err := in.RunSave(ctx, key, args); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := st.rdb.HGet(ctx, key, fSaveID).Result()
+	ids, err := in.Client.HGet(ctx, key, fSaveID).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(ids, ",") + 1; n != 16 {
 		t.Fatalf("%d saves remembered, want 16: %q", n, ids)
 	}
-	if r, err := st.runSave(ctx, key, firstArgs); err != nil || r.version != 19 {
-		t.Fatalf("past the window the old save ID is a new save: version %d, %v, want 19", r.version, err)
+	if r, err := in.RunSave(ctx, key, firstArgs); err != nil || r.Version != 19 {
+		t.Fatalf("past the window the old save ID is a new save: version %d, %v, want 19", r.Version, err)
 	}
 }
 
@@ -112,15 +116,16 @@ func TestRetryWindowIsBounded(t *testing.T) {
 // exported error: ErrConflict.
 func TestNewSessionWhoseKeyExistsIsAConflict(t *testing.T) {
 	ctx := t.Context()
-	st := sharedStandaloneStore(t, WithPrefix("exists:"))
+	st := sharedStandaloneStore(t, store.WithPrefix("exists:"))
+	in := internals(st)
 	s, _ := st.NewSession()
 	_ = s.Set("a", 1)
-	args := s.appendChanges([]any{newSaveID(), "", "n", st.idleMs, st.lifeMs, st.o.codec.Name(), "", 0, 0, ""})
-	if _, err := st.runSave(ctx, st.key(s.ID()), args); err != nil {
+	args := appendChanges(s, []any{newSaveID(), "", "n", in.IdleMs, in.LifeMs, in.CodecName, "", 0, 0, ""})
+	if _, err := in.RunSave(ctx, in.Key(s.ID()), args); err != nil {
 		t.Fatal(err)
 	}
 	// s is still new: as after a save whose outcome its caller never learnt.
-	if err := st.Save(ctx, s); !errors.Is(err, ErrConflict) {
+	if err := st.Save(ctx, s); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
 	}
 }
@@ -137,7 +142,7 @@ func (h *beforeForward) DialHook(next redis.DialHook) redis.DialHook { return ne
 func (h *beforeForward) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		a := cmd.Args()
-		if len(a) > 1 && a[0] == "evalsha" && a[1] == forwardScript.Hash() && h.done.CompareAndSwap(false, true) {
+		if len(a) > 1 && a[0] == "evalsha" && a[1] == testhook.ForwardScriptHash && h.done.CompareAndSwap(false, true) {
 			h.f()
 		}
 		return next(ctx, cmd)
@@ -152,8 +157,9 @@ func (h *beforeForward) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 // forward step sees the version moved, and the rotation copies the session again.
 func TestSaveBetweenRotationCopyAndForward(t *testing.T) {
 	ctx := t.Context()
-	st := sharedStandaloneStore(t, WithPrefix("rotate-copy:"))
-	other := sharedStandaloneStore(t, WithPrefix("rotate-copy:"))
+	st := sharedStandaloneStore(t, store.WithPrefix("rotate-copy:"))
+	in := internals(st)
+	other := sharedStandaloneStore(t, store.WithPrefix("rotate-copy:"))
 	s, _ := st.NewSession()
 	_ = s.Set("a", 1)
 	s.SetUser("una")
@@ -172,7 +178,7 @@ func TestSaveBetweenRotationCopyAndForward(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	st.rdb.AddHook(h)
+	in.Client.AddHook(h)
 	if err := st.Rotate(ctx, s); err != nil {
 		t.Fatal(err)
 	}

@@ -451,7 +451,3 @@ func TestSessionCookieOverPlainHTTP(t *testing.T) {
 	require.NotNil(t, rotated)
 	require.NotEqual(t, ck.Value, rotated.Value)
 }
-
-func TestFromContextWithoutMiddleware(t *testing.T) {
-	require.Nil(t, httpsession.FromContext(t.Context()))
-}

@@ -189,7 +189,7 @@ func (h *lostDestroyReply) ProcessPipelineHook(next redis.ProcessPipelineHook) r
 // A logout of a rotated session's old ID whose first reply is lost: the retry finds the
 // old key already deleted, and must still end the session it forwarded to.
 func TestDestroyRetriedAfterALostReplyEndsTheRotatedSession(t *testing.T) {
-	src, err := os.ReadFile("lua/destroy.lua")
+	src, err := os.ReadFile("../../store/lua/destroy.lua")
 	require.NoError(t, err)
 	sum := sha1.Sum(src)
 	standaloneAndCluster(t, func(t *testing.T, topo cluster.Topology, _ redis.UniversalClient) {

@@ -1,0 +1,176 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/store"
+)
+
+// The examples of package store (which go doc shows, and go test there compiles only), run
+// here on the shared topologies, with their output checked.
+
+func ExampleNew() {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	defer rdb.Close()
+
+	st, err := store.New(rdb,
+		store.WithIdleTimeout(30*time.Minute), // sliding expiry
+		store.WithLifetime(12*time.Hour),      // absolute lifetime
+		store.WithTouchInterval(time.Minute),  // extend the TTL at most once a minute
+	)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+
+	s, _ := st.NewSession() // nothing in Redis yet
+	_ = s.Set("theme", "dark")
+	_ = s.Set("visits", 1)
+	if err := st.Save(ctx, s); err != nil { // one script: only what changed
+		panic(err)
+	}
+
+	loaded, err := st.Load(ctx, s.ID()) // one round trip
+	if err != nil {
+		panic(err)
+	}
+	var theme string
+	var visits int
+	_ = loaded.Get("theme", &theme)
+	_ = loaded.Get("visits", &visits)
+	fmt.Println(theme, visits, loaded.Version())
+	// Output: dark 1 1
+}
+
+func ExampleStore_Load() {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	defer rdb.Close()
+	st, _ := store.New(rdb)
+	ctx := context.Background()
+
+	// A cookie with a malformed ID never reaches Redis.
+	_, err := st.Load(ctx, "{not-an-id}")
+	fmt.Println(errors.Is(err, store.ErrInvalidID))
+
+	// Missing and expired sessions are one error.
+	_, err = st.Load(ctx, "6f1c2a9e-2b0d-4a8e-9a51-3c7d9f0e4b21")
+	fmt.Println(errors.Is(err, store.ErrNotFound))
+	// Output:
+	// true
+	// true
+}
+
+func ExampleStore_Rotate() {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	defer rdb.Close()
+	st, _ := store.New(rdb, store.WithGracePeriod(30*time.Second))
+	ctx := context.Background()
+
+	s, _ := st.NewSession()
+	_ = s.Set("cart", []string{"book"})
+	_ = st.Save(ctx, s)
+	before := s.ID()
+
+	// Login: bind the user and change the ID against session fixation.
+	s.SetUser("alice")
+	if err := st.Rotate(ctx, s); err != nil {
+		panic(err)
+	}
+	fmt.Println(s.ID() != before)
+	// The login changed who the session belongs to: the old ID leads nowhere.
+	_, err := st.Load(ctx, before)
+	fmt.Println(errors.Is(err, store.ErrNotFound))
+
+	// A privilege change keeps the user: a request still carrying the old ID lands on the
+	// new session during the grace period.
+	before = s.ID()
+	if err := st.Rotate(ctx, s); err != nil {
+		panic(err)
+	}
+	viaOld, _ := st.Load(ctx, before)
+	fmt.Println(viaOld.ID() == s.ID(), viaOld.User())
+	// Output:
+	// true
+	// true
+	// true alice
+}
+
+// The same store on a Redis Cluster: every key of a session carries its hash tag, so each
+// session lives in one slot.
+func Example_cluster() {
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                      exampleAddrs(cluster.KindCluster),
+		ClusterStateReloadInterval: time.Second,
+	})
+	defer rdb.Close()
+	st, _ := store.New(rdb)
+	ctx := context.Background()
+
+	s, _ := st.NewSession()
+	_ = s.Set("n", 42)
+	_ = st.Save(ctx, s)
+	got, _ := st.Load(ctx, s.ID())
+	var n int
+	_ = got.Get("n", &n)
+	key, _ := st.Key(s.ID())
+	fmt.Println(n, key == "hs:{"+s.ID()+"}")
+	// Output: 42 true
+}
+
+// A user's sessions: list them ("where am I logged in"), revoke one, log out everywhere
+// else. Works the same on a Redis Cluster.
+func ExampleStore_Sessions() {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	defer rdb.Close()
+	st, _ := store.New(rdb, store.WithPrefix("example-users:"))
+	ctx := context.Background()
+	user := "ada-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+
+	var ids []string
+	for _, device := range []string{"laptop", "phone", "tablet"} {
+		s, _ := st.NewSession()
+		_ = s.Set("device", device)
+		s.SetUser(user) // on login (with Rotate, when there was an anonymous session)
+		if err := st.Save(ctx, s); err != nil {
+			panic(err)
+		}
+		ids = append(ids, s.ID())
+	}
+	current, _ := st.Ref(ids[0])
+
+	infos, _ := st.Sessions(ctx, user, "device")
+	var devices []string
+	for _, in := range infos {
+		var d string
+		_ = in.Get("device", &d)
+		devices = append(devices, d)
+	}
+	slices.Sort(devices)
+	fmt.Println(devices)
+
+	// Revoke the phone by the Ref the list showed, then every session but this one.
+	for _, in := range infos {
+		var d string
+		if _ = in.Get("device", &d); d == "phone" {
+			_ = st.Revoke(ctx, user, in.Ref)
+		}
+	}
+	_ = st.RevokeAll(ctx, user, ids[0])
+
+	infos, _ = st.Sessions(ctx, user)
+	fmt.Println(len(infos), infos[0].Ref == current)
+	_, err := st.Load(ctx, ids[2])
+	fmt.Println(errors.Is(err, store.ErrNotFound))
+	// Output:
+	// [laptop phone tablet]
+	// 1 true
+	// true
+}
