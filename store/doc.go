@@ -215,7 +215,9 @@
 //     acknowledged after WAIT lost (a save across SENTINEL FAILOVER with WAIT 2, a
 //     rotation's new session while a Cluster master was paused, WAIT 1). WAIT is best
 //     effort (Redis does not make a write synchronous). A write that WAIT could not
-//     confirm returns ErrNotAcknowledged: applied on the master, perhaps lost.
+//     confirm returns ErrNotAcknowledged: applied on the master, perhaps lost — and
+//     loads on the master may see it before a failover loses it (Redis reads do not
+//     wait for replicas), as they may see any write whose call ended in an error.
 //
 // # Errors
 //

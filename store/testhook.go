@@ -28,6 +28,8 @@ func init() {
 	testhook.AppendChanges = func(s any, args []any) []any { return s.(*Session).appendChanges(args) }
 	testhook.NewSaveID = newSaveID
 	testhook.SetLoadTouchHook = func(f func(key string)) { loadTouchHook = f }
+	testhook.SetDestroyHopHook = func(f func()) { destroyHopHook = f }
+	testhook.MaxHops = maxHops
 	testhook.FieldVersion, testhook.FieldTouched, testhook.FieldSaveID = fVersion, fTouched, fSaveID
 	testhook.ForwardScriptHash = forwardScript.Hash()
 }

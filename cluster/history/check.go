@@ -45,6 +45,10 @@ type Violation struct {
 	Kind      string // one of the Kind… constants
 	Partition string // the user
 	Line      string // what happened, with times in seconds since the history began
+	// UnknownWriter: the write the violation says was lost (or undone) is one whose
+	// caller got an error (unknown outcome), not an acknowledgement: it applied on a
+	// master, was seen, and a failover lost it.
+	UnknownWriter bool
 }
 
 func (v Violation) String() string { return v.Kind + ": " + v.Line }
@@ -206,24 +210,35 @@ func explain(user string, c checked) Violation {
 	}
 	op := c.ops[culprit]
 	in, out := op.Input.(Input), op.Output.(Output)
-	v.Kind, v.Line = classify(s, in, out, c.ops)
+	e := explainer{ops: c.ops}
+	v.Kind, v.Line = e.classify(s, in, out)
+	v.UnknownWriter = e.unknownWriter
 	v.Line = fmt.Sprintf("%s (user %s: %s, called %s, returned %s)", v.Line, user, describeOp(in, out), secs(op.Call), secs(op.Return))
 	return v
 }
 
+// explainer names what a partition's culprit operation shows, from the partition's
+// operations; unknownWriter records whether the write it names had an unknown outcome.
+type explainer struct {
+	ops           []porcupine.Operation
+	unknownWriter bool
+}
+
 // writer describes the operation that wrote r, from the partition's history.
-func writer(ops []porcupine.Operation, r rec) string {
-	for _, o := range ops {
+func (e *explainer) writer(r rec) string {
+	for _, o := range e.ops {
 		in := o.Input.(Input)
 		if in.Seq == r.by {
-			return fmt.Sprintf("%s, called %s, returned %s", describeOp(in, o.Output.(Output)), secs(o.Call), secs(o.Return))
+			out := o.Output.(Output)
+			e.unknownWriter = out.Status == Unknown
+			return fmt.Sprintf("%s, called %s, returned %s", describeOp(in, out), secs(o.Call), secs(o.Return))
 		}
 	}
 	return "?"
 }
 
 // classify names what an operation that cannot follow state s shows.
-func classify(s state, in Input, out Output, ops []porcupine.Operation) (kind, line string) {
+func (e *explainer) classify(s state, in Input, out Output) (kind, line string) {
 	if out.Status == Failed {
 		return KindUnexpectedError, fmt.Sprintf("%s of session %s failed: %s", in.Kind, short(in.ID), out.Err)
 	}
@@ -236,9 +251,9 @@ func classify(s state, in Input, out Output, ops []porcupine.Operation) (kind, l
 				gone := s[last]
 				switch gone.gone {
 				case Destroy:
-					return KindDestroyedServed, fmt.Sprintf("session %s destroyed by %s, then served as v%d", short(last), writer(ops, gone), out.Ver)
+					return KindDestroyedServed, fmt.Sprintf("session %s destroyed by %s, then served as v%d", short(last), e.writer(gone), out.Ver)
 				case Revoke, RevokeOne:
-					return KindRevokedServed, fmt.Sprintf("session %s revoked by %s, then served as v%d", short(last), writer(ops, gone), out.Ver)
+					return KindRevokedServed, fmt.Sprintf("session %s revoked by %s, then served as v%d", short(last), e.writer(gone), out.Ver)
 				}
 				return KindOther, fmt.Sprintf("session %s served, but the model has no such session", short(last))
 			}
@@ -246,11 +261,11 @@ func classify(s state, in Input, out Output, ops []porcupine.Operation) (kind, l
 		}
 		if out.Status == NotFound {
 			if len(path) > 1 {
-				return KindForwardLost, fmt.Sprintf("%s forwards to live session %s (v%d, written by %s), but the load found nothing", short(in.ID), short(last), r.ver, writer(ops, r))
+				return KindForwardLost, fmt.Sprintf("%s forwards to live session %s (v%d, written by %s), but the load found nothing", short(in.ID), short(last), r.ver, e.writer(r))
 			}
-			return KindAckedSaveLost, fmt.Sprintf("session %s (v%d, written by %s) not found", short(last), r.ver, writer(ops, r))
+			return KindAckedSaveLost, fmt.Sprintf("session %s (v%d, written by %s) not found", short(last), r.ver, e.writer(r))
 		}
-		return versionKind(r, out.Ver, out.A, out.B, ops)
+		return e.versionKind(r, out.Ver, out.A, out.B)
 	case Save:
 		r, ok := s[in.ID]
 		if !ok || !r.live {
@@ -266,43 +281,43 @@ func classify(s state, in Input, out Output, ops []porcupine.Operation) (kind, l
 		}
 		switch out.Status {
 		case NotFound:
-			return KindAckedSaveLost, fmt.Sprintf("session %s (v%d, written by %s): save found nothing", short(in.ID), r.ver, writer(ops, r))
+			return KindAckedSaveLost, fmt.Sprintf("session %s (v%d, written by %s): save found nothing", short(in.ID), r.ver, e.writer(r))
 		case Conflict:
 			if in.Expect > 0 && in.Expect < r.ver {
 				return KindOther, "conflict disagrees with the model"
 			}
-			return KindConflict, fmt.Sprintf("session %s is at v%d (written by %s), the version the save expected", short(in.ID), r.ver, writer(ops, r))
+			return KindConflict, fmt.Sprintf("session %s is at v%d (written by %s), the version the save expected", short(in.ID), r.ver, e.writer(r))
 		case OK:
 			if in.Expect > 0 && in.Expect != r.ver {
-				return KindCheckIgnored, fmt.Sprintf("save(%s) expected v%d, the session was at v%d (written by %s): applied as v%d instead of a conflict", short(in.ID), in.Expect, r.ver, writer(ops, r), out.Ver)
+				return KindCheckIgnored, fmt.Sprintf("save(%s) expected v%d, the session was at v%d (written by %s): applied as v%d instead of a conflict", short(in.ID), in.Expect, r.ver, e.writer(r), out.Ver)
 			}
 			if out.Ver > r.ver+1 {
-				return KindAppliedTwice, fmt.Sprintf("session %s was at v%d (written by %s): the save made it v%d", short(in.ID), r.ver, writer(ops, r), out.Ver)
+				return KindAppliedTwice, fmt.Sprintf("session %s was at v%d (written by %s): the save made it v%d", short(in.ID), r.ver, e.writer(r), out.Ver)
 			}
 			if out.Ver <= r.ver {
-				return KindAckedSaveLost, fmt.Sprintf("session %s is at v%d (written by %s): the save made it v%d", short(in.ID), r.ver, writer(ops, r), out.Ver)
+				return KindAckedSaveLost, fmt.Sprintf("session %s is at v%d (written by %s): the save made it v%d", short(in.ID), r.ver, e.writer(r), out.Ver)
 			}
 		}
 	case Rotate:
 		r, ok := s[in.ID]
 		if out.Status == OK && (!ok || !r.live) {
 			if r.fwd != "" {
-				return KindRotatedTwice, fmt.Sprintf("session %s was rotated to %s by %s, and rotated again to %s", short(in.ID), short(r.fwd), writer(ops, r), short(out.ID))
+				return KindRotatedTwice, fmt.Sprintf("session %s was rotated to %s by %s, and rotated again to %s", short(in.ID), short(r.fwd), e.writer(r), short(out.ID))
 			}
 			if r.gone != 0 {
-				return KindGoneWritten, fmt.Sprintf("rotation of %s session %s (by %s) succeeded", goneWord(r.gone), short(in.ID), writer(ops, r))
+				return KindGoneWritten, fmt.Sprintf("rotation of %s session %s (by %s) succeeded", goneWord(r.gone), short(in.ID), e.writer(r))
 			}
 		}
 		if out.Status == NotFound && ok && r.live {
-			return KindAckedSaveLost, fmt.Sprintf("session %s (v%d, written by %s): rotation found nothing", short(in.ID), r.ver, writer(ops, r))
+			return KindAckedSaveLost, fmt.Sprintf("session %s (v%d, written by %s): rotation found nothing", short(in.ID), r.ver, e.writer(r))
 		}
 	case Listed:
 		r := s[in.ID]
 		if out.Listed && r.gone == Destroy {
-			return KindDestroyedServed, fmt.Sprintf("destroyed session %s listed (%s)", short(in.ID), writer(ops, r))
+			return KindDestroyedServed, fmt.Sprintf("destroyed session %s listed (%s)", short(in.ID), e.writer(r))
 		}
 		if out.Listed && r.gone != 0 {
-			return KindRevokedServed, fmt.Sprintf("%s session %s listed (%s)", goneWord(r.gone), short(in.ID), writer(ops, r))
+			return KindRevokedServed, fmt.Sprintf("%s session %s listed (%s)", goneWord(r.gone), short(in.ID), e.writer(r))
 		}
 		if !out.Listed && r.live {
 			return KindListing, fmt.Sprintf("live session %s (v%d) not listed", short(in.ID), r.ver)
@@ -312,14 +327,14 @@ func classify(s state, in Input, out Output, ops []porcupine.Operation) (kind, l
 	return KindOther, "disagrees with the model"
 }
 
-func versionKind(r rec, ver, a, b int64, ops []porcupine.Operation) (string, string) {
+func (e *explainer) versionKind(r rec, ver, a, b int64) (string, string) {
 	switch {
 	case ver < r.ver:
-		return KindAckedSaveLost, fmt.Sprintf("model v%d a=%d b=%d after %s; read v%d a=%d b=%d", r.ver, r.a, r.b, writer(ops, r), ver, a, b)
+		return KindAckedSaveLost, fmt.Sprintf("model v%d a=%d b=%d after %s; read v%d a=%d b=%d", r.ver, r.a, r.b, e.writer(r), ver, a, b)
 	case ver > r.ver:
-		return KindAppliedTwice, fmt.Sprintf("model v%d a=%d b=%d after %s; read v%d a=%d b=%d (more versions than saves)", r.ver, r.a, r.b, writer(ops, r), ver, a, b)
+		return KindAppliedTwice, fmt.Sprintf("model v%d a=%d b=%d after %s; read v%d a=%d b=%d (more versions than saves)", r.ver, r.a, r.b, e.writer(r), ver, a, b)
 	}
-	return KindOther, fmt.Sprintf("model v%d a=%d b=%d after %s; read v%d a=%d b=%d", r.ver, r.a, r.b, writer(ops, r), ver, a, b)
+	return KindOther, fmt.Sprintf("model v%d a=%d b=%d after %s; read v%d a=%d b=%d", r.ver, r.a, r.b, e.writer(r), ver, a, b)
 }
 
 // WriteHTML writes porcupine's visualisation of every partition that is not

@@ -22,6 +22,11 @@ var (
 	// SetLoadTouchHook sets the function a load runs between its HGETALL and its touch
 	// (nil: none).
 	SetLoadTouchHook func(f func(key string))
+	// SetDestroyHopHook sets the function a Destroy runs after each key of its chain
+	// (nil: none).
+	SetDestroyHopHook func(f func())
+	// MaxHops is how many keys of a chain of rotations Load, Destroy and Revoke follow.
+	MaxHops int
 
 	// FieldVersion, FieldTouched and FieldSaveID name the session hash's metadata fields:
 	// its version, its last touch and the save IDs it remembers.

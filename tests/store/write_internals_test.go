@@ -214,22 +214,23 @@ func TestSaveBetweenRotationCopyAndForward(t *testing.T) {
 
 // A save whose reply was lost is retried after another request ended the session (a
 // revoke, a rotation, a logout): the save had applied, before the session ended, and the
-// retry says so (the first answer) instead of ErrNotFound, and applies nothing.
+// retry says so (the first answer) instead of store.ErrNotFound, and applies nothing.
 func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 	ctx := t.Context()
-	st := sharedStandaloneStore(t, WithPrefix("retry-ended:"))
-	ends := map[string]func(t *testing.T, s *Session){
-		"revoke": func(t *testing.T, s *Session) {
+	st := sharedStandaloneStore(t, store.WithPrefix("retry-ended:"))
+	in := internals(st)
+	ends := map[string]func(t *testing.T, s *store.Session){
+		"revoke": func(t *testing.T, s *store.Session) {
 			if err := st.Revoke(ctx, "alice", s.ID()); err != nil {
 				t.Fatal(err)
 			}
 		},
-		"destroy": func(t *testing.T, s *Session) {
+		"destroy": func(t *testing.T, s *store.Session) {
 			if err := st.Destroy(ctx, s.ID()); err != nil {
 				t.Fatal(err)
 			}
 		},
-		"rotate": func(t *testing.T, s *Session) {
+		"rotate": func(t *testing.T, s *store.Session) {
 			cur, err := st.Load(ctx, s.ID())
 			if err != nil {
 				t.Fatal(err)
@@ -241,7 +242,7 @@ func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 				t.Fatalf("rotated session: version %d, want 3 (the save once, then the copy)", cur.Version())
 			}
 		},
-		"rotate to another user": func(t *testing.T, s *Session) {
+		"rotate to another user": func(t *testing.T, s *store.Session) {
 			cur, err := st.Load(ctx, s.ID())
 			if err != nil {
 				t.Fatal(err)
@@ -260,32 +261,32 @@ func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 			if err := st.Save(ctx, s); err != nil {
 				t.Fatal(err)
 			}
-			key := st.key(s.ID())
+			key := in.Key(s.ID())
 			mine, err := st.Load(ctx, s.ID())
 			if err != nil {
 				t.Fatal(err)
 			}
 			_ = mine.Set("n", 2)
-			args := mine.appendChanges([]any{newSaveID(), "", "u", st.idleMs, mine.deadline, st.o.codec.Name(), "", mine.created, 0, ""})
-			first, err := st.runSave(ctx, key, args)
-			if err != nil || first.version != 2 {
-				t.Fatalf("first attempt: version %d, %v", first.version, err)
+			args := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, mine.Deadline().UnixMilli(), in.CodecName, "", mine.CreatedAt().UnixMilli(), 0, ""})
+			first, err := in.RunSave(ctx, key, args)
+			if err != nil || first.Version != 2 {
+				t.Fatalf("first attempt: version %d, %v", first.Version, err)
 			}
 			end(t, mine)
-			again, err := st.runSave(ctx, key, args) // the retry
+			again, err := in.RunSave(ctx, key, args) // the retry
 			if err != nil {
 				t.Fatalf("the retry got %v, want its first answer (the save applied before the session ended)", err)
 			}
 			if again != first {
 				t.Fatalf("the retry got %+v, want the first answer %+v", again, first)
 			}
-			if _, err := st.Load(ctx, s.ID()); name != "rotate" && !errors.Is(err, ErrNotFound) {
-				t.Fatalf("load after the retry: %v, want ErrNotFound (the retry wrote nothing)", err)
+			if _, err := st.Load(ctx, s.ID()); name != "rotate" && !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("load after the retry: %v, want store.ErrNotFound (the retry wrote nothing)", err)
 			}
 			// A save that never applied is still refused.
-			other := mine.appendChanges([]any{newSaveID(), "", "u", st.idleMs, mine.deadline, st.o.codec.Name(), "", mine.created, 0, ""})
-			if _, err := st.runSave(ctx, key, other); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("a new save of the ended session: %v, want ErrNotFound", err)
+			other := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, mine.Deadline().UnixMilli(), in.CodecName, "", mine.CreatedAt().UnixMilli(), 0, ""})
+			if _, err := in.RunSave(ctx, key, other); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("a new save of the ended session: %v, want store.ErrNotFound", err)
 			}
 		})
 	}
@@ -293,21 +294,21 @@ func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 	// computed (its deadline and created-at), nothing written.
 	s, _ := st.NewSession()
 	_ = s.Set("n", 1)
-	key := st.key(s.ID())
-	args := s.appendChanges([]any{newSaveID(), "", "n", st.idleMs, st.lifeMs, st.o.codec.Name(), "", 0, 0, ""})
-	first, err := st.runSave(ctx, key, args)
-	if err != nil || first.version != 1 {
-		t.Fatalf("first attempt: version %d, %v", first.version, err)
+	key := in.Key(s.ID())
+	args := appendChanges(s, []any{newSaveID(), "", "n", in.IdleMs, in.LifeMs, in.CodecName, "", 0, 0, ""})
+	first, err := in.RunSave(ctx, key, args)
+	if err != nil || first.Version != 1 {
+		t.Fatalf("first attempt: version %d, %v", first.Version, err)
 	}
 	if err := st.Destroy(ctx, s.ID()); err != nil {
 		t.Fatal(err)
 	}
-	again, err := st.runSave(ctx, key, args)
+	again, err := in.RunSave(ctx, key, args)
 	if err != nil || again != first {
 		t.Fatalf("the retry of a new session's save got %+v, %v; want the first answer %+v", again, err, first)
 	}
-	if _, err := st.Load(ctx, s.ID()); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("load after the retry: %v, want ErrNotFound", err)
+	if _, err := st.Load(ctx, s.ID()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("load after the retry: %v, want store.ErrNotFound", err)
 	}
 }
 
@@ -315,8 +316,8 @@ func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 // the session at every ID of the chain, or at none: never the old ID while the rotated
 // session lives on.
 func TestDestroyCutShortEndsAllOrNothing(t *testing.T) {
-	st := sharedStandaloneStore(t, WithPrefix("destroy-cut:"), WithGracePeriod(time.Minute))
-	t.Cleanup(func() { destroyHopHook = nil })
+	st := sharedStandaloneStore(t, store.WithPrefix("destroy-cut:"), store.WithGracePeriod(time.Minute))
+	t.Cleanup(func() { testhook.SetDestroyHopHook(nil) })
 	for cut := 1; cut <= 4; cut++ {
 		ctx := t.Context()
 		s, _ := st.NewSession()
@@ -334,19 +335,19 @@ func TestDestroyCutShortEndsAllOrNothing(t *testing.T) {
 		}
 		dctx, cancel := context.WithCancel(ctx)
 		hops := 0
-		destroyHopHook = func() {
+		testhook.SetDestroyHopHook(func() {
 			if hops++; hops == cut {
 				cancel()
 			}
-		}
+		})
 		err := st.Destroy(dctx, ids[0])
-		destroyHopHook = nil
+		testhook.SetDestroyHopHook(nil)
 		cancel()
 		var live []string
 		for _, id := range ids {
 			if _, err := st.Load(ctx, id); err == nil {
 				live = append(live, id)
-			} else if !errors.Is(err, ErrNotFound) {
+			} else if !errors.Is(err, store.ErrNotFound) {
 				t.Fatal(err)
 			}
 		}
@@ -361,8 +362,8 @@ func TestDestroyCutShortEndsAllOrNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, id := range ids {
-			if _, err := st.Load(ctx, id); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("cut after %d: after Destroy again, load %s: %v, want ErrNotFound", cut, id, err)
+			if _, err := st.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("cut after %d: after Destroy again, load %s: %v, want store.ErrNotFound", cut, id, err)
 			}
 		}
 	}
@@ -370,11 +371,11 @@ func TestDestroyCutShortEndsAllOrNothing(t *testing.T) {
 
 // Revoke of an old ID follows its chain of rotations as far as Load does: it ends the
 // session Load of that ID finds, and none where Load finds none (a chain longer than
-// maxHops keys), so a revoke never ends a session its ID did not lead to.
+// testhook.MaxHops keys), so a revoke never ends a session its ID did not lead to.
 func TestRevokeReachesWhatLoadFinds(t *testing.T) {
 	ctx := t.Context()
-	st := sharedStandaloneStore(t, WithPrefix("revoke-reach:"), WithGracePeriod(time.Minute))
-	for rotations := 1; rotations <= maxHops+1; rotations++ {
+	st := sharedStandaloneStore(t, store.WithPrefix("revoke-reach:"), store.WithGracePeriod(time.Minute))
+	for rotations := 1; rotations <= testhook.MaxHops+1; rotations++ {
 		s, _ := st.NewSession()
 		s.SetUser("alice")
 		_ = s.Set("n", 1)
@@ -388,7 +389,7 @@ func TestRevokeReachesWhatLoadFinds(t *testing.T) {
 			}
 		}
 		_, loadErr := st.Load(ctx, oldest)
-		if loadErr != nil && !errors.Is(loadErr, ErrNotFound) {
+		if loadErr != nil && !errors.Is(loadErr, store.ErrNotFound) {
 			t.Fatal(loadErr)
 		}
 		if err := st.Revoke(ctx, "alice", oldest); err != nil {
@@ -396,13 +397,13 @@ func TestRevokeReachesWhatLoadFinds(t *testing.T) {
 		}
 		_, err := st.Load(ctx, s.ID())
 		switch {
-		case loadErr == nil && !errors.Is(err, ErrNotFound):
+		case loadErr == nil && !errors.Is(err, store.ErrNotFound):
 			t.Fatalf("%d rotations: the oldest ID led to the session, and after revoking it the session loads (%v)", rotations, err)
 		case loadErr != nil && err != nil:
 			t.Fatalf("%d rotations: the oldest ID led nowhere (Load: %v), yet revoking it ended the session (%v)", rotations, loadErr, err)
 		}
-		if rotations == maxHops+1 && loadErr == nil {
-			t.Fatalf("%d rotations: Load followed more than maxHops keys", rotations)
+		if rotations == testhook.MaxHops+1 && loadErr == nil {
+			t.Fatalf("%d rotations: Load followed more than testhook.MaxHops keys", rotations)
 		}
 	}
 }
