@@ -32,11 +32,13 @@ const (
 )
 
 // LostWriteKinds are the kinds an acknowledged write lost in a failover shows as: a save
-// (an older version, or no session), a login's index entry (a live session not listed),
+// (an older version, or no session, or a version-checked save refused as a conflict with
+// the version it expected), a login's index entry (a live session not listed),
 // a revoke or a destroy (the session served again), a rotation's new session (the old ID
 // forwards to nothing). Without WAIT a failover may lose any of them.
 var LostWriteKinds = map[string]bool{
 	KindAckedSaveLost: true, KindListing: true, KindRevokedServed: true, KindDestroyedServed: true, KindForwardLost: true,
+	KindConflict: true,
 }
 
 // Violation is one partition whose history is not linearizable, explained in one line.

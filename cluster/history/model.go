@@ -11,8 +11,8 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// maxHops is the number of keys a load or a destroy reads along forward pointers (the
-// store's limit).
+// maxHops is the number of keys a load, a destroy or a revoke reads along forward
+// pointers (the store's limit).
 const maxHops = 4
 
 // rec is the model's view of one session ID.
@@ -156,7 +156,23 @@ func step(s state, in Input, out Output) (bool, state) {
 		n[in.ID] = rec{fwd: newID, by: in.Seq}
 		return true, n
 
-	case Destroy, Revoke, RevokeOne:
+	case Revoke, RevokeOne:
+		// A revoke ends the session a load of the ID finds (and the pointers on the way
+		// lead to nothing after it); where a load finds none, it ends nothing.
+		if out.Status != OK && !unknown {
+			return false, s
+		}
+		path, _, live := s.resolve(in.ID)
+		if !live {
+			return true, s
+		}
+		n := maps.Clone(s)
+		for _, id := range path {
+			n[id] = rec{gone: in.Kind, by: in.Seq}
+		}
+		return true, n
+
+	case Destroy:
 		if out.Status != OK && !unknown {
 			return false, s
 		}
