@@ -16,7 +16,7 @@
 //
 //	func login(w http.ResponseWriter, r *http.Request) {
 //		s := httpsession.FromContext(r.Context())
-//		s.SetUser("alice")
+//		_ = s.SetUser("alice")                             // ErrCommitted only after the response started
 //		if err := s.Rotate(r.Context()); err != nil { … } // new ID now, new cookie in the response
 //	}
 //
@@ -40,6 +40,15 @@
 // step with the sliding expiry. [WithPersistentCookie](false) makes it a session cookie,
 // sent only when the session is first saved or changes ID. Responses carry Vary: Cookie,
 // and Cache-Control: no-cache="Set-Cookie" when they set the cookie.
+//
+// # After the response has started
+//
+// The session is saved, and the cookie decided, before the first byte of the response:
+// at the handler's first Write, WriteHeader (other than 1xx), ReadFrom, Flush or Hijack,
+// or when it returns. From then on every mutator of the request's [Session] — Set,
+// Delete, SetUser, Rotate, Destroy, Update — returns [ErrCommitted] and does nothing:
+// nothing changes in the session, in Redis or in the response. Its readers go on
+// working. Change the session, and call Rotate and Destroy, before writing the response.
 //
 // # Rotation
 //
