@@ -88,6 +88,12 @@
 // When the session cannot be loaded or saved — Redis down past that bound, the request's
 // context ended, a session over the store's size limit, a version conflict — the error
 // handler answers instead of the handler ([WithErrorHandler]; by default 409 for a
-// conflict, 500 otherwise, and a log line), and the handler's writes after that return
-// [ErrNotSaved]. Nothing panics.
+// conflict, 500 otherwise, and a log line through the Manager's logger), and the
+// handler's writes after that return [ErrNotSaved]. Nothing panics.
+//
+// # Logging
+//
+// Each Manager logs through its own logger, set with [WithLogger]; without one it logs
+// nothing, as the store logs nothing without store.WithLogger. Pass slog.Default() to log
+// through the program's default logger.
 package httpsession

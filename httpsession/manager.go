@@ -17,7 +17,7 @@ type Manager struct {
 	st      *store.Store
 	cfg     config
 	onError ErrorHandler
-	logger  *slog.Logger
+	logger  *slog.Logger // WithLogger's, or one that discards: never nil
 }
 
 // New returns a Manager on the store. Invalid options are an error here, never later.
@@ -40,7 +40,7 @@ func New(st *store.Store, opts ...Option) (*Manager, error) {
 	}
 	m := &Manager{st: st, cfg: cfg, onError: cfg.onError, logger: cfg.logger}
 	if m.logger == nil {
-		m.logger = slog.Default()
+		m.logger = slog.New(slog.DiscardHandler)
 	}
 	if m.onError == nil {
 		m.onError = m.defaultError
