@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasession/hasession/httpsession"
@@ -190,7 +191,7 @@ func TestSessionMethods(t *testing.T) {
 	hs, ss := reflect.TypeFor[*httpsession.Session](), reflect.TypeFor[*store.Session]()
 	for sm := range ss.Methods() {
 		hm, ok := hs.MethodByName(sm.Name)
-		if !assert(t, ok, "store.Session.%s is not on httpsession.Session", sm.Name) {
+		if !assert.Truef(t, ok, "store.Session.%s is not on httpsession.Session", sm.Name) {
 			continue
 		}
 		in := func(m reflect.Method) []reflect.Type { return slices.Collect(m.Type.Ins())[1:] }
@@ -203,16 +204,7 @@ func TestSessionMethods(t *testing.T) {
 	}
 	for hm := range hs.Methods() {
 		_, reader := ss.MethodByName(hm.Name)
-		assert(t, reader || slices.Contains(muts, hm.Name) || slices.Contains(others, hm.Name),
+		assert.Truef(t, reader || slices.Contains(muts, hm.Name) || slices.Contains(others, hm.Name),
 			"httpsession.Session.%s is new here: a mutator goes in the table of TestMutatorsAfterCommit", hm.Name)
 	}
-}
-
-// assert reports an error unless ok, and returns ok.
-func assert(t *testing.T, ok bool, format string, args ...any) bool {
-	t.Helper()
-	if !ok {
-		t.Errorf(format, args...)
-	}
-	return ok
 }
