@@ -896,7 +896,9 @@ func (s drillHasessionSession) setState(st drillState) error {
 	return errors.Join(s.s.Set("n", st.N), s.s.Set("origin", st.Origin))
 }
 func (s drillHasessionSession) login(ctx context.Context, user string) error {
-	s.s.SetUser(user)
+	if err := s.s.SetUser(user); err != nil {
+		return err
+	}
 	return s.s.Rotate(ctx)
 }
 

@@ -16,7 +16,7 @@
 //
 //	func login(w http.ResponseWriter, r *http.Request) {
 //		s := httpsession.FromContext(r.Context())
-//		s.SetUser("alice")
+//		_ = s.SetUser("alice")                             // ErrCommitted only after the response started
 //		if err := s.Rotate(r.Context()); err != nil { … } // new ID now, new cookie in the response
 //	}
 //
@@ -40,6 +40,15 @@
 // step with the sliding expiry. [WithPersistentCookie](false) makes it a session cookie,
 // sent only when the session is first saved or changes ID. Responses carry Vary: Cookie,
 // and Cache-Control: no-cache="Set-Cookie" when they set the cookie.
+//
+// # After the response has started
+//
+// The session is saved, and the cookie decided, before the first byte of the response:
+// at the handler's first Write, WriteHeader (other than 1xx), ReadFrom, Flush or Hijack,
+// or when it returns. From then on every mutator of the request's [Session] — Set,
+// Delete, SetUser, Rotate, Destroy, Update — returns [ErrCommitted] and does nothing:
+// nothing changes in the session, in Redis or in the response. Its readers go on
+// working. Change the session, and call Rotate and Destroy, before writing the response.
 //
 // # Rotation
 //
@@ -79,6 +88,12 @@
 // When the session cannot be loaded or saved — Redis down past that bound, the request's
 // context ended, a session over the store's size limit, a version conflict — the error
 // handler answers instead of the handler ([WithErrorHandler]; by default 409 for a
-// conflict, 500 otherwise, and a log line), and the handler's writes after that return
-// [ErrNotSaved]. Nothing panics.
+// conflict, 500 otherwise, and a log line through the Manager's logger), and the
+// handler's writes after that return [ErrNotSaved]. Nothing panics.
+//
+// # Logging
+//
+// Each Manager logs through its own logger, set with [WithLogger]; without one it logs
+// nothing, as the store logs nothing without store.WithLogger. Pass slog.Default() to log
+// through the program's default logger.
 package httpsession

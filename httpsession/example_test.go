@@ -57,7 +57,8 @@ func Example() {
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		s := httpsession.FromContext(r.Context())
-		s.SetUser(r.FormValue("user"))
+		// SetUser fails only once the response has started (ErrCommitted).
+		_ = s.SetUser(r.FormValue("user"))
 		if err := s.Rotate(r.Context()); err != nil { // a new ID against session fixation
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return

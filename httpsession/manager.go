@@ -17,7 +17,7 @@ type Manager struct {
 	st      *store.Store
 	cfg     config
 	onError ErrorHandler
-	logger  *slog.Logger
+	logger  *slog.Logger // WithLogger's, or one that discards: never nil
 }
 
 // New returns a Manager on the store. Invalid options are an error here, never later.
@@ -40,7 +40,7 @@ func New(st *store.Store, opts ...Option) (*Manager, error) {
 	}
 	m := &Manager{st: st, cfg: cfg, onError: cfg.onError, logger: cfg.logger}
 	if m.logger == nil {
-		m.logger = slog.Default()
+		m.logger = slog.New(slog.DiscardHandler)
 	}
 	if m.onError == nil {
 		m.onError = m.defaultError
@@ -64,7 +64,8 @@ func (m *Manager) CookieName() string { return m.cfg.name }
 //
 // The session is saved, if it changed, before the first byte of the response: at next's
 // first Write, WriteHeader (other than 1xx informational), ReadFrom, Flush or Hijack, or
-// when next returns without writing. Then the response gets Vary: Cookie and, when it
+// when next returns without writing; from then on the [Session]'s mutators return
+// [ErrCommitted] and do nothing. Then the response gets Vary: Cookie and, when it
 // sets the cookie, Cache-Control: no-cache="Set-Cookie". The cookie is set when the
 // session first reaches Redis or changes ID (Rotate, or an old ID the store forwarded to
 // the new one) and, for a persistent cookie, with every response that carries a stored

@@ -149,8 +149,9 @@ func WithTimeout(d time.Duration) Option {
 // session since this one loaded it (store.ErrConflict, with the store's
 // WithVersionCheck), logged at level Warn — the client may retry, nothing failed; 500
 // Internal Server Error for anything else, logged at level Error (Warn when the client
-// went away), through the logger (see WithLogger). A nil handler restores the default;
-// a handler of your own tells a conflict by errors.Is(err, store.ErrConflict).
+// went away), through the Manager's logger (see WithLogger: by default, none). A nil
+// handler restores the default; a handler of your own tells a conflict by
+// errors.Is(err, store.ErrConflict).
 func WithErrorHandler(h ErrorHandler) Option {
 	return func(c *config) error {
 		c.onError = h
@@ -158,9 +159,11 @@ func WithErrorHandler(h ErrorHandler) Option {
 	}
 }
 
-// WithLogger sets the logger of the default error handler and of events worth an
-// operator's attention (a session that could not be read and was replaced). Default
-// slog.Default().
+// WithLogger sets the Manager's logger: the default error handler logs through it, and
+// so do events worth an operator's attention (a session that could not be read and was
+// replaced). Default, and with a nil logger: none, the Manager logs nothing (as the store
+// logs nothing without store.WithLogger). Pass slog.Default() to log through the
+// program's default logger.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		c.logger = l

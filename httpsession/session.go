@@ -12,8 +12,10 @@ import (
 // Errors of the middleware. The store's errors (store.ErrNoAttribute, …) pass through
 // unchanged.
 var (
-	// ErrCommitted: the response has started, so the session was saved already (or found
-	// unchanged) and its cookie sent. A change now would be lost.
+	// ErrCommitted is what every mutator of the request's Session (Set, Delete, SetUser,
+	// Rotate, Destroy, Update) returns, having done nothing, once the response has
+	// started: the session was saved already (or found unchanged, or its save failed and
+	// the error handler answered) and the cookie decided, so a change now would be lost.
 	ErrCommitted = errors.New("hasession: the response has started; the session can no longer change")
 	// ErrNotSaved is what the response writer's Write, ReadFrom, Flush and Hijack return
 	// once the session could not be saved: the error handler has answered instead.
@@ -31,9 +33,14 @@ func FromContext(ctx context.Context) *Session {
 
 // Session is the request's session as handlers see it: a [store.Session] that the
 // middleware loaded before the handler ran and saves, if it changed, before the first
-// byte of the response. Changes made after the response has started are not saved: Set,
-// Update, Rotate and Destroy then return [ErrCommitted] (Delete and SetUser, which return
-// no error, do nothing then).
+// byte of the response.
+//
+// Its readers (ID, Get, Keys, User, …) are those of store.Session, on the request's
+// current session. Its mutators — Set, Delete, SetUser, Rotate, Destroy and Update —
+// change the request's session only until the response has started (the handler's first
+// Write, WriteHeader other than 1xx, ReadFrom, Flush or Hijack, or its return): from then
+// on each of them returns [ErrCommitted] and does nothing, neither in the session nor in
+// Redis.
 //
 // Rotate and Destroy act at once, in Redis, with the context they are given (the
 // request's), so a handler learns of a failure while it can still answer; the cookie
@@ -43,7 +50,7 @@ func FromContext(ctx context.Context) *Session {
 type Session struct {
 	m  *Manager
 	mu sync.Mutex
-	s  *store.Session
+	s  *store.Session // the request's current session: Destroy and Update replace it
 
 	cookieID  string // the cookie's value, "" without a cookie
 	hadCookie bool
@@ -51,10 +58,24 @@ type Session struct {
 	committed bool
 }
 
+// cur returns the request's current session, for a reader. The store.Session has a lock
+// of its own: h.mu only guards which session is current.
 func (h *Session) cur() *store.Session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.s
+}
+
+// change runs fn, a change of the request's session, under h.mu, unless the response has
+// started: then it returns ErrCommitted without running fn. Every mutator goes through
+// it.
+func (h *Session) change(fn func(s *store.Session) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.committed {
+		return ErrCommitted
+	}
+	return fn(h.s)
 }
 
 // ID returns the session's ID, which the cookie carries. A new session has an ID too,
@@ -75,39 +96,8 @@ func (h *Session) Has(key string) bool { return h.cur().Has(key) }
 // Keys returns the names of the session's attributes, sorted.
 func (h *Session) Keys() []string { return h.cur().Keys() }
 
-// Set records an attribute to save with the response. It returns the codec's error when
-// v cannot be encoded, or ErrCommitted once the response has started.
-func (h *Session) Set(key string, v any) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.committed {
-		return ErrCommitted
-	}
-	return h.s.Set(key, v)
-}
-
-// Delete removes the attribute, with the response. Once the response has started it does
-// nothing.
-func (h *Session) Delete(key string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.committed {
-		h.s.Delete(key)
-	}
-}
-
 // User returns the user the session belongs to ("" for an anonymous session).
 func (h *Session) User() string { return h.cur().User() }
-
-// SetUser sets the user the session belongs to; call Rotate with it on login. Once the
-// response has started it does nothing.
-func (h *Session) SetUser(user string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.committed {
-		h.s.SetUser(user)
-	}
-}
 
 // Modified reports whether the session has changes to save.
 func (h *Session) Modified() bool { return h.cur().Modified() }
@@ -122,6 +112,40 @@ func (h *Session) CreatedAt() time.Time { return h.cur().CreatedAt() }
 // first save.
 func (h *Session) ExpiresAt() time.Time { return h.cur().ExpiresAt() }
 
+// Deadline returns the session's absolute deadline: it is gone then, however active.
+// Zero before the first save.
+func (h *Session) Deadline() time.Time { return h.cur().Deadline() }
+
+// LastTouch returns when the session's expiry was last extended (by a save, or a load
+// whose touch was due); zero before the first save.
+func (h *Session) LastTouch() time.Time { return h.cur().LastTouch() }
+
+// Set records an attribute to save with the response. It returns the codec's error when
+// v cannot be encoded (the session is unchanged then), or ErrCommitted, having done
+// nothing, once the response has started.
+func (h *Session) Set(key string, v any) error {
+	return h.change(func(s *store.Session) error { return s.Set(key, v) })
+}
+
+// Delete removes the attribute, with the response; deleting a missing attribute is a
+// no-op. It returns ErrCommitted, having done nothing, once the response has started.
+func (h *Session) Delete(key string) error {
+	return h.change(func(s *store.Session) error {
+		s.Delete(key)
+		return nil
+	})
+}
+
+// SetUser sets the user the session belongs to ("" clears it), saved with the response;
+// call Rotate with it on login. It returns ErrCommitted, having done nothing, once the
+// response has started.
+func (h *Session) SetUser(user string) error {
+	return h.change(func(s *store.Session) error {
+		s.SetUser(user)
+		return nil
+	})
+}
+
 // Rotate gives the session a new ID now (call it on login and on any change of
 // privilege, against session fixation): the session, with its pending changes, is
 // written under the new ID, and the response carries the new cookie. The old ID leads to
@@ -129,40 +153,33 @@ func (h *Session) ExpiresAt() time.Time { return h.cur().ExpiresAt() }
 // old cookie still find it. A session never saved just gets a new ID, without a Redis
 // call.
 //
-// Errors: ErrCommitted (nothing done), or store.Rotate's; on error the session keeps its
-// ID and the old cookie stays valid.
+// Errors: ErrCommitted once the response has started (nothing done), or store.Rotate's;
+// on error the session keeps its ID and the old cookie stays valid.
 func (h *Session) Rotate(ctx context.Context) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.committed {
-		return ErrCommitted
-	}
-	return h.m.st.Rotate(ctx, h.s)
+	return h.change(func(s *store.Session) error { return h.m.st.Rotate(ctx, s) })
 }
 
 // Destroy deletes the session from Redis now (logout) and replaces it with a new, empty
 // one. The response expires the cookie (Max-Age=0), unless the handler stores something
-// in the new session, which then gets a new cookie. Once the response has started,
-// Destroy still deletes the session from Redis but can no longer expire the cookie, and
-// returns ErrCommitted.
+// in the new session, which then gets a new cookie. Call it before the response starts:
+// from then on it returns ErrCommitted and does nothing — the session stays in Redis and
+// the cookie stays valid (end the session with [store.Store.Destroy] then, without
+// expiring the cookie).
 //
-// Errors: ErrCommitted, the context's error or a Redis error (the session then still
-// exists).
+// Errors: ErrCommitted (nothing done), the context's error or a Redis error (the session
+// then still exists).
 func (h *Session) Destroy(ctx context.Context) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := h.m.st.DestroySession(ctx, h.s); err != nil {
-		return err
-	}
-	if h.committed {
-		return ErrCommitted
-	}
-	fresh, err := h.m.st.NewSession()
-	if err != nil {
-		return err
-	}
-	h.s, h.destroyed = fresh, true
-	return nil
+	return h.change(func(s *store.Session) error {
+		if err := h.m.st.DestroySession(ctx, s); err != nil {
+			return err
+		}
+		fresh, err := h.m.st.NewSession()
+		if err != nil {
+			return err
+		}
+		h.s, h.destroyed = fresh, true
+		return nil
+	})
 }
 
 // Update changes the session atomically, for a read-modify-write that concurrent
@@ -179,46 +196,43 @@ func (h *Session) Destroy(ctx context.Context) error {
 // them. A session not yet in Redis (no cookie, or Destroy was called) has no other
 // request to race with: fn runs once on a new session, which is saved at once.
 //
-// Errors: ErrCommitted (nothing done), fn's error (fn's changes are not saved), an error
-// matching store.ErrConflict when the session kept changing under every attempt, the
-// store's errors (store.ErrNotFound: the session is gone — logged out, revoked, expired
-// — and is not brought back), the context's error. On error the request's session is
-// left as it was.
+// Errors: ErrCommitted once the response has started (nothing done, fn not run), fn's
+// error (fn's changes are not saved), an error matching store.ErrConflict when the
+// session kept changing under every attempt, the store's errors (store.ErrNotFound: the
+// session is gone — logged out, revoked, expired — and is not brought back), the
+// context's error. On error the request's session is left as it was.
 func (h *Session) Update(ctx context.Context, fn func(*store.Session) error) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.committed {
-		return ErrCommitted
-	}
-	st := h.m.st
-	if h.s.Modified() {
-		if err := st.Save(ctx, h.s); err != nil {
+	return h.change(func(cur *store.Session) error {
+		st := h.m.st
+		if cur.Modified() {
+			if err := st.Save(ctx, cur); err != nil {
+				return err
+			}
+		}
+		if cur.IsNew() {
+			s, err := st.NewSession()
+			if err != nil {
+				return err
+			}
+			if err := fn(s); err != nil {
+				return err
+			}
+			if err := st.Save(ctx, s); err != nil {
+				return err
+			}
+			h.s = s
+			return nil
+		}
+		var last *store.Session
+		if err := st.Update(ctx, cur.ID(), func(s *store.Session) error {
+			last = s
+			return fn(s)
+		}); err != nil {
 			return err
 		}
-	}
-	if h.s.IsNew() {
-		s, err := st.NewSession()
-		if err != nil {
-			return err
-		}
-		if err := fn(s); err != nil {
-			return err
-		}
-		if err := st.Save(ctx, s); err != nil {
-			return err
-		}
-		h.s = s
+		h.s = last
 		return nil
-	}
-	var last *store.Session
-	if err := st.Update(ctx, h.s.ID(), func(s *store.Session) error {
-		last = s
-		return fn(s)
-	}); err != nil {
-		return err
-	}
-	h.s = last
-	return nil
+	})
 }
 
 // Ref returns the current session's reference, as store.Store.Sessions lists it: a page
@@ -230,7 +244,8 @@ func (h *Session) Ref() string {
 
 // RevokeOthers ends every other session of the session's user ("log out everywhere
 // else", after a password change): see store.Store.RevokeAll. It returns store.ErrNoUser
-// for an anonymous session.
+// for an anonymous session. It leaves the request's session as it is, so it works after
+// the response has started too.
 func (h *Session) RevokeOthers(ctx context.Context) error {
 	return h.m.st.RevokeAll(ctx, h.User(), h.ID())
 }

@@ -134,7 +134,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		}
 	}
 	if o.logger == nil {
-		o.logger = slog.New(discardHandler{})
+		o.logger = slog.New(slog.DiscardHandler)
 	}
 	st := &Store{
 		rdb:     rdb,
@@ -1052,13 +1052,6 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 		return d, ackErr // nil, or *AckError: applied, not confirmed
 	})
 }
-
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }
 
 // DestroySession destroys the session s (see Destroy) and marks s destroyed: a later Save
 // or Rotate of s returns ErrDestroyed.

@@ -109,7 +109,10 @@ func newAppOn(t *testing.T, rdb redis.UniversalClient, tls bool, storeOpts []sto
 	})
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
 		s := httpsession.FromContext(r.Context())
-		s.SetUser(r.FormValue("user"))
+		if err := s.SetUser(r.FormValue("user")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		if d := r.FormValue("device"); d != "" {
 			_ = s.Set("device", d)
 		}

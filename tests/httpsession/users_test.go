@@ -1,7 +1,9 @@
 package httpsession_test
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,7 +59,7 @@ func TestLogOutEverywhere(t *testing.T) {
 			require.Equal(t, "new=true user= keys=", who, "the revoked phone starts over")
 			_, body = a.get(t, laptop, "/devices")
 			refs, _ = devices(t, body)
-			require.ElementsMatch(t, []string{"laptop", "tablet"}, keys(refs))
+			require.ElementsMatch(t, []string{"laptop", "tablet"}, slices.Collect(maps.Keys(refs)))
 
 			a.get(t, laptop, "/revoke-others")
 			_, who = a.get(t, cs["tablet"].c, "/whoami")
@@ -75,12 +77,4 @@ func TestLogOutEverywhere(t *testing.T) {
 type httpClient struct {
 	c  *http.Client
 	id string
-}
-
-func keys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

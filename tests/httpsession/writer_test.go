@@ -159,15 +159,14 @@ func TestResponseWriter(t *testing.T) {
 			_, _ = io.WriteString(w, "x")
 			errs <- s.Set("k", "after")
 			errs <- s.Rotate(r.Context())
-			s.Delete("k")
-			errs <- nil
+			errs <- s.Delete("k")
 		})
 		resp, err := srv.Client().Get(srv.URL)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.ErrorIs(t, <-errs, httpsession.ErrCommitted)
 		require.ErrorIs(t, <-errs, httpsession.ErrCommitted)
-		require.NoError(t, <-errs)
+		require.ErrorIs(t, <-errs, httpsession.ErrCommitted)
 		require.Equal(t, "before", stored(t, resp, "k"))
 	})
 
