@@ -32,30 +32,6 @@ type RetryPolicy struct {
 // DefaultRetryPolicy is the policy of a store built without WithRetryPolicy.
 var DefaultRetryPolicy = RetryPolicy{MaxRetries: 100, AttemptTimeout: time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 250 * time.Millisecond}
 
-// WithRetryPolicy sets how operations are retried through a failover. A zero
-// AttemptTimeout, MinBackoff or MaxBackoff takes the default.
-func WithRetryPolicy(p RetryPolicy) Option {
-	return func(o *options) error {
-		if p.MaxRetries < 0 || p.AttemptTimeout < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
-			return fmt.Errorf("hasession: negative value in retry policy %+v", p)
-		}
-		if p.AttemptTimeout == 0 {
-			p.AttemptTimeout = DefaultRetryPolicy.AttemptTimeout
-		}
-		if p.MinBackoff == 0 {
-			p.MinBackoff = DefaultRetryPolicy.MinBackoff
-		}
-		if p.MaxBackoff == 0 {
-			p.MaxBackoff = DefaultRetryPolicy.MaxBackoff
-		}
-		if p.MaxBackoff < p.MinBackoff {
-			return fmt.Errorf("hasession: retry MaxBackoff %s under MinBackoff %s", p.MaxBackoff, p.MinBackoff)
-		}
-		o.retry = p
-		return nil
-	}
-}
-
 // Retryable reports whether err is one a failover produces and a later attempt may not:
 // connection refused or reset, EOF, i/o and dial timeouts, no route to host, a closed
 // pool connection, a pool timeout, CLUSTERDOWN, TRYAGAIN, LOADING, READONLY, MASTERDOWN,
@@ -94,31 +70,6 @@ func Retryable(err error) bool {
 	}
 	// No connection free in the client's pool in time; the server's client limit.
 	return errors.Is(err, redis.ErrPoolTimeout) || redis.IsMaxClientsError(err)
-}
-
-// RetryError is returned when the caller's context ended (or the retries ran out)
-// while an operation kept failing: it wraps both the context's error and the last Redis
-// error, so errors.Is works for either.
-type RetryError struct {
-	Op       string
-	Attempts int
-	Ctx      error // the caller's context error; nil when retries ran out
-	Last     error // the last attempt's error
-}
-
-func (e *RetryError) Error() string {
-	if e.Ctx != nil {
-		return fmt.Sprintf("hasession: %s: %v after %d attempts (last error: %v)", e.Op, e.Ctx, e.Attempts, e.Last)
-	}
-	return fmt.Sprintf("hasession: %s: gave up after %d attempts: %v", e.Op, e.Attempts, e.Last)
-}
-
-// Unwrap returns the context's error and the last Redis error.
-func (e *RetryError) Unwrap() []error {
-	if e.Ctx != nil {
-		return []error{e.Ctx, e.Last}
-	}
-	return []error{e.Last}
 }
 
 // do runs op with the retry policy and returns its result. op gets a context bounded by
@@ -220,16 +171,6 @@ func ended(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// extraAttemptTime is what an attempt of the named operation may take beyond the attempt
-// timeout: a save, a login's index entry, a revoke, a logout and a rotation's forward
-// step with write acknowledgement wait up to the WAIT timeout on top.
-func (st *Store) extraAttemptTime(name string) time.Duration {
-	if st.o.ackReplicas > 0 && (name == "save session" || name == "index session" || name == "revoke sessions" || name == "destroy session" || name == "rotate session") {
-		return st.o.ackTimeout
-	}
-	return 0
 }
 
 // attemptContext bounds one attempt. The caller's context is used as it is (no
