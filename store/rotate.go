@@ -94,13 +94,14 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			}
 			until = t + pendingMs
 		}
-		args := make([]any, 0, 11+len(cur.attrs)+2*len(s.changes))
-		args = append(args, newSaveID(), "", "c", st.idleArg, cur.deadline, st.codecArg, "", cur.created, cur.version, until)
-		if user != "" {
-			args[6] = "+" + user
+		a := saveArgs{
+			saveID: newSaveID(), expect: "", mode: saveCopy, idle: st.idleArg, second: cur.deadline, codec: st.codecArg,
+			user: "", created: cur.created, oldVersion: cur.version, until: until,
 		}
-		args = cur.appendAll(args)
-		r, err = st.save(ctx, newKey, args)
+		if user != "" {
+			a.user = "+" + user
+		}
+		r, err = st.save(ctx, newKey, a.copyOf(cur))
 		if errors.Is(err, ErrNotAcknowledged) {
 			ackErr, err = err, nil // written: the rotation goes on
 		}

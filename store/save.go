@@ -50,15 +50,18 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	}
 	// An update sends the deadline and created-at it knows: what a retry is answered with
 	// where the session is gone since its first attempt applied (see save.lua).
-	mode, expect, second, created := "u", "", any(s.deadline), any(s.created)
-	if s.isNew {
-		mode, second, created = "n", st.lifeArg, 0
-	} else if checkVersion && !testhook.IgnoreVersionCheck.Load() { // the switch: a broken build, for the history checker's tests
-		expect = strconv.FormatInt(s.version, 10)
+	a := saveArgs{
+		// One save ID for every attempt: an attempt answered 'stale' (index race) applied
+		// nothing and recorded nothing, so the next one may carry it too.
+		saveID: newSaveID(),
+		expect: "", mode: saveUpdate, idle: st.idleArg, second: s.deadline, codec: st.codecArg,
+		user: s.userArg(), created: s.created, oldVersion: 0, until: "",
 	}
-	// One save ID for every attempt: an attempt answered 'stale' (index race) applied
-	// nothing and recorded nothing, so the next one may carry it too.
-	saveID := newSaveID()
+	if s.isNew {
+		a.mode, a.second, a.created = saveNew, st.lifeArg, 0
+	} else if checkVersion && !testhook.IgnoreVersionCheck.Load() { // the switch: a broken build, for the history checker's tests
+		a.expect = strconv.FormatInt(s.version, 10)
+	}
 	var r saveResult
 	var ackErr error
 	for attempt := 0; ; attempt++ {
@@ -76,11 +79,9 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 			}
 			until = t + pendingMs
 		}
-		args := make([]any, 0, 11+3*len(s.changes))
-		args = append(args, saveID, expect, mode, st.idleArg, second, st.codecArg, s.userArg(), created, 0, until)
-		args = s.appendChanges(args)
+		a.until = until
 		var err error
-		r, err = st.save(ctx, st.key(s.id), args)
+		r, err = st.save(ctx, st.key(s.id), a.changes(s))
 		if errors.Is(err, ErrNotAcknowledged) {
 			// Applied on the master: s must say what Redis holds.
 			ackErr, err = err, nil
@@ -103,6 +104,70 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	s.isNew = false
 	s.storedUser = s.user
 	return ackErr
+}
+
+// saveArgs are the arguments of save.lua, ARGV[1] to ARGV[10] in its order, and build the
+// attribute tail (ARGV[11] on) from a session: the Go side of the script's contract,
+// which its header documents. Every field is sent as it is: set each one (a nil any is
+// not an empty string).
+type saveArgs struct {
+	saveID string   // ARGV[1]: 16 hex digits (newSaveID), the same for every attempt of one save
+	expect string   // ARGV[2]: the version the session must still have; '' for no check
+	mode   saveMode // ARGV[3]
+	idle   any      // ARGV[4]: the idle timeout (ms)
+	// ARGV[5]: saveNew, the absolute lifetime (ms); saveUpdate and saveCopy, the absolute
+	// deadline (ms since epoch).
+	second any
+	codec  any    // ARGV[6]: the store's codec name
+	user   string // ARGV[7]: '' unchanged, '+name' set, '-' clear (see Session.userArg)
+	// ARGV[8]: saveUpdate and saveCopy, the created-at (ms since epoch); saveNew, 0
+	// (unused).
+	created any
+	// ARGV[9]: saveCopy, the old session's version; otherwise 0 (unused).
+	oldVersion any
+	// ARGV[10]: '' or, when the save gives the session a user, the time (ms, Redis time)
+	// until which the user's index entry written just before is trusted.
+	until any
+}
+
+// saveMode is save.lua's ARGV[3].
+type saveMode uint8
+
+// The modes of save.lua.
+const (
+	saveNew    saveMode = iota // 'n': a new session
+	saveUpdate                 // 'u': an update of an existing session
+	saveCopy                   // 'c': a rotation's copy, a new key that keeps the old session's created-at and deadline
+)
+
+// arg returns the mode as save.lua reads it; a constant, boxed without allocating.
+func (m saveMode) arg() any {
+	switch m {
+	case saveNew:
+		return "n"
+	case saveUpdate:
+		return "u"
+	}
+	return "c"
+}
+
+// changes returns the arguments of a save of s's pending changes: ARGV[1] to ARGV[10],
+// then ARGV[11]: the number of deleted attributes, their fields, then field/value pairs
+// of the set ones (Session.appendChanges).
+func (a *saveArgs) changes(s *Session) []any {
+	return s.appendChanges(a.appendHead(make([]any, 0, 11+3*len(s.changes))))
+}
+
+// copyOf returns the arguments of a rotation's copy of s: ARGV[1] to ARGV[10], then
+// ARGV[11]: no deletion, and every attribute of s after its pending changes
+// (Session.appendAll).
+func (a *saveArgs) copyOf(s *Session) []any {
+	return s.appendAll(a.appendHead(make([]any, 0, 11+len(s.attrs)+2*len(s.changes))))
+}
+
+// appendHead appends ARGV[1] to ARGV[10].
+func (a *saveArgs) appendHead(args []any) []any {
+	return append(args, a.saveID, a.expect, a.mode.arg(), a.idle, a.second, a.codec, a.user, a.created, a.oldVersion, a.until)
 }
 
 type saveResult struct{ version, now, deadline, created int64 }
