@@ -115,11 +115,12 @@ func (st *Store) ackShortfall(what string, err error) error {
 	return nil
 }
 
-// extraAttemptTime is what an attempt of the named operation may take beyond the attempt
+// extraAttemptTime is what an attempt of the operation may take beyond the attempt
 // timeout: a save, a login's index entry, a revoke, a logout and a rotation's forward
-// step with write acknowledgement wait up to the WAIT timeout on top.
-func (st *Store) extraAttemptTime(name string) time.Duration {
-	if st.o.ackReplicas > 0 && (name == "save session" || name == "index session" || name == "revoke sessions" || name == "destroy session" || name == "rotate session") {
+// step with write acknowledgement wait up to the WAIT timeout on top (see
+// opKind.waitsForAck).
+func (st *Store) extraAttemptTime(kind opKind) time.Duration {
+	if st.o.ackReplicas > 0 && kind.waitsForAck() {
 		return st.o.ackTimeout
 	}
 	return 0

@@ -124,7 +124,7 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 	if tomb == tombLogout {
 		mode = "d"
 	}
-	return do(st, ctx, "destroy session", func(ctx context.Context) (destroyed, error) {
+	return do(st, ctx, opDestroy, func(ctx context.Context) (destroyed, error) {
 		var d destroyed
 		var res []any
 		var err, ackErr error
@@ -141,7 +141,7 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 			res, err = destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode, keep).Slice()
 		}
 		if err != nil {
-			return d, st.redisErr("destroy session", key, err)
+			return d, st.redisErr(opDestroy, key, err)
 		}
 		if len(res) == 4 {
 			n, _ := res[0].(int64)

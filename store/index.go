@@ -28,14 +28,14 @@ const (
 // indexRace decides what a save that may have lost a race with a revoke does next: retry
 // (with the session listed again), give up with ErrNotFound after maxIndexRaces, or
 // return err as it is (nil when the save applied).
-func indexRace(op string, err error, attempt int) (retry bool, _ error) {
+func indexRace(op opKind, err error, attempt int) (retry bool, _ error) {
 	switch {
 	case !errors.Is(err, errIndexRace):
 		return false, err
 	case attempt < maxIndexRaces:
 		return true, nil
 	}
-	return false, fmt.Errorf("hasession: %s: %w", op, ErrNotFound)
+	return false, fmt.Errorf("hasession: %s: %w", op.String(), ErrNotFound)
 }
 
 // indexKey returns the key of the user's index: <prefix>u:{<user tag>}, where the user
@@ -57,7 +57,7 @@ func (st *Store) indexKey(user string) string {
 func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (int64, error) {
 	idx := st.indexKey(user)
 	span := st.lifeMs + pendingMs
-	now, err := do(st, ctx, "index session", func(ctx context.Context) (int64, error) {
+	now, err := do(st, ctx, opIndex, func(ctx context.Context) (int64, error) {
 		if st.o.ackReplicas > 0 {
 			v, err := st.evalAcked(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
 			if errors.Is(err, ErrNotAcknowledged) {
@@ -75,7 +75,7 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 		return indexAddScript.Run(ctx, st.rdb, []string{idx}, tag, deadline, span, clockMarginMs).Int64()
 	})
 	if err != nil {
-		return 0, st.redisErr("index session", idx, err)
+		return 0, st.redisErr(opIndex, idx, err)
 	}
 	return now, nil
 }
@@ -91,7 +91,7 @@ func (st *Store) indexRemove(ctx context.Context, user string, tags ...string) {
 	for i, t := range tags {
 		members[i] = t
 	}
-	_, err := do(st, ctx, "unindex session", func(ctx context.Context) (int64, error) {
+	_, err := do(st, ctx, opUnindex, func(ctx context.Context) (int64, error) {
 		return st.rdb.ZRem(ctx, idx, members...).Result()
 	})
 	if err != nil {
@@ -102,11 +102,11 @@ func (st *Store) indexRemove(ctx context.Context, user string, tags ...string) {
 // indexRead returns the tags in the user's index whose deadline has not passed.
 func (st *Store) indexRead(ctx context.Context, user string) ([]string, error) {
 	idx := st.indexKey(user)
-	tags, err := do(st, ctx, "read session index", func(ctx context.Context) ([]string, error) {
+	tags, err := do(st, ctx, opReadIndex, func(ctx context.Context) ([]string, error) {
 		return indexReadScript.Run(ctx, st.rdb, []string{idx}, clockMarginMs).StringSlice()
 	})
 	if err != nil {
-		return nil, st.redisErr("read session index", idx, err)
+		return nil, st.redisErr(opReadIndex, idx, err)
 	}
 	return tags, nil
 }
@@ -123,7 +123,7 @@ type memberReply struct {
 // round trip per node in a Cluster) — and retries those that failed with a retryable
 // error, under the retry policy. With ack (and WithWriteAck) each node's pipeline ends
 // with WAIT.
-func (st *Store) members(ctx context.Context, op string, tags []string, args []any, ack bool) []memberReply {
+func (st *Store) members(ctx context.Context, op opKind, tags []string, args []any, ack bool) []memberReply {
 	var mu sync.Mutex // an attempt abandoned at its deadline may still finish (see call)
 	out := make([]memberReply, len(tags))
 	todo := make([]int, len(tags))

@@ -29,7 +29,7 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrInvalidID
 	}
 	for range maxHops {
-		r, err := doWith(st, ctx, "load session", id, loadOp)
+		r, err := doWith(st, ctx, opLoad, id, loadOp)
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 	key := st.key(id)
 	rawb, err := st.hgetall(ctx, key)
 	if err != nil {
-		return nil, "", st.redisErr("load session", key, err)
+		return nil, "", st.redisErr(opLoad, key, err)
 	}
 	s, fwd, err := st.parseLoaded(ctx, id, key, rawb, false)
 	if err != nil || fwd != "" {
@@ -83,7 +83,7 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 		loadTouchHook(key)
 	}
 	if rawb, err = st.touchRead(ctx, key); err != nil {
-		return nil, "", st.redisErr("load session", key, err)
+		return nil, "", st.redisErr(opLoad, key, err)
 	}
 	t, fwd, err := st.parseLoaded(ctx, id, key, rawb, true)
 	if err != nil || fwd != "" {
@@ -113,7 +113,7 @@ func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, t
 		// does not interpret it, so run the typed command, which goes through the
 		// client's redirection and error handling (and loads a missing script).
 		if fields, err = st.typedFields(ctx, key, touched, raw); err != nil {
-			return nil, "", st.redisErr("load session", key, err)
+			return nil, "", st.redisErr(opLoad, key, err)
 		}
 	} else if fields, err = parseRESPFields(raw); err != nil {
 		return nil, "", &CorruptError{Key: key, Reason: "malformed HGETALL reply: " + err.Error()}

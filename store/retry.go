@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -72,13 +73,65 @@ func Retryable(err error) bool {
 	return errors.Is(err, redis.ErrPoolTimeout) || redis.IsMaxClientsError(err)
 }
 
+// opKind is an operation of the store, for the retry loop: its name in errors and logs
+// (String) and whether an attempt may wait for WAIT (waitsForAck).
+type opKind uint8
+
+// The store's operations.
+const (
+	opCaller       opKind = iota // an operation Retry runs, named by its caller
+	opLoad                       // Load
+	opSave                       // Save, and a rotation's copy
+	opRotate                     // a rotation's first and last steps (pending.lua, forward.lua)
+	opDestroy                    // one key of a Destroy (destroy.lua)
+	opIndex                      // an entry in a user's index (index_add.lua)
+	opUnindex                    // entries dropped from a user's index
+	opReadIndex                  // a read of a user's index (index_read.lua)
+	opListSessions               // Sessions' reads of the listed sessions (member.lua)
+	opRevoke                     // Revoke's and RevokeAll's writes (member.lua)
+)
+
+// opNames are the operations' names, as errors and logs give them.
+var opNames = [...]string{
+	opCaller:       "operation",
+	opLoad:         "load session",
+	opSave:         "save session",
+	opRotate:       "rotate session",
+	opDestroy:      "destroy session",
+	opIndex:        "index session",
+	opUnindex:      "unindex session",
+	opReadIndex:    "read session index",
+	opListSessions: "list sessions",
+	opRevoke:       "revoke sessions",
+}
+
+// String returns the operation's name, as errors and logs give it ("save session").
+func (k opKind) String() string {
+	if int(k) < len(opNames) {
+		return opNames[k]
+	}
+	return "opKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// waitsForAck reports whether an attempt of the operation may, with WithWriteAck, wait
+// for WAIT after its write: a save, a login's index entry, a revoke, a logout, and a
+// rotation (its forward step; its first step, which runs under the same kind, is given
+// the same time).
+func (k opKind) waitsForAck() bool {
+	switch k {
+	case opSave, opIndex, opRevoke, opDestroy, opRotate:
+		return true
+	}
+	return false
+}
+
 // do runs op with the retry policy and returns its result. op gets a context bounded by
 // the attempt timeout; it must not write state shared between attempts (an abandoned
 // attempt may still be running, see call): it returns what it produced. Errors that are
 // not retryable return at once; a retryable one is retried after a jittered backoff,
 // once the cluster client has been told to reload its slot map.
-func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.Context) (T, error)) (T, error) {
-	return doWith(st, ctx, name, op, runOp[T])
+func do[T any](st *Store, ctx context.Context, kind opKind, op func(ctx context.Context) (T, error)) (T, error) {
+	return doWith(st, ctx, kind, op, runOp[T])
 }
 
 func runOp[T any](_ *Store, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
@@ -87,7 +140,14 @@ func runOp[T any](_ *Store, ctx context.Context, op func(ctx context.Context) (T
 
 // doWith is do for an op that takes its argument explicitly: with a top-level function
 // (or method expression) as op, a hot path such as Load allocates no closure.
-func doWith[A, T any](st *Store, ctx context.Context, name string, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
+func doWith[A, T any](st *Store, ctx context.Context, kind opKind, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
+	return doNamed(st, ctx, kind, kind.String(), arg, op)
+}
+
+// doNamed is doWith under a name of its own (an operation Retry runs, named by its
+// caller): name is the operation's name in errors and logs, kind says how long an
+// attempt may take.
+func doNamed[A, T any](st *Store, ctx context.Context, kind opKind, name string, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
 	p := st.o.retry
 	var zero T
 	var last error
@@ -98,7 +158,7 @@ func doWith[A, T any](st *Store, ctx context.Context, name string, arg A, op fun
 			}
 			return zero, &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
 		}
-		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(name))
+		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(kind))
 		v, err := call(st, actx, arg, op)
 		cancel()
 		err = asPermissionError(err) // a refusal (ACL) is not retryable: returned below at once
@@ -283,8 +343,8 @@ func NewFailoverClient(o *redis.UniversalOptions) redis.UniversalClient {
 // client directly (the scs and gorilla adapters), which then rides out a failover as the
 // store does. fn must be safe to repeat.
 func (st *Store) Retry(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	_, err := do(st, ctx, name, func(ctx context.Context) (struct{}, error) {
+	_, err := doNamed(st, ctx, opCaller, name, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, fn(ctx)
-	})
+	}, runOp[struct{}])
 	return err
 }

@@ -105,7 +105,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		if errors.Is(err, ErrNotAcknowledged) {
 			ackErr, err = err, nil // written: the rotation goes on
 		}
-		if retry, err := indexRace("rotate session", err, races); err != nil {
+		if retry, err := indexRace(opRotate, err, races); err != nil {
 			return err
 		} else if retry {
 			races++
@@ -167,11 +167,11 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 // again through its old ID (the old ID's holder would not end with the session).
 func (st *Store) rotateRead(ctx context.Context, oldID, newTag string) (*Session, error) {
 	key := st.key(oldID)
-	fields, err := do(st, ctx, "rotate session", func(ctx context.Context) ([]string, error) {
+	fields, err := do(st, ctx, opRotate, func(ctx context.Context) ([]string, error) {
 		return pendingScript.Run(ctx, st.rdb, []string{key}, newTag).StringSlice()
 	})
 	if err != nil {
-		return nil, st.redisErr("rotate session", key, err)
+		return nil, st.redisErr(opRotate, key, err)
 	}
 	if len(fields) == 0 {
 		return nil, ErrNotFound
@@ -207,7 +207,7 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 		mode, ttl = "t", max(st.graceMs, tombstoneMs)
 	}
 	ver, tag := strconv.FormatInt(version, 10), st.tag(newID)
-	n, err := do(st, ctx, "rotate session", func(ctx context.Context) (int64, error) {
+	n, err := do(st, ctx, opRotate, func(ctx context.Context) (int64, error) {
 		if st.o.ackReplicas > 0 {
 			// With write acknowledgement the pointer (or tombstone) waits for replicas
 			// as the new session did: a failover that lost it would bring the old
@@ -225,7 +225,7 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 		return n, st.ackShortfall("rotation", err)
 	}
 	if err != nil {
-		return 0, st.redisErr("rotate session", key, err)
+		return 0, st.redisErr(opRotate, key, err)
 	}
 	return n, nil
 }

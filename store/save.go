@@ -86,7 +86,7 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 			// Applied on the master: s must say what Redis holds.
 			ackErr, err = err, nil
 		}
-		if retry, err := indexRace("save session", err, attempt); err != nil {
+		if retry, err := indexRace(opSave, err, attempt); err != nil {
 			return err
 		} else if !retry {
 			break
@@ -175,7 +175,7 @@ type saveResult struct{ version, now, deadline, created int64 }
 // save runs the save script with the retry policy: every attempt carries the same save
 // ID, so an attempt whose reply was lost is not applied again.
 func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, error) {
-	r, err := doWith(st, ctx, "save session", saveReq{key, args}, runSaveOp)
+	r, err := doWith(st, ctx, opSave, saveReq{key, args}, runSaveOp)
 	switch {
 	case err == nil:
 		st.stats.saves.Add(1)
@@ -212,7 +212,7 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 		if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
 			// Auto-pipelined, the command may still be in flight: leave it alone. A
 			// retry carries the same save ID.
-			return r, st.redisErr("save session", key, err)
+			return r, st.redisErr(opSave, key, err)
 		}
 		res, err = cmd.Result()
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -220,7 +220,7 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 		}
 	}
 	if err != nil && !errors.Is(err, ErrNotAcknowledged) {
-		return r, st.redisErr("save session", key, err)
+		return r, st.redisErr(opSave, key, err)
 	}
 	r, perr := parseSaveReply(key, res, st.o.codec.Name())
 	if perr != nil {

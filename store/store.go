@@ -150,11 +150,11 @@ func (st *Store) process(ctx context.Context, key string, cmd redis.Cmder) error
 
 // redisErr wraps a Redis or context error with what was being done; WRONGTYPE (a key
 // holding something other than a hash) becomes a *CorruptError.
-func (st *Store) redisErr(op, key string, err error) error {
+func (st *Store) redisErr(op opKind, key string, err error) error {
 	if redis.HasErrorPrefix(err, "WRONGTYPE") {
 		return &CorruptError{Key: key, Reason: "not a hash", Err: err}
 	}
-	return fmt.Errorf("hasession: %s: %w", op, err)
+	return fmt.Errorf("hasession: %s: %w", op.String(), err)
 }
 
 // newSessionID returns a fresh session ID (a UUIDv4 from crypto/rand).

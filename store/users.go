@@ -86,7 +86,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 	for _, a := range attrs {
 		args = append(args, attrPrefix+a)
 	}
-	replies := st.members(ctx, "list sessions", tags, args, false)
+	replies := st.members(ctx, opListSessions, tags, args, false)
 	now := time.Now()
 	var infos []SessionInfo
 	var prune []string
@@ -254,7 +254,7 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 	}
 	first := tags[0]
 	for hop := 0; len(tags) > 0 && hop < maxHops; hop++ {
-		replies := st.members(ctx, "revoke sessions", tags, args, true)
+		replies := st.members(ctx, opRevoke, tags, args, true)
 		var next []string
 		for i, r := range replies {
 			switch {
