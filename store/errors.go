@@ -39,6 +39,9 @@ var (
 	// ErrWrongStore: the Session was made by another Store (a programmer error). Nothing
 	// was sent.
 	ErrWrongStore = errors.New("hasession: session belongs to another store")
+	// ErrClosed: the Store was closed (see Store.Close); the call sent nothing more to
+	// Redis.
+	ErrClosed = errors.New("hasession: store closed")
 )
 
 // SizeError reports a session whose encoded attributes exceed the size limit. Nothing was

@@ -152,6 +152,9 @@ func doNamed[A, T any](st *Store, ctx context.Context, kind opKind, name string,
 	var zero T
 	var last error
 	for attempt := 0; ; attempt++ {
+		if st.closed.Load() {
+			return zero, ErrClosed
+		}
 		if err := ctx.Err(); err != nil {
 			if last == nil {
 				return zero, fmt.Errorf("hasession: %s: %w", name, err)

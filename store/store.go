@@ -48,6 +48,7 @@ type Store struct {
 	clientBound time.Duration // how long one command can block the client by its own timeouts
 	stats       counters
 	replyHint   atomic.Int64
+	closed      atomic.Bool // see Close
 }
 
 // New returns a Store on any go-redis v9 client: *redis.Client, a Sentinel
@@ -102,6 +103,27 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		st.batch = newBatchers(rdb)
 	}
 	return st, nil
+}
+
+// Close closes the store: its auto-pipelining loops end (a loop sending a pipeline ends
+// when the pipeline has its replies), and from then on every call that would talk to
+// Redis returns ErrClosed. A call under way returns ErrClosed at its next attempt or
+// step; what it has sent completes. Calls that need no round trip still work:
+// NewSession, Key, Ref, IndexKey, Stats, Client, and a Save of an unmodified session or a
+// Rotate of a session never saved.
+//
+// Close does not close the go-redis client given to New: the caller made it and owns it,
+// and may share it with other code. Close the client after the store, when nothing else
+// uses it. Close may be called more than once, and concurrently with other calls; it
+// returns nil.
+func (st *Store) Close() error {
+	if st.closed.Swap(true) {
+		return nil
+	}
+	if st.batch != nil {
+		close(st.batch.stop)
+	}
+	return nil
 }
 
 // Client returns the go-redis client the store uses.
