@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -39,43 +38,6 @@ func ACLRules(prefix string) []string {
 func ACLSetUser(user, password, prefix string) string {
 	return "ACL SETUSER " + user + " reset on >" + password + " " + strings.Join(ACLRules(prefix), " ")
 }
-
-// ErrPermission: Redis refused a command for lack of permission (ACL): the user the
-// client logs in as may not run the command or touch the key. Retrying does not help;
-// the store returns it at once, as a [*PermissionError].
-var ErrPermission = errors.New("hasession: permission denied by Redis")
-
-// PermissionError is returned when Redis refused a command of the store, or a command one
-// of its scripts ran, for lack of permission: the user the client logs in as lacks a
-// command or a key pattern (see [ACLRules]). It matches [ErrPermission] and wraps the
-// error Redis returned. The store does not retry it.
-type PermissionError struct {
-	// Command is the command refused, as Redis names it ("evalsha", "script|load"); empty
-	// when a key was refused, or when Redis did not name the command a script ran.
-	Command string
-	// InScript is true when the command was refused inside one of the store's scripts.
-	InScript bool
-	// Err is the error as the store would have returned it.
-	Err error
-}
-
-func (e *PermissionError) Error() string {
-	what := "a key or command"
-	if e.Command != "" {
-		what = "command '" + e.Command + "'"
-	}
-	where := ""
-	if e.InScript {
-		where = " in a script"
-	}
-	return fmt.Sprintf("hasession: Redis refused %s%s for lack of permission (ACL): %v", what, where, e.Err)
-}
-
-// Is makes errors.Is(err, ErrPermission) true.
-func (e *PermissionError) Is(target error) bool { return target == ErrPermission }
-
-// Unwrap returns the error Redis returned.
-func (e *PermissionError) Unwrap() error { return e.Err }
 
 // Messages of a command refused inside a script: Redis replies ERR with one of these
 // (7.0: "The user executing the script can't run this command or subcommand"; 7.2 on:

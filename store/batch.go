@@ -39,6 +39,7 @@ type batcher struct {
 	sending  atomic.Int32
 	progress atomic.Int64 // when a pipeline last completed or began with none running (unix ns)
 	idle     func(*batcher)
+	stop     <-chan struct{} // closed by Store.Close: the loops end as when idle
 }
 
 // batchOp is one queued command, the context of its caller and the signal that its reply
@@ -51,8 +52,8 @@ type batchOp struct {
 
 var batchOps = sync.Pool{New: func() any { return &batchOp{done: make(chan struct{}, 1)} }}
 
-func newBatcher(c redis.UniversalClient, idle func(*batcher)) *batcher {
-	return &batcher{c: c, q: make(chan *batchOp, batchQueue), idle: idle}
+func newBatcher(c redis.UniversalClient, idle func(*batcher), stop <-chan struct{}) *batcher {
+	return &batcher{c: c, q: make(chan *batchOp, batchQueue), idle: idle, stop: stop}
 }
 
 // do sends cmd in the next pipeline and waits for its reply or for ctx to end. A caller
@@ -137,6 +138,8 @@ func (b *batcher) loop() {
 			clear(batch)
 			clear(live[:cap(live)])
 			t.Reset(batchIdle)
+		case <-b.stop:
+			t.Reset(0) // the case below, at once: it ends the loop when nothing is queued
 		case <-t.C:
 			b.running.Add(-1)
 			// A command queued while this loop was deciding to end saw it running: stay
@@ -237,6 +240,7 @@ type batchers struct {
 	single   *batcher // a *redis.Client (standalone or Sentinel): one batcher
 	singleNR *batcher // and one for the commands go-redis does not retry
 	nodes    sync.Map // batcherKey → *batcher, for a Cluster; dropped when idle
+	stop     chan struct{}
 }
 
 // batcherKey names a Cluster node's batcher.
@@ -246,10 +250,10 @@ type batcherKey struct {
 }
 
 func newBatchers(rdb redis.UniversalClient) *batchers {
-	bs := &batchers{rdb: rdb}
+	bs := &batchers{rdb: rdb, stop: make(chan struct{})}
 	if _, ok := rdb.(*redis.Client); ok {
-		bs.single = newBatcher(rdb, nil)
-		bs.singleNR = newBatcher(rdb, nil)
+		bs.single = newBatcher(rdb, nil, bs.stop)
+		bs.singleNR = newBatcher(rdb, nil, bs.stop)
 	}
 	return bs
 }
@@ -277,7 +281,7 @@ func (bs *batchers) process(ctx context.Context, key string, cmd redis.Cmder) er
 	if !ok {
 		b, _ = bs.nodes.LoadOrStore(addr, newBatcher(cc, func(b *batcher) {
 			bs.nodes.CompareAndDelete(addr, b) // a later command makes a new one
-		}))
+		}, bs.stop))
 	}
 	return b.(*batcher).do(ctx, cmd)
 }

@@ -28,7 +28,9 @@
 // small command costs is the round trip's system calls and wake-ups, on the app server
 // and in Redis; shared, they are paid once per pipeline. Each caller still gets its own
 // reply and error, and waits no longer than its context allows. The commands go through
-// the client given to New, so its hooks see them (as pipelines).
+// the client given to New, so its hooks see them (as pipelines). The goroutines that send
+// them end after 2 s with nothing to send, or at once when the store is closed
+// ([Store.Close], which leaves the client open).
 //
 // # Time and expiry
 //
@@ -227,12 +229,13 @@
 // [*SizeError], [*CodecError] (matches [ErrCodecMismatch]), [*CorruptError] (matches
 // [ErrCorrupt]: foreign data at the key, WRONGTYPE, malformed metadata, also from Destroy,
 // which leaves such data untouched), [*AckError] (matches [ErrNotAcknowledged]: applied,
-// not confirmed), [ErrDestroyed], [ErrWrongStore], [*PermissionError] (matches
-// [ErrPermission]), or the context's error wrapped: once the caller's context has ended,
-// every error matches it (errors.Is(err, ctx.Err())), whatever else it wraps. Errors quote
-// at most [MaxQuoted] bytes of data read from Redis. [Session.Set] refuses a value the
-// codec could not read back (nested deeper than [codec.MaxDepth], or containing itself:
-// [codec.ErrTooDeep]). No method panics on bad input or a Redis failure.
+// not confirmed), [ErrDestroyed], [ErrWrongStore], [ErrClosed] (after [Store.Close]),
+// [*PermissionError] (matches [ErrPermission]), or the context's error wrapped: once the
+// caller's context has ended, every error matches it (errors.Is(err, ctx.Err())),
+// whatever else it wraps. Errors quote at most [MaxQuoted] bytes of data read from Redis.
+// [Session.Set] refuses a value the codec could not read back (nested deeper than
+// [codec.MaxDepth], or containing itself: [codec.ErrTooDeep]). No method panics on bad
+// input or a Redis failure.
 //
 // # Redis user
 //

@@ -39,6 +39,9 @@ var (
 	// ErrWrongStore: the Session was made by another Store (a programmer error). Nothing
 	// was sent.
 	ErrWrongStore = errors.New("hasession: session belongs to another store")
+	// ErrClosed: the Store was closed (see Store.Close); the call sent nothing more to
+	// Redis.
+	ErrClosed = errors.New("hasession: store closed")
 )
 
 // SizeError reports a session whose encoded attributes exceed the size limit. Nothing was
@@ -113,3 +116,92 @@ func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // Unwrap returns the Redis error.
 func (e *CorruptError) Unwrap() error { return e.Err }
+
+// ErrPermission: Redis refused a command for lack of permission (ACL): the user the
+// client logs in as may not run the command or touch the key. Retrying does not help;
+// the store returns it at once, as a [*PermissionError].
+var ErrPermission = errors.New("hasession: permission denied by Redis")
+
+// PermissionError is returned when Redis refused a command of the store, or a command one
+// of its scripts ran, for lack of permission: the user the client logs in as lacks a
+// command or a key pattern (see [ACLRules]). It matches [ErrPermission] and wraps the
+// error Redis returned. The store does not retry it.
+type PermissionError struct {
+	// Command is the command refused, as Redis names it ("evalsha", "script|load"); empty
+	// when a key was refused, or when Redis did not name the command a script ran.
+	Command string
+	// InScript is true when the command was refused inside one of the store's scripts.
+	InScript bool
+	// Err is the error as the store would have returned it.
+	Err error
+}
+
+func (e *PermissionError) Error() string {
+	what := "a key or command"
+	if e.Command != "" {
+		what = "command '" + e.Command + "'"
+	}
+	where := ""
+	if e.InScript {
+		where = " in a script"
+	}
+	return fmt.Sprintf("hasession: Redis refused %s%s for lack of permission (ACL): %v", what, where, e.Err)
+}
+
+// Is makes errors.Is(err, ErrPermission) true.
+func (e *PermissionError) Is(target error) bool { return target == ErrPermission }
+
+// Unwrap returns the error Redis returned.
+func (e *PermissionError) Unwrap() error { return e.Err }
+
+// RetryError is returned when the caller's context ended (or the retries ran out)
+// while an operation kept failing: it wraps both the context's error and the last Redis
+// error, so errors.Is works for either.
+type RetryError struct {
+	Op       string
+	Attempts int
+	Ctx      error // the caller's context error; nil when retries ran out
+	Last     error // the last attempt's error
+}
+
+func (e *RetryError) Error() string {
+	if e.Ctx != nil {
+		return fmt.Sprintf("hasession: %s: %v after %d attempts (last error: %v)", e.Op, e.Ctx, e.Attempts, e.Last)
+	}
+	return fmt.Sprintf("hasession: %s: gave up after %d attempts: %v", e.Op, e.Attempts, e.Last)
+}
+
+// Unwrap returns the context's error and the last Redis error.
+func (e *RetryError) Unwrap() []error {
+	if e.Ctx != nil {
+		return []error{e.Ctx, e.Last}
+	}
+	return []error{e.Last}
+}
+
+// RevokeError lists the sessions a revoke could not reach; it wraps the last error.
+// Revoking again is safe: what was revoked stays revoked.
+type RevokeError struct {
+	User   string
+	Failed []string // the sessions' Refs
+	Err    error
+}
+
+func (e *RevokeError) Error() string {
+	return fmt.Sprintf("hasession: %d session(s) of the user could not be revoked: %v", len(e.Failed), e.Err)
+}
+
+// Unwrap returns the last error.
+func (e *RevokeError) Unwrap() error { return e.Err }
+
+// ErrNoUser is returned by the user index methods for an empty user.
+var ErrNoUser = errors.New("hasession: no user given")
+
+// errIndexRace: a save that gives a session a user lost a race with a revoke, or came
+// later than the pending window after its index entry. Save and Rotate list it again.
+var errIndexRace = errors.New("hasession: session index race")
+
+// errKeyExists: a new session's key is taken (by a session or a forward pointer). It
+// matches ErrConflict: an earlier save of the session, whose reply was lost, may have
+// written it.
+var errKeyExists = fmt.Errorf("%w: the new session's key exists already (an earlier save of it may have applied: load it)", ErrConflict)

@@ -192,3 +192,27 @@ func WithAutoPipeline(on bool) Option {
 		return nil
 	}
 }
+
+// WithRetryPolicy sets how operations are retried through a failover. A zero
+// AttemptTimeout, MinBackoff or MaxBackoff takes the default.
+func WithRetryPolicy(p RetryPolicy) Option {
+	return func(o *options) error {
+		if p.MaxRetries < 0 || p.AttemptTimeout < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
+			return fmt.Errorf("hasession: negative value in retry policy %+v", p)
+		}
+		if p.AttemptTimeout == 0 {
+			p.AttemptTimeout = DefaultRetryPolicy.AttemptTimeout
+		}
+		if p.MinBackoff == 0 {
+			p.MinBackoff = DefaultRetryPolicy.MinBackoff
+		}
+		if p.MaxBackoff == 0 {
+			p.MaxBackoff = DefaultRetryPolicy.MaxBackoff
+		}
+		if p.MaxBackoff < p.MinBackoff {
+			return fmt.Errorf("hasession: retry MaxBackoff %s under MinBackoff %s", p.MaxBackoff, p.MinBackoff)
+		}
+		o.retry = p
+		return nil
+	}
+}

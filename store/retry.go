@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -31,30 +32,6 @@ type RetryPolicy struct {
 
 // DefaultRetryPolicy is the policy of a store built without WithRetryPolicy.
 var DefaultRetryPolicy = RetryPolicy{MaxRetries: 100, AttemptTimeout: time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 250 * time.Millisecond}
-
-// WithRetryPolicy sets how operations are retried through a failover. A zero
-// AttemptTimeout, MinBackoff or MaxBackoff takes the default.
-func WithRetryPolicy(p RetryPolicy) Option {
-	return func(o *options) error {
-		if p.MaxRetries < 0 || p.AttemptTimeout < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
-			return fmt.Errorf("hasession: negative value in retry policy %+v", p)
-		}
-		if p.AttemptTimeout == 0 {
-			p.AttemptTimeout = DefaultRetryPolicy.AttemptTimeout
-		}
-		if p.MinBackoff == 0 {
-			p.MinBackoff = DefaultRetryPolicy.MinBackoff
-		}
-		if p.MaxBackoff == 0 {
-			p.MaxBackoff = DefaultRetryPolicy.MaxBackoff
-		}
-		if p.MaxBackoff < p.MinBackoff {
-			return fmt.Errorf("hasession: retry MaxBackoff %s under MinBackoff %s", p.MaxBackoff, p.MinBackoff)
-		}
-		o.retry = p
-		return nil
-	}
-}
 
 // Retryable reports whether err is one a failover produces and a later attempt may not:
 // connection refused or reset, EOF, i/o and dial timeouts, no route to host, a closed
@@ -96,29 +73,56 @@ func Retryable(err error) bool {
 	return errors.Is(err, redis.ErrPoolTimeout) || redis.IsMaxClientsError(err)
 }
 
-// RetryError is returned when the caller's context ended (or the retries ran out)
-// while an operation kept failing: it wraps both the context's error and the last Redis
-// error, so errors.Is works for either.
-type RetryError struct {
-	Op       string
-	Attempts int
-	Ctx      error // the caller's context error; nil when retries ran out
-	Last     error // the last attempt's error
+// opKind is an operation of the store, for the retry loop: its name in errors and logs
+// (String) and whether an attempt may wait for WAIT (waitsForAck).
+type opKind uint8
+
+// The store's operations.
+const (
+	opCaller       opKind = iota // an operation Retry runs, named by its caller
+	opLoad                       // Load
+	opSave                       // Save, and a rotation's copy
+	opRotate                     // a rotation's first and last steps (pending.lua, forward.lua)
+	opDestroy                    // one key of a Destroy (destroy.lua)
+	opIndex                      // an entry in a user's index (index_add.lua)
+	opUnindex                    // entries dropped from a user's index
+	opReadIndex                  // a read of a user's index (index_read.lua)
+	opListSessions               // Sessions' reads of the listed sessions (member.lua)
+	opRevoke                     // Revoke's and RevokeAll's writes (member.lua)
+)
+
+// opNames are the operations' names, as errors and logs give them.
+var opNames = [...]string{
+	opCaller:       "operation",
+	opLoad:         "load session",
+	opSave:         "save session",
+	opRotate:       "rotate session",
+	opDestroy:      "destroy session",
+	opIndex:        "index session",
+	opUnindex:      "unindex session",
+	opReadIndex:    "read session index",
+	opListSessions: "list sessions",
+	opRevoke:       "revoke sessions",
 }
 
-func (e *RetryError) Error() string {
-	if e.Ctx != nil {
-		return fmt.Sprintf("hasession: %s: %v after %d attempts (last error: %v)", e.Op, e.Ctx, e.Attempts, e.Last)
+// String returns the operation's name, as errors and logs give it ("save session").
+func (k opKind) String() string {
+	if int(k) < len(opNames) {
+		return opNames[k]
 	}
-	return fmt.Sprintf("hasession: %s: gave up after %d attempts: %v", e.Op, e.Attempts, e.Last)
+	return "opKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Unwrap returns the context's error and the last Redis error.
-func (e *RetryError) Unwrap() []error {
-	if e.Ctx != nil {
-		return []error{e.Ctx, e.Last}
+// waitsForAck reports whether an attempt of the operation may, with WithWriteAck, wait
+// for WAIT after its write: a save, a login's index entry, a revoke, a logout, and a
+// rotation (its forward step; its first step, which runs under the same kind, is given
+// the same time).
+func (k opKind) waitsForAck() bool {
+	switch k {
+	case opSave, opIndex, opRevoke, opDestroy, opRotate:
+		return true
 	}
-	return []error{e.Last}
+	return false
 }
 
 // do runs op with the retry policy and returns its result. op gets a context bounded by
@@ -126,8 +130,8 @@ func (e *RetryError) Unwrap() []error {
 // attempt may still be running, see call): it returns what it produced. Errors that are
 // not retryable return at once; a retryable one is retried after a jittered backoff,
 // once the cluster client has been told to reload its slot map.
-func do[T any](st *Store, ctx context.Context, name string, op func(ctx context.Context) (T, error)) (T, error) {
-	return doWith(st, ctx, name, op, runOp[T])
+func do[T any](st *Store, ctx context.Context, kind opKind, op func(ctx context.Context) (T, error)) (T, error) {
+	return doWith(st, ctx, kind, op, runOp[T])
 }
 
 func runOp[T any](_ *Store, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
@@ -136,18 +140,28 @@ func runOp[T any](_ *Store, ctx context.Context, op func(ctx context.Context) (T
 
 // doWith is do for an op that takes its argument explicitly: with a top-level function
 // (or method expression) as op, a hot path such as Load allocates no closure.
-func doWith[A, T any](st *Store, ctx context.Context, name string, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
+func doWith[A, T any](st *Store, ctx context.Context, kind opKind, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
+	return doNamed(st, ctx, kind, kind.String(), arg, op)
+}
+
+// doNamed is doWith under a name of its own (an operation Retry runs, named by its
+// caller): name is the operation's name in errors and logs, kind says how long an
+// attempt may take.
+func doNamed[A, T any](st *Store, ctx context.Context, kind opKind, name string, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
 	p := st.o.retry
 	var zero T
 	var last error
 	for attempt := 0; ; attempt++ {
+		if st.closed.Load() {
+			return zero, ErrClosed
+		}
 		if err := ctx.Err(); err != nil {
 			if last == nil {
 				return zero, fmt.Errorf("hasession: %s: %w", name, err)
 			}
 			return zero, &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
 		}
-		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(name))
+		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(kind))
 		v, err := call(st, actx, arg, op)
 		cancel()
 		err = asPermissionError(err) // a refusal (ACL) is not retryable: returned below at once
@@ -220,16 +234,6 @@ func ended(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// extraAttemptTime is what an attempt of the named operation may take beyond the attempt
-// timeout: a save, a login's index entry, a revoke, a logout and a rotation's forward
-// step with write acknowledgement wait up to the WAIT timeout on top.
-func (st *Store) extraAttemptTime(name string) time.Duration {
-	if st.o.ackReplicas > 0 && (name == "save session" || name == "index session" || name == "revoke sessions" || name == "destroy session" || name == "rotate session") {
-		return st.o.ackTimeout
-	}
-	return 0
 }
 
 // attemptContext bounds one attempt. The caller's context is used as it is (no
@@ -342,8 +346,8 @@ func NewFailoverClient(o *redis.UniversalOptions) redis.UniversalClient {
 // client directly (the scs and gorilla adapters), which then rides out a failover as the
 // store does. fn must be safe to repeat.
 func (st *Store) Retry(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	_, err := do(st, ctx, name, func(ctx context.Context) (struct{}, error) {
+	_, err := doNamed(st, ctx, opCaller, name, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, fn(ctx)
-	})
+	}, runOp[struct{}])
 	return err
 }

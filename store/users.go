@@ -8,48 +8,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/hasession/hasession/internal/sid"
 )
-
-const (
-	// pendingMs bounds how long a login may take between listing the session in its
-	// user's index and writing it: a save that arrives later (Redis time) applies nothing
-	// and is listed again.
-	pendingMs = 30_000
-	// tombstoneMs is how long a revoked (or vanished) session's key stays blocked. It
-	// exceeds pendingMs by the clock difference tolerated between two Redis nodes.
-	tombstoneMs = 90_000
-	// clockMarginMs is the clock difference tolerated between two Redis nodes: index
-	// entries are dropped that long after their deadline, by the index node's clock.
-	clockMarginMs = 60_000
-	// maxIndexRaces bounds how often a login that lost a race with a revoke is retried.
-	maxIndexRaces = 3
-)
-
-// errIndexRace: a save that gives a session a user lost a race with a revoke, or came
-// later than the pending window after its index entry. Save and Rotate list it again.
-var errIndexRace = errors.New("hasession: session index race")
-
-// indexRace decides what a save that may have lost a race with a revoke does next: retry
-// (with the session listed again), give up with ErrNotFound after maxIndexRaces, or
-// return err as it is (nil when the save applied).
-func indexRace(op string, err error, attempt int) (retry bool, _ error) {
-	switch {
-	case !errors.Is(err, errIndexRace):
-		return false, err
-	case attempt < maxIndexRaces:
-		return true, nil
-	}
-	return false, fmt.Errorf("hasession: %s: %w", op, ErrNotFound)
-}
-
-// ErrNoUser is returned by the user index methods for an empty user.
-var ErrNoUser = errors.New("hasession: no user given")
 
 // SessionInfo describes one live session of a user, as Sessions lists it.
 type SessionInfo struct {
@@ -85,21 +47,6 @@ func (i SessionInfo) Get(name string, dst any) error {
 	return nil
 }
 
-// RevokeError lists the sessions a revoke could not reach; it wraps the last error.
-// Revoking again is safe: what was revoked stays revoked.
-type RevokeError struct {
-	User   string
-	Failed []string // the sessions' Refs
-	Err    error
-}
-
-func (e *RevokeError) Error() string {
-	return fmt.Sprintf("hasession: %d session(s) of the user could not be revoked: %v", len(e.Failed), e.Err)
-}
-
-// Unwrap returns the last error.
-func (e *RevokeError) Unwrap() error { return e.Err }
-
 // Ref returns the reference of the session with the given ID, as Sessions reports it: a
 // handler compares it with the listed sessions to mark the current one. It returns
 // ErrInvalidID for a malformed ID.
@@ -121,79 +68,6 @@ func refOf(tag string) string {
 // command ever spans it and a session key.
 func (st *Store) IndexKey(user string) string { return st.indexKey(user) }
 
-// indexKey returns the key of the user's index: <prefix>u:{<user tag>}, where the user
-// tag is a hash of the user (an HMAC with WithHashedIDs), so any user name is a safe hash
-// tag and no user name appears in a key.
-func (st *Store) indexKey(user string) string {
-	var tag string
-	if st.o.tagger.Hashed() {
-		tag = st.o.tagger.Tag("user\x00" + user)
-	} else {
-		sum := sha256.Sum256([]byte("hasession user\x00" + user))
-		tag = hex.EncodeToString(sum[:16])
-	}
-	return st.o.prefix + "u:{" + tag + "}"
-}
-
-// indexAdd lists the session tag in the user's index (see index_add.lua) and returns
-// Redis time: deadline is the session's absolute deadline, or "" for a new session.
-func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (int64, error) {
-	idx := st.indexKey(user)
-	span := st.lifeMs + pendingMs
-	now, err := do(st, ctx, "index session", func(ctx context.Context) (int64, error) {
-		if st.o.ackReplicas > 0 {
-			v, err := st.evalAcked(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
-			if errors.Is(err, ErrNotAcknowledged) {
-				err = st.ackShortfall("login index entry", err)
-			}
-			if err != nil {
-				return 0, err
-			}
-			n, ok := v.(int64)
-			if !ok {
-				return 0, &CorruptError{Key: idx, Reason: "unexpected index reply " + quoteValue(v)}
-			}
-			return n, nil
-		}
-		return indexAddScript.Run(ctx, st.rdb, []string{idx}, tag, deadline, span, clockMarginMs).Int64()
-	})
-	if err != nil {
-		return 0, st.redisErr("index session", idx, err)
-	}
-	return now, nil
-}
-
-// indexRemove drops a tag from the user's index, best effort: an entry left behind
-// points at a key that is gone or belongs to no one, and is pruned when found.
-func (st *Store) indexRemove(ctx context.Context, user string, tags ...string) {
-	if len(tags) == 0 {
-		return
-	}
-	idx := st.indexKey(user)
-	members := make([]any, len(tags))
-	for i, t := range tags {
-		members[i] = t
-	}
-	_, err := do(st, ctx, "unindex session", func(ctx context.Context) (int64, error) {
-		return st.rdb.ZRem(ctx, idx, members...).Result()
-	})
-	if err != nil {
-		st.o.logger.Warn("hasession: could not drop sessions from the user's index; they are pruned when found", "err", err)
-	}
-}
-
-// indexRead returns the tags in the user's index whose deadline has not passed.
-func (st *Store) indexRead(ctx context.Context, user string) ([]string, error) {
-	idx := st.indexKey(user)
-	tags, err := do(st, ctx, "read session index", func(ctx context.Context) ([]string, error) {
-		return indexReadScript.Run(ctx, st.rdb, []string{idx}, clockMarginMs).StringSlice()
-	})
-	if err != nil {
-		return nil, st.redisErr("read session index", idx, err)
-	}
-	return tags, nil
-}
-
 // Sessions returns the user's live sessions, most recently used first, with the
 // attributes named in attrs (read them with SessionInfo.Get). It reads the user's index
 // (one round trip) and the listed sessions (one pipelined round trip, per node in a
@@ -212,7 +86,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 	for _, a := range attrs {
 		args = append(args, attrPrefix+a)
 	}
-	replies := st.members(ctx, "list sessions", tags, args, false)
+	replies := st.members(ctx, opListSessions, tags, args, false)
 	now := time.Now()
 	var infos []SessionInfo
 	var prune []string
@@ -380,7 +254,7 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 	}
 	first := tags[0]
 	for hop := 0; len(tags) > 0 && hop < maxHops; hop++ {
-		replies := st.members(ctx, "revoke sessions", tags, args, true)
+		replies := st.members(ctx, opRevoke, tags, args, true)
 		var next []string
 		for i, r := range replies {
 			switch {
@@ -414,228 +288,4 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 		return other, fwd, &RevokeError{User: user, Failed: failed, Err: last}
 	}
 	return other, fwd, nil
-}
-
-// memberReply is member.lua's reply for one tag: its status and the values after it, or
-// the error that stopped it.
-type memberReply struct {
-	status string
-	vals   []any
-	err    error
-}
-
-// members runs member.lua with args on each tag's session key — in one pipeline (one
-// round trip per node in a Cluster) — and retries those that failed with a retryable
-// error, under the retry policy. With ack (and WithWriteAck) each node's pipeline ends
-// with WAIT.
-func (st *Store) members(ctx context.Context, op string, tags []string, args []any, ack bool) []memberReply {
-	var mu sync.Mutex // an attempt abandoned at its deadline may still finish (see call)
-	out := make([]memberReply, len(tags))
-	todo := make([]int, len(tags))
-	for i := range todo {
-		todo[i] = i
-	}
-	attempt := 0
-	_, err := do(st, ctx, op, func(ctx context.Context) (struct{}, error) {
-		mu.Lock()
-		attempt++
-		mine, cur := attempt, slices.Clone(todo)
-		mu.Unlock()
-		keys := make([]string, len(cur))
-		for j, i := range cur {
-			keys[j] = st.keyOfTag(tags[i])
-		}
-		res := st.pipeMembers(ctx, keys, args, ack)
-		mu.Lock()
-		defer mu.Unlock()
-		if mine != attempt {
-			return struct{}{}, context.DeadlineExceeded // superseded: its results are dropped
-		}
-		var retry []int
-		var first error
-		for j, i := range cur {
-			r := res[j]
-			if r.err != nil {
-				out[i] = memberReply{err: st.redisErr(op, keys[j], r.err)}
-				if Retryable(r.err) {
-					retry = append(retry, i)
-					if first == nil {
-						first = r.err
-					}
-				}
-				continue
-			}
-			out[i] = parseMember(keys[j], r.val)
-		}
-		todo = retry
-		return struct{}{}, first
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	attempt++ // nothing an abandoned attempt returns lands after this
-	if err != nil {
-		for _, i := range todo {
-			out[i] = memberReply{err: err}
-		}
-	}
-	return slices.Clone(out)
-}
-
-// parseMember reads one reply of member.lua.
-func parseMember(key string, v any) memberReply {
-	a, ok := v.([]any)
-	if !ok || len(a) == 0 {
-		return memberReply{err: &CorruptError{Key: key, Reason: "unexpected reply " + quoteValue(v)}}
-	}
-	status, _ := a[0].(string)
-	switch status {
-	case "gone", "dead", "other", "revoked", "live":
-		return memberReply{status: status, vals: a[1:]}
-	}
-	return memberReply{err: &CorruptError{Key: key, Reason: "unexpected reply " + quoteValue(v)}}
-}
-
-type cmdResult struct {
-	val any
-	err error
-}
-
-// pipeMembers sends member.lua for every key in one pipeline. With ack (and
-// WithWriteAck), each node's pipeline ends with WAIT and its keys fail with an *AckError
-// when too few replicas confirmed.
-func (st *Store) pipeMembers(ctx context.Context, keys []string, args []any, ack bool) []cmdResult {
-	if ack && st.o.ackReplicas > 0 {
-		return st.pipeMembersAcked(ctx, keys, args)
-	}
-	out, _ := st.pipeScript(ctx, st.rdb, memberScript, keys, args, false)
-	return out
-}
-
-// pipeScript runs script on each key in one pipeline of c. EVALSHA in a pipeline has no
-// EVAL fallback: the keys whose node answered NOSCRIPT are sent again with EVAL. With
-// wait, every pipeline ends with WAIT — on the connection that sent the writes, which is
-// the one WAIT counts — and acked is the lowest count WAIT returned (-1 on an error).
-func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, script *redis.Script, keys []string, args []any, wait bool) (out []cmdResult, acked int) {
-	acked = st.o.ackReplicas
-	run := func(idx []int, eval bool) {
-		cmds := make([]*redis.Cmd, len(idx))
-		var w *redis.Cmd
-		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for j, i := range idx {
-				if eval {
-					cmds[j] = script.Eval(ctx, p, []string{keys[i]}, args...)
-				} else {
-					cmds[j] = script.EvalSha(ctx, p, []string{keys[i]}, args...)
-				}
-			}
-			if wait {
-				w = p.Do(ctx, "wait", st.o.ackReplicas, st.o.ackTimeout.Milliseconds())
-			}
-			return nil
-		})
-		for j, i := range idx {
-			out[i] = cmdResult{cmds[j].Val(), cmds[j].Err()}
-		}
-		if w != nil {
-			if n, err := w.Int(); err != nil {
-				acked = -1
-			} else {
-				acked = min(acked, n)
-			}
-		}
-	}
-	out = make([]cmdResult, len(keys))
-	all := make([]int, len(keys))
-	for i := range all {
-		all[i] = i
-	}
-	run(all, false)
-	var again []int
-	for i, r := range out {
-		if redis.HasErrorPrefix(r.err, "NOSCRIPT") {
-			again = append(again, i)
-		}
-	}
-	if len(again) > 0 {
-		run(again, true)
-	}
-	return out, acked
-}
-
-// pipeMembersAcked groups the keys by master and runs, on each master at once, one
-// pipeline of member.lua calls ending with WAIT.
-func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any) []cmdResult {
-	out := make([]cmdResult, len(keys))
-	groups := map[*redis.Client][]int{}
-	for i, k := range keys {
-		node, err := st.masterFor(ctx, k)
-		if err != nil {
-			out[i] = cmdResult{err: err}
-			continue
-		}
-		groups[node] = append(groups[node], i)
-	}
-	var wg sync.WaitGroup
-	for node, idx := range groups {
-		wg.Go(func() {
-			gk := make([]string, len(idx))
-			for j, i := range idx {
-				gk[j] = keys[i]
-			}
-			res, acked := st.pipeScript(ctx, node, memberScript, gk, args, true)
-			var err error
-			if acked < st.o.ackReplicas {
-				st.stats.unacked.Add(1)
-				err = &AckError{Acked: max(acked, 0), Want: st.o.ackReplicas}
-			}
-			for j, i := range idx {
-				out[i] = res[j]
-				if out[i].err == nil && err != nil {
-					out[i] = cmdResult{err: err}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return out
-}
-
-// evalAcked runs script on key's master followed by WAIT in one pipeline, so WAIT counts
-// the replicas that have this connection's writes, and returns the script's reply; an
-// *AckError when too few replicas confirmed. EVALSHA in a pipeline has no EVAL fallback:
-// on NOSCRIPT the script is loaded and the pipeline sent again.
-func (st *Store) evalAcked(ctx context.Context, script *redis.Script, key string, args ...any) (any, error) {
-	node, err := st.masterFor(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	for range 2 {
-		var eval, wait *redis.Cmd
-		_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
-			eval = script.EvalSha(ctx, p, []string{key}, args...)
-			wait = p.Do(ctx, "wait", st.o.ackReplicas, st.o.ackTimeout.Milliseconds())
-			return nil
-		})
-		if eval != nil && redis.HasErrorPrefix(eval.Err(), "NOSCRIPT") {
-			if err := script.Load(ctx, node).Err(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if eval == nil {
-			return nil, err
-		}
-		if err := eval.Err(); err != nil {
-			return nil, err
-		}
-		acked, err := wait.Int()
-		if err != nil {
-			return eval.Val(), err
-		}
-		if acked < st.o.ackReplicas {
-			return eval.Val(), &AckError{Acked: acked, Want: st.o.ackReplicas}
-		}
-		return eval.Val(), nil
-	}
-	return nil, err
 }

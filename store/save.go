@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/internal/testhook"
+)
+
+// Save writes the attributes changed since the session was loaded (set and deleted) and
+// the user, in one script that also bumps the version and sets the TTL to
+// min(idle timeout, absolute deadline − now), with now from Redis TIME. An unmodified
+// session sends nothing. A save never resurrects a destroyed, expired or rotated-away
+// session (ErrNotFound). Each Save carries one save ID for all its attempts, so a save
+// retried after a lost reply is applied once and answered as it was the first time, also
+// when other saves landed in between (within the retry window: see the package doc).
+//
+// Errors: ErrNotFound, ErrConflict (WithVersionCheck; or a new session whose key exists
+// already: an earlier Save of it that returned an error may have applied), *SizeError
+// (nothing sent), *CodecError, *CorruptError (nothing written), ErrDestroyed,
+// ErrWrongStore, the context's error or a Redis error. With WithWriteAck, an *AckError
+// (ErrNotAcknowledged) says the save applied on the master but was not confirmed by
+// enough replicas: s then reflects the save (it is no longer new, its changes are
+// applied), and saving it again is an update.
+func (st *Store) Save(ctx context.Context, s *Session) error {
+	return st.saveSession(ctx, s, st.o.versionCheck)
+}
+
+// saveSession is Save; with checkVersion, an existing session is saved only if its
+// version in Redis is still the one s was loaded with (ErrConflict otherwise).
+func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st != st {
+		return ErrWrongStore
+	}
+	if s.gone {
+		return ErrDestroyed
+	}
+	if !s.modified() {
+		return nil
+	}
+	if size := s.sizeLocked(); size > st.o.sizeLimit {
+		return &SizeError{Size: size, Limit: st.o.sizeLimit}
+	}
+	// An update sends the deadline and created-at it knows: what a retry is answered with
+	// where the session is gone since its first attempt applied (see save.lua).
+	a := saveArgs{
+		// One save ID for every attempt: an attempt answered 'stale' (index race) applied
+		// nothing and recorded nothing, so the next one may carry it too.
+		saveID: newSaveID(),
+		expect: "", mode: saveUpdate, idle: st.idleArg, second: s.deadline, codec: st.codecArg,
+		user: s.userArg(), created: s.created, oldVersion: 0, until: "",
+	}
+	if s.isNew {
+		a.mode, a.second, a.created = saveNew, st.lifeArg, 0
+	} else if checkVersion && !testhook.IgnoreVersionCheck.Load() { // the switch: a broken build, for the history checker's tests
+		a.expect = strconv.FormatInt(s.version, 10)
+	}
+	var r saveResult
+	var ackErr error
+	for attempt := 0; ; attempt++ {
+		// A save that gives the session a user lists it in the user's index first.
+		var until any = ""
+		// (After a race, also when the user looks unchanged: the stored one was not.)
+		if s.userSet && s.user != "" && (s.user != s.storedUser || attempt > 0) {
+			var deadline any = ""
+			if !s.isNew {
+				deadline = s.deadline
+			}
+			t, err := st.indexAdd(ctx, s.user, st.tag(s.id), deadline)
+			if err != nil {
+				return err
+			}
+			until = t + pendingMs
+		}
+		a.until = until
+		var err error
+		r, err = st.save(ctx, st.key(s.id), a.changes(s))
+		if errors.Is(err, ErrNotAcknowledged) {
+			// Applied on the master: s must say what Redis holds.
+			ackErr, err = err, nil
+		}
+		if retry, err := indexRace(opSave, err, attempt); err != nil {
+			return err
+		} else if !retry {
+			break
+		}
+		if s.isNew { // its ID was never sent: take another one
+			if s.id, err = newSessionID(); err != nil {
+				return err
+			}
+		}
+	}
+	// A session that leaves a user stays in that user's index until it is found to
+	// belong to another: removing it here could race a save that gives it back.
+	s.applyChanges()
+	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
+	s.isNew = false
+	s.storedUser = s.user
+	return ackErr
+}
+
+// saveArgs are the arguments of save.lua, ARGV[1] to ARGV[10] in its order, and build the
+// attribute tail (ARGV[11] on) from a session: the Go side of the script's contract,
+// which its header documents. Every field is sent as it is: set each one (a nil any is
+// not an empty string).
+type saveArgs struct {
+	saveID string   // ARGV[1]: 16 hex digits (newSaveID), the same for every attempt of one save
+	expect string   // ARGV[2]: the version the session must still have; '' for no check
+	mode   saveMode // ARGV[3]
+	idle   any      // ARGV[4]: the idle timeout (ms)
+	// ARGV[5]: saveNew, the absolute lifetime (ms); saveUpdate and saveCopy, the absolute
+	// deadline (ms since epoch).
+	second any
+	codec  any    // ARGV[6]: the store's codec name
+	user   string // ARGV[7]: '' unchanged, '+name' set, '-' clear (see Session.userArg)
+	// ARGV[8]: saveUpdate and saveCopy, the created-at (ms since epoch); saveNew, 0
+	// (unused).
+	created any
+	// ARGV[9]: saveCopy, the old session's version; otherwise 0 (unused).
+	oldVersion any
+	// ARGV[10]: '' or, when the save gives the session a user, the time (ms, Redis time)
+	// until which the user's index entry written just before is trusted.
+	until any
+}
+
+// saveMode is save.lua's ARGV[3].
+type saveMode uint8
+
+// The modes of save.lua.
+const (
+	saveNew    saveMode = iota // 'n': a new session
+	saveUpdate                 // 'u': an update of an existing session
+	saveCopy                   // 'c': a rotation's copy, a new key that keeps the old session's created-at and deadline
+)
+
+// arg returns the mode as save.lua reads it; a constant, boxed without allocating.
+func (m saveMode) arg() any {
+	switch m {
+	case saveNew:
+		return "n"
+	case saveUpdate:
+		return "u"
+	}
+	return "c"
+}
+
+// changes returns the arguments of a save of s's pending changes: ARGV[1] to ARGV[10],
+// then ARGV[11]: the number of deleted attributes, their fields, then field/value pairs
+// of the set ones (Session.appendChanges).
+func (a *saveArgs) changes(s *Session) []any {
+	return s.appendChanges(a.appendHead(make([]any, 0, 11+3*len(s.changes))))
+}
+
+// copyOf returns the arguments of a rotation's copy of s: ARGV[1] to ARGV[10], then
+// ARGV[11]: no deletion, and every attribute of s after its pending changes
+// (Session.appendAll).
+func (a *saveArgs) copyOf(s *Session) []any {
+	return s.appendAll(a.appendHead(make([]any, 0, 11+len(s.attrs)+2*len(s.changes))))
+}
+
+// appendHead appends ARGV[1] to ARGV[10].
+func (a *saveArgs) appendHead(args []any) []any {
+	return append(args, a.saveID, a.expect, a.mode.arg(), a.idle, a.second, a.codec, a.user, a.created, a.oldVersion, a.until)
+}
+
+type saveResult struct{ version, now, deadline, created int64 }
+
+// save runs the save script with the retry policy: every attempt carries the same save
+// ID, so an attempt whose reply was lost is not applied again.
+func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, error) {
+	r, err := doWith(st, ctx, opSave, saveReq{key, args}, runSaveOp)
+	switch {
+	case err == nil:
+		st.stats.saves.Add(1)
+	case errors.Is(err, ErrConflict):
+		st.stats.conflicts.Add(1)
+	}
+	return r, err
+}
+
+type saveReq struct {
+	key  string
+	args []any
+}
+
+// runSaveOp is one attempt of save: a top-level function, so that the retry loop needs no
+// closure.
+func runSaveOp(st *Store, ctx context.Context, r saveReq) (saveResult, error) {
+	return st.runSave(ctx, r.key, r.args)
+}
+
+// runSave runs the save script and turns its reply into a result or an error.
+func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResult, error) {
+	var r saveResult
+	var res string
+	var err error
+	if testhook.FreshSaveID.Load() { // a broken build, for the history checker's tests
+		args = append([]any{newSaveID()}, args[1:]...)
+	}
+	if st.o.ackReplicas > 0 {
+		res, err = st.saveAcked(ctx, key, args)
+	} else {
+		cmd := redis.NewStringCmd(ctx, evalShaArgs(saveSHA, key, args...)...)
+		cmd.SetFirstKeyPos(3)
+		if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
+			// Auto-pipelined, the command may still be in flight: leave it alone. A
+			// retry carries the same save ID.
+			return r, st.redisErr(opSave, key, err)
+		}
+		res, err = cmd.Result()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			res, err = saveScript.Eval(ctx, st.rdb, []string{key}, args...).Text()
+		}
+	}
+	if err != nil && !errors.Is(err, ErrNotAcknowledged) {
+		return r, st.redisErr(opSave, key, err)
+	}
+	r, perr := parseSaveReply(key, res, st.o.codec.Name())
+	if perr != nil {
+		return r, perr
+	}
+	return r, err // nil, or ErrNotAcknowledged: applied, not confirmed
+}
+
+// parseSaveReply reads the save script's reply (see save.lua); codec is the store's.
+func parseSaveReply(key, res, codec string) (saveResult, error) {
+	var r saveResult
+	status, rest, _ := strings.Cut(res, ":")
+	switch status {
+	case "ok", "dup":
+		var nums [4]int64
+		for i := range nums {
+			var f string
+			var err error
+			f, rest, _ = strings.Cut(rest, ":")
+			if nums[i], err = strconv.ParseInt(f, 10, 64); err != nil {
+				return saveResult{}, &CorruptError{Key: key, Reason: "malformed save reply " + quoteData(res)}
+			}
+		}
+		r.version, r.now, r.deadline, r.created = nums[0], nums[1], nums[2], nums[3]
+		return r, nil
+	case "notfound":
+		return r, ErrNotFound
+	case "conflict":
+		return r, ErrConflict
+	case "exists":
+		return r, errKeyExists
+	case "revoked", "stale":
+		return r, errIndexRace
+	case "corrupt":
+		if len(rest) > MaxQuoted {
+			rest = quoteData(rest)
+		}
+		return r, &CorruptError{Key: key, Reason: rest}
+	case "codec":
+		return r, &CodecError{Stored: rest, Want: codec}
+	}
+	return r, &CorruptError{Key: key, Reason: "unexpected save reply " + quoteData(res)}
+}
+
+// newSaveID returns 16 random hex digits: unique per save (not secret).
+func newSaveID() string {
+	var b [16]byte
+	const digits = "0123456789abcdef"
+	x := rand.Uint64()
+	for i := range b {
+		b[i] = digits[x&15]
+		x >>= 4
+	}
+	return string(b[:])
+}
