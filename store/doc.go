@@ -202,8 +202,10 @@
 //     it is lost in the failover: a save (a later load sees an older version, or no
 //     session if its creation was lost), a login's index entry (a live session missing
 //     from Sessions), a revoke or a logout (the session is served again), a rotation's
-//     new session (the old ID leads nowhere). These are the only violations the tests
-//     find without WAIT.
+//     new session (the old ID leads nowhere). What the callers do next builds on the
+//     state the failover left (a rotation or a version-checked save of a session whose
+//     revoke or last save was lost applies). Without WAIT the tests accept what follows
+//     from such losses, and no error the store should not have returned.
 //   - [WithWriteAck](n, timeout) ends each save, logout and revoke, and both writes of
 //     a rotation (the new session, the old key's pointer), with WAIT n on the
 //     connection that wrote. On a Cluster, WAIT 1 (one replica per master) makes an

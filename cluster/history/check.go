@@ -33,12 +33,13 @@ const (
 
 // LostWriteKinds are the kinds an acknowledged write lost in a failover shows as: a save
 // (an older version, or no session, or a version-checked save refused as a conflict with
-// the version it expected), a login's index entry (a live session not listed),
-// a revoke or a destroy (the session served again), a rotation's new session (the old ID
-// forwards to nothing). Without WAIT a failover may lose any of them.
+// the version it expected, or applied on the older version), a login's index entry (a live
+// session not listed), a revoke or a destroy (the session served, saved or rotated again),
+// a rotation (the old ID forwards to nothing, or the session is rotated a second time).
+// Without WAIT a failover may lose any of them.
 var LostWriteKinds = map[string]bool{
 	KindAckedSaveLost: true, KindListing: true, KindRevokedServed: true, KindDestroyedServed: true, KindForwardLost: true,
-	KindConflict: true,
+	KindConflict: true, KindGoneWritten: true, KindCheckIgnored: true, KindRotatedTwice: true,
 }
 
 // Violation is one partition whose history is not linearizable, explained in one line.
