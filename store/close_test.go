@@ -22,7 +22,7 @@ func pipeliningLoops() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "store.(*batcher).loop(")
+			return strings.Count(string(buf[:n]), "batch.(*batcher).loop(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}

@@ -242,7 +242,7 @@ func (st *Store) hgetall(ctx context.Context, key string) ([]byte, error) {
 	}
 	// Read by go-redis, but the buffer is ours. The command is never retried by go-redis
 	// (it would append to a half-written buffer), and travels in pipelines of its kind
-	// (see batchers): doWith retries each caller, with a new buffer.
+	// (see batch.Batchers): doWith retries each caller, with a new buffer.
 	w := &replyBuf{b: make([]byte, 0, min(hint+hint/8, maxReplyGuess))}
 	cmd := redis.NewRawWriteToCmd(ctx, w, "hgetall", key)
 	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {

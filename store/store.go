@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/internal/batch"
 	"github.com/hasession/hasession/internal/sid"
 )
 
@@ -42,7 +43,7 @@ type Store struct {
 	// Boxed once: an int64 or string stored in an interface allocates each time.
 	idleArg, lifeArg, touchArg, graceArg, codecArg any
 
-	batch *batchers // nil: WithAutoPipeline(false)
+	batch *batch.Batchers // nil: WithAutoPipeline(false)
 
 	ctxHonoured bool          // the client applies context deadlines to its sockets
 	clientBound time.Duration // how long one command can block the client by its own timeouts
@@ -100,7 +101,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	st.codecArg = o.codec.Name()
 	st.ctxHonoured, st.clientBound = clientTimeouts(rdb)
 	if o.autoPipeline {
-		st.batch = newBatchers(rdb)
+		st.batch = batch.New(rdb)
 	}
 	return st, nil
 }
@@ -121,7 +122,7 @@ func (st *Store) Close() error {
 		return nil
 	}
 	if st.batch != nil {
-		close(st.batch.stop)
+		st.batch.Close()
 	}
 	return nil
 }
@@ -165,7 +166,7 @@ func (st *Store) NewSession() (*Session, error) {
 // WithAutoPipeline), or alone.
 func (st *Store) process(ctx context.Context, key string, cmd redis.Cmder) error {
 	if st.batch != nil {
-		return st.batch.process(ctx, key, cmd)
+		return st.batch.Process(ctx, key, cmd)
 	}
 	return st.rdb.Process(ctx, cmd)
 }
