@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Kinds lists the three topology kinds, for tables of subtests.
@@ -70,4 +72,26 @@ func terminateShared(ctx context.Context) error {
 		delete(shared.m, k)
 	}
 	return errors.Join(errs...)
+}
+
+// Client returns a client of topo made by newClient (redis.NewUniversalClient when nil;
+// store.NewFailoverClient for a failover-tuned one), closed when the test ends.
+func Client(tb testing.TB, topo Topology, newClient func(*redis.UniversalOptions) redis.UniversalClient) redis.UniversalClient {
+	tb.Helper()
+	if newClient == nil {
+		newClient = redis.NewUniversalClient
+	}
+	rdb := newClient(topo.UniversalOptions())
+	tb.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// SharedAddrs returns the addresses of the shared topology of the kind, starting it if
+// needed, for examples (which have no testing.TB): it panics if the topology cannot start.
+func SharedAddrs(kind Kind) []string {
+	topo, err := SharedTopology(kind)
+	if err != nil {
+		panic(err)
+	}
+	return topo.Addrs()
 }

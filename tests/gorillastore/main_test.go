@@ -14,18 +14,9 @@ import (
 // use and removed by cluster.TestMain after the last test.
 var kinds = cluster.Kinds
 
-// topology returns the shared topology of the kind, starting it if needed.
-func topology(t testing.TB, kind cluster.Kind) cluster.Topology {
-	t.Helper()
-	return cluster.Shared(t, kind)
-}
-
 // client returns a failover-tuned client for the topology, closed when the test ends.
 func client(t testing.TB, topo cluster.Topology) redis.UniversalClient {
-	t.Helper()
-	rdb := store.NewFailoverClient(topo.UniversalOptions())
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
+	return cluster.Client(t, topo, store.NewFailoverClient)
 }
 
 func TestMain(m *testing.M) { os.Exit(cluster.TestMain(m)) }

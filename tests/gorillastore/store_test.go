@@ -35,7 +35,7 @@ type profile struct {
 func eachTopology(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient)) {
 	for _, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			f(t, client(t, topology(t, kind)))
+			f(t, client(t, cluster.Shared(t, kind)))
 		})
 	}
 }
@@ -431,7 +431,7 @@ func TestSessionGoneMeanwhileIsNotBroughtBack(t *testing.T) {
 }
 
 func TestOptionsAreHonoured(t *testing.T) {
-	rdb := client(t, topology(t, cluster.KindStandalone))
+	rdb := client(t, cluster.Shared(t, cluster.KindStandalone))
 	_, gs := newStores(t, rdb, "gs:options:", gorillastore.WithOptions(sessions.Options{
 		Path: "/app", Domain: "example.com", MaxAge: 60, SameSite: http.SameSiteStrictMode,
 	}))

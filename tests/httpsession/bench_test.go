@@ -47,7 +47,7 @@ var benchWant = []byte("alice en-GB")
 //   - gorilla/sessions with rbcervilla/redisstore: a GET; sliding expiry needs a Save
 //     (a SET of the whole session, and a Set-Cookie) on every request.
 func BenchmarkHTTPCycle(b *testing.B) {
-	topo := topology(b, cluster.KindStandalone)
+	topo := cluster.Shared(b, cluster.KindStandalone)
 	newClient := func() *redis.Client {
 		c := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0]})
 		b.Cleanup(func() { _ = c.Close() })

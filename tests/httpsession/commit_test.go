@@ -23,7 +23,7 @@ import (
 // expiry), still names it. (httpsession's own tests check the same without Redis, on a
 // new session.)
 func TestMutatorsAfterCommit(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	st, err := store.New(client(t, topo), store.WithPrefix("hs-commit:"))
 	require.NoError(t, err)
 	m, err := httpsession.New(st, httpsession.WithSecure(false))

@@ -78,7 +78,7 @@ func newBrowser(t *testing.T, srv *httptest.Server) *http.Client {
 // change is answered 409 Conflict by default and logged as a warning: not a 500, not an
 // error.
 func TestConflictIs409(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	st, err := store.New(client(t, topo), store.WithVersionCheck(true))
 	require.NoError(t, err)
 	logs := &logRecorder{}

@@ -20,7 +20,7 @@ import (
 // here on the shared topologies, with their output checked.
 
 func Example() {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cluster.SharedAddrs(cluster.KindStandalone)})
 	defer rdb.Close()
 	st, err := store.New(rdb)
 	if err != nil {
@@ -99,7 +99,7 @@ func Example() {
 // Session.Update makes a read-modify-write atomic: concurrent requests of one session,
 // from several tabs or several app servers, lose no increment.
 func ExampleSession_Update() {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cluster.SharedAddrs(cluster.KindStandalone)})
 	defer rdb.Close()
 	st, err := store.New(rdb)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // in must not reach the logged-in session with that cookie, not even within the
 // rotation's grace period, nor end it.
 func TestSessionFixation(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	a := newAppOn(t, client(t, topo), true, []store.Option{store.WithGracePeriod(30 * time.Second)})
 
 	// (1) The attacker gets a session of their own: cookie A.

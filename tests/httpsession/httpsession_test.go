@@ -225,7 +225,7 @@ func (a *app) jarCookie(t *testing.T, c *http.Client) *http.Cookie {
 func TestMiddleware(t *testing.T) {
 	for _, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			topo := topology(t, kind)
+			topo := cluster.Shared(t, kind)
 			a := newApp(t, client(t, topo), true)
 
 			t.Run("a visit that stores nothing sets no cookie and sends no command", func(t *testing.T) {
@@ -427,7 +427,7 @@ func TestMiddleware(t *testing.T) {
 }
 
 func TestSessionCookieOverPlainHTTP(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	a := newApp(t, client(t, topo), false, httpsession.WithPersistentCookie(false), httpsession.WithSecure(false),
 		httpsession.WithCookieName("sid"), httpsession.WithCookiePath("/"), httpsession.WithSameSite(http.SameSiteStrictMode))
 	c := a.user(t)

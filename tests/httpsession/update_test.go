@@ -85,7 +85,7 @@ func counterServer(t *testing.T, st *store.Store, opts ...httpsession.Option) *h
 func TestUpdateThroughMiddleware(t *testing.T) {
 	for _, kind := range []cluster.Kind{cluster.KindStandalone, cluster.KindCluster} {
 		t.Run(string(kind), func(t *testing.T) {
-			topo := topology(t, kind)
+			topo := cluster.Shared(t, kind)
 			rdb := client(t, topo)
 			for _, versionCheck := range []bool{false, true} {
 				t.Run(fmt.Sprintf("two tabs × 20 concurrent increments make 40 (version check %t)", versionCheck), func(t *testing.T) {
@@ -139,7 +139,7 @@ func TestUpdateThroughMiddleware(t *testing.T) {
 }
 
 func TestUpdateRequestSession(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	st, err := store.New(client(t, topo))
 	require.NoError(t, err)
 	srv := counterServer(t, st)

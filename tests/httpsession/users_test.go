@@ -36,7 +36,7 @@ func devices(t *testing.T, body string) (refs map[string]string, current string)
 func TestLogOutEverywhere(t *testing.T) {
 	for _, kind := range cluster.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			a := newApp(t, client(t, topology(t, kind)), true)
+			a := newApp(t, client(t, cluster.Shared(t, kind)), true)
 			user := "kim-" + string(kind)
 			names := []string{"laptop", "phone", "tablet"}
 			cs := map[string]*httpClient{}

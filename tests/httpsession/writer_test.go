@@ -20,7 +20,7 @@ import (
 // TestResponseWriter checks that the wrapper saves the session before the first byte
 // whatever way the handler sends it, and keeps the server's writer reachable.
 func TestResponseWriter(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	st, err := store.New(client(t, topo))
 	require.NoError(t, err)
 	m, err := httpsession.New(st, httpsession.WithSecure(false))

@@ -124,7 +124,7 @@ func TestCommitAfterDeleteWritesNothing(t *testing.T) {
 }
 
 func TestDeleteLeavesATombstone(t *testing.T) {
-	rdb := client(t, topology(t, cluster.KindStandalone))
+	rdb := client(t, cluster.Shared(t, cluster.KindStandalone))
 	ctx := t.Context()
 	ad := newAdapter(t, rdb, scsstore.WithPrefix("scs:tomb:"))
 	tok := scsToken()

@@ -15,7 +15,7 @@ import (
 // Commits, finds and a scan of every master ride out the SIGKILL of the master that
 // holds the session: each call's deadline outlasts the failover, and none fails.
 func TestCallsRideOutAClusterMasterKill(t *testing.T) {
-	topo := topology(t, cluster.KindCluster)
+	topo := cluster.Shared(t, cluster.KindCluster)
 	rdb := client(t, topo)
 	ad := newAdapter(t, rdb, scsstore.WithPrefix("scs:failover:"))
 	ctx := t.Context()

@@ -27,7 +27,7 @@ import (
 func eachTopology(t *testing.T, f func(t *testing.T, topo cluster.Topology, rdb redis.UniversalClient)) {
 	for _, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			topo := topology(t, kind)
+			topo := cluster.Shared(t, kind)
 			f(t, topo, client(t, topo))
 		})
 	}
@@ -293,7 +293,7 @@ func TestAllScansEveryMaster(t *testing.T) {
 }
 
 func TestNonContextMethodsWork(t *testing.T) {
-	rdb := client(t, topology(t, cluster.KindStandalone))
+	rdb := client(t, cluster.Shared(t, cluster.KindStandalone))
 	ad := newAdapter(t, rdb, scsstore.WithPrefix("scs:noctx:"))
 	tok := scsToken()
 	require.NoError(t, ad.Commit(tok, []byte("v"), time.Now().Add(time.Minute)))
@@ -311,7 +311,7 @@ func TestNonContextMethodsWork(t *testing.T) {
 }
 
 func TestHashTokenInStore(t *testing.T) {
-	rdb := client(t, topology(t, cluster.KindStandalone))
+	rdb := client(t, cluster.Shared(t, cluster.KindStandalone))
 	ad := newAdapter(t, rdb, scsstore.WithPrefix("scs:hashed:"))
 	sm := scs.New()
 	sm.Store = ad

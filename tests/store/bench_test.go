@@ -50,7 +50,7 @@ func (c countingConn) Write(p []byte) (int, error) {
 }
 
 func benchClient(b *testing.B, sent *atomic.Int64) redis.UniversalClient {
-	topo := topology(b, cluster.KindStandalone)
+	topo := cluster.Shared(b, cluster.KindStandalone)
 	o := topo.UniversalOptions()
 	o.PoolSize = 32
 	var d net.Dialer

@@ -18,7 +18,7 @@ import (
 // here on the shared topologies, with their output checked.
 
 func ExampleNew() {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cluster.SharedAddrs(cluster.KindStandalone)})
 	defer rdb.Close()
 
 	st, err := store.New(rdb,
@@ -51,7 +51,7 @@ func ExampleNew() {
 }
 
 func ExampleStore_Load() {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cluster.SharedAddrs(cluster.KindStandalone)})
 	defer rdb.Close()
 	st, _ := store.New(rdb)
 	ctx := context.Background()
@@ -69,7 +69,7 @@ func ExampleStore_Load() {
 }
 
 func ExampleStore_Rotate() {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cluster.SharedAddrs(cluster.KindStandalone)})
 	defer rdb.Close()
 	st, _ := store.New(rdb, store.WithGracePeriod(30*time.Second))
 	ctx := context.Background()
@@ -107,7 +107,7 @@ func ExampleStore_Rotate() {
 // session lives in one slot.
 func Example_cluster() {
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:                      exampleAddrs(cluster.KindCluster),
+		Addrs:                      cluster.SharedAddrs(cluster.KindCluster),
 		ClusterStateReloadInterval: time.Second,
 	})
 	defer rdb.Close()
@@ -128,7 +128,7 @@ func Example_cluster() {
 // A user's sessions: list them ("where am I logged in"), revoke one, log out everywhere
 // else. Works the same on a Redis Cluster.
 func ExampleStore_Sessions() {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: exampleAddrs(cluster.KindStandalone)})
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cluster.SharedAddrs(cluster.KindStandalone)})
 	defer rdb.Close()
 	st, _ := store.New(rdb, store.WithPrefix("example-users:"))
 	ctx := context.Background()

@@ -22,7 +22,7 @@ import (
 // until the callers' deadlines), then many operations with deadlines of a few
 // milliseconds.
 func TestErrorsAfterTheContextEndedMatchIt(t *testing.T) {
-	topo := topology(t, cluster.KindCluster)
+	topo := cluster.Shared(t, cluster.KindCluster)
 	configs := []struct {
 		name     string
 		failover bool // store.NewFailoverClient: context deadlines on the sockets

@@ -30,7 +30,7 @@ type profile struct {
 func eachTopology(t *testing.T, f func(t *testing.T, topo cluster.Topology, rdb redis.UniversalClient)) {
 	for _, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
-			topo := topology(t, kind)
+			topo := cluster.Shared(t, kind)
 			f(t, topo, client(t, topo))
 		})
 	}
@@ -412,7 +412,7 @@ func TestRotateWithGracePeriod(t *testing.T) {
 }
 
 func TestEveryKeyOfASessionMapsToOneSlot(t *testing.T) {
-	topo := topology(t, cluster.KindCluster)
+	topo := cluster.Shared(t, cluster.KindCluster)
 	rdb := client(t, topo)
 	ctx := t.Context()
 	for _, opts := range [][]store.Option{nil, {store.WithHashedIDs([]byte("0123456789abcdef0123456789abcdef"))}} {

@@ -68,7 +68,7 @@ func TestUpdateLosesNoIncrement(t *testing.T) {
 }
 
 func TestUpdate(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	rdb := client(t, topo)
 	ctx := t.Context()
 	st := newStore(t, rdb)

@@ -218,7 +218,7 @@ func TestExpiredSessionsLeaveTheListWithoutACleanupJob(t *testing.T) {
 }
 
 func TestIndexAndSessionsLiveInTheirOwnSlots(t *testing.T) {
-	topo := topology(t, cluster.KindCluster)
+	topo := cluster.Shared(t, cluster.KindCluster)
 	rdb := client(t, topo)
 	ctx := t.Context()
 	st := newStore(t, rdb, store.WithPrefix("users-slot:"))
@@ -542,7 +542,7 @@ func TestTenThousandSessionsInBoundedRoundTrips(t *testing.T) {
 // BenchmarkUserSessions10k: list and revoke-all of one user with 10,000 sessions (one
 // pipeline each). Run: go test -run '^$' -bench UserSessions10k -benchtime 5x ./store/
 func BenchmarkUserSessions10k(b *testing.B) {
-	topo := topology(b, cluster.KindStandalone)
+	topo := cluster.Shared(b, cluster.KindStandalone)
 	rdb := client(b, topo)
 	ctx := context.Background()
 	st, err := store.New(rdb, store.WithPrefix("bench-users:"))

@@ -20,7 +20,7 @@ import (
 func standaloneAndCluster(t *testing.T, f func(t *testing.T, topo cluster.Topology, rdb redis.UniversalClient)) {
 	for _, kind := range []cluster.Kind{cluster.KindStandalone, cluster.KindCluster} {
 		t.Run(string(kind), func(t *testing.T) {
-			topo := topology(t, kind)
+			topo := cluster.Shared(t, kind)
 			f(t, topo, client(t, topo))
 		})
 	}
@@ -74,7 +74,7 @@ func (h *lostReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 // applied once and answered as the first time: with WithVersionCheck it is no conflict,
 // without it the retry does not apply again.
 func TestLostSaveReplyWithASaveInBetween(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	for _, check := range []bool{true, false} {
 		t.Run(map[bool]string{true: "version check", false: "no version check"}[check], func(t *testing.T) {
 			ctx := t.Context()
@@ -241,7 +241,7 @@ func TestRotateCarriesAConcurrentSave(t *testing.T) {
 // A save WAIT did not confirm applied on the master: the Session says so (not new, its
 // changes applied), and saving it again is an update.
 func TestUnacknowledgedSaveLeavesTheSessionSaved(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	rdb := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0], ReadTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	st := newStore(t, rdb, store.WithPrefix("unacked:"), store.WithWriteAck(1, 50*time.Millisecond))
@@ -279,7 +279,7 @@ func TestUnacknowledgedSaveLeavesTheSessionSaved(t *testing.T) {
 
 // A session saved through another store is an exported error.
 func TestSessionOfAnotherStore(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	rdb := client(t, topo)
 	st1, st2 := newStore(t, rdb), newStore(t, rdb)
 	s, err := st1.NewSession()
@@ -292,7 +292,7 @@ func TestSessionOfAnotherStore(t *testing.T) {
 // Metadata damaged between a Load and a Save is a *CorruptError, and the key is left as
 // it is.
 func TestSaveOfDamagedMetadata(t *testing.T) {
-	topo := topology(t, cluster.KindStandalone)
+	topo := cluster.Shared(t, cluster.KindStandalone)
 	rdb := client(t, topo)
 	ctx := t.Context()
 	st := newStore(t, rdb, store.WithPrefix("damaged:"))
