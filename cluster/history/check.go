@@ -50,7 +50,8 @@ type Violation struct {
 	Line      string // what happened, with times in seconds since the history began
 	// UnknownWriter: the write the violation says was lost (or undone) is one whose
 	// caller got an error (unknown outcome), not an acknowledgement: it applied on a
-	// master, was seen, and a failover lost it.
+	// master, was seen, and a failover lost it. For a violation of kind KindOther (no
+	// writer named): a write of the same session with an unknown outcome came before it.
 	UnknownWriter bool
 }
 
@@ -216,6 +217,18 @@ func explain(user string, c checked) Violation {
 	e := explainer{ops: c.ops}
 	v.Kind, v.Line = e.classify(s, in, out)
 	v.UnknownWriter = e.unknownWriter
+	if v.Kind == KindOther && !v.UnknownWriter {
+		// No writer named: the operation contradicts every state the model reaches. When
+		// a write of the same session with an unknown outcome came before it, that write
+		// may have applied, been seen, and been lost in a failover.
+		for _, o := range c.ops {
+			oin, oout := o.Input.(Input), o.Output.(Output)
+			if oin.ID == in.ID && oout.Status == Unknown && o.Call < op.Return && oin.Kind != Load && oin.Kind != Listed {
+				v.UnknownWriter = true
+				break
+			}
+		}
+	}
 	v.Line = fmt.Sprintf("%s (user %s: %s, called %s, returned %s)", v.Line, user, describeOp(in, out), secs(op.Call), secs(op.Return))
 	return v
 }

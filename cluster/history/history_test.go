@@ -135,3 +135,28 @@ func TestCheckUnknownSave(t *testing.T) {
 		t.Fatalf("applied, then gone: %s", r.Summary())
 	}
 }
+
+// A write whose caller got an error (unknown outcome) that other callers saw, and that a
+// failover then lost, is flagged UnknownWriter; the same with an acknowledged write is not.
+func TestCheckUnknownWriterSeenThenLost(t *testing.T) {
+	for _, unknown := range []bool{true, false} {
+		save := op(1, 11, -1, Input{Kind: Save, ID: s1, Attr: 'b', Val: 2}, Output{Status: Unknown})
+		if !unknown {
+			save = op(1, 11, 15, Input{Kind: Save, ID: s1, Attr: 'b', Val: 2}, Output{Status: OK, Ver: 2})
+		}
+		ops := seq([]Op{
+			op(0, 0, 10, Input{Kind: Create, ID: s1, Val: 1}, Output{Status: OK, Ver: 1}),
+			save,
+			op(2, 20, 21, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 2, A: 1, B: 2}),
+			op(2, 22, 30, Input{Kind: Save, ID: s1, Attr: 'b', Val: 3, Expect: 2}, Output{Status: Conflict}),
+			op(0, 40, 41, Input{Kind: Load, ID: s1}, Output{Status: OK, ID: s1, Ver: 1, A: 1}),
+		})
+		res := Check(ops)
+		if len(res.Violations) != 1 {
+			t.Fatalf("unknown=%t: %s %v, want one violation", unknown, res.Summary(), res.Violations)
+		}
+		if v := res.Violations[0]; v.UnknownWriter != unknown {
+			t.Errorf("unknown=%t: violation %s: UnknownWriter %t", unknown, v, v.UnknownWriter)
+		}
+	}
+}

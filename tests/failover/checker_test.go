@@ -196,7 +196,7 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 				// store should not return still fails.
 				continue
 			}
-			if wait && history.LostWriteKinds[v.Kind] && v.UnknownWriter {
+			if wait && (history.LostWriteKinds[v.Kind] || v.Kind == history.KindOther) && v.UnknownWriter {
 				// The write was not acknowledged (WAIT fell short, or the call timed
 				// out): it applied on the master, other callers saw it, and the
 				// failover lost it. Documented (store, "Consistency").
