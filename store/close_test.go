@@ -124,10 +124,12 @@ func TestCloseWithCallsUnderWay(t *testing.T) {
 	const workers = 16
 	done := make(chan error, workers)
 	var closed atomic.Bool
+	var calls atomic.Int64
 	for range workers {
 		go func() {
 			for {
 				_, err := st.Load(context.Background(), "6f1c2a9e-2b0d-4a8e-9a51-3c7d9f0e4b21")
+				calls.Add(1)
 				if closed.Load() && errors.Is(err, store.ErrClosed) {
 					done <- nil
 					return
@@ -135,7 +137,8 @@ func TestCloseWithCallsUnderWay(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Calls under way: every worker has made a few.
+	require.Eventually(t, func() bool { return calls.Load() >= 2*workers }, 5*time.Second, time.Millisecond)
 	closed.Store(true)
 	require.NoError(t, st.Close())
 	timeout := time.After(5 * time.Second)

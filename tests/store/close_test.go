@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func TestCloseEndsTheStore(t *testing.T) {
 		// Loads and saves under way when the store is closed.
 		var wg sync.WaitGroup
 		errs := make(chan error, len(ids))
+		var calls atomic.Int64
 		for _, id := range ids {
 			wg.Go(func() {
 				for {
@@ -58,6 +60,7 @@ func TestCloseEndsTheStore(t *testing.T) {
 					if err == nil {
 						err = st.Save(ctx, s)
 					}
+					calls.Add(1)
 					if err != nil {
 						errs <- err
 						return
@@ -65,7 +68,8 @@ func TestCloseEndsTheStore(t *testing.T) {
 				}
 			})
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Calls under way: every caller has made a few.
+		require.Eventually(t, func() bool { return calls.Load() >= 2*int64(len(ids)) }, 10*time.Second, time.Millisecond)
 		require.NoError(t, st.Close())
 		finished := make(chan struct{})
 		go func() { wg.Wait(); close(finished) }()
