@@ -137,6 +137,15 @@ func (st *Store) masterFor(ctx context.Context, key string) (*redis.Client, erro
 	return nil, fmt.Errorf("hasession: write acknowledgement needs a *redis.Client or *redis.ClusterClient, not %T", st.rdb)
 }
 
+// runWrite runs a script that writes key: with WithWriteAck through evalAcked (a shortfall
+// is an *AckError returned beside the reply), otherwise alone.
+func (st *Store) runWrite(ctx context.Context, script *redis.Script, key string, args ...any) (any, error) {
+	if st.o.ackReplicas > 0 {
+		return st.evalAcked(ctx, script, key, args...)
+	}
+	return script.Run(ctx, st.rdb, []string{key}, args...).Result()
+}
+
 // evalAcked runs script on key's master followed by WAIT in one pipeline, so WAIT counts
 // the replicas that have this connection's writes, and returns the script's reply; an
 // *AckError when too few replicas confirmed. EVALSHA in a pipeline has no EVAL fallback:

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/hasession/hasession/internal/sid"
@@ -126,19 +127,16 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 	}
 	return do(st, ctx, opDestroy, func(ctx context.Context) (destroyed, error) {
 		var d destroyed
-		var res []any
-		var err, ackErr error
-		if st.o.ackReplicas > 0 {
-			// With write acknowledgement a logout waits for replicas as a save does, so
-			// that a failover does not bring the session back.
-			var v any
-			v, err = st.evalAcked(ctx, destroyScript, key, tombArg, mode, keep)
-			res, _ = v.([]any)
-			if errors.Is(err, ErrNotAcknowledged) {
-				ackErr, err = st.ackShortfall("logout", err), nil
-			}
-		} else {
-			res, err = destroyScript.Run(ctx, st.rdb, []string{key}, tombArg, mode, keep).Slice()
+		// With write acknowledgement a logout waits for replicas as a save does, so that a
+		// failover does not bring the session back.
+		v, err := st.runWrite(ctx, destroyScript, key, tombArg, mode, keep)
+		var ackErr error
+		if errors.Is(err, ErrNotAcknowledged) {
+			ackErr, err = st.ackShortfall("logout", err), nil
+		}
+		res, ok := v.([]any)
+		if err == nil && !ok {
+			err = fmt.Errorf("unexpected destroy reply %T", v)
 		}
 		if err != nil {
 			return d, st.redisErr(opDestroy, key, err)

@@ -58,21 +58,18 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 	idx := st.indexKey(user)
 	span := st.lifeMs + pendingMs
 	now, err := do(st, ctx, opIndex, func(ctx context.Context) (int64, error) {
-		if st.o.ackReplicas > 0 {
-			v, err := st.evalAcked(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
-			if errors.Is(err, ErrNotAcknowledged) {
-				err = st.ackShortfall("login index entry", err)
-			}
-			if err != nil {
-				return 0, err
-			}
-			n, ok := v.(int64)
-			if !ok {
-				return 0, &CorruptError{Key: idx, Reason: "unexpected index reply " + quoteValue(v)}
-			}
-			return n, nil
+		v, err := st.runWrite(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
+		if errors.Is(err, ErrNotAcknowledged) {
+			err = st.ackShortfall("login index entry", err)
 		}
-		return indexAddScript.Run(ctx, st.rdb, []string{idx}, tag, deadline, span, clockMarginMs).Int64()
+		if err != nil {
+			return 0, err
+		}
+		n, ok := v.(int64)
+		if !ok {
+			return 0, &CorruptError{Key: idx, Reason: "unexpected index reply " + quoteValue(v)}
+		}
+		return n, nil
 	})
 	if err != nil {
 		return 0, st.redisErr(opIndex, idx, err)

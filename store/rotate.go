@@ -208,18 +208,18 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 	}
 	ver, tag := strconv.FormatInt(version, 10), st.tag(newID)
 	n, err := do(st, ctx, opRotate, func(ctx context.Context) (int64, error) {
-		if st.o.ackReplicas > 0 {
-			// With write acknowledgement the pointer (or tombstone) waits for replicas
-			// as the new session did: a failover that lost it would bring the old
-			// session back beside the new one (or hand a login to the old ID's holder).
-			v, err := st.evalAcked(ctx, forwardScript, key, token, ttl, ver, mode, tag)
-			n, _ := v.(int64)
-			if errors.Is(err, ErrNotAcknowledged) && n != 1 && n != 2 {
-				err = nil // nothing written to confirm
-			}
-			return n, err
+		// With write acknowledgement the pointer (or tombstone) waits for replicas as the
+		// new session did: a failover that lost it would bring the old session back
+		// beside the new one (or hand a login to the old ID's holder).
+		v, err := st.runWrite(ctx, forwardScript, key, token, ttl, ver, mode, tag)
+		n, ok := v.(int64)
+		if errors.Is(err, ErrNotAcknowledged) && n != 1 && n != 2 {
+			err = nil // nothing written to confirm
 		}
-		return forwardScript.Run(ctx, st.rdb, []string{key}, token, ttl, ver, mode, tag).Int64()
+		if err == nil && !ok {
+			err = fmt.Errorf("unexpected forward reply %T", v)
+		}
+		return n, err
 	})
 	if errors.Is(err, ErrNotAcknowledged) {
 		return n, st.ackShortfall("rotation", err)
