@@ -139,51 +139,12 @@ func (st *Store) masterFor(ctx context.Context, key string) (*redis.Client, erro
 
 // runWrite runs a script that writes key: with WithWriteAck through evalAcked (a shortfall
 // is an *AckError returned beside the reply), otherwise alone.
-func (st *Store) runWrite(ctx context.Context, script *redis.Script, key string, args ...any) (any, error) {
+func (st *Store) runWrite(ctx context.Context, script *script, key string, args ...any) (any, error) {
 	if st.o.ackReplicas > 0 {
 		return st.evalAcked(ctx, script, key, args...)
 	}
-	return script.Run(ctx, st.rdb, []string{key}, args...).Result()
-}
-
-// evalAcked runs script on key's master followed by WAIT in one pipeline, so WAIT counts
-// the replicas that have this connection's writes, and returns the script's reply; an
-// *AckError when too few replicas confirmed. EVALSHA in a pipeline has no EVAL fallback:
-// on NOSCRIPT the script is loaded and the pipeline sent again.
-func (st *Store) evalAcked(ctx context.Context, script *redis.Script, key string, args ...any) (any, error) {
-	node, err := st.masterFor(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	for range 2 {
-		var eval, wait *redis.Cmd
-		_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
-			eval = script.EvalSha(ctx, p, []string{key}, args...)
-			wait = p.Do(ctx, "wait", st.o.ackReplicas, st.o.ackTimeout.Milliseconds())
-			return nil
-		})
-		if eval != nil && redis.HasErrorPrefix(eval.Err(), "NOSCRIPT") {
-			if err := script.Load(ctx, node).Err(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if eval == nil {
-			return nil, err
-		}
-		if err := eval.Err(); err != nil {
-			return nil, err
-		}
-		acked, err := wait.Int()
-		if err != nil {
-			return eval.Val(), err
-		}
-		if acked < st.o.ackReplicas {
-			return eval.Val(), &AckError{Acked: acked, Want: st.o.ackReplicas}
-		}
-		return eval.Val(), nil
-	}
-	return nil, err
+	cmd, err := runScript(st, ctx, alone, script, key, redis.NewCmd, args...)
+	return cmd.Val(), err
 }
 
 // saveAcked runs the save script and WAIT in one pipeline on the key's master (see
@@ -220,7 +181,7 @@ func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any
 			for j, i := range idx {
 				gk[j] = keys[i]
 			}
-			res, acked := st.pipeScript(ctx, node, memberScript, gk, args, true)
+			res, acked, _ := st.pipeScript(ctx, node, memberScript, gk, args, true)
 			var err error
 			if acked < st.o.ackReplicas {
 				st.stats.unacked.Add(1)

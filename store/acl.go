@@ -19,7 +19,7 @@ import (
 // connect (and goes on when it is refused): add +client|setinfo there, or set
 // DisableIdentity in the client's options. Redis 7.0 refuses to load a rule for a
 // command it does not know.
-const ACLCommands = "+hgetall +evalsha +eval +script|load +wait +zrem " + // sent by the store
+const ACLCommands = "+hgetall +evalsha +eval +wait +zrem " + // sent by the store
 	"+hget +hmget +hkeys +hset +hdel +del +exists +type +pexpire +pexpireat +pttl +time " + // run by its scripts
 	"+zadd +zrange +zremrangebyscore " +
 	"+hello +auth +client|setname +ping +cluster|slots +command" // sent by go-redis

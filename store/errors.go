@@ -127,7 +127,7 @@ var ErrPermission = errors.New("hasession: permission denied by Redis")
 // command or a key pattern (see [ACLRules]). It matches [ErrPermission] and wraps the
 // error Redis returned. The store does not retry it.
 type PermissionError struct {
-	// Command is the command refused, as Redis names it ("evalsha", "script|load"); empty
+	// Command is the command refused, as Redis names it ("evalsha", "hset"); empty
 	// when a key was refused, or when Redis did not name the command a script ran.
 	Command string
 	// InScript is true when the command was refused inside one of the store's scripts.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/redis/go-redis/v9"
 )
 
 const (
@@ -100,7 +102,8 @@ func (st *Store) indexRemove(ctx context.Context, user string, tags ...string) {
 func (st *Store) indexRead(ctx context.Context, user string) ([]string, error) {
 	idx := st.indexKey(user)
 	tags, err := do(st, ctx, opReadIndex, func(ctx context.Context) ([]string, error) {
-		return indexReadScript.Run(ctx, st.rdb, []string{idx}, clockMarginMs).StringSlice()
+		cmd, err := runScript(st, ctx, alone, indexReadScript, idx, redis.NewStringSliceCmd, clockMarginMs)
+		return cmd.Val(), err
 	})
 	if err != nil {
 		return nil, st.redisErr(opReadIndex, idx, err)
@@ -199,6 +202,6 @@ func (st *Store) pipeMembers(ctx context.Context, keys []string, args []any, ack
 	if ack && st.o.ackReplicas > 0 {
 		return st.pipeMembersAcked(ctx, keys, args)
 	}
-	out, _ := st.pipeScript(ctx, st.rdb, memberScript, keys, args, false)
+	out, _, _ := st.pipeScript(ctx, st.rdb, memberScript, keys, args, false)
 	return out
 }

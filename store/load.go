@@ -3,7 +3,7 @@ package store
 import (
 	"context"
 	"strconv"
-	"strings"
+
 	"time"
 	"unsafe"
 
@@ -184,10 +184,11 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 // command, after the raw one got the error reply raw.
 func (st *Store) typedFields(ctx context.Context, key string, touched bool, raw string) ([]string, error) {
 	if touched {
-		if strings.HasPrefix(raw, "-NOSCRIPT") { // a new or restarted node: load the script
-			return touchScript.Eval(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).StringSlice()
+		cmd, err := runScript(st, ctx, alone, touchScript, key, redis.NewStringSliceCmd, st.idleArg, st.touchArg)
+		if err != nil {
+			return nil, err
 		}
-		return touchScript.Run(ctx, st.rdb, []string{key}, st.idleArg, st.touchArg).StringSlice()
+		return cmd.Val(), nil
 	}
 	m, err := st.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
@@ -204,13 +205,11 @@ func (st *Store) typedFields(ctx context.Context, key string, touched bool, raw 
 // min(idle, deadline − now), with Redis time, if the touch is due, and returns the whole
 // hash as HGETALL would, read in the same step.
 func (st *Store) touchRead(ctx context.Context, key string) ([]byte, error) {
-	cmd := redis.NewRawCmd(ctx, evalShaArgs(touchSHA, key, st.idleArg, st.touchArg)...)
-	cmd.SetFirstKeyPos(3)
-	if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
-		// Auto-pipelined, the command may still be in flight: leave it alone.
-		return nil, err
+	cmd, err := runScript(st, ctx, batched, touchScript, key, redis.NewRawCmd, st.idleArg, st.touchArg)
+	if err != nil {
+		return nil, err // auto-pipelined and cut short, the command may still be in flight
 	}
-	return cmd.Result()
+	return cmd.Val(), nil
 }
 
 // largeReply is the size of a raw HGETALL reply from which load reads into a buffer of

@@ -36,7 +36,8 @@ var DefaultRetryPolicy = RetryPolicy{MaxRetries: 100, AttemptTimeout: time.Secon
 // Retryable reports whether err is one a failover produces and a later attempt may not:
 // connection refused or reset, EOF, i/o and dial timeouts, no route to host, a closed
 // pool connection, a pool timeout, CLUSTERDOWN, TRYAGAIN, LOADING, READONLY, MASTERDOWN,
-// NOSCRIPT, "max number of clients reached".
+// "max number of clients reached". (NOSCRIPT is not: the store's script runner answers it
+// with EVAL at once.)
 // It classifies with go-redis's helpers and the standard library's error types.
 func Retryable(err error) bool {
 	if err == nil {
@@ -46,7 +47,7 @@ func Retryable(err error) bool {
 		return false
 	}
 	if redis.IsClusterDownError(err) || redis.IsTryAgainError(err) || redis.IsLoadingError(err) ||
-		redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) {
 		return true
 	}
 	if _, ok := redis.IsMovedError(err); ok {
@@ -346,8 +347,17 @@ func NewFailoverClient(o *redis.UniversalOptions) redis.UniversalClient {
 // client directly (the scs and gorilla adapters), which then rides out a failover as the
 // store does. fn must be safe to repeat.
 func (st *Store) Retry(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	_, err := doNamed(st, ctx, opCaller, name, func(ctx context.Context) (struct{}, error) {
+	_, err := RetryValue(ctx, st, name, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, fn(ctx)
-	}, runOp[struct{}])
+	})
 	return err
+}
+
+// RetryValue is [Store.Retry] for an operation that produces a value: it returns the
+// value of the attempt that succeeded. An attempt the policy stopped waiting for (see
+// [RetryPolicy]) may still be running, but what it returns is dropped: only a returned
+// attempt's value reaches the caller, so fn needs no synchronisation of its own as long
+// as it writes nothing shared.
+func RetryValue[T any](ctx context.Context, st *Store, name string, fn func(ctx context.Context) (T, error)) (T, error) {
+	return doNamed(st, ctx, opCaller, name, fn, runOp[T])
 }

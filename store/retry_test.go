@@ -81,3 +81,32 @@ func TestRetriesStopAtTheCallersDeadline(t *testing.T) {
 	require.False(t, errors.As(err, &re), "no retries: the Redis error itself")
 	require.Less(t, time.Since(before), 2*time.Second)
 }
+
+// RetryValue returns what the attempt that succeeded produced, after retryable errors;
+// a non-retryable error ends it at once.
+func TestRetryValueReturnsTheSuccessfulAttempt(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	st, err := store.New(rdb, store.WithRetryPolicy(store.RetryPolicy{MaxRetries: 5, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}))
+	require.NoError(t, err)
+	attempts := 0
+	v, err := store.RetryValue(t.Context(), st, "count", func(ctx context.Context) (int, error) {
+		attempts++
+		if attempts < 3 {
+			return attempts, syscall.ECONNRESET
+		}
+		return 10 * attempts, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 30, v)
+	require.EqualValues(t, 2, st.Stats().Retries)
+
+	attempts = 0
+	v, err = store.RetryValue(t.Context(), st, "refused", func(ctx context.Context) (int, error) {
+		attempts++
+		return 7, store.ErrConflict
+	})
+	require.ErrorIs(t, err, store.ErrConflict)
+	require.Equal(t, 1, attempts, "not retryable")
+	require.Equal(t, 7, v, "a non-retryable error returns the attempt's value as it is")
+}

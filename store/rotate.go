@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // maxRotateCopies bounds how often Rotate copies the session again because it was saved
@@ -168,7 +170,8 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 func (st *Store) rotateRead(ctx context.Context, oldID, newTag string) (*Session, error) {
 	key := st.key(oldID)
 	fields, err := do(st, ctx, opRotate, func(ctx context.Context) ([]string, error) {
-		return pendingScript.Run(ctx, st.rdb, []string{key}, newTag).StringSlice()
+		cmd, err := runScript(st, ctx, alone, pendingScript, key, redis.NewStringSliceCmd, newTag)
+		return cmd.Val(), err
 	})
 	if err != nil {
 		return nil, st.redisErr(opRotate, key, err)

@@ -207,16 +207,10 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 	if st.o.ackReplicas > 0 {
 		res, err = st.saveAcked(ctx, key, args)
 	} else {
-		cmd := redis.NewStringCmd(ctx, evalShaArgs(saveSHA, key, args...)...)
-		cmd.SetFirstKeyPos(3)
-		if err := st.process(ctx, key, cmd); err != nil && ctx.Err() != nil {
-			// Auto-pipelined, the command may still be in flight: leave it alone. A
-			// retry carries the same save ID.
-			return r, st.redisErr(opSave, key, err)
-		}
-		res, err = cmd.Result()
-		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			res, err = saveScript.Eval(ctx, st.rdb, []string{key}, args...).Text()
+		var cmd *redis.StringCmd
+		cmd, err = runScript(st, ctx, batched, saveScript, key, redis.NewStringCmd, args...)
+		if err == nil { // else, auto-pipelined and cut short, it may still be in flight
+			res = cmd.Val()
 		}
 	}
 	if err != nil && !errors.Is(err, ErrNotAcknowledged) {

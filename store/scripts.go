@@ -1,12 +1,19 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
 	_ "embed"
+	"encoding/hex"
 
 	"github.com/redis/go-redis/v9"
 )
 
+// The store's Lua scripts, one embedded file each; each file documents its KEYS and ARGV.
+// Every call of a script goes through this file's runners (runScript for one key,
+// pipeScript for many, evalAcked for one key with WAIT), which are the only places that
+// send EVALSHA and handle NOSCRIPT.
 var (
 	//go:embed lua/touch.lua
 	touchLua string
@@ -25,44 +32,104 @@ var (
 	//go:embed lua/pending.lua
 	pendingLua string
 
-	touchScript     = redis.NewScript(touchLua)
-	saveScript      = redis.NewScript(saveLua)
-	forwardScript   = redis.NewScript(forwardLua)
-	destroyScript   = redis.NewScript(destroyLua)
-	indexAddScript  = redis.NewScript(indexAddLua)
-	indexReadScript = redis.NewScript(indexReadLua)
-	memberScript    = redis.NewScript(memberLua)
-	pendingScript   = redis.NewScript(pendingLua)
+	touchScript     = newScript(touchLua)
+	saveScript      = newScript(saveLua)
+	forwardScript   = newScript(forwardLua)
+	destroyScript   = newScript(destroyLua)
+	indexAddScript  = newScript(indexAddLua)
+	indexReadScript = newScript(indexReadLua)
+	memberScript    = newScript(memberLua)
+	pendingScript   = newScript(pendingLua)
 )
 
-// The SHAs of the scripts on the hot paths, boxed once (see evalShaArgs).
-var touchSHA, saveSHA any = touchScript.Hash(), saveScript.Hash()
-
-// evalShaArgs returns the arguments of an EVALSHA of the script with the given SHA on one
-// key, in one allocation: go-redis's Script.Run copies the arguments into a new slice and
-// boxes the SHA and a one-key slice on every call.
-func evalShaArgs(sha any, key string, args ...any) []any {
-	a := make([]any, 4, 4+len(args))
-	a[0], a[1], a[2], a[3] = "evalsha", sha, 1, key
-	return append(a, args...)
+// script is one Lua script. Its source and SHA are boxed once: a call's arguments are
+// built in one allocation (see args), where go-redis's Script.Run copies them into a new
+// slice and boxes the SHA and a one-key slice on every call.
+type script struct {
+	sha, src any // string, string
+	hash     string
 }
 
-// pipeScript runs script on each key in one pipeline of c. EVALSHA in a pipeline has no
-// EVAL fallback: the keys whose node answered NOSCRIPT are sent again with EVAL. With
-// wait, every pipeline ends with WAIT — on the connection that sent the writes, which is
-// the one WAIT counts — and acked is the lowest count WAIT returned (-1 on an error).
-func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, script *redis.Script, keys []string, args []any, wait bool) (out []cmdResult, acked int) {
+func newScript(src string) *script {
+	h := sha1.Sum([]byte(src))
+	hash := hex.EncodeToString(h[:])
+	return &script{sha: hash, src: src, hash: hash}
+}
+
+// Hash returns the script's SHA1, as SCRIPT LOAD returns it.
+func (s *script) Hash() string { return s.hash }
+
+// args returns the arguments of a call on key: EVALSHA, or EVAL with the source.
+func (s *script) args(eval bool, key string, argv []any) []any {
+	a := make([]any, 4, 4+len(argv))
+	if eval {
+		a[0], a[1] = "eval", s.src
+	} else {
+		a[0], a[1] = "evalsha", s.sha
+	}
+	a[2], a[3] = 1, key
+	return append(a, argv...)
+}
+
+// noScript reports whether cmd was answered NOSCRIPT: the node does not hold the script
+// (a new, restarted or flushed node, or a replica just promoted). A raw command carries
+// the error reply as its value.
+func noScript(cmd redis.Cmder) bool {
+	if raw, ok := cmd.(*redis.RawCmd); ok && cmd.Err() == nil {
+		return bytes.HasPrefix(raw.Val(), []byte("-NOSCRIPT"))
+	}
+	return redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT")
+}
+
+// How runScript sends a call.
+const (
+	alone   = false // through the client (its routing, redirections and retries)
+	batched = true  // through the auto-pipelining batcher (the hot paths; see st.process)
+)
+
+// runScript runs s on key as one command of the type newCmd makes (a raw command on the
+// hot paths, whose reply is parsed by the caller, or a typed one), and returns that
+// command and its error. EVALSHA first; a node that answers NOSCRIPT gets the script
+// with EVAL. With batch, the call goes through the batcher.
+//
+// When the context ends while the command is auto-pipelined it may still be in flight:
+// the command is returned with the context's error and must be left alone.
+func runScript[C redis.Cmder](st *Store, ctx context.Context, batch bool, s *script, key string, newCmd func(context.Context, ...any) C, argv ...any) (C, error) {
+	send := func(eval bool) (cmd C, inFlight bool, err error) {
+		cmd = newCmd(ctx, s.args(eval, key, argv)...)
+		cmd.SetFirstKeyPos(3)
+		if batch {
+			err = st.process(ctx, key, cmd)
+		} else {
+			err = st.rdb.Process(ctx, cmd)
+		}
+		if err != nil && ctx.Err() != nil {
+			return cmd, true, err // not to be read: the batcher may still write it
+		}
+		return cmd, false, cmd.Err()
+	}
+	cmd, inFlight, err := send(false)
+	if !inFlight && noScript(cmd) {
+		cmd, _, err = send(true)
+	}
+	return cmd, err
+}
+
+// pipeScript runs s on each key in one pipeline of c. EVALSHA in a pipeline has no EVAL
+// fallback: the keys whose node answered NOSCRIPT are sent again with EVAL. With wait,
+// every pipeline ends with WAIT — on the connection that sent the writes, which is the
+// one WAIT counts — and acked is the lowest count WAIT returned, or -1 with WAIT's error
+// in waitErr.
+func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, s *script, keys []string, argv []any, wait bool) (out []cmdResult, acked int, waitErr error) {
 	acked = st.o.ackReplicas
 	run := func(idx []int, eval bool) {
 		cmds := make([]*redis.Cmd, len(idx))
 		var w *redis.Cmd
 		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j, i := range idx {
-				if eval {
-					cmds[j] = script.Eval(ctx, p, []string{keys[i]}, args...)
-				} else {
-					cmds[j] = script.EvalSha(ctx, p, []string{keys[i]}, args...)
-				}
+				cmds[j] = redis.NewCmd(ctx, s.args(eval, keys[i], argv)...)
+				cmds[j].SetFirstKeyPos(3)
+				_ = p.Process(ctx, cmds[j])
 			}
 			if wait {
 				w = p.Do(ctx, "wait", st.o.ackReplicas, st.o.ackTimeout.Milliseconds())
@@ -74,8 +141,8 @@ func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, script *redis.
 		}
 		if w != nil {
 			if n, err := w.Int(); err != nil {
-				acked = -1
-			} else {
+				acked, waitErr = -1, err
+			} else if acked >= 0 {
 				acked = min(acked, n)
 			}
 		}
@@ -92,8 +159,29 @@ func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, script *redis.
 			again = append(again, i)
 		}
 	}
-	if len(again) > 0 {
+	if len(again) > 0 && ctx.Err() == nil {
 		run(again, true)
 	}
-	return out, acked
+	return out, acked, waitErr
+}
+
+// evalAcked runs s on key's master followed by WAIT in one pipeline (see pipeScript), so
+// WAIT counts the replicas that have this connection's writes, and returns the script's
+// reply; with an *AckError when too few replicas confirmed.
+func (st *Store) evalAcked(ctx context.Context, s *script, key string, argv ...any) (any, error) {
+	node, err := st.masterFor(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	out, acked, werr := st.pipeScript(ctx, node, s, []string{key}, argv, true)
+	if err := out[0].err; err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return out[0].val, werr
+	}
+	if acked < st.o.ackReplicas {
+		return out[0].val, &AckError{Acked: acked, Want: st.o.ackReplicas}
+	}
+	return out[0].val, nil
 }

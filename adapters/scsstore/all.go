@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/store"
 )
 
 const (
@@ -69,7 +71,7 @@ func (s *Store) AllCtx(ctx context.Context) (map[string][]byte, error) {
 	slices.Sort(sorted)
 	all := make(map[string][]byte, len(sorted))
 	for batch := range slices.Chunk(sorted, getBatch) {
-		vals, err := retry(ctx, s.st, "scs get all", func(ctx context.Context) ([][]byte, error) {
+		vals, err := store.RetryValue(ctx, s.st, "scs get all", func(ctx context.Context) ([][]byte, error) {
 			return s.getAll(ctx, batch)
 		})
 		if err != nil {
@@ -157,7 +159,7 @@ func (s *Store) scanNode(ctx context.Context, node scanner, check func(context.C
 	for restarts := 0; ; {
 		var attempts atomic.Int32
 		from := cursor
-		p, err := retry(ctx, s.st, "scs scan", func(ctx context.Context) (page, error) {
+		p, err := store.RetryValue(ctx, s.st, "scs scan", func(ctx context.Context) (page, error) {
 			if attempts.Add(1) > 1 && check != nil {
 				if err := check(ctx); err != nil {
 					return page{}, err
@@ -189,7 +191,7 @@ func (s *Store) scanNode(ctx context.Context, node scanner, check func(context.C
 func (s *Store) scanCluster(ctx context.Context, cc *redis.ClusterClient, found func([]string)) error {
 	done := make(map[string]bool)
 	for range maxRestarts {
-		masters, err := retry(ctx, s.st, "scs list masters", func(ctx context.Context) ([]*redis.Client, error) {
+		masters, err := store.RetryValue(ctx, s.st, "scs list masters", func(ctx context.Context) ([]*redis.Client, error) {
 			return clusterMasters(ctx, cc)
 		})
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -107,7 +106,7 @@ func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 		b  []byte
 		ok bool
 	}
-	f, err := retry(ctx, s.st, "scs find", func(ctx context.Context) (found, error) {
+	f, err := store.RetryValue(ctx, s.st, "scs find", func(ctx context.Context) (found, error) {
 		b, err := s.rdb.Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
 			return found{}, nil
@@ -131,7 +130,7 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		return ErrInvalidToken
 	}
 	keys := []string{s.key(token), s.tombKey(token)}
-	done, err := retry(ctx, s.st, "scs commit", func(ctx context.Context) (int64, error) {
+	done, err := store.RetryValue(ctx, s.st, "scs commit", func(ctx context.Context) (int64, error) {
 		ms := int64((time.Until(expiry) + time.Millisecond - 1) / time.Millisecond)
 		return commitScript.Run(ctx, s.rdb, keys, b, ms).Int64()
 	})
@@ -183,36 +182,4 @@ func (s *Store) Delete(token string) error {
 // All is AllCtx with context.Background() (see Find).
 func (s *Store) All() (map[string][]byte, error) {
 	return s.AllCtx(context.Background())
-}
-
-// retry runs op with st's retry policy and returns what the successful attempt produced.
-// An attempt the policy gave up on may still be running (see store.Store.Retry); it
-// publishes its result only while its own context is live, and that context ends before
-// the next attempt starts, so the result returned is the successful attempt's and no
-// abandoned attempt races with the caller.
-func retry[T any](ctx context.Context, st *store.Store, name string, op func(ctx context.Context) (T, error)) (T, error) {
-	var (
-		mu  sync.Mutex
-		res T
-	)
-	err := st.Retry(ctx, name, func(ctx context.Context) error {
-		v, err := op(ctx)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		res = v
-		return nil
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	return res, nil
 }
