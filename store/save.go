@@ -48,14 +48,12 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	if size := s.sizeLocked(); size > st.o.sizeLimit {
 		return &SizeError{Size: size, Limit: st.o.sizeLimit}
 	}
-	// An update sends the deadline and created-at it knows: what a retry is answered with
-	// where the session is gone since its first attempt applied (see save.lua).
 	a := saveArgs{
 		// One save ID for every attempt: an attempt answered 'stale' (index race) applied
 		// nothing and recorded nothing, so the next one may carry it too.
 		saveID: newSaveID(),
-		expect: "", mode: saveUpdate, idle: st.idleArg, second: s.deadline, codec: st.codecArg,
-		user: s.userArg(), created: s.created, oldVersion: 0, until: "",
+		expect: "", mode: saveUpdate, idle: st.idleArg, second: 0, codec: st.codecArg,
+		user: s.userArg(), created: 0, oldVersion: 0, until: "",
 	}
 	if s.isNew {
 		a.mode, a.second, a.created = saveNew, st.lifeArg, 0
@@ -100,6 +98,12 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	// A session that leaves a user stays in that user's index until it is found to
 	// belong to another: removing it here could race a save that gives it back.
 	s.applyChanges()
+	if a.mode == saveUpdate && r.deadline == 0 {
+		// A retry answered where the session is gone since its first attempt applied: an
+		// update does not send the deadline and created-at, which never change under one
+		// key (see save.lua); s has them.
+		r.deadline, r.created = s.deadline, s.created
+	}
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	s.isNew = false
 	s.storedUser = s.user
@@ -115,12 +119,12 @@ type saveArgs struct {
 	expect string   // ARGV[2]: the version the session must still have; '' for no check
 	mode   saveMode // ARGV[3]
 	idle   any      // ARGV[4]: the idle timeout (ms)
-	// ARGV[5]: saveNew, the absolute lifetime (ms); saveUpdate and saveCopy, the absolute
-	// deadline (ms since epoch).
+	// ARGV[5]: saveNew, the absolute lifetime (ms); saveCopy, the absolute deadline (ms
+	// since epoch); saveUpdate, 0 (the stored one applies).
 	second any
 	codec  any    // ARGV[6]: the store's codec name
 	user   string // ARGV[7]: '' unchanged, '+name' set, '-' clear (see Session.userArg)
-	// ARGV[8]: saveUpdate and saveCopy, the created-at (ms since epoch); saveNew, 0
+	// ARGV[8]: saveCopy, the created-at (ms since epoch); saveNew and saveUpdate, 0
 	// (unused).
 	created any
 	// ARGV[9]: saveCopy, the old session's version; otherwise 0 (unused).

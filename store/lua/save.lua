@@ -6,10 +6,10 @@
 -- ARGV[3]   mode: 'n' new session, 'u' update, 'c' copy (rotation: a new key that keeps
 --           the old session's created-at and absolute deadline)
 -- ARGV[4]   idle timeout (ms)
--- ARGV[5]   'n': absolute lifetime (ms); 'c' and 'u': absolute deadline (ms since epoch)
+-- ARGV[5]   'n': absolute lifetime (ms); 'c': absolute deadline (ms since epoch); 'u': 0
 -- ARGV[6]   codec name
 -- ARGV[7]   user: '' unchanged, '+name' set, '-' clear
--- ARGV[8]   'c' and 'u': created-at (ms since epoch)
+-- ARGV[8]   'c': created-at (ms since epoch); 'n' and 'u': 0
 -- ARGV[9]   'c': version of the old session
 -- ARGV[10]  '' or, when the save gives the session a user, the time (ms, Redis time)
 --           until which the user's index entry written just before is trusted: a
@@ -27,7 +27,8 @@
 -- (revoked, destroyed, rotated: a tombstone or a forward pointer takes its place), that
 -- key keeps '_s': a retry of a save that applied before is answered 'dup:…' there too
 -- (the save did apply; what came after it is another operation), with the deadline and
--- created-at the caller sent ('n': computed as the first attempt did).
+-- created-at the caller sent ('n': computed as the first attempt did; 'u': 0 and 0, the
+-- caller has them: they never change under one key).
 --
 -- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (the same
 -- fields as the first time) when this save id had already applied, 'notfound' (missing,
