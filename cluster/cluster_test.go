@@ -194,3 +194,21 @@ func TestTerminateRemovesEverything(t *testing.T) {
 	}
 	require.NoError(t, s.Terminate(ctx), "terminate twice")
 }
+
+// Pause and Unpause end in the state they name: a call that finds the node already there
+// (as after an attempt whose answer failed while the freezer settled) succeeds, and the
+// node answers again after Unpause.
+func TestPauseAndUnpauseReachTheirState(t *testing.T) {
+	s := cluster.Shared(t, cluster.KindStandalone)
+	ctx := t.Context()
+	n := s.Nodes()[0]
+	require.NoError(t, s.Pause(ctx, n))
+	defer func() { _ = s.Unpause(context.Background(), n) }()
+	require.NoError(t, s.Pause(ctx, n), "pause of a paused node")
+	st, err := s.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "paused", st[0].State)
+	require.NoError(t, s.Unpause(ctx, n))
+	require.NoError(t, s.Unpause(ctx, n), "unpause of a running node")
+	require.NoError(t, s.WaitHealthy(ctx))
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	dnetwork "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -198,18 +199,52 @@ func (t *topology) Pause(ctx context.Context, n *Node) error {
 	if err := t.closedErr(); err != nil {
 		return err
 	}
-	if _, err := t.dc.ContainerPause(ctx, n.ContainerID, client.ContainerPauseOptions{}); err != nil {
-		return fmt.Errorf("cluster: pause %s: %w", n.Name, err)
-	}
-	return nil
+	return t.freeze(ctx, n, true)
 }
 
 // Unpause thaws a paused node.
 func (t *topology) Unpause(ctx context.Context, n *Node) error {
-	if _, err := t.dc.ContainerUnpause(ctx, n.ContainerID, client.ContainerUnpauseOptions{}); err != nil {
-		return fmt.Errorf("cluster: unpause %s: %w", n.Name, err)
+	return t.freeze(ctx, n, false)
+}
+
+// freezeAttempts bounds the attempts of a pause or unpause. On a loaded machine the
+// cgroup freezer can fail to settle in time ("OCI runtime pause failed: unable to
+// freeze"); runc then leaves the container as it was, so the call can be made again.
+const freezeAttempts = 5
+
+// freeze pauses (or, without pause, unpauses) the node's container, again after a failed
+// attempt, until the container is in the wanted state, freezeAttempts are spent or ctx
+// ends.
+func (t *topology) freeze(ctx context.Context, n *Node, pause bool) error {
+	verb, want := "unpause", container.StateRunning
+	if pause {
+		verb, want = "pause", container.StatePaused
 	}
-	return nil
+	var err error
+	for attempt := range freezeAttempts {
+		if pause {
+			_, err = t.dc.ContainerPause(ctx, n.ContainerID, client.ContainerPauseOptions{})
+		} else {
+			_, err = t.dc.ContainerUnpause(ctx, n.ContainerID, client.ContainerUnpauseOptions{})
+		}
+		if err == nil {
+			return nil
+		}
+		if res, ierr := t.dc.ContainerInspect(ctx, n.ContainerID, client.ContainerInspectOptions{}); ierr == nil &&
+			res.Container.State != nil && res.Container.State.Status == want {
+			return nil // the call failed, the state is the one wanted all the same
+		}
+		if ctx.Err() != nil || attempt == freezeAttempts-1 {
+			break
+		}
+		tm := time.NewTimer(time.Duration(attempt+1) * 200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+		case <-tm.C:
+		}
+	}
+	return fmt.Errorf("cluster: %s %s: %w", verb, n.Name, err)
 }
 
 // Disconnect cuts the node off the topology's network: nothing reaches it and it reaches
