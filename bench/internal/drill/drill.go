@@ -1,4 +1,6 @@
-package main
+// Package drill is the drill command: live HTTP session traffic through a failover, and
+// a report of what users saw and whether any acknowledged save was lost.
+package drill
 
 import (
 	"cmp"
@@ -29,6 +31,8 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/bench/internal/cli"
+	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/httpsession"
 	"github.com/hasession/hasession/store"
@@ -296,8 +300,8 @@ func (c *drillConfig) runs() []drillRunSpec {
 	return out
 }
 
-// runDrillCmd is the drill command: parse, run, report.
-func runDrillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Run is the drill command: parse, run, report.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseDrillFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -324,7 +328,7 @@ func runDrillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // nothing ran).
 func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillReport, error) {
 	// go-redis logs every failed dial; those to a node a fault took down are expected.
-	redis.SetLogger(quietRedis{})
+	redis.SetLogger(cli.QuietRedis{})
 	p := &drillProgress{w: progress}
 
 	var tgt drillTarget
@@ -337,7 +341,7 @@ func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillRe
 	default:
 		// Whatever happens below, nothing this process started outlives it.
 		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+			cctx, cancel := context.WithTimeout(context.Background(), cli.RemoveTimeout)
 			defer cancel()
 			p.logf("removing the %s topology…", c.topology)
 			if err := cluster.TerminateAll(cctx); err != nil {
@@ -468,7 +472,7 @@ type drillFault struct {
 	start, healthy time.Time
 }
 
-func drillSince(t time.Time) *float64 { return ptr(seconds(time.Since(t))) }
+func drillSince(t time.Time) *float64 { return report.Ptr(report.Seconds(time.Since(t))) }
 
 // drillOwnTarget is a topology the drill or a test started: every fault is allowed.
 type drillOwnTarget struct{ topo cluster.Topology }
@@ -1607,7 +1611,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 		if ev.start.IsZero() {
 			ev.start = time.Now()
 		}
-		ev.StartS = seconds(ev.start.Sub(l.t0))
+		ev.StartS = report.Seconds(ev.start.Sub(l.t0))
 		if ev.healthy.IsZero() {
 			ev.healthy = time.Now()
 		}

@@ -1,4 +1,4 @@
-package main
+package compare
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hasession/hasession/bench/internal/report"
 )
 
 // cmpResult is everything compare measured.
@@ -143,7 +145,7 @@ func cmpRatio(a, b *cmpCell) *float64 {
 	if a == nil || b == nil || a.Runs == 0 || b.Runs == 0 || b.OpsPerSec.Median == 0 {
 		return nil
 	}
-	return ptr(a.OpsPerSec.Median / b.OpsPerSec.Median)
+	return report.Ptr(a.OpsPerSec.Median / b.OpsPerSec.Median)
 }
 
 // finish summarises the runs, computes the ratios and evaluates the targets.
@@ -229,7 +231,7 @@ func (r *cmpResult) evalTargets() []cmpTarget {
 			}
 			t := cmpTarget{Topology: hs.Topology, Name: "memory per session", Peer: p.Store, Want: "<= 1"}
 			if hs.Error == "" && p.Error == "" && p.BytesPerSession > 0 {
-				t.Ratio = ptr(hs.BytesPerSession / p.BytesPerSession)
+				t.Ratio = report.Ptr(hs.BytesPerSession / p.BytesPerSession)
 			}
 			t.Status = cmpStatus(t.Ratio, func(v float64) bool { return v <= 1 })
 			out = append(out, t)

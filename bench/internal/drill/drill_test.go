@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/store"
 )
@@ -89,7 +90,7 @@ func TestDrillRunBuild(t *testing.T) {
 	t0 := time.Now()
 	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
 	f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(2)), healthy: t0.Add(s(4))}
-	f.PromotedS = ptr(1.5)
+	f.PromotedS = report.Ptr(1.5)
 	run := &drillRun{Name: "x", Store: "hasession", Faults: []*drillFault{f}, Sessions: 3, Verified: 3}
 	recs := []drillRecord{
 		{start: s(0.5), end: s(0.51), ok: true},
@@ -214,7 +215,7 @@ func TestDrillFaultWindows(t *testing.T) {
 func TestDrillUsersAndShards(t *testing.T) {
 	t0 := time.Now()
 	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
-	f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(1)), healthy: t0.Add(s(2)), PromotedS: ptr(0.5)}
+	f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(1)), healthy: t0.Add(s(2)), PromotedS: report.Ptr(0.5)}
 	run := &drillRun{Name: "x", Store: "hasession", Wait: true, AckPolicy: "best-effort", UnackedSaves: 4, Faults: []*drillFault{f},
 		Shards: []*drillShard{{Name: "slots 0-8191", Faulted: true}, {Name: "slots 8192-16383"}}}
 	var recs []drillRecord
@@ -442,7 +443,7 @@ func TestDrillCluster(t *testing.T) {
 		out := t.TempDir()
 		args := append(short, "--addrs", strings.Join(c.Addrs(), ","), "--fault", "failover", "--yes", "--wait", "off", "--out", out)
 		var stdout, stderr bytes.Buffer
-		err := runDrillCmd(t.Context(), args, &stdout, &stderr)
+		err := Run(t.Context(), args, &stdout, &stderr)
 		t.Logf("drill: %v\n%s\n%s", err, stderr.String(), stdout.String())
 		data, rerr := os.ReadFile(filepath.Join(out, "drill.json"))
 		if rerr != nil {
@@ -524,7 +525,7 @@ func TestDrillStandalone(t *testing.T) {
 	out := t.TempDir()
 	args := []string{"--topology", "standalone", "--compare", "raw", "--duration", "5s", "--warmup", "1s", "--hold", "1s", "--clients", "4", "--users", "20", "--rate", "100", "--out", out, "--json"}
 	var stdout, stderr bytes.Buffer
-	err := runDrillCmd(t.Context(), args, &stdout, &stderr)
+	err := Run(t.Context(), args, &stdout, &stderr)
 	t.Log(stderr.String())
 	rep := checkDrillJSON(t, stdout.Bytes(), 2, false)
 	if (err == nil) != rep.Passed {

@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hasession/hasession/bench/internal/report"
 )
 
 // drillBucket is the width of the chart's time buckets.
@@ -143,8 +145,8 @@ type drillSeries struct {
 func newDrillReport(c *drillConfig) *drillReport {
 	return &drillReport{
 		Topology: string(c.topology), Existing: c.existing(), Fault: c.fault, Faults: c.faults,
-		HoldS: seconds(c.hold), Clients: c.clients, Inflight: c.inflight, AckPolicy: c.ack.String(), Users: c.users, Rate: c.rate,
-		DurationS: seconds(c.duration), WarmupS: seconds(c.warmup), RequestCap: c.requests,
+		HoldS: report.Seconds(c.hold), Clients: c.clients, Inflight: c.inflight, AckPolicy: c.ack.String(), Users: c.users, Rate: c.rate,
+		DurationS: report.Seconds(c.duration), WarmupS: report.Seconds(c.warmup), RequestCap: c.requests,
 		Runs: []*drillRun{}, GeneratedAt: time.Now().UTC().Format(time.RFC3339),
 	}
 }
@@ -225,7 +227,7 @@ func (r *drillReport) marshal() ([]byte, error) {
 
 // build fills the run's figures from its records.
 func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK []time.Time, t0 time.Time, loadTime time.Duration) {
-	run.LoadS = seconds(loadTime)
+	run.LoadS = report.Seconds(loadTime)
 	run.Requests = len(recs)
 	for _, r := range recs {
 		if r.ok {
@@ -278,7 +280,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 	}
 	bounds = append(bounds, span{"all", 0, loadTime})
 	for _, b := range bounds {
-		ph := drillPhase{Phase: b.name, FromS: seconds(b.from), ToS: seconds(b.to)}
+		ph := drillPhase{Phase: b.name, FromS: report.Seconds(b.from), ToS: report.Seconds(b.to)}
 		var lat []time.Duration
 		for _, r := range recs {
 			if b.name != "all" && drillPhaseOf(r, bounds[0].to, bounds[1].to) != b.name {
@@ -304,7 +306,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 		if i+1 < len(run.Faults) {
 			until = run.Faults[i+1].start
 		}
-		f.WindowEndS = seconds(until.Sub(t0))
+		f.WindowEndS = report.Seconds(until.Sub(t0))
 		from, to := f.start.Sub(t0), until.Sub(t0)
 		var lat []time.Duration
 		for _, r := range recs {
@@ -328,7 +330,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 			}
 		}
 		if !end.IsZero() {
-			f.RecoveryS = ptr(seconds(end.Sub(f.start)))
+			f.RecoveryS = report.Ptr(report.Seconds(end.Sub(f.start)))
 		}
 	}
 	if len(run.Faults) > 0 {
@@ -426,7 +428,7 @@ func drillLatencies(lat []time.Duration) (p50, p99, maxMS *float64) {
 		return nil, nil, nil
 	}
 	slices.Sort(lat)
-	return ptr(drillMillis(drillQuantile(lat, 0.50))), ptr(drillMillis(drillQuantile(lat, 0.99))), ptr(drillMillis(lat[len(lat)-1]))
+	return report.Ptr(drillMillis(drillQuantile(lat, 0.50))), report.Ptr(drillMillis(drillQuantile(lat, 0.99))), report.Ptr(drillMillis(lat[len(lat)-1]))
 }
 
 // drillPhaseOf returns the phase of a request: before (it ended before the fault),

@@ -1,4 +1,4 @@
-package main
+package compare
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func TestCompare(t *testing.T) {
 	cluster.RequireDocker(t)
 	dir := t.TempDir()
 	var out, progress bytes.Buffer
-	err := runCompare(t.Context(), []string{
+	err := Run(t.Context(), []string{
 		"--repeat", "1", "--duration", "150ms", "--sessions", "300", "--workers", "1,4",
 		"--out", dir, "--json",
 	}, &out, &progress)

@@ -1,4 +1,7 @@
-package main
+// Package compare is the compare command: hasession measured beside scs and
+// gorilla/sessions stores and the raw GET/SET floor on one Redis, with the targets'
+// PASS or MISS.
+package compare
 
 import (
 	"context"
@@ -31,6 +34,8 @@ import (
 	"github.com/rbcervilla/redisstore/v9"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/bench/internal/cli"
+	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/codec"
 	"github.com/hasession/hasession/httpsession"
@@ -96,7 +101,8 @@ type cmpConfig struct {
 	JSON     bool          `json:"-"`
 }
 
-func runCompare(ctx context.Context, args []string, out, progress io.Writer) error {
+// Run is the compare command: parse, measure, report.
+func Run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(progress)
 	cfg := cmpConfig{}
@@ -150,19 +156,19 @@ flags:
 		return fmt.Errorf("--sessions must not be negative, got %d", cfg.Sessions)
 	}
 	var err error
-	if cfg.Workers, err = parseList(*workers, cmpParseWorkers); err != nil {
+	if cfg.Workers, err = cli.ParseList(*workers, cmpParseWorkers); err != nil {
 		return err
 	}
-	if cfg.Sizes, err = parseList(*sizes, cmpParseOneOf("size", "typical", "large")); err != nil {
+	if cfg.Sizes, err = cli.ParseList(*sizes, cmpParseOneOf("size", "typical", "large")); err != nil {
 		return err
 	}
-	if cfg.Stores, err = parseList(*stores, cmpParseOneOf("store", cmpFloor, cmpHasession, cmpSCS, cmpRB, cmpBoj)); err != nil {
+	if cfg.Stores, err = cli.ParseList(*stores, cmpParseOneOf("store", cmpFloor, cmpHasession, cmpSCS, cmpRB, cmpBoj)); err != nil {
 		return err
 	}
 	if len(cfg.Workers) == 0 || len(cfg.Sizes) == 0 || len(cfg.Stores) == 0 {
 		return errors.New("--workers, --sizes and --stores must each name at least one")
 	}
-	redis.SetLogger(quietRedis{})
+	redis.SetLogger(cli.QuietRedis{})
 
 	res, err := compare(ctx, cfg, progress)
 	if res != nil {
@@ -270,17 +276,17 @@ func cmpTopology(ctx context.Context, cfg cmpConfig, kind cluster.Kind, img stri
 		if topo == nil {
 			return
 		}
-		d, err := remove(topo)
+		d, err := cli.Remove(topo)
 		if err != nil {
 			logf("remove %s: %v", kind, err)
 			return
 		}
-		logf("removed the %s Redis (%s)", kind, secs(d))
+		logf("removed the %s Redis (%s)", kind, report.Secs(d))
 	}()
 	if err != nil {
 		return fmt.Errorf("start %s: %w", kind, err)
 	}
-	logf("%s Redis healthy after %s", kind, secs(time.Since(t0)))
+	logf("%s Redis healthy after %s", kind, report.Secs(time.Since(t0)))
 
 	admin := topo.Client()
 	var stores []*cmpStore
@@ -657,7 +663,7 @@ func cmpMemory(ctx context.Context, admin redis.UniversalClient, s *cmpStore, n 
 		return cmpMem{}, err
 	}
 	m := cmpMem{Store: s.name, Sessions: n, Keys: keys, BytesPerSession: float64(after-before) / float64(n)}
-	logf("[memory %s] %.0f B per session (%d keys, %s)", s.name, m.BytesPerSession, keys, secs(time.Since(t0)))
+	logf("[memory %s] %.0f B per session (%d keys, %s)", s.name, m.BytesPerSession, keys, report.Secs(time.Since(t0)))
 	return m, cmpFlush(ctx, admin)
 }
 
