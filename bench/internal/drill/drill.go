@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"maps"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -495,7 +494,7 @@ func (t *ownTarget) inject(ctx context.Context, fault, key string, hold time.Dur
 	}
 	var f *cluster.Fault
 	if fault == "failover" {
-		if err := drillManualFailover(ctx, t.topo.Kind(), master.Addr(), t.topo.UniversalOptions()); err != nil {
+		if err := cluster.Failover(ctx, t.topo.Kind(), t.topo.UniversalOptions(), master.Addr()); err != nil {
 			return err
 		}
 		ev.start = time.Now()
@@ -579,11 +578,11 @@ func (t *existingTarget) options() *redis.UniversalOptions {
 // replica with its link up.
 func (t *existingTarget) waitHealthy(ctx context.Context) error {
 	return cluster.Poll(ctx, 100*time.Millisecond, func() error {
-		m, err := drillMasterAddr(ctx, t.k, t.opts, "drill:{health}")
+		m, err := cluster.MasterAddr(ctx, t.k, t.opts, "drill:{health}")
 		if err != nil {
 			return err
 		}
-		return drillHasReplica(ctx, m)
+		return hasReplica(ctx, m)
 	})
 }
 
@@ -591,12 +590,12 @@ func (t *existingTarget) inject(ctx context.Context, fault, key string, _ time.D
 	if fault != "failover" {
 		return fmt.Errorf("fault %s refused on a deployment the drill did not start", fault)
 	}
-	old, err := drillMasterAddr(ctx, t.k, t.opts, key)
+	old, err := cluster.MasterAddr(ctx, t.k, t.opts, key)
 	if err != nil {
 		return err
 	}
 	ev.Kind, ev.Node = fault, old
-	if err := drillManualFailover(ctx, t.k, old, t.opts); err != nil {
+	if err := cluster.Failover(ctx, t.k, t.opts, old); err != nil {
 		return err
 	}
 	ev.start = time.Now()
@@ -605,15 +604,15 @@ func (t *existingTarget) inject(ctx context.Context, fault, key string, _ time.D
 	defer cancel()
 	var promoted string
 	err = cluster.Poll(pctx, 25*time.Millisecond, func() error {
-		m, err := drillMasterAddr(pctx, t.k, t.opts, key)
+		m, err := cluster.MasterAddr(pctx, t.k, t.opts, key)
 		if err != nil {
 			return err
 		}
 		if m == old {
 			return fmt.Errorf("%s still serves the key", old)
 		}
-		if r, err := drillRole(pctx, m); err != nil || r != "master" {
-			return fmt.Errorf("%s serves the key but is %q (%v)", m, r, err)
+		if r, err := cluster.NodeRole(pctx, &redis.Options{Addr: m}); err != nil || r.Role != cluster.RoleMaster {
+			return fmt.Errorf("%s serves the key but is %q (%v)", m, r.Role, err)
 		}
 		promoted = m
 		return nil
@@ -626,14 +625,12 @@ func (t *existingTarget) inject(ctx context.Context, fault, key string, _ time.D
 	hctx, cancel2 := context.WithTimeout(ctx, healTimeout)
 	defer cancel2()
 	err = cluster.Poll(hctx, 50*time.Millisecond, func() error {
-		c := drillNodeClient(old)
-		defer c.Close()
-		v, err := c.Do(hctx, "ROLE").Slice()
+		r, err := cluster.NodeRole(hctx, &redis.Options{Addr: old})
 		if err != nil {
 			return err
 		}
-		if len(v) < 4 || fmt.Sprint(v[0]) != "slave" || fmt.Sprint(v[3]) != "connected" {
-			return fmt.Errorf("%s is not a connected replica yet: %v", old, v)
+		if r.Role != cluster.RoleReplica || !r.LinkUp {
+			return fmt.Errorf("%s is not a connected replica yet: %s of %q, link up %v", old, r.Role, r.MasterAddr, r.LinkUp)
 		}
 		return nil
 	})
@@ -642,30 +639,9 @@ func (t *existingTarget) inject(ctx context.Context, fault, key string, _ time.D
 	return err
 }
 
-// drillNodeClient is a client for one node: short timeouts, no retries.
-func drillNodeClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr: addr, DialTimeout: 300 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1, PoolSize: 2, DisableIdentity: true, Protocol: 2,
-	})
-}
-
-func drillRole(ctx context.Context, addr string) (string, error) {
-	c := drillNodeClient(addr)
-	defer c.Close()
-	v, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return "", err
-	}
-	if len(v) == 0 {
-		return "", errors.New("empty ROLE reply")
-	}
-	return fmt.Sprint(v[0]), nil
-}
-
-// drillHasReplica returns nil when the master at addr has a replica whose link is up.
-func drillHasReplica(ctx context.Context, addr string) error {
-	c := drillNodeClient(addr)
+// hasReplica returns nil when the master at addr has a replica whose link is up.
+func hasReplica(ctx context.Context, addr string) error {
+	c := cluster.NodeClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
@@ -680,104 +656,6 @@ func drillHasReplica(ctx context.Context, addr string) error {
 		}
 	}
 	return fmt.Errorf("%s has no online replica", addr)
-}
-
-// drillMasterAddr returns the address of the master serving key: from CLUSTER NODES on
-// a Cluster (the master that owns the key's slot with the highest config epoch, not
-// failing), from the sentinels on Sentinel, the only address otherwise.
-func drillMasterAddr(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions, key string) (string, error) {
-	var errs []error
-	for _, a := range o.Addrs {
-		c := drillNodeClient(a)
-		addr, err := func() (string, error) {
-			switch k {
-			case cluster.KindCluster:
-				s, err := c.ClusterNodes(ctx).Result()
-				if err != nil {
-					return "", err
-				}
-				nodes, err := cluster.ParseClusterNodes(s)
-				if err != nil {
-					return "", err
-				}
-				slot, best := cluster.Slot(key), -1
-				for i, n := range nodes {
-					if n.Has("master") && !n.Has("fail") && !n.Has("fail?") && n.Owns(slot) && (best < 0 || n.ConfigEpoch > nodes[best].ConfigEpoch) {
-						best = i
-					}
-				}
-				if best < 0 {
-					return "", fmt.Errorf("no master serves slot %d", slot)
-				}
-				return nodes[best].Addr, nil
-			case cluster.KindSentinel:
-				v, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", o.MasterName).StringSlice()
-				if err != nil {
-					return "", err
-				}
-				if len(v) != 2 {
-					return "", fmt.Errorf("sentinel knows no master %q", o.MasterName)
-				}
-				return net.JoinHostPort(v[0], v[1]), nil
-			}
-			return a, nil
-		}()
-		_ = c.Close()
-		if err == nil {
-			return addr, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", a, err))
-	}
-	return "", errors.Join(errs...)
-}
-
-// drillManualFailover starts a graceful failover of the master at addr: CLUSTER FAILOVER
-// on one of its replicas, or SENTINEL FAILOVER.
-func drillManualFailover(ctx context.Context, k cluster.Kind, master string, o *redis.UniversalOptions) error {
-	switch k {
-	case cluster.KindCluster:
-		mc := drillNodeClient(master)
-		s, err := mc.ClusterNodes(ctx).Result()
-		_ = mc.Close()
-		if err != nil {
-			return fmt.Errorf("cluster nodes on %s: %w", master, err)
-		}
-		nodes, err := cluster.ParseClusterNodes(s)
-		if err != nil {
-			return err
-		}
-		var id string
-		for _, n := range nodes {
-			if n.Has("myself") {
-				id = n.ID
-			}
-		}
-		for _, n := range nodes {
-			if n.MasterID == id && id != "" && n.Connected && !n.Has("fail") && !n.Has("fail?") {
-				rc := drillNodeClient(n.Addr)
-				err := rc.Do(ctx, "CLUSTER", "FAILOVER").Err()
-				_ = rc.Close()
-				if err != nil {
-					return fmt.Errorf("CLUSTER FAILOVER on %s: %w", n.Addr, err)
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("%s has no connected replica to fail over to", master)
-	case cluster.KindSentinel:
-		var errs []error
-		for _, a := range o.Addrs {
-			c := drillNodeClient(a)
-			err := c.Do(ctx, "SENTINEL", "FAILOVER", o.MasterName).Err()
-			_ = c.Close()
-			if err == nil {
-				return nil
-			}
-			errs = append(errs, fmt.Errorf("SENTINEL FAILOVER on %s: %w", a, err))
-		}
-		return errors.Join(errs...)
-	}
-	return errors.New("a standalone server has no replica to fail over to")
 }
 
 // backend is one session store behind the same HTTP application.
@@ -1352,7 +1230,7 @@ func readShards(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions) 
 	}
 	var errs []error
 	for _, a := range o.Addrs {
-		c := drillNodeClient(a)
+		c := cluster.NodeClient(&redis.Options{Addr: a})
 		s, err := c.ClusterNodes(ctx).Result()
 		_ = c.Close()
 		if err != nil {
