@@ -24,6 +24,11 @@ import (
 	"syscall"
 
 	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/hasession/hasession/bench/internal/compare"
+	"github.com/hasession/hasession/bench/internal/drill"
+	"github.com/hasession/hasession/bench/internal/timings"
+	"github.com/hasession/hasession/bench/internal/up"
 )
 
 const usage = `usage: go run ./bench <command> [flags]
@@ -53,17 +58,17 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "up":
-		err = runUp(ctx, os.Args[2:], os.Stdout)
+		err = up.Run(ctx, os.Args[2:], os.Stdout)
 	case "sweep":
-		err = runSweep(ctx, os.Args[2:], os.Stdout)
+		err = up.Sweep(ctx, os.Args[2:], os.Stdout)
 	case "image":
-		err = runImage(ctx, os.Args[2:], os.Stdout)
+		err = up.Image(ctx, os.Args[2:], os.Stdout)
 	case "timings":
-		err = runTimings(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		err = timings.Run(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "compare":
-		err = runCompare(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		err = compare.Run(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "drill":
-		err = runDrillCmd(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		err = drill.Run(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

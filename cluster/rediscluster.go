@@ -366,18 +366,7 @@ func (c *Cluster) MasterForSlot(ctx context.Context, slot int) (*Node, error) {
 		wg.Go(func() { views[i], _ = c.clusterNodes(ctx, n) })
 	}
 	wg.Wait()
-	var best *ClusterNode
-	for _, view := range views {
-		for i := range view {
-			v := &view[i]
-			if !v.Has("master") || v.Has("fail") || !v.Owns(slot) {
-				continue
-			}
-			if best == nil || v.ConfigEpoch > best.ConfigEpoch {
-				best = v
-			}
-		}
-	}
+	best := slotMaster(views, slot)
 	if best == nil {
 		return nil, fmt.Errorf("cluster: no reachable node names a master for slot %d", slot)
 	}

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,12 +171,12 @@ func (s *Sentinel) sentinelMasters(ctx context.Context) map[string]string {
 	var wg sync.WaitGroup
 	for _, n := range s.sentinels {
 		wg.Go(func() {
-			v, err := s.adminClient(n).Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.masterName).StringSlice()
-			if err != nil || len(v) != 2 {
+			addr, err := sentinelMaster(ctx, s.adminClient(n), s.masterName)
+			if err != nil {
 				return
 			}
 			mu.Lock()
-			out[n.Name] = net.JoinHostPort(v[0], v[1])
+			out[n.Name] = addr
 			mu.Unlock()
 		})
 	}
@@ -187,19 +186,18 @@ func (s *Sentinel) sentinelMasters(ctx context.Context) map[string]string {
 
 // Master returns the master a majority of the sentinels agree on.
 func (s *Sentinel) Master(ctx context.Context) (*Node, error) {
-	votes := map[string]int{}
+	var answers []string
 	for _, addr := range s.sentinelMasters(ctx) {
-		votes[addr]++
+		answers = append(answers, addr)
 	}
-	for addr, v := range votes {
-		if v > len(s.sentinels)/2 {
-			if n := s.nodeByAddr(addr); n != nil {
-				return n, nil
-			}
-			return nil, fmt.Errorf("cluster: sentinels name %s as master, not a node of this topology", addr)
-		}
+	addr, err := majority(answers, len(s.sentinels))
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("cluster: no majority of sentinels agrees on a master (%v)", votes)
+	if n := s.nodeByAddr(addr); n != nil {
+		return n, nil
+	}
+	return nil, fmt.Errorf("cluster: sentinels name %s as master, not a node of this topology", addr)
 }
 
 // MasterForKey returns the master: it owns every key.

@@ -305,29 +305,14 @@ func (t *topology) startNode(ctx context.Context, s nodeSpec) error {
 	return nil
 }
 
-// adminClient returns a client for one node: short timeouts, no retries, a small pool.
+// adminClient returns the topology's [NodeClient] of one node, made on first use.
 func (t *topology) adminClient(n *Node) *redis.Client {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if c, ok := t.admin[n.Name]; ok {
 		return c
 	}
-	o := t.NodeOptions(n)
-	o.DialTimeout = 300 * time.Millisecond
-	if o.TLSConfig != nil {
-		// The dial includes the TLS handshake, which costs CPU on both sides: on a busy
-		// machine (or with -race) it can take longer than a plain dial.
-		o.DialTimeout = time.Second
-	}
-	o.ReadTimeout = 500 * time.Millisecond
-	o.WriteTimeout = 500 * time.Millisecond
-	o.ContextTimeoutEnabled = true
-	o.MaxRetries = -1
-	o.DialerRetries = 1
-	o.PoolSize = 4
-	o.DisableIdentity = true
-	o.Protocol = 2
-	c := redis.NewClient(o)
+	c := NodeClient(t.NodeOptions(n))
 	t.admin[n.Name] = c
 	return c
 }
@@ -418,32 +403,8 @@ func (t *topology) Image() string { return t.image }
 
 // role asks a node for its role with ROLE.
 func (t *topology) role(ctx context.Context, n *Node) (NodeStatus, error) {
-	st := NodeStatus{Node: n, Role: RoleUnknown}
-	v, err := t.adminClient(n).Do(ctx, "ROLE").Slice()
-	if err != nil {
-		st.Err = err
-		return st, err
-	}
-	if len(v) == 0 {
-		st.Err = errors.New("empty ROLE reply")
-		return st, st.Err
-	}
-	switch fmt.Sprint(v[0]) {
-	case "master":
-		st.Role = RoleMaster
-	case "slave":
-		st.Role = RoleReplica
-		if len(v) >= 4 {
-			st.MasterAddr = net.JoinHostPort(fmt.Sprint(v[1]), fmt.Sprint(v[2]))
-			st.LinkUp = fmt.Sprint(v[3]) == "connected"
-		}
-	case "sentinel":
-		st.Role = RoleSentinel
-	default:
-		st.Err = fmt.Errorf("unexpected ROLE reply %v", v)
-		return st, st.Err
-	}
-	return st, nil
+	r, err := readRole(ctx, t.adminClient(n))
+	return NodeStatus{Node: n, Role: r.Role, MasterAddr: r.MasterAddr, LinkUp: r.LinkUp, Err: err}, err
 }
 
 // Status returns every node's container state and replication role. Unreachable nodes

@@ -1,4 +1,7 @@
-package main
+// Package up holds the commands that manage a containerized Redis for local work: up
+// starts a topology and keeps it up, sweep removes what killed runs left behind, image
+// builds the Redis image offline.
+package up
 
 import (
 	"context"
@@ -14,7 +17,8 @@ import (
 	"github.com/hasession/hasession/cluster"
 )
 
-func runUp(ctx context.Context, args []string, out io.Writer) error {
+// Run is the up command: start a topology, describe it, keep it up until Ctrl-C or --for.
+func Run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	topology := fs.String("topology", "cluster", "topology to start: cluster, sentinel or standalone")
 	dur := fs.Duration("for", 0, "remove the topology after this long (0: keep it up until Ctrl-C)")
@@ -118,7 +122,8 @@ func describe(ctx context.Context, out io.Writer, topo cluster.Topology) error {
 	return nil
 }
 
-func runSweep(ctx context.Context, args []string, out io.Writer) error {
+// Sweep is the sweep command.
+func Sweep(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
 	all := fs.Bool("all", false, "remove every hasession container and network, also those of runs still going")
 	if err := fs.Parse(args); err != nil {
@@ -133,7 +138,8 @@ func runSweep(ctx context.Context, args []string, out io.Writer) error {
 	return err
 }
 
-func runImage(ctx context.Context, args []string, out io.Writer) error {
+// Image is the image command: it prints the tag of the image it built.
+func Image(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"cmp"
@@ -12,37 +12,39 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hasession/hasession/bench/internal/report"
 )
 
-// drillBucket is the width of the chart's time buckets.
-const drillBucket = 100 * time.Millisecond
+// bucket is the width of the chart's time buckets.
+const bucket = 100 * time.Millisecond
 
-// drillSlow is the latency from which a request counts as slow for its user.
-const drillSlow = time.Second
+// slow is the latency from which a request counts as slow for its user.
+const slow = time.Second
 
-// drillReport is what a drill measured: drill.json, the table and the chart.
-type drillReport struct {
-	Topology    string      `json:"topology"`
-	Existing    bool        `json:"existing_deployment"`
-	Fault       string      `json:"fault"`
-	Faults      int         `json:"faults"`
-	HoldS       float64     `json:"hold_s"`
-	Clients     int         `json:"clients"`
-	Inflight    int         `json:"inflight"`
-	AckPolicy   string      `json:"ack_policy"`
-	Users       int         `json:"users"`
-	Rate        float64     `json:"rate"`
-	DurationS   float64     `json:"duration_s"`
-	WarmupS     float64     `json:"warmup_s"`
-	RequestCap  int         `json:"request_cap"`
-	Runs        []*drillRun `json:"runs"`
-	Passed      bool        `json:"passed"`
-	Verdict     string      `json:"verdict"`
-	GeneratedAt string      `json:"generated_at"`
+// Report is what a drill measured: drill.json, the table and the chart.
+type Report struct {
+	Topology    string       `json:"topology"`
+	Existing    bool         `json:"existing_deployment"`
+	Fault       string       `json:"fault"`
+	Faults      int          `json:"faults"`
+	HoldS       float64      `json:"hold_s"`
+	Clients     int          `json:"clients"`
+	Inflight    int          `json:"inflight"`
+	AckPolicy   string       `json:"ack_policy"`
+	Users       int          `json:"users"`
+	Rate        float64      `json:"rate"`
+	DurationS   float64      `json:"duration_s"`
+	WarmupS     float64      `json:"warmup_s"`
+	RequestCap  int          `json:"request_cap"`
+	Runs        []*runReport `json:"runs"`
+	Passed      bool         `json:"passed"`
+	Verdict     string       `json:"verdict"`
+	GeneratedAt string       `json:"generated_at"`
 }
 
-// drillRun is one store's run.
-type drillRun struct {
+// runReport is one store's run.
+type runReport struct {
 	Name  string `json:"name"`
 	Store string `json:"store"` // hasession, scs or raw
 	Wait  bool   `json:"wait"`
@@ -65,16 +67,16 @@ type drillRun struct {
 
 	// Shards: requests counted on the shard serving the user's session when the
 	// request started; Faulted is the shard the faults hit.
-	Shards []*drillShard `json:"shards"`
+	Shards []*shard `json:"shards"`
 
 	// UnackedSaves are the writes (saves, login index entries) accepted although no
 	// replica confirmed them (AckPolicy best-effort): acknowledged to the user, with
 	// the durability of a write without WAIT.
 	UnackedSaves int64 `json:"saved_without_replica_ack"`
 
-	Phases []drillPhase `json:"phases"` // before, during, after the faults, and all
+	Phases []phase `json:"phases"` // before, during, after the faults, and all
 
-	Faults     []*drillFault `json:"fault_events"`
+	Faults     []*faultEvent `json:"fault_events"`
 	PromotionS *float64      `json:"promotion_s"` // the first fault's; null without one
 	RecoveryS  *float64      `json:"recovery_s"`
 
@@ -85,16 +87,16 @@ type drillRun struct {
 	Regressed    int      `json:"regressed"`   // of them: a response showed the loss during the load
 	VerifyErrors []string `json:"verify_errors,omitempty"`
 
-	ErrorSamples []drillErrorSample `json:"error_samples,omitempty"`
-	StoreStats   any                `json:"store_stats,omitempty"`
+	ErrorSamples []errorSample `json:"error_samples,omitempty"`
+	StoreStats   any           `json:"store_stats,omitempty"`
 
 	// Checker is the history checker's verdict on this run (hasession runs, --check).
-	Checker *drillCheckReport `json:"checker,omitempty"`
-	Series  drillSeries       `json:"series"`
+	Checker *checkReport `json:"checker,omitempty"`
+	Series  series       `json:"series"`
 }
 
-// drillShard is one shard's share of a run.
-type drillShard struct {
+// shard is one shard's share of a run.
+type shard struct {
 	Name     string   `json:"name"`
 	Faulted  bool     `json:"faulted"`
 	Requests int      `json:"requests"`
@@ -113,8 +115,8 @@ type drillShard struct {
 	MinOKUntilPromotion *int `json:"min_ok_until_promotion"`
 }
 
-// drillPhase is the requests that started in one phase of a run.
-type drillPhase struct {
+// phase is the requests that started in one phase of a run.
+type phase struct {
 	Phase    string   `json:"phase"`
 	FromS    float64  `json:"from_s"`
 	ToS      float64  `json:"to_s"`
@@ -125,14 +127,14 @@ type drillPhase struct {
 	MaxMS    *float64 `json:"max_ms"`
 }
 
-// drillErrorSample is one error message users saw, and how often.
-type drillErrorSample struct {
+// errorSample is one error message users saw, and how often.
+type errorSample struct {
 	Message string `json:"message"`
 	Count   int    `json:"count"`
 }
 
-// drillSeries is the run per time bucket, by the requests' completion time.
-type drillSeries struct {
+// series is the run per time bucket, by the requests' completion time.
+type series struct {
 	BucketMS int       `json:"bucket_ms"`
 	OK       []int     `json:"ok"`
 	Errors   []int     `json:"errors"`
@@ -140,18 +142,18 @@ type drillSeries struct {
 	ShardOK  [][]int   `json:"shard_ok"` // OK per shard (the order of Shards)
 }
 
-func newDrillReport(c *drillConfig) *drillReport {
-	return &drillReport{
+func newReport(c *Config) *Report {
+	return &Report{
 		Topology: string(c.topology), Existing: c.existing(), Fault: c.fault, Faults: c.faults,
-		HoldS: seconds(c.hold), Clients: c.clients, Inflight: c.inflight, AckPolicy: c.ack.String(), Users: c.users, Rate: c.rate,
-		DurationS: seconds(c.duration), WarmupS: seconds(c.warmup), RequestCap: c.requests,
-		Runs: []*drillRun{}, GeneratedAt: time.Now().UTC().Format(time.RFC3339),
+		HoldS: report.Seconds(c.hold), Clients: c.clients, Inflight: c.inflight, AckPolicy: c.ack.String(), Users: c.users, Rate: c.rate,
+		DurationS: report.Seconds(c.duration), WarmupS: report.Seconds(c.warmup), RequestCap: c.requests,
+		Runs: []*runReport{}, GeneratedAt: time.Now().UTC().Format(time.RFC3339),
 	}
 }
 
 // finish sets the verdict: hasession's runs must have no error and no lost session;
 // comparison runs are reported only.
-func (r *drillReport) finish() {
+func (r *Report) finish() {
 	var bad, unacked []string
 	for _, run := range r.Runs {
 		if run.Store != "hasession" {
@@ -201,7 +203,7 @@ func (r *drillReport) finish() {
 
 // checked reports whether every hasession run's history was checked and found
 // consistent (none undecided).
-func (r *drillReport) checked() bool {
+func (r *Report) checked() bool {
 	n := 0
 	for _, run := range r.Runs {
 		if run.Store != "hasession" {
@@ -215,7 +217,7 @@ func (r *drillReport) checked() bool {
 	return n > 0
 }
 
-func (r *drillReport) marshal() ([]byte, error) {
+func (r *Report) marshal() ([]byte, error) {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err
@@ -224,8 +226,8 @@ func (r *drillReport) marshal() ([]byte, error) {
 }
 
 // build fills the run's figures from its records.
-func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK []time.Time, t0 time.Time, loadTime time.Duration) {
-	run.LoadS = seconds(loadTime)
+func (run *runReport) build(recs []requestRecord, errMsgs map[string]int, probeOK []time.Time, t0 time.Time, loadTime time.Duration) {
+	run.LoadS = report.Seconds(loadTime)
 	run.Requests = len(recs)
 	for _, r := range recs {
 		if r.ok {
@@ -248,7 +250,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 		}
 		u.any = true
 		u.err = u.err || !r.ok
-		u.slow = u.slow || r.end-r.start > drillSlow
+		u.slow = u.slow || r.end-r.start > slow
 	}
 	for _, u := range users {
 		run.Users++
@@ -278,10 +280,10 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 	}
 	bounds = append(bounds, span{"all", 0, loadTime})
 	for _, b := range bounds {
-		ph := drillPhase{Phase: b.name, FromS: seconds(b.from), ToS: seconds(b.to)}
+		ph := phase{Phase: b.name, FromS: report.Seconds(b.from), ToS: report.Seconds(b.to)}
 		var lat []time.Duration
 		for _, r := range recs {
-			if b.name != "all" && drillPhaseOf(r, bounds[0].to, bounds[1].to) != b.name {
+			if b.name != "all" && phaseOf(r, bounds[0].to, bounds[1].to) != b.name {
 				continue
 			}
 			ph.Requests++
@@ -290,7 +292,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 			}
 			lat = append(lat, r.end-r.start)
 		}
-		ph.P50MS, ph.P99MS, ph.MaxMS = drillLatencies(lat)
+		ph.P50MS, ph.P99MS, ph.MaxMS = latencies(lat)
 		run.Phases = append(run.Phases, ph)
 	}
 
@@ -304,7 +306,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 		if i+1 < len(run.Faults) {
 			until = run.Faults[i+1].start
 		}
-		f.WindowEndS = seconds(until.Sub(t0))
+		f.WindowEndS = report.Seconds(until.Sub(t0))
 		from, to := f.start.Sub(t0), until.Sub(t0)
 		var lat []time.Duration
 		for _, r := range recs {
@@ -316,7 +318,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 				lat = append(lat, r.end-r.start)
 			}
 		}
-		_, f.P99MS, _ = drillLatencies(lat)
+		_, f.P99MS, _ = latencies(lat)
 		var best time.Duration
 		var end time.Time
 		for j := 1; j < len(probeOK); j++ {
@@ -328,7 +330,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 			}
 		}
 		if !end.IsZero() {
-			f.RecoveryS = ptr(seconds(end.Sub(f.start)))
+			f.RecoveryS = report.Ptr(report.Seconds(end.Sub(f.start)))
 		}
 	}
 	if len(run.Faults) > 0 {
@@ -336,9 +338,9 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 	}
 
 	for m, n := range errMsgs {
-		run.ErrorSamples = append(run.ErrorSamples, drillErrorSample{Message: m, Count: n})
+		run.ErrorSamples = append(run.ErrorSamples, errorSample{Message: m, Count: n})
 	}
-	slices.SortFunc(run.ErrorSamples, func(a, b drillErrorSample) int {
+	slices.SortFunc(run.ErrorSamples, func(a, b errorSample) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Message, b.Message))
 	})
 	if len(run.ErrorSamples) > 5 {
@@ -346,15 +348,15 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 	}
 
 	// The series, by completion time, in all and per shard.
-	n := int(loadTime/drillBucket) + 1
-	s := drillSeries{BucketMS: int(drillBucket / time.Millisecond), OK: make([]int, n), Errors: make([]int, n), P99MS: make([]float64, n)}
+	n := int(loadTime/bucket) + 1
+	s := series{BucketMS: int(bucket / time.Millisecond), OK: make([]int, n), Errors: make([]int, n), P99MS: make([]float64, n)}
 	for range run.Shards {
 		s.ShardOK = append(s.ShardOK, make([]int, n))
 	}
 	lat := make([][]time.Duration, n)
 	shardLat := make([][]time.Duration, len(run.Shards))
 	for _, r := range recs {
-		i := min(max(int(r.end/drillBucket), 0), n-1)
+		i := min(max(int(r.end/bucket), 0), n-1)
 		if r.ok {
 			s.OK[i]++
 		} else {
@@ -375,7 +377,7 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 	for i, l := range lat {
 		if len(l) > 0 {
 			slices.Sort(l)
-			s.P99MS[i] = drillMillis(drillQuantile(l, 0.99))
+			s.P99MS[i] = millis(quantile(l, 0.99))
 		}
 	}
 	for _, f := range run.Faults {
@@ -396,10 +398,10 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 		}
 	}
 	for i, sh := range run.Shards {
-		_, sh.P99MS, _ = drillLatencies(shardLat[i])
+		_, sh.P99MS, _ = latencies(shardLat[i])
 		ok := s.ShardOK[i]
 		for _, f := range run.Faults {
-			from, to := max(int(f.start.Sub(t0)/drillBucket)+1, 0), min(int(f.healthy.Sub(t0)/drillBucket), n) // buckets wholly inside
+			from, to := max(int(f.start.Sub(t0)/bucket)+1, 0), min(int(f.healthy.Sub(t0)/bucket), n) // buckets wholly inside
 			for b := from; b < to; b++ {
 				if ok[b] == 0 {
 					sh.EmptyBuckets++
@@ -419,19 +421,19 @@ func (run *drillRun) build(recs []drillRecord, errMsgs map[string]int, probeOK [
 	run.Series = s
 }
 
-// drillLatencies returns the median, p99 and maximum of lat in milliseconds (nil for no
+// latencies returns the median, p99 and maximum of lat in milliseconds (nil for no
 // samples); it sorts lat.
-func drillLatencies(lat []time.Duration) (p50, p99, maxMS *float64) {
+func latencies(lat []time.Duration) (p50, p99, maxMS *float64) {
 	if len(lat) == 0 {
 		return nil, nil, nil
 	}
 	slices.Sort(lat)
-	return ptr(drillMillis(drillQuantile(lat, 0.50))), ptr(drillMillis(drillQuantile(lat, 0.99))), ptr(drillMillis(lat[len(lat)-1]))
+	return report.Ptr(millis(quantile(lat, 0.50))), report.Ptr(millis(quantile(lat, 0.99))), report.Ptr(millis(lat[len(lat)-1]))
 }
 
-// drillPhaseOf returns the phase of a request: before (it ended before the fault),
+// phaseOf returns the phase of a request: before (it ended before the fault),
 // after (it started once the topology was healthy again) or during.
-func drillPhaseOf(r drillRecord, faultStart, healthy time.Duration) string {
+func phaseOf(r requestRecord, faultStart, healthy time.Duration) string {
 	switch {
 	case r.end < faultStart:
 		return "before"
@@ -441,16 +443,16 @@ func drillPhaseOf(r drillRecord, faultStart, healthy time.Duration) string {
 	return "during"
 }
 
-// drillQuantile returns the q-quantile of sorted samples (nearest rank).
-func drillQuantile(sorted []time.Duration, q float64) time.Duration {
+// quantile returns the q-quantile of sorted samples (nearest rank).
+func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := max(int(math.Ceil(q*float64(len(sorted))))-1, 0)
 	return sorted[min(i, len(sorted)-1)]
 }
 
-func drillMillis(d time.Duration) float64 { return math.Round(float64(d)/1e5) / 10 }
+func millis(d time.Duration) float64 { return math.Round(float64(d)/1e5) / 10 }
 
-// drillFmtMS formats milliseconds for the table: "–" for none.
-func drillFmtMS(v *float64) string {
+// fmtMS formats milliseconds for the table: "–" for none.
+func fmtMS(v *float64) string {
 	switch {
 	case v == nil:
 		return "–"
@@ -462,15 +464,15 @@ func drillFmtMS(v *float64) string {
 	return strconv.FormatFloat(*v, 'f', 1, 64) + "ms"
 }
 
-func drillFmtS(v *float64) string {
+func fmtS(v *float64) string {
 	if v == nil {
 		return "–"
 	}
 	return strconv.FormatFloat(*v, 'f', 2, 64) + "s"
 }
 
-// writeDrillTable prints the report as tables.
-func writeDrillTable(w io.Writer, r *drillReport) error {
+// writeTable prints the report as tables.
+func writeTable(w io.Writer, r *Report) error {
 	where := "a containerized " + r.Topology
 	if r.Existing {
 		where = "an existing " + r.Topology + " deployment"
@@ -498,7 +500,7 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 			if i == 0 {
 				name = run.Name
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.1fs\t%.1fs\t%d\t%d\t%s\t%s\t%s\n", name, ph.Phase, ph.FromS, ph.ToS, ph.Requests, ph.Errors, drillFmtMS(ph.P50MS), drillFmtMS(ph.P99MS), drillFmtMS(ph.MaxMS))
+			fmt.Fprintf(tw, "%s\t%s\t%.1fs\t%.1fs\t%d\t%d\t%s\t%s\t%s\n", name, ph.Phase, ph.FromS, ph.ToS, ph.Requests, ph.Errors, fmtMS(ph.P50MS), fmtMS(ph.P99MS), fmtMS(ph.MaxMS))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -520,7 +522,7 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 			if sh.MinOKUntilPromotion != nil {
 				untilPromotion = strconv.Itoa(*sh.MinOKUntilPromotion)
 			}
-			fmt.Fprintf(tw, "%s\t%s%s\t%d\t%d\t%s\t%s\t%s\t%s\n", name, sh.Name, map[bool]string{true: " (faulted)"}[sh.Faulted], sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), minOK, empty, untilPromotion)
+			fmt.Fprintf(tw, "%s\t%s%s\t%d\t%d\t%s\t%s\t%s\t%s\n", name, sh.Name, map[bool]string{true: " (faulted)"}[sh.Faulted], sh.Requests, sh.Errors, fmtMS(sh.P99MS), minOK, empty, untilPromotion)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -535,7 +537,7 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 			faulted = run.Faults[0].Node
 			promoted = cmp.Or(run.Faults[0].Promoted, "–")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", run.Name, faulted, promoted, drillFmtS(run.PromotionS), drillFmtS(run.RecoveryS), run.Sessions, run.AckedSaves, run.Verified, run.Lost)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", run.Name, faulted, promoted, fmtS(run.PromotionS), fmtS(run.RecoveryS), run.Sessions, run.AckedSaves, run.Verified, run.Lost)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -543,7 +545,7 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 	fmt.Fprintln(w)
 	for _, run := range r.Runs {
 		fmt.Fprintf(w, "%s: users affected: %d of %d (%.1f%%) saw an error or a request slower than %s (%d an error, %d a slow request)\n",
-			run.Name, run.UsersAffected, run.Users, 100*float64(run.UsersAffected)/float64(max(run.Users, 1)), drillSlow, run.UsersError, run.UsersSlow)
+			run.Name, run.UsersAffected, run.Users, 100*float64(run.UsersAffected)/float64(max(run.Users, 1)), slow, run.UsersError, run.UsersSlow)
 		fmt.Fprintf(w, "%s: dropped at the in-flight bound (counted as failed): %d\n", run.Name, run.Dropped)
 		if run.Wait {
 			fmt.Fprintf(w, "%s: saved without replica acknowledgement (WAIT shortfall %s): %d\n", run.Name, cmp.Or(run.AckPolicy, "–"), run.UnackedSaves)
@@ -553,7 +555,7 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 		for i, f := range run.Faults {
 			if len(run.Faults) > 1 || f.Error != "" {
 				fmt.Fprintf(w, "%s: fault %d: %s %s at %.1fs (window to %.1fs: %d requests, %d errors, p99 %s), promoted %s after %s, recovery %s",
-					run.Name, i+1, f.Kind, f.Node, f.StartS, f.WindowEndS, f.Requests, f.Errors, drillFmtMS(f.P99MS), cmp.Or(f.Promoted, "–"), drillFmtS(f.PromotedS), drillFmtS(f.RecoveryS))
+					run.Name, i+1, f.Kind, f.Node, f.StartS, f.WindowEndS, f.Requests, f.Errors, fmtMS(f.P99MS), cmp.Or(f.Promoted, "–"), fmtS(f.PromotedS), fmtS(f.RecoveryS))
 				if f.Error != "" {
 					fmt.Fprintf(w, ", error: %s", f.Error)
 				}
@@ -592,9 +594,9 @@ func writeDrillTable(w io.Writer, r *drillReport) error {
 	return nil
 }
 
-// writeDrillHTML writes a self-contained page: per run, throughput, errors and p99 per
+// writeHTML writes a self-contained page: per run, throughput, errors and p99 per
 // bucket as inline SVG, with the faults marked.
-func writeDrillHTML(w *strings.Builder, r *drillReport) {
+func writeHTML(w *strings.Builder, r *Report) {
 	e := html.EscapeString
 	fmt.Fprintf(w, `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hasession drill: %s, %s</title>
@@ -621,26 +623,26 @@ svg text{font:11px system-ui,sans-serif;fill:#444}
 		p99 := map[string]string{}
 		var maxMS *float64
 		for _, ph := range run.Phases {
-			p99[ph.Phase] = drillFmtMS(ph.P99MS)
+			p99[ph.Phase] = fmtMS(ph.P99MS)
 			if ph.Phase == "all" {
 				maxMS = ph.MaxMS
 			}
 		}
 		fmt.Fprintf(w, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d of %d</td><td>%d</td></tr>\n",
-			e(run.Name), run.Requests, run.Errors, cmp.Or(p99["before"], "–"), cmp.Or(p99["during"], "–"), cmp.Or(p99["after"], "–"), drillFmtMS(maxMS), drillFmtS(run.PromotionS), drillFmtS(run.RecoveryS), run.Sessions, run.Lost,
+			e(run.Name), run.Requests, run.Errors, cmp.Or(p99["before"], "–"), cmp.Or(p99["during"], "–"), cmp.Or(p99["after"], "–"), fmtMS(maxMS), fmtS(run.PromotionS), fmtS(run.RecoveryS), run.Sessions, run.Lost,
 			run.Dropped, run.UsersAffected, run.Users, run.UnackedSaves)
 	}
 	fmt.Fprint(w, "</table>\n")
-	fmt.Fprintf(w, `<p class="legend"><span style="color:#2f6fde">■ completed requests/s</span><span style="color:#bc4c00">┄ on the faulted shard</span><span style="color:#57606a">┄ on each other shard</span><span style="color:#cf222e">■ errors per %d ms</span><span style="color:#8250df">■ p99 latency per %d ms</span><span style="color:#cf222e">┆ fault</span><span style="color:#bf8700">┆ promotion</span><span style="color:#1a7f37">┆ healthy again</span></p>`+"\n", drillBucket/time.Millisecond, drillBucket/time.Millisecond)
+	fmt.Fprintf(w, `<p class="legend"><span style="color:#2f6fde">■ completed requests/s</span><span style="color:#bc4c00">┄ on the faulted shard</span><span style="color:#57606a">┄ on each other shard</span><span style="color:#cf222e">■ errors per %d ms</span><span style="color:#8250df">■ p99 latency per %d ms</span><span style="color:#cf222e">┆ fault</span><span style="color:#bf8700">┆ promotion</span><span style="color:#1a7f37">┆ healthy again</span></p>`+"\n", bucket/time.Millisecond, bucket/time.Millisecond)
 	for _, run := range r.Runs {
 		fmt.Fprintf(w, "<h2>%s</h2>\n", e(run.Name))
-		writeDrillSVG(w, run)
+		writeSVG(w, run)
 	}
 	fmt.Fprint(w, "</body></html>\n")
 }
 
-// writeDrillSVG draws three panels sharing the time axis.
-func writeDrillSVG(w *strings.Builder, run *drillRun) {
+// writeSVG draws three panels sharing the time axis.
+func writeSVG(w *strings.Builder, run *runReport) {
 	const (
 		width, left, right = 960, 60, 20
 		panelH, gap, top   = 110, 34, 10
@@ -677,7 +679,7 @@ func writeDrillSVG(w *strings.Builder, run *drillRun) {
 		for _, v := range p.vals {
 			peak = max(peak, v)
 		}
-		scale := drillNiceCeil(peak)
+		scale := niceCeil(peak)
 		y := func(v float64) float64 { return yb - panelH*v/scale }
 		fmt.Fprintf(w, `<text x="%d" y="%.0f" font-weight="bold">%s</text>`+"\n", left, y0-4, p.title)
 		fmt.Fprintf(w, `<rect x="%d" y="%.1f" width="%.1f" height="%d" fill="#fafafa" stroke="#ccc"/>`+"\n", left, y0, plotW, panelH)
@@ -693,12 +695,12 @@ func writeDrillSVG(w *strings.Builder, run *drillRun) {
 			if f.HealthyS != nil {
 				fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="#cf222e" fill-opacity="0.07"/>`+"\n", fx, y0, max(x(f.StartS+*f.HealthyS)-fx, 1), panelH)
 			}
-			drillMark(w, fx, y0, yb, "#cf222e", pi == 0, f.Kind+" "+f.Node)
+			mark(w, fx, y0, yb, "#cf222e", pi == 0, f.Kind+" "+f.Node)
 			if f.PromotedS != nil {
-				drillMark(w, x(f.StartS+*f.PromotedS), y0, yb, "#bf8700", pi == 0, "promoted")
+				mark(w, x(f.StartS+*f.PromotedS), y0, yb, "#bf8700", pi == 0, "promoted")
 			}
 			if f.HealthyS != nil {
-				drillMark(w, x(f.StartS+*f.HealthyS), y0, yb, "#1a7f37", pi == 0, "healthy")
+				mark(w, x(f.StartS+*f.HealthyS), y0, yb, "#1a7f37", pi == 0, "healthy")
 			}
 		}
 		if p.bars {
@@ -729,7 +731,7 @@ func writeDrillSVG(w *strings.Builder, run *drillRun) {
 			}
 		}
 		// Time axis.
-		step := drillNiceCeil(spanS / 10)
+		step := niceCeil(spanS / 10)
 		for t := 0.0; t <= spanS+1e-9; t += step {
 			fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%ss</text>`+"\n", x(t), yb+13, strconv.FormatFloat(t, 'g', 4, 64))
 		}
@@ -737,15 +739,15 @@ func writeDrillSVG(w *strings.Builder, run *drillRun) {
 	fmt.Fprint(w, "</svg>\n")
 }
 
-func drillMark(w *strings.Builder, x, y0, y1 float64, color string, label bool, text string) {
+func mark(w *strings.Builder, x, y0, y1 float64, color string, label bool, text string) {
 	fmt.Fprintf(w, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="4 3" stroke-width="1.2"/>`+"\n", x, x, y0, y1, color)
 	if label {
 		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" fill="%s" style="fill:%s">%s</text>`+"\n", x+3, y0+11, color, color, html.EscapeString(text))
 	}
 }
 
-// drillNiceCeil rounds v up to 1, 2 or 5 times a power of ten (1 for v ≤ 0).
-func drillNiceCeil(v float64) float64 {
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten (1 for v ≤ 0).
+func niceCeil(v float64) float64 {
 	if v <= 0 {
 		return 1
 	}

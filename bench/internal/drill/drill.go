@@ -1,4 +1,6 @@
-package main
+// Package drill is the drill command: live HTTP session traffic through a failover, and
+// a report of what users saw and whether any acknowledged save was lost.
+package drill
 
 import (
 	"cmp"
@@ -12,7 +14,6 @@ import (
 	"log/slog"
 	"maps"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -29,12 +30,14 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/bench/internal/cli"
+	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/httpsession"
 	"github.com/hasession/hasession/store"
 )
 
-const drillUsage = `usage: go run ./bench drill [flags]
+const usage = `usage: go run ./bench drill [flags]
 
 Runs live HTTP session traffic through hasession's middleware (logins that rotate the
 session and set its user, page views, updates) against a Redis topology, breaks the
@@ -72,8 +75,8 @@ runs (--compare) are reported but do not fail the drill.
 flags:
 `
 
-// drillConfig is what one drill does; flags fill it.
-type drillConfig struct {
+// Config is what one drill does; flags fill it.
+type Config struct {
 	topology       cluster.Kind
 	fault          string // kill, stop, pause, partition, failover or none
 	faults         int
@@ -103,24 +106,24 @@ type drillConfig struct {
 
 // Drill limits.
 const (
-	drillRequestTimeout   = 10 * time.Second // every HTTP request
-	drillSessionTimeout   = 8 * time.Second  // hasession's own load and save, under it
-	drillPromotionTimeout = 30 * time.Second
-	drillHealTimeout      = 60 * time.Second
-	drillOverrun          = 90 * time.Second // how much longer than --duration the load may run
-	drillProbeInterval    = 50 * time.Millisecond
-	drillAfterMin         = 3 * time.Second // load after the last fault healed, at least
-	drillStandaloneHold   = 3 * time.Second
+	requestTimeout   = 10 * time.Second // every HTTP request
+	sessionTimeout   = 8 * time.Second  // hasession's own load and save, under it
+	promotionTimeout = 30 * time.Second
+	healTimeout      = 60 * time.Second
+	overrun          = 90 * time.Second // how much longer than --duration the load may run
+	probeInterval    = 50 * time.Millisecond
+	afterMin         = 3 * time.Second // load after the last fault healed, at least
+	standaloneHold   = 3 * time.Second
 )
 
-// errDrillFailed is returned after the report when a hasession run lost sessions or
+// errFailed is returned after the report when a hasession run lost sessions or
 // saw errors.
-var errDrillFailed = errors.New("drill failed")
+var errFailed = errors.New("drill failed")
 
-func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
+func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := &drillConfig{}
+	c := &Config{}
 	topology := fs.String("topology", "cluster", "cluster, sentinel or standalone (the kind of --addrs, when given)")
 	fs.StringVar(&c.fault, "fault", "kill", "kill, stop, pause, partition, failover (CLUSTER FAILOVER / SENTINEL FAILOVER) or none")
 	fs.IntVar(&c.faults, "faults", 1, "faults per run, one after the other, each on the master serving the probe session")
@@ -143,7 +146,7 @@ func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
 	fs.BoolVar(&c.yes, "yes", false, "with --addrs: confirm that the drill may send load and a graceful failover to that deployment")
 	fs.BoolVar(&c.check, "check", true, "beside each hasession run, three more app servers (stores on clients of their own) record a history of concurrent loads, saves, rotations, destroys and revokes of a few users' sessions; porcupine checks it against the store's documented consistency, and a violation fails the drill")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), drillUsage)
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -178,7 +181,7 @@ func parseDrillFlags(args []string, stderr io.Writer) (*drillConfig, error) {
 	return c, c.validate(set)
 }
 
-func (c *drillConfig) validate(set map[string]bool) error {
+func (c *Config) validate(set map[string]bool) error {
 	switch c.fault {
 	case "kill", "stop", "pause", "partition", "failover", "none":
 	default:
@@ -237,8 +240,8 @@ func (c *drillConfig) validate(set map[string]bool) error {
 		c.requests = 1000000
 		if c.rate > 0 {
 			// Never binding before the time bound: the load may run up to
-			// drillOverrun longer than --duration to see the faults heal.
-			c.requests = int(c.rate*(c.duration+drillOverrun).Seconds()) + 100
+			// overrun longer than --duration to see the faults heal.
+			c.requests = int(c.rate*(c.duration+overrun).Seconds()) + 100
 		}
 	}
 	if c.sentinelMaster != "" && len(c.addrs) == 0 {
@@ -268,10 +271,10 @@ func (c *drillConfig) validate(set map[string]bool) error {
 }
 
 // existing reports whether the drill runs against a deployment it did not start.
-func (c *drillConfig) existing() bool { return len(c.addrs) > 0 }
+func (c *Config) existing() bool { return len(c.addrs) > 0 }
 
-// drillRunSpec is one run of the load: a store and its settings.
-type drillRunSpec struct {
+// runSpec is one run of the load: a store and its settings.
+type runSpec struct {
 	Name        string          // shown in the report
 	Store       string          // hasession, scs or raw
 	Wait        bool            // hasession: WAIT 1 after every save
@@ -279,35 +282,35 @@ type drillRunSpec struct {
 	Ack         store.AckPolicy // with Wait: what a save WAIT cannot confirm does
 }
 
-func (c *drillConfig) runs() []drillRunSpec {
-	var out []drillRunSpec
+func (c *Config) runs() []runSpec {
+	var out []runSpec
 	if c.wait == "on" || c.wait == "both" {
-		out = append(out, drillRunSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack})
+		out = append(out, runSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack})
 	}
 	if c.wait == "off" || c.wait == "both" {
-		out = append(out, drillRunSpec{Name: "hasession", Store: "hasession"})
+		out = append(out, runSpec{Name: "hasession", Store: "hasession"})
 	}
 	switch c.compare {
 	case "scs":
-		out = append(out, drillRunSpec{Name: "scs+goredisstore", Store: "scs"})
+		out = append(out, runSpec{Name: "scs+goredisstore", Store: "scs"})
 	case "raw":
-		out = append(out, drillRunSpec{Name: "raw go-redis", Store: "raw"})
+		out = append(out, runSpec{Name: "raw go-redis", Store: "raw"})
 	}
 	return out
 }
 
-// runDrillCmd is the drill command: parse, run, report.
-func runDrillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseDrillFlags(args, stderr)
+// Run is the drill command: parse, run, report.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	rep, err := runDrill(ctx, c, stderr)
+	rep, err := runAll(ctx, c, stderr)
 	if rep != nil {
-		if werr := writeDrillOutputs(c, rep, stdout, stderr); werr != nil {
+		if werr := writeOutputs(c, rep, stdout, stderr); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}
@@ -315,29 +318,29 @@ func runDrillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if !rep.Passed {
-		return fmt.Errorf("%w: %s", errDrillFailed, rep.Verdict)
+		return fmt.Errorf("%w: %s", errFailed, rep.Verdict)
 	}
 	return nil
 }
 
-// runDrill sets up the target, runs every run spec and returns the report (nil only when
+// runAll sets up the target, runs every run spec and returns the report (nil only when
 // nothing ran).
-func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillReport, error) {
+func runAll(ctx context.Context, c *Config, progress io.Writer) (*Report, error) {
 	// go-redis logs every failed dial; those to a node a fault took down are expected.
-	redis.SetLogger(quietRedis{})
-	p := &drillProgress{w: progress}
+	redis.SetLogger(cli.QuietRedis{})
+	p := &progressLog{w: progress}
 
-	var tgt drillTarget
+	var tgt target
 	switch {
 	case c.existing():
-		tgt = newDrillExistingTarget(c)
+		tgt = newExistingTarget(c)
 		p.logf("existing %s deployment at %s (graceful faults only)", c.topology, strings.Join(c.addrs, ","))
 	case c.topo != nil:
-		tgt = &drillOwnTarget{topo: c.topo}
+		tgt = &ownTarget{topo: c.topo}
 	default:
 		// Whatever happens below, nothing this process started outlives it.
 		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+			cctx, cancel := context.WithTimeout(context.Background(), cli.RemoveTimeout)
 			defer cancel()
 			p.logf("removing the %s topology…", c.topology)
 			if err := cluster.TerminateAll(cctx); err != nil {
@@ -356,10 +359,10 @@ func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillRe
 			return nil, fmt.Errorf("start %s: %w", c.topology, err)
 		}
 		p.logf("%s healthy after %s", c.topology, time.Since(start).Round(time.Millisecond))
-		tgt = &drillOwnTarget{topo: topo}
+		tgt = &ownTarget{topo: topo}
 	}
 
-	rep := newDrillReport(c)
+	rep := newReport(c)
 	var runErr error
 	for i, spec := range c.runs() {
 		if ctx.Err() != nil {
@@ -367,7 +370,7 @@ func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillRe
 			break
 		}
 		if i > 0 && c.faults > 0 {
-			hctx, cancel := context.WithTimeout(ctx, drillHealTimeout)
+			hctx, cancel := context.WithTimeout(ctx, healTimeout)
 			err := tgt.waitHealthy(hctx)
 			cancel()
 			if err != nil {
@@ -375,7 +378,7 @@ func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillRe
 				break
 			}
 		}
-		res, err := runDrillSpec(ctx, c, tgt, spec, p)
+		res, err := runOne(ctx, c, tgt, spec, p)
 		if res != nil {
 			rep.Runs = append(rep.Runs, res)
 		}
@@ -395,21 +398,21 @@ func runDrill(ctx context.Context, c *drillConfig, progress io.Writer) (*drillRe
 	return rep, runErr
 }
 
-// drillProgress writes progress lines to stderr.
-type drillProgress struct {
+// progressLog writes progress lines to stderr.
+type progressLog struct {
 	mu sync.Mutex
 	w  io.Writer
 }
 
-func (p *drillProgress) logf(format string, args ...any) {
+func (p *progressLog) logf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "drill: "+format+"\n", args...)
 }
 
-// writeDrillOutputs writes drill.json and drill.html to the output directory and the
+// writeOutputs writes drill.json and drill.html to the output directory and the
 // table (or the JSON) to stdout.
-func writeDrillOutputs(c *drillConfig, rep *drillReport, stdout, stderr io.Writer) error {
+func writeOutputs(c *Config, rep *Report, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
@@ -422,32 +425,32 @@ func writeDrillOutputs(c *drillConfig, rep *drillReport, stdout, stderr io.Write
 		return err
 	}
 	var html strings.Builder
-	writeDrillHTML(&html, rep)
+	writeHTML(&html, rep)
 	if err := os.WriteFile(htmlPath, []byte(html.String()), 0o644); err != nil {
 		return err
 	}
 	if c.json {
 		_, err = stdout.Write(js)
 	} else {
-		err = writeDrillTable(stdout, rep)
+		err = writeTable(stdout, rep)
 	}
 	fmt.Fprintf(stderr, "drill: wrote %s and %s\n", jsonPath, htmlPath)
 	return err
 }
 
-// drillTarget is where the load goes and the faults happen: a topology the drill (or a
+// target is where the load goes and the faults happen: a topology the drill (or a
 // test) started, or an existing deployment.
-type drillTarget interface {
+type target interface {
 	kind() cluster.Kind
 	options() *redis.UniversalOptions
 	// inject applies one fault to the master that serves key and returns once a replica
 	// was promoted, the fault healed and the topology is healthy again (or on error).
-	inject(ctx context.Context, fault string, key string, hold time.Duration, ev *drillFault, p *drillProgress) error
+	inject(ctx context.Context, fault string, key string, hold time.Duration, ev *faultEvent, p *progressLog) error
 	waitHealthy(ctx context.Context) error
 }
 
-// drillFault is what happened to one fault, in seconds from the run's start.
-type drillFault struct {
+// faultEvent is what happened to one fault, in seconds from the run's start.
+type faultEvent struct {
 	Kind      string   `json:"kind"`
 	Node      string   `json:"node"`
 	Promoted  string   `json:"promoted,omitempty"`
@@ -468,18 +471,18 @@ type drillFault struct {
 	start, healthy time.Time
 }
 
-func drillSince(t time.Time) *float64 { return ptr(seconds(time.Since(t))) }
+func since(t time.Time) *float64 { return report.Ptr(report.Seconds(time.Since(t))) }
 
-// drillOwnTarget is a topology the drill or a test started: every fault is allowed.
-type drillOwnTarget struct{ topo cluster.Topology }
+// ownTarget is a topology the drill or a test started: every fault is allowed.
+type ownTarget struct{ topo cluster.Topology }
 
-func (t *drillOwnTarget) kind() cluster.Kind               { return t.topo.Kind() }
-func (t *drillOwnTarget) options() *redis.UniversalOptions { return t.topo.UniversalOptions() }
-func (t *drillOwnTarget) waitHealthy(ctx context.Context) error {
+func (t *ownTarget) kind() cluster.Kind               { return t.topo.Kind() }
+func (t *ownTarget) options() *redis.UniversalOptions { return t.topo.UniversalOptions() }
+func (t *ownTarget) waitHealthy(ctx context.Context) error {
 	return t.topo.WaitHealthy(ctx)
 }
 
-func (t *drillOwnTarget) inject(ctx context.Context, fault, key string, hold time.Duration, ev *drillFault, p *drillProgress) error {
+func (t *ownTarget) inject(ctx context.Context, fault, key string, hold time.Duration, ev *faultEvent, p *progressLog) error {
 	master, err := t.topo.MasterForKey(ctx, key)
 	if err != nil {
 		return err
@@ -487,11 +490,11 @@ func (t *drillOwnTarget) inject(ctx context.Context, fault, key string, hold tim
 	ev.Kind, ev.Node = fault, master.Name
 	standalone := t.topo.Kind() == cluster.KindStandalone
 	if standalone && hold == 0 {
-		hold = drillStandaloneHold
+		hold = standaloneHold
 	}
 	var f *cluster.Fault
 	if fault == "failover" {
-		if err := drillManualFailover(ctx, t.topo.Kind(), master.Addr(), t.topo.UniversalOptions()); err != nil {
+		if err := cluster.Failover(ctx, t.topo.Kind(), t.topo.UniversalOptions(), master.Addr()); err != nil {
 			return err
 		}
 		ev.start = time.Now()
@@ -512,13 +515,13 @@ func (t *drillOwnTarget) inject(ctx context.Context, fault, key string, hold tim
 	p.logf("%s %s", fault, master.Name)
 	var errs []error
 	if !standalone {
-		pctx, cancel := context.WithTimeout(ctx, drillPromotionTimeout)
+		pctx, cancel := context.WithTimeout(ctx, promotionTimeout)
 		promoted, err := t.topo.WaitPromotion(pctx, key, master)
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("no promotion: %w", err))
 		} else {
-			ev.Promoted, ev.PromotedS = promoted.Name, drillSince(ev.start)
+			ev.Promoted, ev.PromotedS = promoted.Name, since(ev.start)
 			p.logf("%s promoted after %.2fs", promoted.Name, *ev.PromotedS)
 		}
 	}
@@ -529,15 +532,15 @@ func (t *drillOwnTarget) inject(ctx context.Context, fault, key string, hold tim
 			case <-ctx.Done():
 			}
 		}
-		hctx, cancel := context.WithTimeout(context.Background(), drillHealTimeout)
+		hctx, cancel := context.WithTimeout(context.Background(), healTimeout)
 		err := f.Heal(hctx)
 		cancel()
 		if err != nil {
 			return errors.Join(append(errs, fmt.Errorf("heal: %w", err))...)
 		}
-		ev.HealedS = drillSince(ev.start)
+		ev.HealedS = since(ev.start)
 	}
-	hctx, cancel := context.WithTimeout(ctx, drillHealTimeout)
+	hctx, cancel := context.WithTimeout(ctx, healTimeout)
 	defer cancel()
 	if !standalone {
 		if err := t.topo.WaitRole(hctx, master, cluster.RoleReplica); err != nil {
@@ -548,24 +551,24 @@ func (t *drillOwnTarget) inject(ctx context.Context, fault, key string, hold tim
 		errs = append(errs, err)
 	}
 	ev.healthy = time.Now()
-	ev.HealthyS = drillSince(ev.start)
+	ev.HealthyS = since(ev.start)
 	return errors.Join(errs...)
 }
 
-// drillExistingTarget is a deployment the operator owns: graceful failovers only, nothing is
+// existingTarget is a deployment the operator owns: graceful failovers only, nothing is
 // killed, paused or cut off.
-type drillExistingTarget struct {
+type existingTarget struct {
 	k    cluster.Kind
 	opts *redis.UniversalOptions
 }
 
-func newDrillExistingTarget(c *drillConfig) *drillExistingTarget {
+func newExistingTarget(c *Config) *existingTarget {
 	o := &redis.UniversalOptions{Addrs: c.addrs, MasterName: c.sentinelMaster, IsClusterMode: c.topology == cluster.KindCluster}
-	return &drillExistingTarget{k: c.topology, opts: o}
+	return &existingTarget{k: c.topology, opts: o}
 }
 
-func (t *drillExistingTarget) kind() cluster.Kind { return t.k }
-func (t *drillExistingTarget) options() *redis.UniversalOptions {
+func (t *existingTarget) kind() cluster.Kind { return t.k }
+func (t *existingTarget) options() *redis.UniversalOptions {
 	o := *t.opts
 	o.Addrs = append([]string(nil), t.opts.Addrs...)
 	return &o
@@ -573,43 +576,43 @@ func (t *drillExistingTarget) options() *redis.UniversalOptions {
 
 // waitHealthy waits until the master serving a probe key answers as master and has a
 // replica with its link up.
-func (t *drillExistingTarget) waitHealthy(ctx context.Context) error {
+func (t *existingTarget) waitHealthy(ctx context.Context) error {
 	return cluster.Poll(ctx, 100*time.Millisecond, func() error {
-		m, err := drillMasterAddr(ctx, t.k, t.opts, "drill:{health}")
+		m, err := cluster.MasterAddr(ctx, t.k, t.opts, "drill:{health}")
 		if err != nil {
 			return err
 		}
-		return drillHasReplica(ctx, m)
+		return hasReplica(ctx, m)
 	})
 }
 
-func (t *drillExistingTarget) inject(ctx context.Context, fault, key string, _ time.Duration, ev *drillFault, p *drillProgress) error {
+func (t *existingTarget) inject(ctx context.Context, fault, key string, _ time.Duration, ev *faultEvent, p *progressLog) error {
 	if fault != "failover" {
 		return fmt.Errorf("fault %s refused on a deployment the drill did not start", fault)
 	}
-	old, err := drillMasterAddr(ctx, t.k, t.opts, key)
+	old, err := cluster.MasterAddr(ctx, t.k, t.opts, key)
 	if err != nil {
 		return err
 	}
 	ev.Kind, ev.Node = fault, old
-	if err := drillManualFailover(ctx, t.k, old, t.opts); err != nil {
+	if err := cluster.Failover(ctx, t.k, t.opts, old); err != nil {
 		return err
 	}
 	ev.start = time.Now()
 	p.logf("failover of %s requested", old)
-	pctx, cancel := context.WithTimeout(ctx, drillPromotionTimeout)
+	pctx, cancel := context.WithTimeout(ctx, promotionTimeout)
 	defer cancel()
 	var promoted string
 	err = cluster.Poll(pctx, 25*time.Millisecond, func() error {
-		m, err := drillMasterAddr(pctx, t.k, t.opts, key)
+		m, err := cluster.MasterAddr(pctx, t.k, t.opts, key)
 		if err != nil {
 			return err
 		}
 		if m == old {
 			return fmt.Errorf("%s still serves the key", old)
 		}
-		if r, err := drillRole(pctx, m); err != nil || r != "master" {
-			return fmt.Errorf("%s serves the key but is %q (%v)", m, r, err)
+		if r, err := cluster.NodeRole(pctx, &redis.Options{Addr: m}); err != nil || r.Role != cluster.RoleMaster {
+			return fmt.Errorf("%s serves the key but is %q (%v)", m, r.Role, err)
 		}
 		promoted = m
 		return nil
@@ -617,51 +620,28 @@ func (t *drillExistingTarget) inject(ctx context.Context, fault, key string, _ t
 	if err != nil {
 		return fmt.Errorf("no promotion: %w", err)
 	}
-	ev.Promoted, ev.PromotedS = promoted, drillSince(ev.start)
+	ev.Promoted, ev.PromotedS = promoted, since(ev.start)
 	p.logf("%s promoted after %.2fs", promoted, *ev.PromotedS)
-	hctx, cancel2 := context.WithTimeout(ctx, drillHealTimeout)
+	hctx, cancel2 := context.WithTimeout(ctx, healTimeout)
 	defer cancel2()
 	err = cluster.Poll(hctx, 50*time.Millisecond, func() error {
-		c := drillNodeClient(old)
-		defer c.Close()
-		v, err := c.Do(hctx, "ROLE").Slice()
+		r, err := cluster.NodeRole(hctx, &redis.Options{Addr: old})
 		if err != nil {
 			return err
 		}
-		if len(v) < 4 || fmt.Sprint(v[0]) != "slave" || fmt.Sprint(v[3]) != "connected" {
-			return fmt.Errorf("%s is not a connected replica yet: %v", old, v)
+		if r.Role != cluster.RoleReplica || !r.LinkUp {
+			return fmt.Errorf("%s is not a connected replica yet: %s of %q, link up %v", old, r.Role, r.MasterAddr, r.LinkUp)
 		}
 		return nil
 	})
 	ev.healthy = time.Now()
-	ev.HealthyS = drillSince(ev.start)
+	ev.HealthyS = since(ev.start)
 	return err
 }
 
-// drillNodeClient is a client for one node: short timeouts, no retries.
-func drillNodeClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr: addr, DialTimeout: 300 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1, PoolSize: 2, DisableIdentity: true, Protocol: 2,
-	})
-}
-
-func drillRole(ctx context.Context, addr string) (string, error) {
-	c := drillNodeClient(addr)
-	defer c.Close()
-	v, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return "", err
-	}
-	if len(v) == 0 {
-		return "", errors.New("empty ROLE reply")
-	}
-	return fmt.Sprint(v[0]), nil
-}
-
-// drillHasReplica returns nil when the master at addr has a replica whose link is up.
-func drillHasReplica(ctx context.Context, addr string) error {
-	c := drillNodeClient(addr)
+// hasReplica returns nil when the master at addr has a replica whose link is up.
+func hasReplica(ctx context.Context, addr string) error {
+	c := cluster.NodeClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
@@ -678,160 +658,62 @@ func drillHasReplica(ctx context.Context, addr string) error {
 	return fmt.Errorf("%s has no online replica", addr)
 }
 
-// drillMasterAddr returns the address of the master serving key: from CLUSTER NODES on
-// a Cluster (the master that owns the key's slot with the highest config epoch, not
-// failing), from the sentinels on Sentinel, the only address otherwise.
-func drillMasterAddr(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions, key string) (string, error) {
-	var errs []error
-	for _, a := range o.Addrs {
-		c := drillNodeClient(a)
-		addr, err := func() (string, error) {
-			switch k {
-			case cluster.KindCluster:
-				s, err := c.ClusterNodes(ctx).Result()
-				if err != nil {
-					return "", err
-				}
-				nodes, err := cluster.ParseClusterNodes(s)
-				if err != nil {
-					return "", err
-				}
-				slot, best := cluster.Slot(key), -1
-				for i, n := range nodes {
-					if n.Has("master") && !n.Has("fail") && !n.Has("fail?") && n.Owns(slot) && (best < 0 || n.ConfigEpoch > nodes[best].ConfigEpoch) {
-						best = i
-					}
-				}
-				if best < 0 {
-					return "", fmt.Errorf("no master serves slot %d", slot)
-				}
-				return nodes[best].Addr, nil
-			case cluster.KindSentinel:
-				v, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", o.MasterName).StringSlice()
-				if err != nil {
-					return "", err
-				}
-				if len(v) != 2 {
-					return "", fmt.Errorf("sentinel knows no master %q", o.MasterName)
-				}
-				return net.JoinHostPort(v[0], v[1]), nil
-			}
-			return a, nil
-		}()
-		_ = c.Close()
-		if err == nil {
-			return addr, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", a, err))
-	}
-	return "", errors.Join(errs...)
-}
-
-// drillManualFailover starts a graceful failover of the master at addr: CLUSTER FAILOVER
-// on one of its replicas, or SENTINEL FAILOVER.
-func drillManualFailover(ctx context.Context, k cluster.Kind, master string, o *redis.UniversalOptions) error {
-	switch k {
-	case cluster.KindCluster:
-		mc := drillNodeClient(master)
-		s, err := mc.ClusterNodes(ctx).Result()
-		_ = mc.Close()
-		if err != nil {
-			return fmt.Errorf("cluster nodes on %s: %w", master, err)
-		}
-		nodes, err := cluster.ParseClusterNodes(s)
-		if err != nil {
-			return err
-		}
-		var id string
-		for _, n := range nodes {
-			if n.Has("myself") {
-				id = n.ID
-			}
-		}
-		for _, n := range nodes {
-			if n.MasterID == id && id != "" && n.Connected && !n.Has("fail") && !n.Has("fail?") {
-				rc := drillNodeClient(n.Addr)
-				err := rc.Do(ctx, "CLUSTER", "FAILOVER").Err()
-				_ = rc.Close()
-				if err != nil {
-					return fmt.Errorf("CLUSTER FAILOVER on %s: %w", n.Addr, err)
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("%s has no connected replica to fail over to", master)
-	case cluster.KindSentinel:
-		var errs []error
-		for _, a := range o.Addrs {
-			c := drillNodeClient(a)
-			err := c.Do(ctx, "SENTINEL", "FAILOVER", o.MasterName).Err()
-			_ = c.Close()
-			if err == nil {
-				return nil
-			}
-			errs = append(errs, fmt.Errorf("SENTINEL FAILOVER on %s: %w", a, err))
-		}
-		return errors.Join(errs...)
-	}
-	return errors.New("a standalone server has no replica to fail over to")
-}
-
-// drillBackend is one session store behind the same HTTP application.
-type drillBackend interface {
+// backend is one session store behind the same HTTP application.
+type backend interface {
 	// wrap puts the store's middleware around the application.
 	wrap(h http.Handler) http.Handler
 	// session returns the request's session.
-	session(r *http.Request) drillSession
+	session(r *http.Request) session
 	cookieName() string
 	// key returns the Redis key of the session with this cookie value.
 	key(id string) string
 	// read reads the session back through the store: its state, and whether it exists.
-	read(ctx context.Context, id string) (drillState, bool, error)
+	read(ctx context.Context, id string) (state, bool, error)
 	remove(ctx context.Context, id string) error
 	stats() any
 	close() error
 }
 
-// drillSession is what the application does with a session.
-type drillSession interface {
-	state() drillState
-	setState(st drillState) error
+// session is what the application does with a session.
+type session interface {
+	state() state
+	setState(st state) error
 	login(ctx context.Context, user string) error
 }
 
 const (
-	drillIdle     = 10 * time.Minute // the drill's sessions expire soon after it
-	drillLifetime = time.Hour
+	sessionIdle     = 10 * time.Minute // the drill's sessions expire soon after it
+	sessionLifetime = time.Hour
 )
 
-// newDrillBackend builds the store of a run. onError answers a request whose session
+// newBackend builds the store of a run. onError answers a request whose session
 // failed, with the error in the body.
-func newDrillBackend(spec drillRunSpec, o *redis.UniversalOptions) (drillBackend, error) {
+func newBackend(spec runSpec, o *redis.UniversalOptions) (backend, error) {
 	switch spec.Store {
 	case "hasession":
-		return newDrillHasessionBackend(spec, o)
+		return newHasessionBackend(spec, o)
 	case "scs":
-		return newDrillSCSBackend(o), nil
+		return newSCSBackend(o), nil
 	case "raw":
-		return &drillRawBackend{rdb: redis.NewUniversalClient(o)}, nil
+		return &rawBackend{rdb: redis.NewUniversalClient(o)}, nil
 	}
 	return nil, fmt.Errorf("unknown store %q", spec.Store)
 }
 
-func drillAnswerError(w http.ResponseWriter, _ *http.Request, err error) {
+func answerError(w http.ResponseWriter, _ *http.Request, err error) {
 	http.Error(w, err.Error(), http.StatusInternalServerError)
 }
 
-// drillHasessionBackend is hasession's middleware on a store with a client tuned for failover.
-type drillHasessionBackend struct {
+// hasessionBackend is hasession's middleware on a store with a client tuned for failover.
+type hasessionBackend struct {
 	rdb redis.UniversalClient
 	st  *store.Store
 	m   *httpsession.Manager
 }
 
-func newDrillHasessionBackend(spec drillRunSpec, o *redis.UniversalOptions) (*drillHasessionBackend, error) {
+func newHasessionBackend(spec runSpec, o *redis.UniversalOptions) (*hasessionBackend, error) {
 	rdb := store.NewFailoverClient(o)
-	opts := []store.Option{store.WithPrefix("hs:drill:"), store.WithIdleTimeout(drillIdle), store.WithLifetime(drillLifetime)}
+	opts := []store.Option{store.WithPrefix("hs:drill:"), store.WithIdleTimeout(sessionIdle), store.WithLifetime(sessionLifetime)}
 	if spec.Wait {
 		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
 	}
@@ -842,35 +724,35 @@ func newDrillHasessionBackend(spec drillRunSpec, o *redis.UniversalOptions) (*dr
 	}
 	m, err := httpsession.New(st,
 		httpsession.WithSecure(false), // plain HTTP on loopback
-		httpsession.WithTimeout(drillSessionTimeout),
-		httpsession.WithErrorHandler(drillAnswerError),
+		httpsession.WithTimeout(sessionTimeout),
+		httpsession.WithErrorHandler(answerError),
 		httpsession.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
 	}
-	return &drillHasessionBackend{rdb: rdb, st: st, m: m}, nil
+	return &hasessionBackend{rdb: rdb, st: st, m: m}, nil
 }
 
-func (b *drillHasessionBackend) wrap(h http.Handler) http.Handler { return b.m.Handler(h) }
-func (b *drillHasessionBackend) cookieName() string               { return httpsession.DefaultCookieName }
-func (b *drillHasessionBackend) key(id string) string {
+func (b *hasessionBackend) wrap(h http.Handler) http.Handler { return b.m.Handler(h) }
+func (b *hasessionBackend) cookieName() string               { return httpsession.DefaultCookieName }
+func (b *hasessionBackend) key(id string) string {
 	k, _ := b.st.Key(id)
 	return k
 }
-func (b *drillHasessionBackend) session(r *http.Request) drillSession {
-	return drillHasessionSession{httpsession.FromContext(r.Context())}
+func (b *hasessionBackend) session(r *http.Request) session {
+	return hasessionSession{httpsession.FromContext(r.Context())}
 }
-func (b *drillHasessionBackend) read(ctx context.Context, id string) (drillState, bool, error) {
+func (b *hasessionBackend) read(ctx context.Context, id string) (state, bool, error) {
 	s, err := b.st.Load(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return drillState{}, false, nil
+		return state{}, false, nil
 	}
 	if err != nil {
-		return drillState{}, false, err
+		return state{}, false, err
 	}
-	var st drillState
+	var st state
 	for k, dst := range map[string]any{"n": &st.N, "origin": &st.Origin} {
 		if err := s.Get(k, dst); err != nil && !errors.Is(err, store.ErrNoAttribute) {
 			return st, true, err
@@ -878,96 +760,96 @@ func (b *drillHasessionBackend) read(ctx context.Context, id string) (drillState
 	}
 	return st, true, nil
 }
-func (b *drillHasessionBackend) remove(ctx context.Context, id string) error {
+func (b *hasessionBackend) remove(ctx context.Context, id string) error {
 	return b.st.Destroy(ctx, id)
 }
-func (b *drillHasessionBackend) stats() any   { return b.st.Stats() }
-func (b *drillHasessionBackend) close() error { return b.rdb.Close() }
+func (b *hasessionBackend) stats() any   { return b.st.Stats() }
+func (b *hasessionBackend) close() error { return b.rdb.Close() }
 
-type drillHasessionSession struct{ s *httpsession.Session }
+type hasessionSession struct{ s *httpsession.Session }
 
-func (s drillHasessionSession) state() drillState {
-	var st drillState
+func (s hasessionSession) state() state {
+	var st state
 	_ = s.s.Get("n", &st.N)
 	_ = s.s.Get("origin", &st.Origin)
 	return st
 }
-func (s drillHasessionSession) setState(st drillState) error {
+func (s hasessionSession) setState(st state) error {
 	return errors.Join(s.s.Set("n", st.N), s.s.Set("origin", st.Origin))
 }
-func (s drillHasessionSession) login(ctx context.Context, user string) error {
+func (s hasessionSession) login(ctx context.Context, user string) error {
 	if err := s.s.SetUser(user); err != nil {
 		return err
 	}
 	return s.s.Rotate(ctx)
 }
 
-// drillSCSBackend is alexedwards/scs's SessionManager with goredisstore on a go-redis client
+// scsBackend is alexedwards/scs's SessionManager with goredisstore on a go-redis client
 // with its defaults, as its README sets it up. goredisstore takes a *redis.Client; on a
-// Cluster the same three commands run on a ClusterClient (drillSCSClusterStore).
-type drillSCSBackend struct {
+// Cluster the same three commands run on a ClusterClient (scsClusterStore).
+type scsBackend struct {
 	rdb redis.UniversalClient
 	sm  *scs.SessionManager
 	cs  scs.CtxStore
 }
 
-const drillSCSPrefix = "scs:drill:"
+const scsPrefix = "scs:drill:"
 
-func newDrillSCSBackend(o *redis.UniversalOptions) *drillSCSBackend {
+func newSCSBackend(o *redis.UniversalOptions) *scsBackend {
 	rdb := redis.NewUniversalClient(o)
 	sm := scs.New()
-	sm.IdleTimeout, sm.Lifetime = drillIdle, drillLifetime
+	sm.IdleTimeout, sm.Lifetime = sessionIdle, sessionLifetime
 	sm.Cookie.Secure = false
-	sm.ErrorFunc = drillAnswerError
+	sm.ErrorFunc = answerError
 	var cs scs.CtxStore
 	if c, ok := rdb.(*redis.Client); ok {
-		cs = goredisstore.NewWithPrefix(c, drillSCSPrefix)
+		cs = goredisstore.NewWithPrefix(c, scsPrefix)
 	} else {
-		cs = drillSCSClusterStore{rdb}
+		cs = scsClusterStore{rdb}
 	}
 	sm.Store = cs
-	return &drillSCSBackend{rdb: rdb, sm: sm, cs: cs}
+	return &scsBackend{rdb: rdb, sm: sm, cs: cs}
 }
 
-func (b *drillSCSBackend) wrap(h http.Handler) http.Handler { return b.sm.LoadAndSave(h) }
-func (b *drillSCSBackend) cookieName() string               { return b.sm.Cookie.Name }
-func (b *drillSCSBackend) key(id string) string             { return drillSCSPrefix + id }
-func (b *drillSCSBackend) session(r *http.Request) drillSession {
-	return drillSCSSession{b.sm, r.Context()}
+func (b *scsBackend) wrap(h http.Handler) http.Handler { return b.sm.LoadAndSave(h) }
+func (b *scsBackend) cookieName() string               { return b.sm.Cookie.Name }
+func (b *scsBackend) key(id string) string             { return scsPrefix + id }
+func (b *scsBackend) session(r *http.Request) session {
+	return scsSession{b.sm, r.Context()}
 }
-func (b *drillSCSBackend) read(ctx context.Context, id string) (drillState, bool, error) {
+func (b *scsBackend) read(ctx context.Context, id string) (state, bool, error) {
 	raw, found, err := b.cs.FindCtx(ctx, id)
 	if err != nil || !found {
-		return drillState{}, found, err
+		return state{}, found, err
 	}
 	_, values, err := b.sm.Codec.Decode(raw)
 	if err != nil {
-		return drillState{}, true, err
+		return state{}, true, err
 	}
 	n, _ := values["n"].(int64)
 	origin, _ := values["origin"].(string)
-	return drillState{N: n, Origin: origin}, true, nil
+	return state{N: n, Origin: origin}, true, nil
 }
-func (b *drillSCSBackend) remove(ctx context.Context, id string) error {
+func (b *scsBackend) remove(ctx context.Context, id string) error {
 	return b.cs.DeleteCtx(ctx, id)
 }
-func (b *drillSCSBackend) stats() any   { return nil }
-func (b *drillSCSBackend) close() error { return b.rdb.Close() }
+func (b *scsBackend) stats() any   { return nil }
+func (b *scsBackend) close() error { return b.rdb.Close() }
 
-type drillSCSSession struct {
+type scsSession struct {
 	sm  *scs.SessionManager
 	ctx context.Context
 }
 
-func (s drillSCSSession) state() drillState {
-	return drillState{N: s.sm.GetInt64(s.ctx, "n"), Origin: s.sm.GetString(s.ctx, "origin")}
+func (s scsSession) state() state {
+	return state{N: s.sm.GetInt64(s.ctx, "n"), Origin: s.sm.GetString(s.ctx, "origin")}
 }
-func (s drillSCSSession) setState(st drillState) error {
+func (s scsSession) setState(st state) error {
 	s.sm.Put(s.ctx, "n", st.N)
 	s.sm.Put(s.ctx, "origin", st.Origin)
 	return nil
 }
-func (s drillSCSSession) login(_ context.Context, user string) error {
+func (s scsSession) login(_ context.Context, user string) error {
 	if err := s.sm.RenewToken(s.ctx); err != nil {
 		return err
 	}
@@ -975,21 +857,21 @@ func (s drillSCSSession) login(_ context.Context, user string) error {
 	return nil
 }
 
-// drillSCSClusterStore is goredisstore's FindCtx, CommitCtx and DeleteCtx on any go-redis
+// scsClusterStore is goredisstore's FindCtx, CommitCtx and DeleteCtx on any go-redis
 // client (goredisstore itself takes only a *redis.Client).
-type drillSCSClusterStore struct{ rdb redis.UniversalClient }
+type scsClusterStore struct{ rdb redis.UniversalClient }
 
-func (s drillSCSClusterStore) Find(token string) ([]byte, bool, error) {
+func (s scsClusterStore) Find(token string) ([]byte, bool, error) {
 	return s.FindCtx(context.Background(), token)
 }
-func (s drillSCSClusterStore) Commit(token string, b []byte, expiry time.Time) error {
+func (s scsClusterStore) Commit(token string, b []byte, expiry time.Time) error {
 	return s.CommitCtx(context.Background(), token, b, expiry)
 }
-func (s drillSCSClusterStore) Delete(token string) error {
+func (s scsClusterStore) Delete(token string) error {
 	return s.DeleteCtx(context.Background(), token)
 }
-func (s drillSCSClusterStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	b, err := s.rdb.Get(ctx, drillSCSPrefix+token).Bytes()
+func (s scsClusterStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	b, err := s.rdb.Get(ctx, scsPrefix+token).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
@@ -998,52 +880,52 @@ func (s drillSCSClusterStore) FindCtx(ctx context.Context, token string) ([]byte
 	}
 	return b, true, nil
 }
-func (s drillSCSClusterStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	return s.rdb.Set(ctx, drillSCSPrefix+token, b, time.Until(expiry)).Err()
+func (s scsClusterStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	return s.rdb.Set(ctx, scsPrefix+token, b, time.Until(expiry)).Err()
 }
-func (s drillSCSClusterStore) DeleteCtx(ctx context.Context, token string) error {
-	return s.rdb.Del(ctx, drillSCSPrefix+token).Err()
+func (s scsClusterStore) DeleteCtx(ctx context.Context, token string) error {
+	return s.rdb.Del(ctx, scsPrefix+token).Err()
 }
 
-// drillRawBackend is the session store many applications write by hand: a JSON blob per
+// rawBackend is the session store many applications write by hand: a JSON blob per
 // session under one key, GET on the way in, SET with a TTL on the way out, on a go-redis
 // client with its defaults and no retry of its own.
-type drillRawBackend struct{ rdb redis.UniversalClient }
+type rawBackend struct{ rdb redis.UniversalClient }
 
 const (
-	drillRawPrefix = "raw:drill:"
-	drillRawCookie = "rawsession"
+	rawPrefix = "raw:drill:"
+	rawCookie = "rawsession"
 )
 
-type drillRawData struct {
-	drillState
+type rawData struct {
+	state
 	User string `json:"user,omitempty"`
 }
 
-type drillRawSession struct {
-	b        *drillRawBackend
+type rawSession struct {
+	b        *rawBackend
 	id       string
-	data     drillRawData
+	data     rawData
 	modified bool
 	oldID    string // set by login: deleted once the new ID is saved
 }
 
-type drillRawCtxKey struct{}
+type rawCtxKey struct{}
 
-func (b *drillRawBackend) wrap(h http.Handler) http.Handler {
+func (b *rawBackend) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &drillRawSession{b: b}
-		if c, err := r.Cookie(drillRawCookie); err == nil && c.Value != "" {
-			raw, err := b.rdb.Get(r.Context(), drillRawPrefix+c.Value).Bytes()
+		s := &rawSession{b: b}
+		if c, err := r.Cookie(rawCookie); err == nil && c.Value != "" {
+			raw, err := b.rdb.Get(r.Context(), rawPrefix+c.Value).Bytes()
 			switch {
 			case err == nil:
 				s.id = c.Value
 				if err := json.Unmarshal(raw, &s.data); err != nil {
-					drillAnswerError(w, r, err)
+					answerError(w, r, err)
 					return
 				}
 			case !errors.Is(err, redis.Nil):
-				drillAnswerError(w, r, err)
+				answerError(w, r, err)
 				return
 			}
 		}
@@ -1051,53 +933,53 @@ func (b *drillRawBackend) wrap(h http.Handler) http.Handler {
 			s.id = rand.Text()
 		}
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), drillRawCtxKey{}, s)))
+		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), rawCtxKey{}, s)))
 		if s.modified {
 			raw, _ := json.Marshal(s.data)
-			if err := b.rdb.Set(r.Context(), drillRawPrefix+s.id, raw, drillIdle).Err(); err != nil {
-				drillAnswerError(w, r, err)
+			if err := b.rdb.Set(r.Context(), rawPrefix+s.id, raw, sessionIdle).Err(); err != nil {
+				answerError(w, r, err)
 				return
 			}
 			if s.oldID != "" {
-				_ = b.rdb.Del(r.Context(), drillRawPrefix+s.oldID).Err()
+				_ = b.rdb.Del(r.Context(), rawPrefix+s.oldID).Err()
 			}
-			http.SetCookie(w, &http.Cookie{Name: drillRawCookie, Value: s.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			http.SetCookie(w, &http.Cookie{Name: rawCookie, Value: s.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		}
 		maps.Copy(w.Header(), rec.Header())
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
 	})
 }
-func (b *drillRawBackend) session(r *http.Request) drillSession {
-	s, _ := r.Context().Value(drillRawCtxKey{}).(*drillRawSession)
+func (b *rawBackend) session(r *http.Request) session {
+	s, _ := r.Context().Value(rawCtxKey{}).(*rawSession)
 	return s
 }
-func (b *drillRawBackend) cookieName() string   { return drillRawCookie }
-func (b *drillRawBackend) key(id string) string { return drillRawPrefix + id }
-func (b *drillRawBackend) read(ctx context.Context, id string) (drillState, bool, error) {
-	raw, err := b.rdb.Get(ctx, drillRawPrefix+id).Bytes()
+func (b *rawBackend) cookieName() string   { return rawCookie }
+func (b *rawBackend) key(id string) string { return rawPrefix + id }
+func (b *rawBackend) read(ctx context.Context, id string) (state, bool, error) {
+	raw, err := b.rdb.Get(ctx, rawPrefix+id).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return drillState{}, false, nil
+		return state{}, false, nil
 	}
 	if err != nil {
-		return drillState{}, false, err
+		return state{}, false, err
 	}
-	var d drillRawData
+	var d rawData
 	err = json.Unmarshal(raw, &d)
-	return d.drillState, true, err
+	return d.state, true, err
 }
-func (b *drillRawBackend) remove(ctx context.Context, id string) error {
-	return b.rdb.Del(ctx, drillRawPrefix+id).Err()
+func (b *rawBackend) remove(ctx context.Context, id string) error {
+	return b.rdb.Del(ctx, rawPrefix+id).Err()
 }
-func (b *drillRawBackend) stats() any   { return nil }
-func (b *drillRawBackend) close() error { return b.rdb.Close() }
+func (b *rawBackend) stats() any   { return nil }
+func (b *rawBackend) close() error { return b.rdb.Close() }
 
-func (s *drillRawSession) state() drillState { return s.data.drillState }
-func (s *drillRawSession) setState(st drillState) error {
-	s.data.drillState, s.modified = st, true
+func (s *rawSession) state() state { return s.data.state }
+func (s *rawSession) setState(st state) error {
+	s.data.state, s.modified = st, true
 	return nil
 }
-func (s *drillRawSession) login(_ context.Context, user string) error {
+func (s *rawSession) login(_ context.Context, user string) error {
 	if s.oldID == "" {
 		s.oldID = s.id
 	}
@@ -1105,43 +987,43 @@ func (s *drillRawSession) login(_ context.Context, user string) error {
 	return nil
 }
 
-// drillState is what the application keeps in a session: a counter, and a random
+// state is what the application keeps in a session: a counter, and a random
 // origin set when the session is first written, so that a session lost and created
 // anew is told from the one the user had.
-type drillState struct {
+type state struct {
 	N      int64  `json:"n"`
 	Origin string `json:"origin"`
 }
 
 // String is the answer's body: "<counter> <origin>" (no origin: the session is new).
-func (st drillState) String() string { return strconv.FormatInt(st.N, 10) + " " + st.Origin }
+func (st state) String() string { return strconv.FormatInt(st.N, 10) + " " + st.Origin }
 
-func parseDrillState(s string) (drillState, error) {
+func parseState(s string) (state, error) {
 	f := strings.Fields(s)
 	if len(f) == 0 || len(f) > 2 {
-		return drillState{}, fmt.Errorf("bad answer %q", s)
+		return state{}, fmt.Errorf("bad answer %q", s)
 	}
 	v, err := strconv.ParseInt(f[0], 10, 64)
 	if err != nil {
-		return drillState{}, fmt.Errorf("bad answer %q", s)
+		return state{}, fmt.Errorf("bad answer %q", s)
 	}
-	st := drillState{N: v}
+	st := state{N: v}
 	if len(f) == 2 {
 		st.Origin = f[1]
 	}
 	return st, nil
 }
 
-// drillApp is the application under load: /login rotates the session and sets its user,
+// app is the application under load: /login rotates the session and sets its user,
 // /view reads the session, /update increments its counter. Logins and updates give a
 // session without an origin one. Each answers with the session's state.
-func drillApp(b drillBackend) http.Handler {
-	write := func(w http.ResponseWriter, r *http.Request, s drillSession, st drillState) {
+func app(b backend) http.Handler {
+	write := func(w http.ResponseWriter, r *http.Request, s session, st state) {
 		if st.Origin == "" {
 			st.Origin = rand.Text()
 		}
 		if err := s.setState(st); err != nil {
-			drillAnswerError(w, r, err)
+			answerError(w, r, err)
 			return
 		}
 		fmt.Fprint(w, st)
@@ -1150,7 +1032,7 @@ func drillApp(b drillBackend) http.Handler {
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		s := b.session(r)
 		if err := s.login(r.Context(), r.URL.Query().Get("user")); err != nil {
-			drillAnswerError(w, r, err)
+			answerError(w, r, err)
 			return
 		}
 		write(w, r, s, s.state())
@@ -1169,20 +1051,20 @@ func drillApp(b drillBackend) http.Handler {
 
 // Request kinds.
 const (
-	drillOpLogin = iota
-	drillOpView
-	drillOpUpdate
+	opLogin = iota
+	opView
+	opUpdate
 )
 
-var drillOpPath = [...]struct{ method, path string }{
-	drillOpLogin:  {http.MethodPost, "/login"},
-	drillOpView:   {http.MethodGet, "/view"},
-	drillOpUpdate: {http.MethodPost, "/update"},
+var opPath = [...]struct{ method, path string }{
+	opLogin:  {http.MethodPost, "/login"},
+	opView:   {http.MethodGet, "/view"},
+	opUpdate: {http.MethodPost, "/update"},
 }
 
-// drillRecord is one request of the load, in time since the run's start. start is when
+// requestRecord is one request of the load, in time since the run's start. start is when
 // it was scheduled (open loop), so its latency includes any wait before it was sent.
-type drillRecord struct {
+type requestRecord struct {
 	start, end time.Duration
 	user       int32 // index of the user; the probe is the last
 	shard      int8  // the shard serving the user's session when the request started
@@ -1191,10 +1073,10 @@ type drillRecord struct {
 	dropped    bool // never sent: too many requests in flight
 }
 
-// drillUser is one simulated user: a cookie jar, and what the server acknowledged. A
+// user is one simulated user: a cookie jar, and what the server acknowledged. A
 // user has one request in flight at a time (turn); the fields below turn are owned by
 // the request holding it.
-type drillUser struct {
+type user struct {
 	idx    int
 	name   string
 	client *http.Client
@@ -1206,55 +1088,55 @@ type drillUser struct {
 	regressed bool   // a response showed an acknowledged save lost
 }
 
-// drillLoad drives one run's HTTP load and records what the users saw.
-type drillLoad struct {
-	c    *drillConfig
-	b    drillBackend
+// load drives one run's HTTP load and records what the users saw.
+type load struct {
+	c    *Config
+	b    backend
 	base string
 	url  *url.URL
 	t0   time.Time
 
 	requests, errors atomic.Int64
 	phase            atomic.Value // string
-	shards           *drillShardMap
+	shards           *shardMap
 
 	mu      sync.Mutex
-	recs    []drillRecord
+	recs    []requestRecord
 	errMsgs map[string]int
 	probeOK []time.Time // completions of the probe's acknowledged updates
 }
 
 // do sends one request for u, due at sched (since the run's start; negative: now), and
 // records it unless record is false (the population step). It waits for u's previous
-// request first; the request is given up drillRequestTimeout after it was due. It
+// request first; the request is given up requestTimeout after it was due. It
 // reports whether the server acknowledged it.
-func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, sched time.Duration, record bool) bool {
+func (l *load) do(ctx context.Context, u *user, op uint8, sched time.Duration, record bool) bool {
 	if sched < 0 {
 		sched = time.Since(l.t0)
 	}
-	ctx, cancel := context.WithDeadline(ctx, l.t0.Add(sched+drillRequestTimeout))
+	ctx, cancel := context.WithDeadline(ctx, l.t0.Add(sched+requestTimeout))
 	defer cancel()
 	select {
 	case u.turn <- struct{}{}:
 		defer func() { <-u.turn }()
 	case <-ctx.Done():
 		if record {
-			l.record(drillRecord{start: sched, end: time.Since(l.t0), user: int32(u.idx), shard: -1, op: op},
+			l.record(requestRecord{start: sched, end: time.Since(l.t0), user: int32(u.idx), shard: -1, op: op},
 				"gave up waiting for the user's previous request")
 		}
 		return false
 	}
 	shard := l.shards.of(l.b, l.id(u))
-	target := l.base + drillOpPath[op].path
-	if op == drillOpLogin {
+	target := l.base + opPath[op].path
+	if op == opLogin {
 		target += "?user=" + url.QueryEscape(u.name)
 	}
-	req, err := http.NewRequestWithContext(ctx, drillOpPath[op].method, target, nil)
+	req, err := http.NewRequestWithContext(ctx, opPath[op].method, target, nil)
 	if err != nil {
 		return false
 	}
 	resp, err := u.client.Do(req)
-	var st drillState
+	var st state
 	var msg string
 	ok := false
 	if err != nil {
@@ -1274,7 +1156,7 @@ func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, sched time.D
 			line, _, _ := strings.Cut(text, "\n")
 			msg = fmt.Sprintf("%d %s", resp.StatusCode, line)
 		default:
-			if st, err = parseDrillState(text); err != nil {
+			if st, err = parseState(text); err != nil {
 				msg = err.Error()
 			} else {
 				ok = true
@@ -1284,13 +1166,13 @@ func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, sched time.D
 	end := time.Since(l.t0)
 	if ok {
 		prev := st.N
-		if op == drillOpUpdate {
+		if op == opUpdate {
 			prev--
 		}
 		if prev < u.acked || (u.origin != "" && st.Origin != u.origin) {
 			u.regressed = true
 		}
-		if op != drillOpView {
+		if op != opView {
 			u.acked = max(u.acked, st.N)
 			if u.origin == "" {
 				u.origin = st.Origin
@@ -1304,12 +1186,12 @@ func (l *drillLoad) do(ctx context.Context, u *drillUser, op uint8, sched time.D
 	// Here every request of the load has its outcome: the user, the operation, when it
 	// was due and ended, and the state the server answered (st). A history checker of
 	// the run hooks in at this point.
-	l.record(drillRecord{start: sched, end: end, user: int32(u.idx), shard: shard, op: op, ok: ok}, msg)
+	l.record(requestRecord{start: sched, end: end, user: int32(u.idx), shard: shard, op: op, ok: ok}, msg)
 	return ok
 }
 
 // record adds one request of the load; msg is its error ("" when ok).
-func (l *drillLoad) record(r drillRecord, msg string) {
+func (l *load) record(r requestRecord, msg string) {
 	l.requests.Add(1)
 	if !r.ok {
 		l.errors.Add(1)
@@ -1322,16 +1204,16 @@ func (l *drillLoad) record(r drillRecord, msg string) {
 	l.mu.Unlock()
 }
 
-// drillShardMap maps a session's key to the shard that serves it: Cluster slot ranges,
+// shardMap maps a session's key to the shard that serves it: Cluster slot ranges,
 // one per master, as they were when the run started (a failover keeps a shard's slots);
 // one shard otherwise.
-type drillShardMap struct {
+type shardMap struct {
 	names []string // "slots 0-5460", …
 	slot  []int8   // shard of each slot; nil: one shard
 }
 
 // of returns the shard of the session with this cookie value (-1: none yet).
-func (m *drillShardMap) of(b drillBackend, id string) int8 {
+func (m *shardMap) of(b backend, id string) int8 {
 	if id == "" {
 		return -1
 	}
@@ -1341,14 +1223,14 @@ func (m *drillShardMap) of(b drillBackend, id string) int8 {
 	return m.slot[cluster.Slot(b.key(id))]
 }
 
-// drillShards reads the shards of the target.
-func drillShards(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions) (*drillShardMap, error) {
+// readShards reads the shards of the target.
+func readShards(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions) (*shardMap, error) {
 	if k != cluster.KindCluster {
-		return &drillShardMap{names: []string{"all (one master)"}}, nil
+		return &shardMap{names: []string{"all (one master)"}}, nil
 	}
 	var errs []error
 	for _, a := range o.Addrs {
-		c := drillNodeClient(a)
+		c := cluster.NodeClient(&redis.Options{Addr: a})
 		s, err := c.ClusterNodes(ctx).Result()
 		_ = c.Close()
 		if err != nil {
@@ -1359,7 +1241,7 @@ func drillShards(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions)
 		if err != nil {
 			return nil, err
 		}
-		m := &drillShardMap{slot: make([]int8, cluster.SlotCount)}
+		m := &shardMap{slot: make([]int8, cluster.SlotCount)}
 		for i := range m.slot {
 			m.slot[i] = -1
 		}
@@ -1389,7 +1271,7 @@ func drillShards(ctx context.Context, k cluster.Kind, o *redis.UniversalOptions)
 }
 
 // id returns the session ID in u's cookie jar.
-func (l *drillLoad) id(u *drillUser) string {
+func (l *load) id(u *user) string {
 	for _, c := range u.client.Jar.Cookies(l.url) {
 		if c.Name == l.b.cookieName() {
 			return c.Value
@@ -1398,25 +1280,25 @@ func (l *drillLoad) id(u *drillUser) string {
 	return ""
 }
 
-// runDrillSpec runs the load of one store against the target: population, warm-up,
+// runOne runs the load of one store against the target: population, warm-up,
 // faults, load after them, then every session read back.
-func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec drillRunSpec, p *drillProgress) (*drillRun, error) {
-	b, err := newDrillBackend(spec, tgt.options())
+func runOne(ctx context.Context, c *Config, tgt target, spec runSpec, p *progressLog) (*runReport, error) {
+	b, err := newBackend(spec, tgt.options())
 	if err != nil {
 		return nil, err
 	}
 	defer b.close()
-	srv := httptest.NewServer(drillApp(b)) // 127.0.0.1, a free port
+	srv := httptest.NewServer(app(b)) // 127.0.0.1, a free port
 	defer srv.Close()
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		return nil, err
 	}
-	shards, err := drillShards(ctx, tgt.kind(), tgt.options())
+	shards, err := readShards(ctx, tgt.kind(), tgt.options())
 	if err != nil {
 		return nil, err
 	}
-	l := &drillLoad{c: c, b: b, base: srv.URL, url: u, errMsgs: map[string]int{}, shards: shards}
+	l := &load{c: c, b: b, base: srv.URL, url: u, errMsgs: map[string]int{}, shards: shards}
 	l.phase.Store("populate")
 	idle := c.clients + 4
 	if c.rate > 0 {
@@ -1424,11 +1306,11 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	}
 	tr := &http.Transport{MaxIdleConns: idle, MaxIdleConnsPerHost: idle, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
-	users := make([]*drillUser, c.users+1) // the last one is the probe
+	users := make([]*user, c.users+1) // the last one is the probe
 	for i := range users {
 		jar, _ := cookiejar.New(nil)
-		users[i] = &drillUser{idx: i, name: fmt.Sprintf("user%d", i), turn: make(chan struct{}, 1),
-			client: &http.Client{Jar: jar, Transport: tr, Timeout: drillRequestTimeout}}
+		users[i] = &user{idx: i, name: fmt.Sprintf("user%d", i), turn: make(chan struct{}, 1),
+			client: &http.Client{Jar: jar, Transport: tr, Timeout: requestTimeout}}
 	}
 	probe := users[c.users]
 	probe.name = "probe"
@@ -1441,7 +1323,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	for w := range c.clients {
 		wg.Go(func() {
 			for i := w; i < len(users) && ctx.Err() == nil; i += c.clients {
-				if !l.do(ctx, users[i], drillOpLogin, -1, false) {
+				if !l.do(ctx, users[i], opLogin, -1, false) {
 					failed.Add(1)
 				}
 			}
@@ -1456,26 +1338,26 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	}
 
 	// The load.
-	run := &drillRun{Name: spec.Name, Store: spec.Store, Wait: spec.Wait}
+	run := &runReport{Name: spec.Name, Store: spec.Store, Wait: spec.Wait}
 	if spec.Wait {
 		run.AckPolicy = spec.Ack.String()
 	}
 	faulted := shards.of(b, l.id(probe))
 	for i, name := range shards.names {
-		run.Shards = append(run.Shards, &drillShard{Name: name, Faulted: int8(i) == faulted})
+		run.Shards = append(run.Shards, &shard{Name: name, Faulted: int8(i) == faulted})
 	}
 	l.t0 = time.Now()
 	l.phase.Store("before")
 	stop := make(chan struct{})
 	var stopOnce sync.Once
 	halt := func() { stopOnce.Do(func() { close(stop) }) }
-	var chk *drillCheck
+	var chk *checker
 	if c.check && spec.Store == "hasession" {
-		if chk, err = startDrillCheck(ctx, c, tgt, spec, stop); err != nil {
+		if chk, err = startCheck(ctx, c, tgt, spec, stop); err != nil {
 			return nil, err
 		}
 		defer chk.close()
-		p.logf("[%s] history checker: %d app servers on %d users beside the load", spec.Name, drillCheckApps, drillCheckUsers)
+		p.logf("[%s] history checker: %d app servers on %d users beside the load", spec.Name, checkApps, checkUsers)
 	}
 	stopped := func() bool {
 		select {
@@ -1491,13 +1373,13 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 		}
 		return false
 	}
-	pick := func(rng *mrand.Rand, from []*drillUser) (*drillUser, uint8) {
-		op := uint8(drillOpView)
+	pick := func(rng *mrand.Rand, from []*user) (*user, uint8) {
+		op := uint8(opView)
 		switch r := rng.IntN(100); {
 		case r < 10:
-			op = drillOpLogin
+			op = opLogin
 		case r >= 70:
-			op = drillOpUpdate
+			op = opUpdate
 		}
 		return from[rng.IntN(len(from))], op
 	}
@@ -1525,7 +1407,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 				case inflight <- struct{}{}:
 				default:
 					now := time.Since(l.t0)
-					l.record(drillRecord{start: due, end: now, user: int32(u.idx), shard: shards.of(b, l.id(u)), op: op, dropped: true},
+					l.record(requestRecord{start: due, end: now, user: int32(u.idx), shard: shards.of(b, l.id(u)), op: op, dropped: true},
 						fmt.Sprintf("dropped: %d requests in flight (--inflight)", c.inflight))
 					continue
 				}
@@ -1540,7 +1422,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 		for w := range c.clients {
 			wg.Go(func() {
 				rng := mrand.New(mrand.NewPCG(uint64(w), uint64(l.t0.UnixNano())))
-				var own []*drillUser
+				var own []*user
 				for i := w; i < c.users; i += c.clients {
 					own = append(own, users[i])
 				}
@@ -1554,10 +1436,10 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	// The probe updates its session continuously: its master is the one the faults hit,
 	// and the gaps between its acknowledged updates time the recovery.
 	wg.Go(func() {
-		tk := time.NewTicker(drillProbeInterval)
+		tk := time.NewTicker(probeInterval)
 		defer tk.Stop()
 		for !stopped() {
-			if l.do(ctx, probe, drillOpUpdate, -1, true) {
+			if l.do(ctx, probe, opUpdate, -1, true) {
 				l.mu.Lock()
 				l.probeOK = append(l.probeOK, time.Now())
 				l.mu.Unlock()
@@ -1599,15 +1481,15 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	sleepUntil(l.t0.Add(c.warmup))
 	for i := 0; i < c.faults && ctx.Err() == nil && !stopped(); i++ {
 		if i > 0 {
-			sleepUntil(time.Now().Add(drillAfterMin))
+			sleepUntil(time.Now().Add(afterMin))
 		}
 		l.phase.Store("during")
-		ev := &drillFault{Kind: c.fault}
+		ev := &faultEvent{Kind: c.fault}
 		err := tgt.inject(ctx, c.fault, b.key(l.id(probe)), c.hold, ev, p)
 		if ev.start.IsZero() {
 			ev.start = time.Now()
 		}
-		ev.StartS = seconds(ev.start.Sub(l.t0))
+		ev.StartS = report.Seconds(ev.start.Sub(l.t0))
 		if ev.healthy.IsZero() {
 			ev.healthy = time.Now()
 		}
@@ -1623,10 +1505,10 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 		l.phase.Store("after")
 	}
 	end := l.t0.Add(c.duration)
-	if c.faults > 0 && last.Add(drillAfterMin).After(end) {
-		end = last.Add(drillAfterMin)
+	if c.faults > 0 && last.Add(afterMin).After(end) {
+		end = last.Add(afterMin)
 	}
-	end = drillMinTime(end, l.t0.Add(c.duration+drillOverrun))
+	end = minTime(end, l.t0.Add(c.duration+overrun))
 	if faultErr == nil {
 		sleepUntil(end)
 	}
@@ -1652,7 +1534,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 			for i := w; i < len(users); i += c.clients {
 				u := users[i]
 				saves.Add(int64(u.saves))
-				vctx, cancel := context.WithTimeout(ctx, drillRequestTimeout)
+				vctx, cancel := context.WithTimeout(ctx, requestTimeout)
 				st, found, err := b.read(vctx, l.id(u))
 				cancel()
 				if err != nil {
@@ -1698,7 +1580,7 @@ func runDrillSpec(ctx context.Context, c *drillConfig, tgt drillTarget, spec dri
 	return run, faultErr
 }
 
-func drillMinTime(a, b time.Time) time.Time {
+func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
 	}

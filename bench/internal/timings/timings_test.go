@@ -1,4 +1,4 @@
-package main
+package timings
 
 import (
 	"bytes"
@@ -38,24 +38,9 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-func TestSecs(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0:                "0.00s",
-		ms(520):          "0.52s",
-		ms(2414):         "2.41s",
-		ms(2418):         "2.42s",
-		90 * time.Second: "90.00s",
-		time.Millisecond: "0.00s",
-	} {
-		if got := secs(d); got != want {
-			t.Errorf("secs(%s) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 // sampleReport has a complete series, one with a failed attempt and one with no sample.
-func sampleReport() *report {
-	r := &report{Repeat: 3}
+func sampleReport() *results {
+	r := &results{Repeat: 3}
 	for _, d := range []time.Duration{ms(610), ms(480), ms(520)} {
 		r.add("standalone", measureHealthy, d)
 	}
@@ -85,7 +70,7 @@ func TestWriteTable(t *testing.T) {
 
 func TestWriteTableEmpty(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writeTable(&buf, &report{Repeat: 1}); err != nil {
+	if err := writeTable(&buf, &results{Repeat: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := buf.String(), "TOPOLOGY  MEASURE  MEDIAN  MIN  MAX  RUNS\n"; got != want {
@@ -136,23 +121,8 @@ func TestWriteJSON(t *testing.T) {
 	}
 }
 
-func TestParseList(t *testing.T) {
-	got, err := parseList(" cluster, sentinel,,cluster ", cluster.ParseKind)
-	if err != nil || !slices.Equal(got, []cluster.Kind{cluster.KindCluster, cluster.KindSentinel}) {
-		t.Errorf("got %v, %v", got, err)
-	}
-	for _, s := range []string{"", "none"} {
-		if got, err := parseList(s, cluster.ParseFaultKind); err != nil || len(got) != 0 {
-			t.Errorf("%q: got %v, %v; want nothing", s, got, err)
-		}
-	}
-	if _, err := parseList("kill,explode", cluster.ParseFaultKind); err == nil {
-		t.Error("an unknown fault was accepted")
-	}
-}
-
 func TestReportKeepsDeclaredOrder(t *testing.T) {
-	b := &timer{res: &report{}}
+	b := &timer{res: &results{}}
 	b.declare(cluster.KindSentinel, []cluster.FaultKind{cluster.FaultKill, cluster.FaultPause})
 	b.declare(cluster.KindStandalone, nil)
 	b.res.add("standalone", measureHealthy, ms(1))

@@ -1,4 +1,4 @@
-package main
+package compare
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func TestCompare(t *testing.T) {
 	cluster.RequireDocker(t)
 	dir := t.TempDir()
 	var out, progress bytes.Buffer
-	err := runCompare(t.Context(), []string{
+	err := Run(t.Context(), []string{
 		"--repeat", "1", "--duration", "150ms", "--sessions", "300", "--workers", "1,4",
 		"--out", dir, "--json",
 	}, &out, &progress)
@@ -28,7 +28,7 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res cmpResult
+	var res Result
 	dec := json.NewDecoder(&out)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&res); err != nil {
@@ -37,13 +37,13 @@ func TestCompare(t *testing.T) {
 
 	// Every store, operation, size and concurrency level is measured once.
 	want := map[string][]string{
-		cmpFloor:     {opGet, opSet},
-		cmpHasession: {opLoad, opRead, opModify, opHTTPRead, opHTTPModify},
-		cmpSCS:       {opHTTPRead, opHTTPModify},
-		cmpRB:        {opHTTPRead, opHTTPModify},
-		cmpBoj:       {opHTTPRead, opHTTPModify},
+		floorName:     {opGet, opSet},
+		hasessionName: {opLoad, opRead, opModify, opHTTPRead, opHTTPModify},
+		scsName:       {opHTTPRead, opHTTPModify},
+		rbName:        {opHTTPRead, opHTTPModify},
+		bojName:       {opHTTPRead, opHTTPModify},
 	}
-	byKey := map[string]*cmpCell{}
+	byKey := map[string]*cell{}
 	key := func(size string, w int, store, op string) string {
 		return size + "/" + string(rune('0'+w)) + "/" + store + "/" + op
 	}
@@ -66,16 +66,16 @@ func TestCompare(t *testing.T) {
 						t.Errorf("%s %s %s w=%d: implausible figures %+v", store, op, size, w, *c)
 					}
 					// The ratios are those of the ops/s figures.
-					floor := byKey[key(size, w, cmpFloor, cmpFloorOp(op))]
+					floor := byKey[key(size, w, floorName, floorOp(op))]
 					checkRatio(t, c.Store+" "+c.Op+" vs floor", c.VsFloor, c, floor)
-					for _, p := range cmpPeers {
+					for _, p := range peers {
 						if p == store {
 							if _, ok := c.VsPeer[p]; ok {
 								t.Errorf("%s %s has a ratio to itself", store, op)
 							}
 							continue
 						}
-						checkRatio(t, c.Store+" "+c.Op+" vs "+p, c.VsPeer[p], c, byKey[key(size, w, p, cmpPeerOp(op))])
+						checkRatio(t, c.Store+" "+c.Op+" vs "+p, c.VsPeer[p], c, byKey[key(size, w, p, peerOp(op))])
 					}
 				}
 			}
@@ -87,19 +87,19 @@ func TestCompare(t *testing.T) {
 		store, op string
 		cmds      float64
 	}{
-		{cmpFloor, opGet, 1},            // GET
-		{cmpFloor, opSet, 1},            // SET EX
-		{cmpHasession, opLoad, 1},       // HGETALL, touch not due
-		{cmpHasession, opRead, 1},       // HGETALL
-		{cmpHasession, opModify, 2},     // HGETALL, EVALSHA
-		{cmpHasession, opHTTPRead, 1},   // HGETALL
-		{cmpHasession, opHTTPModify, 2}, // HGETALL, EVALSHA
-		{cmpSCS, opHTTPRead, 2},         // GET, SET (IdleTimeout)
-		{cmpSCS, opHTTPModify, 2},       // GET, SET
-		{cmpRB, opHTTPRead, 2},          // GET, SET
-		{cmpRB, opHTTPModify, 2},        // GET, SET
-		{cmpBoj, opHTTPRead, 4},         // PING, GET, PING, SETEX
-		{cmpBoj, opHTTPModify, 4},       // PING, GET, PING, SETEX
+		{floorName, opGet, 1},            // GET
+		{floorName, opSet, 1},            // SET EX
+		{hasessionName, opLoad, 1},       // HGETALL, touch not due
+		{hasessionName, opRead, 1},       // HGETALL
+		{hasessionName, opModify, 2},     // HGETALL, EVALSHA
+		{hasessionName, opHTTPRead, 1},   // HGETALL
+		{hasessionName, opHTTPModify, 2}, // HGETALL, EVALSHA
+		{scsName, opHTTPRead, 2},         // GET, SET (IdleTimeout)
+		{scsName, opHTTPModify, 2},       // GET, SET
+		{rbName, opHTTPRead, 2},          // GET, SET
+		{rbName, opHTTPModify, 2},        // GET, SET
+		{bojName, opHTTPRead, 4},         // PING, GET, PING, SETEX
+		{bojName, opHTTPModify, 4},       // PING, GET, PING, SETEX
 	} {
 		if c := byKey[key("typical", 1, tc.store, tc.op)]; c != nil && math.Abs(c.CmdsPerOp-tc.cmds) > 0.05 {
 			t.Errorf("%s %s: %.2f commands per request, want %g", tc.store, tc.op, c.CmdsPerOp, tc.cmds)
@@ -107,7 +107,7 @@ func TestCompare(t *testing.T) {
 	}
 
 	// Memory per session for every store.
-	mem := map[string]cmpMem{}
+	mem := map[string]mem{}
 	for _, m := range res.Memory {
 		mem[m.Store] = m
 	}
@@ -128,7 +128,7 @@ func TestCompare(t *testing.T) {
 			continue
 		}
 		if tg.Size == "" {
-			want := mem[cmpHasession].BytesPerSession / mem[tg.Peer].BytesPerSession
+			want := mem[hasessionName].BytesPerSession / mem[tg.Peer].BytesPerSession
 			if math.Abs(*tg.Ratio-want) > 1e-9*want {
 				t.Errorf("memory target vs %s: ratio %g, want %g", tg.Peer, *tg.Ratio, want)
 			}
@@ -141,7 +141,7 @@ func TestCompare(t *testing.T) {
 		if strings.Contains(tg.Name, "modif") {
 			op = opHTTPModify
 		}
-		checkRatio(t, "target "+tg.Name+" vs "+tg.Peer, tg.Ratio, byKey[key(tg.Size, tg.Workers, cmpHasession, op)], byKey[key(tg.Size, tg.Workers, tg.Peer, op)])
+		checkRatio(t, "target "+tg.Name+" vs "+tg.Peer, tg.Ratio, byKey[key(tg.Size, tg.Workers, hasessionName, op)], byKey[key(tg.Size, tg.Workers, tg.Peer, op)])
 	}
 
 	// The files: the same JSON, and a page that fetches nothing.
@@ -149,7 +149,7 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var again cmpResult
+	var again Result
 	if err := json.Unmarshal(saved, &again); err != nil || len(again.Cells) != len(res.Cells) {
 		t.Errorf("compare.json: %v, %d cells, want %d", err, len(again.Cells), len(res.Cells))
 	}
@@ -163,7 +163,7 @@ func TestCompare(t *testing.T) {
 }
 
 // checkRatio checks that got is a's median ops/s over b's.
-func checkRatio(t *testing.T, what string, got *float64, a, b *cmpCell) {
+func checkRatio(t *testing.T, what string, got *float64, a, b *cell) {
 	t.Helper()
 	if a == nil || b == nil {
 		t.Errorf("%s: a cell is missing", what)
@@ -187,8 +187,8 @@ func TestCmpConnCounts(t *testing.T) {
 	for split := 1; split <= len(stream); split++ {
 		a, b := net.Pipe()
 		go func() { _, _ = io.Copy(io.Discard, b) }()
-		var c cmpCounter
-		conn := &cmpConn{netConn: a, c: &c}
+		var c counter
+		conn := &countingConn{netConn: a, c: &c}
 		for i := 0; i < len(stream); i += split {
 			if _, err := conn.Write([]byte(stream[i:min(i+split, len(stream))])); err != nil {
 				t.Fatal(err)
@@ -202,7 +202,7 @@ func TestCmpConnCounts(t *testing.T) {
 }
 
 func TestCmpHistQuantile(t *testing.T) {
-	var h cmpHist
+	var h hist
 	if h.quantile(0.5) != 0 {
 		t.Error("empty histogram has a median")
 	}
@@ -216,37 +216,37 @@ func TestCmpHistQuantile(t *testing.T) {
 		}
 	}
 	for ns := range uint64(1 << 20) {
-		if i := cmpBucket(ns); i < 0 || i >= cmpHistBuckets || (ns > 0 && cmpBucket(ns-1) > i) {
+		if i := bucket(ns); i < 0 || i >= histBuckets || (ns > 0 && bucket(ns-1) > i) {
 			t.Fatalf("bucket(%d) = %d out of order", ns, i)
 		}
 	}
 }
 
 func TestCmpTargets(t *testing.T) {
-	r := &cmpResult{}
+	r := &Result{}
 	set := func(store, op string, ops float64) {
 		c := r.cell("standalone", "typical", 8, store, op)
-		c.samples = []cmpSample{{OpsPerSec: ops, Ops: 1}}
+		c.samples = []sample{{OpsPerSec: ops, Ops: 1}}
 	}
-	set(cmpFloor, opGet, 50000)
-	set(cmpFloor, opSet, 40000)
-	set(cmpHasession, opHTTPRead, 20000)
-	set(cmpHasession, opHTTPModify, 12000)
-	set(cmpSCS, opHTTPRead, 6000) // 3.33x: a miss
-	set(cmpSCS, opHTTPModify, 5000)
-	set(cmpRB, opHTTPRead, 7000)
-	set(cmpRB, opHTTPModify, 7000) // 1.71x: a miss
-	set(cmpBoj, opHTTPRead, 3000)
-	set(cmpBoj, opHTTPModify, 3000)
-	r.Memory = []cmpMem{
-		{Topology: "standalone", Store: cmpHasession, BytesPerSession: 500},
-		{Topology: "standalone", Store: cmpSCS, BytesPerSession: 600},
-		{Topology: "standalone", Store: cmpRB, BytesPerSession: 450},
+	set(floorName, opGet, 50000)
+	set(floorName, opSet, 40000)
+	set(hasessionName, opHTTPRead, 20000)
+	set(hasessionName, opHTTPModify, 12000)
+	set(scsName, opHTTPRead, 6000) // 3.33x: a miss
+	set(scsName, opHTTPModify, 5000)
+	set(rbName, opHTTPRead, 7000)
+	set(rbName, opHTTPModify, 7000) // 1.71x: a miss
+	set(bojName, opHTTPRead, 3000)
+	set(bojName, opHTTPModify, 3000)
+	r.Memory = []mem{
+		{Topology: "standalone", Store: hasessionName, BytesPerSession: 500},
+		{Topology: "standalone", Store: scsName, BytesPerSession: 600},
+		{Topology: "standalone", Store: rbName, BytesPerSession: 450},
 	}
 	r.finish()
 	got := map[string]string{}
 	for _, tg := range r.Targets {
-		got[tg.Name+" vs "+tg.Peer] = tg.Status + " " + cmpFmtRatio(tg.Ratio)
+		got[tg.Name+" vs "+tg.Peer] = tg.Status + " " + fmtRatio(tg.Ratio)
 	}
 	want := map[string]string{
 		"read-only request with sliding expiry vs scs":             "MISS 3.33x",
@@ -265,7 +265,7 @@ func TestCmpTargets(t *testing.T) {
 		t.Errorf("targets %v, want %v", got, want)
 	}
 	var buf bytes.Buffer
-	if err := cmpWriteTable(&buf, r); err != nil {
+	if err := writeTable(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "MISS") || !strings.Contains(buf.String(), "3 PASS, 3 MISS, 0 N/A") {
@@ -277,7 +277,7 @@ func TestCmpConnDoesNotAllocate(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	go func() { _, _ = io.Copy(io.Discard, b) }()
-	conn := &cmpConn{netConn: a, c: &cmpCounter{}}
+	conn := &countingConn{netConn: a, c: &counter{}}
 	cmd := []byte("*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$5\r\nvalue\r\n")
 	if n := testing.AllocsPerRun(100, func() { _, _ = conn.Write(cmd) }); n > 0 {
 		t.Errorf("%g allocations per write", n)

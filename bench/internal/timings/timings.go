@@ -1,4 +1,6 @@
-package main
+// Package timings is the timings command: how long topologies take to start, to fail
+// over and to rejoin (median, min and max of repeated runs).
+package timings
 
 import (
 	"context"
@@ -7,13 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hasession/hasession/bench/internal/cli"
+	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/redis/go-redis/v9"
 )
@@ -22,11 +25,8 @@ import (
 // shard, on Sentinel any key names the one master.
 const timingsKey = "timings:{bench}"
 
-// removeTimeout bounds the removal of a topology, which runs on a context of its own so
-// that Ctrl-C does not stop it.
-const removeTimeout = time.Minute
-
-func runTimings(ctx context.Context, args []string, out, progress io.Writer) error {
+// Run is the timings command: parse, measure, report.
+func Run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs := flag.NewFlagSet("timings", flag.ContinueOnError)
 	fs.SetOutput(progress)
 	repeat := fs.Int("repeat", 3, "runs per measure; the table shows their median, min and max")
@@ -61,24 +61,24 @@ flags:
 	if *timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", *timeout)
 	}
-	kinds, err := parseList(*topoList, cluster.ParseKind)
+	kinds, err := cli.ParseList(*topoList, cluster.ParseKind)
 	if err != nil {
 		return err
 	}
 	if len(kinds) == 0 {
 		return errors.New("--topologies names no topology")
 	}
-	faults, err := parseList(*faultList, cluster.ParseFaultKind)
+	faults, err := cli.ParseList(*faultList, cluster.ParseFaultKind)
 	if err != nil {
 		return err
 	}
 	// go-redis logs every failed dial; those to a node a fault took down are expected and
 	// would bury the progress lines.
-	redis.SetLogger(quietRedis{})
+	redis.SetLogger(cli.QuietRedis{})
 
 	// Whatever happens below, nothing this process started outlives it.
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
+		cctx, cancel := context.WithTimeout(context.Background(), cli.RemoveTimeout)
 		defer cancel()
 		if err := cluster.TerminateAll(cctx); err != nil {
 			fmt.Fprintf(progress, "remove: %v\n", err)
@@ -98,7 +98,7 @@ flags:
 		timeout:  *timeout,
 		opts:     []cluster.Option{cluster.WithImage(img)},
 		progress: progress,
-		res:      &report{Repeat: *repeat},
+		res:      &results{Repeat: *repeat},
 	}
 	for _, kind := range kinds {
 		var kf []cluster.FaultKind
@@ -135,30 +135,6 @@ flags:
 	return nil
 }
 
-// quietRedis is a go-redis logger that drops everything.
-type quietRedis struct{}
-
-func (quietRedis) Printf(context.Context, string, ...any) {}
-
-// parseList parses a comma-separated list, dropping blanks and repeats; "none" is empty.
-func parseList[T comparable](s string, parse func(string) (T, error)) ([]T, error) {
-	var out []T
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" || f == "none" {
-			continue
-		}
-		v, err := parse(f)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out, nil
-}
-
 // Measure names.
 const (
 	measureHealthy = "run→healthy"
@@ -176,13 +152,13 @@ type series struct {
 	Errors   []string // one per failed attempt
 }
 
-// report holds every series in the order they are printed.
-type report struct {
+// results holds every series in the order they are printed.
+type results struct {
 	Repeat int
 	Series []*series
 }
 
-func (r *report) get(topology, measure string) *series {
+func (r *results) get(topology, measure string) *series {
 	for _, s := range r.Series {
 		if s.Topology == topology && s.Measure == measure {
 			return s
@@ -193,17 +169,17 @@ func (r *report) get(topology, measure string) *series {
 	return s
 }
 
-func (r *report) add(topology, measure string, d time.Duration) {
+func (r *results) add(topology, measure string, d time.Duration) {
 	s := r.get(topology, measure)
 	s.Samples = append(s.Samples, d)
 }
 
-func (r *report) fail(topology, measure string, err error) {
+func (r *results) fail(topology, measure string, err error) {
 	s := r.get(topology, measure)
 	s.Errors = append(s.Errors, err.Error())
 }
 
-func (r *report) failures() int {
+func (r *results) failures() int {
 	n := 0
 	for _, s := range r.Series {
 		n += len(s.Errors)
@@ -232,12 +208,9 @@ func summarize(samples []time.Duration) stats {
 	return stats{Median: med, Min: s[0], Max: s[n-1], N: n}
 }
 
-// secs formats a duration as seconds with two decimals: "2.41s".
-func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s" }
-
 // writeTable prints one line per measure. RUNS is the number of samples, "ok/attempts"
 // when some attempts failed; a measure without a sample shows "-".
-func writeTable(w io.Writer, r *report) error {
+func writeTable(w io.Writer, r *results) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPOLOGY\tMEASURE\tMEDIAN\tMIN\tMAX\tRUNS")
 	for _, s := range r.Series {
@@ -250,7 +223,7 @@ func writeTable(w io.Writer, r *report) error {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\n", s.Topology, s.Measure, runs)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Topology, s.Measure, secs(st.Median), secs(st.Min), secs(st.Max), runs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Topology, s.Measure, report.Secs(st.Median), report.Secs(st.Min), report.Secs(st.Max), runs)
 	}
 	return tw.Flush()
 }
@@ -272,14 +245,9 @@ type jsonReport struct {
 	Results []jsonSeries `json:"results"`
 }
 
-// seconds returns d in seconds, rounded to the millisecond.
-func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
-
-func ptr(f float64) *float64 { return &f }
-
 // writeJSON prints the report as indented JSON: every sample in seconds (in the order
 // measured) and the median, min and max.
-func writeJSON(w io.Writer, r *report) error {
+func writeJSON(w io.Writer, r *results) error {
 	jr := jsonReport{Repeat: r.Repeat, Results: make([]jsonSeries, 0, len(r.Series))}
 	for _, s := range r.Series {
 		st := summarize(s.Samples)
@@ -292,10 +260,10 @@ func writeJSON(w io.Writer, r *report) error {
 			Errors:   s.Errors,
 		}
 		for _, d := range s.Samples {
-			js.Samples = append(js.Samples, seconds(d))
+			js.Samples = append(js.Samples, report.Seconds(d))
 		}
 		if st.N > 0 {
-			js.Median, js.Min, js.Max = ptr(seconds(st.Median)), ptr(seconds(st.Min)), ptr(seconds(st.Max))
+			js.Median, js.Min, js.Max = report.Ptr(report.Seconds(st.Median)), report.Ptr(report.Seconds(st.Min)), report.Ptr(report.Seconds(st.Max))
 		}
 		jr.Results = append(jr.Results, js)
 	}
@@ -310,7 +278,7 @@ type timer struct {
 	timeout  time.Duration
 	opts     []cluster.Option
 	progress io.Writer
-	res      *report
+	res      *results
 }
 
 // declare creates the kind's series up front, so the table keeps its order whatever fails.
@@ -347,22 +315,12 @@ func (b *timer) start(ctx context.Context, kind cluster.Kind) (cluster.Topology,
 	return topo, time.Since(t0), err
 }
 
-// remove terminates a topology on a context of its own (Ctrl-C must not stop it) and
-// returns how long that took.
-func remove(topo cluster.Topology) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
-	defer cancel()
-	t0 := time.Now()
-	err := topo.Terminate(ctx)
-	return time.Since(t0), err
-}
-
 // release removes h's topology, if any, and completes its open start-up sample.
 func (b *timer) release(kind cluster.Kind, h *held) {
 	if h.topo == nil {
 		return
 	}
-	d, err := remove(h.topo)
+	d, err := cli.Remove(h.topo)
 	h.topo = nil
 	if !h.sampled {
 		if err != nil {
@@ -377,7 +335,7 @@ func (b *timer) release(kind cluster.Kind, h *held) {
 		return
 	}
 	b.res.add(string(kind), measureRemoved, h.healthy+d)
-	b.logf("%s removed after %s (%s in all)", h.label, secs(d), secs(h.healthy+d))
+	b.logf("%s removed after %s (%s in all)", h.label, report.Secs(d), report.Secs(h.healthy+d))
 }
 
 // measureKind takes the start-up samples of a kind and then, on the topology of its last
@@ -393,7 +351,7 @@ func (b *timer) measureKind(ctx context.Context, kind cluster.Kind, faults []clu
 		topo, d, err := b.start(ctx, kind)
 		if err != nil {
 			if topo != nil {
-				if _, rerr := remove(topo); rerr != nil {
+				if _, rerr := cli.Remove(topo); rerr != nil {
 					b.logf("remove %s: %v", kind, rerr)
 				}
 			}
@@ -402,16 +360,16 @@ func (b *timer) measureKind(ctx context.Context, kind cluster.Kind, faults []clu
 			}
 			b.res.fail(k, measureHealthy, err)
 			b.res.fail(k, measureRemoved, err)
-			b.logf("%s failed after %s: %v", label, secs(d), err)
+			b.logf("%s failed after %s: %v", label, report.Secs(d), err)
 			continue
 		}
 		b.res.add(k, measureHealthy, d)
 		*h = held{topo: topo, healthy: d, sampled: true, label: label}
 		if keep {
-			b.logf("%s healthy after %s; kept for the fault runs", label, secs(d))
+			b.logf("%s healthy after %s; kept for the fault runs", label, report.Secs(d))
 			break
 		}
-		b.logf("%s healthy after %s", label, secs(d))
+		b.logf("%s healthy after %s", label, report.Secs(d))
 		b.release(kind, h)
 	}
 	if len(faults) == 0 || ctx.Err() != nil {
@@ -425,7 +383,7 @@ func (b *timer) measureKind(ctx context.Context, kind cluster.Kind, faults []clu
 				topo, d, err := b.start(ctx, kind)
 				if err != nil {
 					if topo != nil {
-						_, _ = remove(topo)
+						_, _ = cli.Remove(topo)
 					}
 					if ctx.Err() != nil {
 						return
@@ -498,7 +456,7 @@ func (b *timer) faultRun(ctx context.Context, topo cluster.Topology, f cluster.F
 	if perr == nil {
 		d := time.Since(fault.Start)
 		b.res.add(k, measurePromoted(f), d)
-		b.logf("%s %s %s; promoted %s after %s", label, f, old.Name, promoted.Name, secs(d))
+		b.logf("%s %s %s; promoted %s after %s", label, f, old.Name, promoted.Name, report.Secs(d))
 	} else if ctx.Err() == nil {
 		perr = fmt.Errorf("no promotion after %s %s: %w", f, old.Name, perr)
 		b.res.fail(k, measurePromoted(f), perr)
@@ -529,6 +487,6 @@ func (b *timer) faultRun(ctx context.Context, topo cluster.Topology, f cluster.F
 	}
 	d := time.Since(fault.Start)
 	b.res.add(k, measureRejoined(f), d)
-	b.logf("%s %s rejoined as a replica, healthy after %s", label, old.Name, secs(d))
+	b.logf("%s %s rejoined as a replica, healthy after %s", label, old.Name, report.Secs(d))
 	return true
 }

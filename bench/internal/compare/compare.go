@@ -1,4 +1,7 @@
-package main
+// Package compare is the compare command: hasession measured beside scs and
+// gorilla/sessions stores and the raw GET/SET floor on one Redis, with the targets'
+// PASS or MISS.
+package compare
 
 import (
 	"context"
@@ -31,6 +34,8 @@ import (
 	"github.com/rbcervilla/redisstore/v9"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/bench/internal/cli"
+	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/codec"
 	"github.com/hasession/hasession/httpsession"
@@ -40,15 +45,15 @@ import (
 
 // Stores, as they are named in the table, the JSON and the chart.
 const (
-	cmpFloor     = "floor"              // go-redis GET / SET EX of the session's bytes
-	cmpHasession = "hasession"          // store and httpsession
-	cmpSCS       = "scs"                // alexedwards/scs v2 + goredisstore
-	cmpRB        = "gorilla+rbcervilla" // gorilla/sessions + rbcervilla/redisstore
-	cmpBoj       = "gorilla+redistore"  // gorilla/sessions + boj/redistore (redigo)
+	floorName     = "floor"              // go-redis GET / SET EX of the session's bytes
+	hasessionName = "hasession"          // store and httpsession
+	scsName       = "scs"                // alexedwards/scs v2 + goredisstore
+	rbName        = "gorilla+rbcervilla" // gorilla/sessions + rbcervilla/redisstore
+	bojName       = "gorilla+redistore"  // gorilla/sessions + boj/redistore (redigo)
 )
 
-// cmpPeers are the stores hasession is compared with, in the order of the ratio columns.
-var cmpPeers = []string{cmpSCS, cmpRB, cmpBoj}
+// peers are the stores hasession is compared with, in the order of the ratio columns.
+var peers = []string{scsName, rbName, bojName}
 
 // Operations. Each is one request's worth of session work.
 const (
@@ -61,29 +66,29 @@ const (
 	opHTTPModify = "http-modify" // through the library's middleware: read 2, set 2
 )
 
-// cmpWrites tells the operations that change the session; the others only read it
+// writes tells the operations that change the session; the others only read it
 // (sliding expiry aside).
-func cmpWrites(op string) bool { return op == opSet || op == opModify || op == opHTTPModify }
+func writes(op string) bool { return op == opSet || op == opModify || op == opHTTPModify }
 
-// cmpFloorOp is the floor an operation is compared with: GET for reads, SET for changes.
-func cmpFloorOp(op string) string {
-	if cmpWrites(op) {
+// floorOp is the floor an operation is compared with: GET for reads, SET for changes.
+func floorOp(op string) string {
+	if writes(op) {
 		return opSet
 	}
 	return opGet
 }
 
-// cmpPeerOp is the peers' operation an operation is compared with: their HTTP cycle of
+// peerOp is the peers' operation an operation is compared with: their HTTP cycle of
 // the same kind (the peers have no lighter way to do a request with sliding expiry).
-func cmpPeerOp(op string) string {
-	if cmpWrites(op) {
+func peerOp(op string) string {
+	if writes(op) {
 		return opHTTPModify
 	}
 	return opHTTPRead
 }
 
-// cmpConfig holds the compare command's settings.
-type cmpConfig struct {
+// Config holds the compare command's settings.
+type Config struct {
 	Repeat   int           `json:"repeat"`
 	Duration time.Duration `json:"-"`
 	MaxOps   int64         `json:"max_ops_per_cell"`
@@ -96,17 +101,18 @@ type cmpConfig struct {
 	JSON     bool          `json:"-"`
 }
 
-func runCompare(ctx context.Context, args []string, out, progress io.Writer) error {
+// Run is the compare command: parse, measure, report.
+func Run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(progress)
-	cfg := cmpConfig{}
+	cfg := Config{}
 	fs.IntVar(&cfg.Repeat, "repeat", 3, "runs of every measurement; the table shows their median and spread")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of one measurement (one store, operation, size and concurrency)")
 	fs.Int64Var(&cfg.MaxOps, "max-ops", 2_000_000, "bound on the operations of one measurement")
 	fs.IntVar(&cfg.Sessions, "sessions", 100_000, "sessions stored per store for the memory measurement (0: skip it)")
 	workers := fs.String("workers", "1,8,32", "comma-separated concurrency levels (goroutines issuing requests)")
 	sizes := fs.String("sizes", "typical,large", "comma-separated session sizes: typical (~300 B, 6 attributes), large (~8 KB)")
-	stores := fs.String("stores", strings.Join([]string{cmpFloor, cmpHasession, cmpSCS, cmpRB, cmpBoj}, ","), "comma-separated stores to measure")
+	stores := fs.String("stores", strings.Join([]string{floorName, hasessionName, scsName, rbName, bojName}, ","), "comma-separated stores to measure")
 	fs.BoolVar(&cfg.Cluster, "cluster", false, "also measure on a Redis Cluster (3 masters, 3 replicas): floor, hasession and gorilla+rbcervilla")
 	fs.StringVar(&cfg.Out, "out", "compare-out", `directory for the chart (compare.html) and compare.json ("": none)`)
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON instead of a table")
@@ -150,23 +156,23 @@ flags:
 		return fmt.Errorf("--sessions must not be negative, got %d", cfg.Sessions)
 	}
 	var err error
-	if cfg.Workers, err = parseList(*workers, cmpParseWorkers); err != nil {
+	if cfg.Workers, err = cli.ParseList(*workers, parseWorkers); err != nil {
 		return err
 	}
-	if cfg.Sizes, err = parseList(*sizes, cmpParseOneOf("size", "typical", "large")); err != nil {
+	if cfg.Sizes, err = cli.ParseList(*sizes, parseOneOf("size", "typical", "large")); err != nil {
 		return err
 	}
-	if cfg.Stores, err = parseList(*stores, cmpParseOneOf("store", cmpFloor, cmpHasession, cmpSCS, cmpRB, cmpBoj)); err != nil {
+	if cfg.Stores, err = cli.ParseList(*stores, parseOneOf("store", floorName, hasessionName, scsName, rbName, bojName)); err != nil {
 		return err
 	}
 	if len(cfg.Workers) == 0 || len(cfg.Sizes) == 0 || len(cfg.Stores) == 0 {
 		return errors.New("--workers, --sizes and --stores must each name at least one")
 	}
-	redis.SetLogger(quietRedis{})
+	redis.SetLogger(cli.QuietRedis{})
 
 	res, err := compare(ctx, cfg, progress)
 	if res != nil {
-		if werr := cmpWrite(cfg, res, out, progress); werr != nil && err == nil {
+		if werr := writeOutputs(cfg, res, out, progress); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -182,7 +188,7 @@ flags:
 	return nil
 }
 
-func cmpParseWorkers(s string) (int, error) {
+func parseWorkers(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 1024 {
 		return 0, fmt.Errorf("bad concurrency level %q: want an integer from 1 to 1024", s)
@@ -190,7 +196,7 @@ func cmpParseWorkers(s string) (int, error) {
 	return n, nil
 }
 
-func cmpParseOneOf(what string, valid ...string) func(string) (string, error) {
+func parseOneOf(what string, valid ...string) func(string) (string, error) {
 	return func(s string) (string, error) {
 		if !slices.Contains(valid, s) {
 			return "", fmt.Errorf("unknown %s %q (want one of %s)", what, s, strings.Join(valid, ", "))
@@ -199,13 +205,13 @@ func cmpParseOneOf(what string, valid ...string) func(string) (string, error) {
 	}
 }
 
-// cmpWrite prints the table or the JSON and writes the chart and the JSON to cfg.Out.
-func cmpWrite(cfg cmpConfig, res *cmpResult, out, progress io.Writer) error {
+// writeOutputs prints the table or the JSON and writes the chart and the JSON to cfg.Out.
+func writeOutputs(cfg Config, res *Result, out, progress io.Writer) error {
 	var err error
 	if cfg.JSON {
-		err = cmpWriteJSON(out, res)
+		err = writeJSON(out, res)
 	} else {
-		err = cmpWriteTable(out, res)
+		err = writeTable(out, res)
 	}
 	if err != nil || cfg.Out == "" {
 		return err
@@ -213,9 +219,9 @@ func cmpWrite(cfg cmpConfig, res *cmpResult, out, progress io.Writer) error {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return err
 	}
-	for name, write := range map[string]func(io.Writer, *cmpResult) error{
-		"compare.html": cmpWriteHTML,
-		"compare.json": cmpWriteJSON,
+	for name, write := range map[string]func(io.Writer, *Result) error{
+		"compare.html": writeHTML,
+		"compare.json": writeJSON,
 	} {
 		f, err := os.Create(filepath.Join(cfg.Out, name))
 		if err != nil {
@@ -235,7 +241,7 @@ func cmpWrite(cfg cmpConfig, res *cmpResult, out, progress io.Writer) error {
 
 // compare starts the topologies, measures and returns what it measured, also when it
 // was interrupted or something failed (then with what was measured so far).
-func compare(ctx context.Context, cfg cmpConfig, progress io.Writer) (*cmpResult, error) {
+func compare(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
 	if n, err := cluster.Sweep(ctx); err == nil && n > 0 {
 		logf("removed %d containers/networks left behind by earlier runs", n)
@@ -248,21 +254,21 @@ func compare(ctx context.Context, cfg cmpConfig, progress io.Writer) (*cmpResult
 	if cfg.Cluster {
 		kinds = append(kinds, cluster.KindCluster)
 	}
-	res := &cmpResult{Config: cfg, DurationS: cfg.Duration.Seconds(), GoMaxProcs: runtime.GOMAXPROCS(0)}
+	res := &Result{Config: cfg, DurationS: cfg.Duration.Seconds(), GoMaxProcs: runtime.GOMAXPROCS(0)}
 	defer res.finish() // also for what an interrupted or failed run measured
 	for _, kind := range kinds {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := cmpTopology(ctx, cfg, kind, img, res, logf); err != nil {
+		if err := measureTopology(ctx, cfg, kind, img, res, logf); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
-// cmpTopology runs the measurements on one topology, removed at the end whatever happens.
-func cmpTopology(ctx context.Context, cfg cmpConfig, kind cluster.Kind, img string, res *cmpResult, logf func(string, ...any)) error {
+// measureTopology runs the measurements on one topology, removed at the end whatever happens.
+func measureTopology(ctx context.Context, cfg Config, kind cluster.Kind, img string, res *Result, logf func(string, ...any)) error {
 	logf("starting a %s Redis…", kind)
 	t0 := time.Now()
 	topo, err := cluster.Run(ctx, kind, cluster.WithImage(img))
@@ -270,31 +276,31 @@ func cmpTopology(ctx context.Context, cfg cmpConfig, kind cluster.Kind, img stri
 		if topo == nil {
 			return
 		}
-		d, err := remove(topo)
+		d, err := cli.Remove(topo)
 		if err != nil {
 			logf("remove %s: %v", kind, err)
 			return
 		}
-		logf("removed the %s Redis (%s)", kind, secs(d))
+		logf("removed the %s Redis (%s)", kind, report.Secs(d))
 	}()
 	if err != nil {
 		return fmt.Errorf("start %s: %w", kind, err)
 	}
-	logf("%s Redis healthy after %s", kind, secs(time.Since(t0)))
+	logf("%s Redis healthy after %s", kind, report.Secs(time.Since(t0)))
 
 	admin := topo.Client()
-	var stores []*cmpStore
+	var stores []*sessionStore
 	defer func() {
 		for _, s := range stores {
 			s.close()
 		}
 	}()
 	for _, name := range cfg.Stores {
-		if kind == cluster.KindCluster && (name == cmpSCS || name == cmpBoj) {
+		if kind == cluster.KindCluster && (name == scsName || name == bojName) {
 			logf("%s: %s skipped (it needs a single Redis server)", kind, name)
 			continue
 		}
-		s, err := cmpNewStore(ctx, name, topo)
+		s, err := newSessionStore(ctx, name, topo)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -307,20 +313,20 @@ func cmpTopology(ctx context.Context, cfg cmpConfig, kind cluster.Kind, img stri
 			if ctx.Err() != nil {
 				return nil
 			}
-			m, err := cmpMemory(ctx, admin, s, cfg.Sessions, logf)
+			m, err := memory(ctx, admin, s, cfg.Sessions, logf)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				logf("[%s memory %s] failed: %v", kind, s.name, err)
-				res.Memory = append(res.Memory, cmpMem{Topology: string(kind), Store: s.name, Sessions: cfg.Sessions, Error: err.Error()})
+				res.Memory = append(res.Memory, mem{Topology: string(kind), Store: s.name, Sessions: cfg.Sessions, Error: err.Error()})
 				continue
 			}
 			m.Topology = string(kind)
 			res.Memory = append(res.Memory, m)
 		}
 	}
-	if err := cmpFlush(ctx, admin); err != nil {
+	if err := flush(ctx, admin); err != nil {
 		return err
 	}
 
@@ -355,7 +361,7 @@ func cmpTopology(ctx context.Context, cfg cmpConfig, kind cluster.Kind, img stri
 						}
 						done++
 						cell := res.cell(string(kind), size, w, s.name, op)
-						smp, err := cmpMeasure(ctx, cfg, s, size, op, w)
+						smp, err := measure(ctx, cfg, s, size, op, w)
 						label := fmt.Sprintf("[%d/%d %s run %d/%d] %s %s %s w=%d", done, total, kind, r, cfg.Repeat, size, s.name, op, w)
 						if err != nil {
 							if ctx.Err() != nil {
@@ -376,27 +382,27 @@ func cmpTopology(ctx context.Context, cfg cmpConfig, kind cluster.Kind, img stri
 	return nil
 }
 
-// cmpCounter counts what a client sends to Redis: bytes, and commands (RESP arrays at
+// counter counts what a client sends to Redis: bytes, and commands (RESP arrays at
 // the top level of the stream).
-type cmpCounter struct {
+type counter struct {
 	bytes, cmds atomic.Int64
 }
 
-func (c *cmpCounter) reset()                    { c.bytes.Store(0); c.cmds.Store(0) }
-func (c *cmpCounter) read() (bytes, cmds int64) { return c.bytes.Load(), c.cmds.Load() }
+func (c *counter) reset()                    { c.bytes.Store(0); c.cmds.Store(0) }
+func (c *counter) read() (bytes, cmds int64) { return c.bytes.Load(), c.cmds.Load() }
 
-// cmpConn is a net.Conn whose writes are counted by a cmpCounter. It follows the RESP
+// countingConn is a net.Conn whose writes are counted by a counter. It follows the RESP
 // stream it writes (array headers and bulk strings, which is all clients send) across
 // writes, so a command split over two writes is counted once.
-type cmpConn struct {
+type countingConn struct {
 	netConn
-	c    *cmpCounter
+	c    *counter
 	mu   sync.Mutex
 	skip int    // bytes of a bulk string (and its CRLF) still to come
 	line []byte // a header line not yet complete
 }
 
-func (c *cmpConn) Write(p []byte) (int, error) {
+func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.netConn.Write(p)
 	c.c.bytes.Add(int64(n))
 	c.mu.Lock()
@@ -408,7 +414,7 @@ func (c *cmpConn) Write(p []byte) (int, error) {
 // scan follows the RESP stream through p and returns how many commands start in it. It
 // does not allocate (but for a header line split across writes), so that it stays out
 // of the allocation figures.
-func (c *cmpConn) scan(p []byte) int {
+func (c *countingConn) scan(p []byte) int {
 	cmds := 0
 	for len(p) > 0 {
 		if c.skip > 0 {
@@ -436,7 +442,7 @@ func (c *cmpConn) scan(p []byte) int {
 			case '*':
 				cmds++
 			case '$':
-				if n, ok := cmpAtoi(line[1:]); ok {
+				if n, ok := atoi(line[1:]); ok {
 					c.skip = n + 2
 				}
 			}
@@ -446,8 +452,8 @@ func (c *cmpConn) scan(p []byte) int {
 	return cmds
 }
 
-// cmpAtoi parses a RESP length: decimal digits, or -1 (a null bulk string: nothing follows).
-func cmpAtoi(b []byte) (int, bool) {
+// atoi parses a RESP length: decimal digits, or -1 (a null bulk string: nothing follows).
+func atoi(b []byte) (int, bool) {
 	if len(b) == 0 || len(b) > 12 {
 		return 0, false
 	}
@@ -461,13 +467,13 @@ func cmpAtoi(b []byte) (int, bool) {
 	return n, true
 }
 
-// cmpHist is a latency histogram: exact below 32 ns, then 32 buckets per power of two
+// hist is a latency histogram: exact below 32 ns, then 32 buckets per power of two
 // (within about 3%), no allocation per sample.
-type cmpHist [cmpHistBuckets]uint32
+type hist [histBuckets]uint32
 
-const cmpHistBuckets = 60 * 32
+const histBuckets = 60 * 32
 
-func cmpBucket(ns uint64) int {
+func bucket(ns uint64) int {
 	if ns < 32 {
 		return int(ns)
 	}
@@ -475,8 +481,8 @@ func cmpBucket(ns uint64) int {
 	return (e-5)*32 + int(ns>>(e-6)-32)
 }
 
-// cmpBucketValue is the middle of a bucket's range.
-func cmpBucketValue(i int) time.Duration {
+// bucketValue is the middle of a bucket's range.
+func bucketValue(i int) time.Duration {
 	if i < 32 {
 		return time.Duration(i)
 	}
@@ -485,21 +491,21 @@ func cmpBucketValue(i int) time.Duration {
 	return time.Duration(lo + (uint64(1)<<(e-6))/2)
 }
 
-func (h *cmpHist) add(d time.Duration) {
+func (h *hist) add(d time.Duration) {
 	if d < 0 {
 		d = 0
 	}
-	h[min(cmpBucket(uint64(d)), cmpHistBuckets-1)]++
+	h[min(bucket(uint64(d)), histBuckets-1)]++
 }
 
-func (h *cmpHist) merge(o *cmpHist) {
+func (h *hist) merge(o *hist) {
 	for i, n := range o {
 		h[i] += n
 	}
 }
 
 // quantile returns the q-quantile (0 < q ≤ 1) of the samples, 0 without any.
-func (h *cmpHist) quantile(q float64) time.Duration {
+func (h *hist) quantile(q float64) time.Duration {
 	var total uint64
 	for _, n := range h {
 		total += uint64(n)
@@ -513,14 +519,14 @@ func (h *cmpHist) quantile(q float64) time.Duration {
 	for i, n := range h {
 		seen += uint64(n)
 		if seen >= rank {
-			return cmpBucketValue(i)
+			return bucketValue(i)
 		}
 	}
-	return cmpBucketValue(cmpHistBuckets - 1)
+	return bucketValue(histBuckets - 1)
 }
 
-// cmpSample is one run of one cell.
-type cmpSample struct {
+// sample is one run of one cell.
+type sample struct {
 	Ops       int64
 	Elapsed   time.Duration
 	OpsPerSec float64
@@ -530,22 +536,22 @@ type cmpSample struct {
 	Allocs    float64 // per op
 }
 
-// cmpMeasure runs one operation of a store with w workers for cfg.Duration or
+// measure runs one operation of a store with w workers for cfg.Duration or
 // cfg.MaxOps operations, whichever ends first.
-func cmpMeasure(ctx context.Context, cfg cmpConfig, s *cmpStore, size, op string, w int) (cmpSample, error) {
+func measure(ctx context.Context, cfg Config, s *sessionStore, size, op string, w int) (sample, error) {
 	newWorker, err := s.worker(size, op)
 	if err != nil {
-		return cmpSample{}, err
+		return sample{}, err
 	}
 	fns := make([]func(ctx context.Context) error, w)
 	for i := range fns {
 		fns[i] = newWorker(i)
 	}
-	hists := make([]cmpHist, w)
+	hists := make([]hist, w)
 	// Warm up: one op per worker, outside the figures (connections, script cache).
 	for _, f := range fns {
 		if err := f(ctx); err != nil {
-			return cmpSample{}, err
+			return sample{}, err
 		}
 	}
 	runtime.GC()
@@ -584,12 +590,12 @@ func cmpMeasure(ctx context.Context, cfg cmpConfig, s *cmpStore, size, op string
 	runtime.ReadMemStats(&m1)
 	bytes, cmds := s.counter.read()
 	if p := firstErr.Load(); p != nil {
-		return cmpSample{}, *p
+		return sample{}, *p
 	}
 	if ctx.Err() != nil {
-		return cmpSample{}, ctx.Err()
+		return sample{}, ctx.Err()
 	}
-	var all cmpHist
+	var all hist
 	var n int64
 	for i := range hists {
 		all.merge(&hists[i])
@@ -598,10 +604,10 @@ func cmpMeasure(ctx context.Context, cfg cmpConfig, s *cmpStore, size, op string
 		n += int64(c)
 	}
 	if n == 0 {
-		return cmpSample{}, errors.New("no operation completed")
+		return sample{}, errors.New("no operation completed")
 	}
 	f := float64(n)
-	return cmpSample{
+	return sample{
 		Ops:       n,
 		Elapsed:   elapsed,
 		OpsPerSec: f / elapsed.Seconds(),
@@ -613,15 +619,15 @@ func cmpMeasure(ctx context.Context, cfg cmpConfig, s *cmpStore, size, op string
 	}, nil
 }
 
-// cmpMemory stores n typical sessions in an empty Redis and returns the growth of
+// memory stores n typical sessions in an empty Redis and returns the growth of
 // used_memory per session.
-func cmpMemory(ctx context.Context, admin redis.UniversalClient, s *cmpStore, n int, logf func(string, ...any)) (cmpMem, error) {
-	if err := cmpFlush(ctx, admin); err != nil {
-		return cmpMem{}, err
+func memory(ctx context.Context, admin redis.UniversalClient, s *sessionStore, n int, logf func(string, ...any)) (mem, error) {
+	if err := flush(ctx, admin); err != nil {
+		return mem{}, err
 	}
-	before, err := cmpUsedMemory(ctx, admin)
+	before, err := usedMemory(ctx, admin)
 	if err != nil {
-		return cmpMem{}, err
+		return mem{}, err
 	}
 	logf("[memory %s] storing %d typical sessions…", s.name, n)
 	t0 := time.Now()
@@ -640,29 +646,29 @@ func cmpMemory(ctx context.Context, admin redis.UniversalClient, s *cmpStore, n 
 	}
 	wg.Wait()
 	if p := failed.Load(); p != nil {
-		return cmpMem{}, *p
+		return mem{}, *p
 	}
 	if err := ctx.Err(); err != nil {
-		return cmpMem{}, err
+		return mem{}, err
 	}
-	keys, err := cmpDBSize(ctx, admin)
+	keys, err := dbSize(ctx, admin)
 	if err != nil {
-		return cmpMem{}, err
+		return mem{}, err
 	}
 	if keys < int64(n) {
-		return cmpMem{}, fmt.Errorf("%d keys after storing %d sessions", keys, n)
+		return mem{}, fmt.Errorf("%d keys after storing %d sessions", keys, n)
 	}
-	after, err := cmpUsedMemory(ctx, admin)
+	after, err := usedMemory(ctx, admin)
 	if err != nil {
-		return cmpMem{}, err
+		return mem{}, err
 	}
-	m := cmpMem{Store: s.name, Sessions: n, Keys: keys, BytesPerSession: float64(after-before) / float64(n)}
-	logf("[memory %s] %.0f B per session (%d keys, %s)", s.name, m.BytesPerSession, keys, secs(time.Since(t0)))
-	return m, cmpFlush(ctx, admin)
+	m := mem{Store: s.name, Sessions: n, Keys: keys, BytesPerSession: float64(after-before) / float64(n)}
+	logf("[memory %s] %.0f B per session (%d keys, %s)", s.name, m.BytesPerSession, keys, report.Secs(time.Since(t0)))
+	return m, flush(ctx, admin)
 }
 
-// cmpEachMaster runs f on the standalone server or on every master of a Cluster.
-func cmpEachMaster(ctx context.Context, admin redis.UniversalClient, f func(context.Context, *redis.Client) error) error {
+// eachMaster runs f on the standalone server or on every master of a Cluster.
+func eachMaster(ctx context.Context, admin redis.UniversalClient, f func(context.Context, *redis.Client) error) error {
 	switch c := admin.(type) {
 	case *redis.ClusterClient:
 		return c.ForEachMaster(ctx, f)
@@ -673,15 +679,15 @@ func cmpEachMaster(ctx context.Context, admin redis.UniversalClient, f func(cont
 	}
 }
 
-func cmpFlush(ctx context.Context, admin redis.UniversalClient) error {
-	return cmpEachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
+func flush(ctx context.Context, admin redis.UniversalClient) error {
+	return eachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
 		return c.FlushAll(ctx).Err()
 	})
 }
 
-func cmpDBSize(ctx context.Context, admin redis.UniversalClient) (int64, error) {
+func dbSize(ctx context.Context, admin redis.UniversalClient) (int64, error) {
 	var total atomic.Int64
-	err := cmpEachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
+	err := eachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
 		n, err := c.DBSize(ctx).Result()
 		total.Add(n)
 		return err
@@ -689,10 +695,10 @@ func cmpDBSize(ctx context.Context, admin redis.UniversalClient) (int64, error) 
 	return total.Load(), err
 }
 
-// cmpUsedMemory is INFO memory's used_memory, summed over the masters.
-func cmpUsedMemory(ctx context.Context, admin redis.UniversalClient) (int64, error) {
+// usedMemory is INFO memory's used_memory, summed over the masters.
+func usedMemory(ctx context.Context, admin redis.UniversalClient) (int64, error) {
 	var total atomic.Int64
-	err := cmpEachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
+	err := eachMaster(ctx, admin, func(ctx context.Context, c *redis.Client) error {
 		info, err := c.Info(ctx, "memory").Result()
 		if err != nil {
 			return err
@@ -712,78 +718,78 @@ func cmpUsedMemory(ctx context.Context, admin redis.UniversalClient) (int64, err
 	return total.Load(), err
 }
 
-// netConn is the connection a cmpConn wraps.
+// netConn is the connection a countingConn wraps.
 type netConn = net.Conn
 
-// cmpDialer returns a dial function whose connections count what they send in c.
-func cmpDialer(c *cmpCounter) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// dialer returns a dial function whose connections count what they send in c.
+func dialer(c *counter) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &cmpConn{netConn: conn, c: c}, nil
+		return &countingConn{netConn: conn, c: c}, nil
 	}
 }
 
-// cmpIdle is the sliding expiry every store is given.
-const cmpIdle = 30 * time.Minute
+// idle is the sliding expiry every store is given.
+const idle = 30 * time.Minute
 
-// cmpShape returns the attributes of a typical (~300 B, 6 attributes) or large (~8 KB)
+// shape returns the attributes of a typical (~300 B, 6 attributes) or large (~8 KB)
 // session: the same as the store's benchmarks.
-func cmpShape(size string) map[string]any { return benchshape.Session(size) }
+func shape(size string) map[string]any { return benchshape.Session(size) }
 
-// cmpName is the "name" attribute every request reads and checks.
-const cmpName = benchshape.Name
+// nameAttr is the "name" attribute every request reads and checks.
+const nameAttr = benchshape.Name
 
-var cmpGobOnce sync.Once
+var gobOnce sync.Once
 
-// cmpRegisterGob registers the attribute types with encoding/gob, which scs and both
+// registerGob registers the attribute types with encoding/gob, which scs and both
 // gorilla stores use to encode a session.
-func cmpRegisterGob() {
-	cmpGobOnce.Do(func() {
+func registerGob() {
+	gobOnce.Do(func() {
 		gob.Register([]string(nil))
 		gob.Register(map[string]string(nil))
 		gob.Register(map[string]any(nil))
 	})
 }
 
-// cmpOp does one operation on the session a handle names (an ID, a key or a Cookie
+// opFunc does one operation on the session a handle names (an ID, a key or a Cookie
 // header); n counts the worker's operations.
-type cmpOp func(ctx context.Context, handle string, n int) error
+type opFunc func(ctx context.Context, handle string, n int) error
 
-// cmpStore is one store under test.
-type cmpStore struct {
+// sessionStore is one store under test.
+type sessionStore struct {
 	name    string
 	ops     []string
-	counter *cmpCounter
-	impl    map[string]cmpOp
+	counter *counter
+	impl    map[string]opFunc
 	seed    func(ctx context.Context, size string) (string, error) // a new session of the shape; its handle
 	handles map[string][]string                                    // per size, the sessions the workers use
 	convert map[string]func(string) string                         // per operation, the handle it takes instead
 	closers []func()
 }
 
-func (s *cmpStore) close() {
+func (s *sessionStore) close() {
 	for _, c := range slices.Backward(s.closers) {
 		c()
 	}
 }
 
-func (s *cmpStore) seeder(size string) func(ctx context.Context) (string, error) {
+func (s *sessionStore) seeder(size string) func(ctx context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) { return s.seed(ctx, size) }
 }
 
-// cmpSeeded is how many sessions of each size a store keeps for the workers: worker i
-// works on session i mod cmpSeeded.
-const cmpSeeded = 64
+// seeded is how many sessions of each size a store keeps for the workers: worker i
+// works on session i mod seeded.
+const seeded = 64
 
-func (s *cmpStore) prepare(ctx context.Context, size string) error {
+func (s *sessionStore) prepare(ctx context.Context, size string) error {
 	if s.handles == nil {
 		s.handles = map[string][]string{}
 	}
-	hs := make([]string, cmpSeeded)
+	hs := make([]string, seeded)
 	for i := range hs {
 		h, err := s.seed(ctx, size)
 		if err != nil {
@@ -796,7 +802,7 @@ func (s *cmpStore) prepare(ctx context.Context, size string) error {
 }
 
 // worker returns a function that makes worker i's operation.
-func (s *cmpStore) worker(size, op string) (func(i int) func(context.Context) error, error) {
+func (s *sessionStore) worker(size, op string) (func(i int) func(context.Context) error, error) {
 	f, ok := s.impl[op]
 	if !ok {
 		return nil, fmt.Errorf("%s has no operation %q", s.name, op)
@@ -817,32 +823,32 @@ func (s *cmpStore) worker(size, op string) (func(i int) func(context.Context) er
 	}, nil
 }
 
-// cmpNewStore builds a store on the topology, with clients that count what they send.
-func cmpNewStore(ctx context.Context, name string, topo cluster.Topology) (*cmpStore, error) {
-	cmpRegisterGob()
-	s := &cmpStore{name: name, counter: &cmpCounter{}, impl: map[string]cmpOp{}}
+// newSessionStore builds a store on the topology, with clients that count what they send.
+func newSessionStore(ctx context.Context, name string, topo cluster.Topology) (*sessionStore, error) {
+	registerGob()
+	s := &sessionStore{name: name, counter: &counter{}, impl: map[string]opFunc{}}
 	universal := func() redis.UniversalClient {
 		o := topo.UniversalOptions()
 		o.PoolSize = 64
-		o.Dialer = cmpDialer(s.counter)
+		o.Dialer = dialer(s.counter)
 		c := redis.NewUniversalClient(o)
 		s.closers = append(s.closers, func() { _ = c.Close() })
 		return c
 	}
 	var err error
 	switch name {
-	case cmpFloor:
-		err = cmpFloorStore(s, universal())
-	case cmpHasession:
-		err = cmpHasessionStore(s, universal())
-	case cmpSCS:
-		c := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0], PoolSize: 64, Dialer: cmpDialer(s.counter)})
+	case floorName:
+		err = floorStore(s, universal())
+	case hasessionName:
+		err = hasessionStore(s, universal())
+	case scsName:
+		c := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0], PoolSize: 64, Dialer: dialer(s.counter)})
 		s.closers = append(s.closers, func() { _ = c.Close() })
-		err = cmpSCSStore(s, c)
-	case cmpRB:
-		err = cmpRBStore(ctx, s, universal())
-	case cmpBoj:
-		err = cmpBojStore(s, topo.Addrs()[0])
+		err = scsStore(s, c)
+	case rbName:
+		err = rbStore(ctx, s, universal())
+	case bojName:
+		err = bojStore(s, topo.Addrs()[0])
 	default:
 		err = fmt.Errorf("unknown store %q", name)
 	}
@@ -853,19 +859,19 @@ func cmpNewStore(ctx context.Context, name string, topo cluster.Topology) (*cmpS
 	for op := range s.impl {
 		s.ops = append(s.ops, op)
 	}
-	slices.SortFunc(s.ops, func(a, b string) int { return cmpOpOrder(a) - cmpOpOrder(b) })
+	slices.SortFunc(s.ops, func(a, b string) int { return opOrder(a) - opOrder(b) })
 	return s, nil
 }
 
-// cmpOps lists the operations in the order they are shown.
-var cmpOps = []string{opGet, opSet, opLoad, opRead, opModify, opHTTPRead, opHTTPModify}
+// ops lists the operations in the order they are shown.
+var ops = []string{opGet, opSet, opLoad, opRead, opModify, opHTTPRead, opHTTPModify}
 
-func cmpOpOrder(op string) int { return slices.Index(cmpOps, op) }
+func opOrder(op string) int { return slices.Index(ops, op) }
 
-func cmpFloorStore(s *cmpStore, rdb redis.UniversalClient) error {
+func floorStore(s *sessionStore, rdb redis.UniversalClient) error {
 	vals := map[string][]byte{}
 	for _, size := range []string{"typical", "large"} {
-		v, err := codec.MsgPack.Marshal(cmpShape(size))
+		v, err := codec.MsgPack.Marshal(shape(size))
 		if err != nil {
 			return err
 		}
@@ -873,7 +879,7 @@ func cmpFloorStore(s *cmpStore, rdb redis.UniversalClient) error {
 	}
 	s.seed = func(ctx context.Context, size string) (string, error) {
 		key := "floor:{" + uuid.NewString() + "}"
-		return key + " " + size, rdb.Set(ctx, key, vals[size], cmpIdle).Err()
+		return key + " " + size, rdb.Set(ctx, key, vals[size], idle).Err()
 	}
 	s.impl[opGet] = func(ctx context.Context, h string, _ int) error {
 		key, _, _ := strings.Cut(h, " ")
@@ -882,15 +888,15 @@ func cmpFloorStore(s *cmpStore, rdb redis.UniversalClient) error {
 	}
 	s.impl[opSet] = func(ctx context.Context, h string, _ int) error {
 		key, size, _ := strings.Cut(h, " ")
-		return rdb.Set(ctx, key, vals[size], cmpIdle).Err()
+		return rdb.Set(ctx, key, vals[size], idle).Err()
 	}
 	return nil
 }
 
-func cmpHasessionStore(s *cmpStore, rdb redis.UniversalClient) error {
+func hasessionStore(s *sessionStore, rdb redis.UniversalClient) error {
 	// Errors reach the figures as errors (or statuses): the libraries' logs stay quiet.
 	quiet := slog.New(slog.DiscardHandler)
-	st, err := store.New(rdb, store.WithIdleTimeout(cmpIdle), store.WithLogger(quiet))
+	st, err := store.New(rdb, store.WithIdleTimeout(idle), store.WithLogger(quiet))
 	if err != nil {
 		return err
 	}
@@ -903,7 +909,7 @@ func cmpHasessionStore(s *cmpStore, rdb redis.UniversalClient) error {
 		if err != nil {
 			return "", err
 		}
-		for k, v := range cmpShape(size) {
+		for k, v := range shape(size) {
 			if err := sess.Set(k, v); err != nil {
 				return "", err
 			}
@@ -918,7 +924,7 @@ func cmpHasessionStore(s *cmpStore, rdb redis.UniversalClient) error {
 		if err := sess.Get("last", &last); err != nil {
 			return err
 		}
-		if name != cmpName {
+		if name != nameAttr {
 			return fmt.Errorf("name is %q", name)
 		}
 		return nil
@@ -954,31 +960,31 @@ func cmpHasessionStore(s *cmpStore, rdb redis.UniversalClient) error {
 				return
 			}
 			if modify {
-				n := cmpNext()
+				n := next()
 				_ = sess.Set("last", "/page/"+n)
 				_ = sess.Set("csrf", "token-"+n)
 			}
-			_, _ = io.WriteString(w, cmpName)
+			_, _ = io.WriteString(w, nameAttr)
 		}))
 	}
 	cookie := func(id string) string { return hm.CookieName() + "=" + id }
 	s.convert = map[string]func(string) string{opHTTPRead: cookie, opHTTPModify: cookie}
-	s.impl[opHTTPRead] = cmpHTTPOp(handler(false))
-	s.impl[opHTTPModify] = cmpHTTPOp(handler(true))
+	s.impl[opHTTPRead] = httpOp(handler(false))
+	s.impl[opHTTPModify] = httpOp(handler(true))
 	return nil
 }
 
-func cmpSCSStore(s *cmpStore, rdb *redis.Client) error {
+func scsStore(s *sessionStore, rdb *redis.Client) error {
 	sm := scs.New()
 	sm.Store = goredisstore.New(rdb)
-	sm.IdleTimeout = cmpIdle
+	sm.IdleTimeout = idle
 	sm.Lifetime = 24 * time.Hour
 	sm.Cookie.Name = "scs"
 	sm.ErrorFunc = func(w http.ResponseWriter, _ *http.Request, err error) {
 		http.Error(w, err.Error(), http.StatusInternalServerError) // without scs's log line
 	}
 	seed := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range cmpShape(r.URL.Query().Get("size")) {
+		for k, v := range shape(r.URL.Query().Get("size")) {
 			sm.Put(r.Context(), k, v)
 		}
 	}))
@@ -986,35 +992,35 @@ func cmpSCSStore(s *cmpStore, rdb *redis.Client) error {
 		return sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
 			name, _ := sm.GetString(ctx, "name"), sm.GetString(ctx, "last")
-			if name != cmpName {
+			if name != nameAttr {
 				http.Error(w, "name is "+strconv.Quote(name), http.StatusInternalServerError)
 				return
 			}
 			if modify {
-				n := cmpNext()
+				n := next()
 				sm.Put(ctx, "last", "/page/"+n)
 				sm.Put(ctx, "csrf", "token-"+n)
 			}
-			_, _ = io.WriteString(w, cmpName)
+			_, _ = io.WriteString(w, nameAttr)
 		}))
 	}
-	s.seed = cmpHTTPSeed(seed, sm.Cookie.Name)
-	s.impl[opHTTPRead] = cmpHTTPOp(handler(false))
-	s.impl[opHTTPModify] = cmpHTTPOp(handler(true))
+	s.seed = httpSeed(seed, sm.Cookie.Name)
+	s.impl[opHTTPRead] = httpOp(handler(false))
+	s.impl[opHTTPModify] = httpOp(handler(true))
 	return nil
 }
 
-// cmpGorillaStore sets up a gorilla/sessions store: Get, and Save on every request
+// gorillaStore sets up a gorilla/sessions store: Get, and Save on every request
 // (sliding expiry needs it: a session not saved keeps its first TTL).
-func cmpGorillaStore(s *cmpStore, gs sessions.Store) {
+func gorillaStore(s *sessionStore, gs sessions.Store) {
 	const name = "gorilla"
-	s.seed = cmpHTTPSeed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.seed = httpSeed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := gs.Get(r, name)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		for k, v := range cmpShape(r.URL.Query().Get("size")) {
+		for k, v := range shape(r.URL.Query().Get("size")) {
 			sess.Values[k] = v
 		}
 		if err := sess.Save(r, w); err != nil {
@@ -1030,12 +1036,12 @@ func cmpGorillaStore(s *cmpStore, gs sessions.Store) {
 			}
 			v, _ := sess.Values["name"].(string)
 			_, _ = sess.Values["last"].(string)
-			if v != cmpName {
+			if v != nameAttr {
 				http.Error(w, "name is "+strconv.Quote(v), http.StatusInternalServerError)
 				return
 			}
 			if modify {
-				n := cmpNext()
+				n := next()
 				sess.Values["last"] = "/page/" + n
 				sess.Values["csrf"] = "token-" + n
 			}
@@ -1043,27 +1049,27 @@ func cmpGorillaStore(s *cmpStore, gs sessions.Store) {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			_, _ = io.WriteString(w, cmpName)
+			_, _ = io.WriteString(w, nameAttr)
 		})
 	}
-	s.impl[opHTTPRead] = cmpHTTPOp(handler(false))
-	s.impl[opHTTPModify] = cmpHTTPOp(handler(true))
+	s.impl[opHTTPRead] = httpOp(handler(false))
+	s.impl[opHTTPModify] = httpOp(handler(true))
 }
 
-func cmpRBStore(ctx context.Context, s *cmpStore, rdb redis.UniversalClient) error {
+func rbStore(ctx context.Context, s *sessionStore, rdb redis.UniversalClient) error {
 	rs, err := redisstore.NewRedisStore(ctx, rdb)
 	if err != nil {
 		return err
 	}
-	rs.Options(sessions.Options{Path: "/", MaxAge: int(cmpIdle.Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
-	cmpGorillaStore(s, rs)
+	rs.Options(sessions.Options{Path: "/", MaxAge: int(idle.Seconds()), HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	gorillaStore(s, rs)
 	return nil
 }
 
-// cmpBojStore sets up boj/redistore on a redigo pool like the one NewRediStore builds
+// bojStore sets up boj/redistore on a redigo pool like the one NewRediStore builds
 // (idle connections checked with a PING when borrowed), dialled through the counter.
-func cmpBojStore(s *cmpStore, addr string) error {
-	dial := cmpDialer(s.counter)
+func bojStore(s *sessionStore, addr string) error {
+	dial := dialer(s.counter)
 	pool := &redigo.Pool{
 		MaxIdle:     64,
 		IdleTimeout: 240 * time.Second,
@@ -1083,19 +1089,19 @@ func cmpBojStore(s *cmpStore, addr string) error {
 		return err
 	}
 	rs.SetMaxLength(64 << 10) // the default, 4096 B, refuses the large session
-	rs.SetMaxAge(int(cmpIdle.Seconds()))
+	rs.SetMaxAge(int(idle.Seconds()))
 	rs.Options.HttpOnly, rs.Options.Secure, rs.Options.SameSite = true, true, http.SameSiteLaxMode
-	cmpGorillaStore(s, rs)
+	gorillaStore(s, rs)
 	return nil
 }
 
-var cmpSeq atomic.Int64
+var seq atomic.Int64
 
-// cmpNext is a new value for the attributes the modifying handlers change.
-func cmpNext() string { return strconv.FormatInt(cmpSeq.Add(1), 10) }
+// next is a new value for the attributes the modifying handlers change.
+func next() string { return strconv.FormatInt(seq.Add(1), 10) }
 
-// cmpHTTPOp serves one GET / through h, the handle as the Cookie header.
-func cmpHTTPOp(h http.Handler) cmpOp {
+// httpOp serves one GET / through h, the handle as the Cookie header.
+func httpOp(h http.Handler) opFunc {
 	return func(ctx context.Context, handle string, _ int) error {
 		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
 		req.Header.Set("Cookie", handle)
@@ -1108,9 +1114,9 @@ func cmpHTTPOp(h http.Handler) cmpOp {
 	}
 }
 
-// cmpHTTPSeed creates a session through a seeding handler (which reads the size from the
+// httpSeed creates a session through a seeding handler (which reads the size from the
 // query) and returns the Cookie header that names it.
-func cmpHTTPSeed(h http.Handler, cookie string) func(ctx context.Context, size string) (string, error) {
+func httpSeed(h http.Handler, cookie string) func(ctx context.Context, size string) (string, error) {
 	return func(ctx context.Context, size string) (string, error) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/?size="+size, nil))

@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"context"
@@ -13,27 +13,27 @@ import (
 	"github.com/hasession/hasession/store"
 )
 
-// The history checker beside a drill run: drillCheckApps app servers, each a store on a
-// go-redis client of its own, work on drillCheckUsers users' sessions while the faults
+// The history checker beside a drill run: checkApps app servers, each a store on a
+// go-redis client of its own, work on checkUsers users' sessions while the faults
 // hit; every call is recorded and the history is checked with porcupine against the
 // store's documented consistency (the store package's "Consistency").
 const (
-	drillCheckApps    = 3
-	drillCheckUsers   = 32
-	drillCheckWorkers = 2 // callers per app server
-	drillCheckMaxOps  = 100_000
-	drillCheckHTML    = 10 // visualisations written at most
+	checkApps    = 3
+	checkUsers   = 32
+	checkWorkers = 2 // callers per app server
+	checkMaxOps  = 100_000
+	checkHTML    = 10 // visualisations written at most
 )
 
-// drillCheck is a running checker workload.
-type drillCheck struct {
+// checker is a running checker workload.
+type checker struct {
 	w    *history.Workload
 	rdbs []redis.UniversalClient
 	done chan struct{}
 }
 
-// drillCheckReport is the checker's verdict on one run, as the report shows it.
-type drillCheckReport struct {
+// checkReport is the checker's verdict on one run, as the report shows it.
+type checkReport struct {
 	Consistent bool     `json:"consistent"`
 	Verdict    string   `json:"verdict"` // yes, no, or undecided (a partition's search timed out)
 	Ops        int      `json:"operations"`
@@ -45,18 +45,18 @@ type drillCheckReport struct {
 	Error      string   `json:"error,omitempty"`
 }
 
-// startDrillCheck starts the checker's workload on the run's target, with the run's
+// startCheck starts the checker's workload on the run's target, with the run's
 // write acknowledgement; it stops when stop closes, or at its bounds.
-func startDrillCheck(ctx context.Context, c *drillConfig, tgt drillTarget, spec drillRunSpec, stop <-chan struct{}) (*drillCheck, error) {
+func startCheck(ctx context.Context, c *Config, tgt target, spec runSpec, stop <-chan struct{}) (*checker, error) {
 	prefix := fmt.Sprintf("hs:drill-check:%d:", time.Now().UnixNano())
-	opts := []store.Option{store.WithPrefix(prefix), store.WithIdleTimeout(drillIdle), store.WithLifetime(drillLifetime),
+	opts := []store.Option{store.WithPrefix(prefix), store.WithIdleTimeout(sessionIdle), store.WithLifetime(sessionLifetime),
 		store.WithGracePeriod(5 * time.Minute)} // forwards outlive the history
 	if spec.Wait {
 		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
 	}
-	chk := &drillCheck{done: make(chan struct{})}
+	chk := &checker{done: make(chan struct{})}
 	var apps []history.App
-	for range drillCheckApps {
+	for range checkApps {
 		rdb := store.NewFailoverClient(tgt.options())
 		chk.rdbs = append(chk.rdbs, rdb)
 		plain, err := store.New(rdb, opts...)
@@ -72,11 +72,11 @@ func startDrillCheck(ctx context.Context, c *drillConfig, tgt drillTarget, spec 
 		apps = append(apps, history.App{Plain: plain, Checked: checked})
 	}
 	chk.w = history.NewWorkload(apps, history.Config{
-		Users:         drillCheckUsers,
-		WorkersPerApp: drillCheckWorkers,
-		MaxOps:        drillCheckMaxOps,
-		MaxDuration:   c.duration + drillOverrun,
-		OpTimeout:     drillSessionTimeout,
+		Users:         checkUsers,
+		WorkersPerApp: checkWorkers,
+		MaxOps:        checkMaxOps,
+		MaxDuration:   c.duration + overrun,
+		OpTimeout:     sessionTimeout,
 		Seed:          uint64(time.Now().UnixNano()),
 	})
 	go func() {
@@ -88,10 +88,10 @@ func startDrillCheck(ctx context.Context, c *drillConfig, tgt drillTarget, spec 
 
 // check waits for the workload to stop, checks its history and writes the visualisation
 // of failing partitions under out.
-func (chk *drillCheck) check(out, run string) *drillCheckReport {
+func (chk *checker) check(out, run string) *checkReport {
 	<-chk.done
 	res := history.Check(chk.w.Recorder().Ops())
-	r := &drillCheckReport{Consistent: res.Consistent, Ops: res.Ops, Unknown: res.Unknown,
+	r := &checkReport{Consistent: res.Consistent, Ops: res.Ops, Unknown: res.Unknown,
 		Partitions: res.Partitions, Undecided: len(res.Undecided)}
 	for _, v := range res.Violations {
 		r.Violations = append(r.Violations, v.String())
@@ -105,8 +105,8 @@ func (chk *drillCheck) check(out, run string) *drillCheckReport {
 		r.Verdict = "yes"
 	}
 	if !res.Consistent {
-		dir := filepath.Join(out, "checker-"+drillSlug(run))
-		paths, err := res.WriteHTML(dir, drillCheckHTML)
+		dir := filepath.Join(out, "checker-"+slug(run))
+		paths, err := res.WriteHTML(dir, checkHTML)
 		r.HTML = paths
 		if err != nil {
 			r.Error = "visualisation: " + err.Error()
@@ -115,14 +115,14 @@ func (chk *drillCheck) check(out, run string) *drillCheckReport {
 	return r
 }
 
-func (chk *drillCheck) close() {
+func (chk *checker) close() {
 	for _, rdb := range chk.rdbs {
 		_ = rdb.Close()
 	}
 }
 
-// drillSlug makes a run's name a file name: "hasession WAIT 1" → "hasession-wait-1".
-func drillSlug(s string) string {
+// slug makes a run's name a file name: "hasession WAIT 1" → "hasession-wait-1".
+func slug(s string) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(s) {

@@ -1,4 +1,4 @@
-package main
+package compare
 
 import (
 	"encoding/json"
@@ -11,20 +11,22 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hasession/hasession/bench/internal/report"
 )
 
-// cmpResult is everything compare measured.
-type cmpResult struct {
-	Config     cmpConfig   `json:"config"`
-	DurationS  float64     `json:"duration_per_measurement_s"`
-	GoMaxProcs int         `json:"gomaxprocs"`
-	Cells      []*cmpCell  `json:"cells"`
-	Memory     []cmpMem    `json:"memory"`
-	Targets    []cmpTarget `json:"targets"`
+// Result is everything compare measured.
+type Result struct {
+	Config     Config   `json:"config"`
+	DurationS  float64  `json:"duration_per_measurement_s"`
+	GoMaxProcs int      `json:"gomaxprocs"`
+	Cells      []*cell  `json:"cells"`
+	Memory     []mem    `json:"memory"`
+	Targets    []target `json:"targets"`
 }
 
-// cmpSpread summarises the ops/s of a cell's runs.
-type cmpSpread struct {
+// spread summarises the ops/s of a cell's runs.
+type spread struct {
 	Median    float64   `json:"median"`
 	Min       float64   `json:"min"`
 	Max       float64   `json:"max"`
@@ -32,21 +34,21 @@ type cmpSpread struct {
 	Samples   []float64 `json:"samples"`
 }
 
-// cmpCell is one store's operation at one size and concurrency, over the repeats. The
+// cell is one store's operation at one size and concurrency, over the repeats. The
 // figures other than ops/s are the medians of the runs' figures.
-type cmpCell struct {
-	Topology    string    `json:"topology"`
-	Size        string    `json:"size"`
-	Workers     int       `json:"workers"`
-	Store       string    `json:"store"`
-	Op          string    `json:"op"`
-	Runs        int       `json:"runs"`
-	OpsPerSec   cmpSpread `json:"ops_per_s"`
-	P50us       float64   `json:"p50_us"`
-	P99us       float64   `json:"p99_us"`
-	CmdsPerOp   float64   `json:"redis_commands_per_op"`
-	BytesPerOp  float64   `json:"bytes_sent_per_op"`
-	AllocsPerOp float64   `json:"allocs_per_op"`
+type cell struct {
+	Topology    string  `json:"topology"`
+	Size        string  `json:"size"`
+	Workers     int     `json:"workers"`
+	Store       string  `json:"store"`
+	Op          string  `json:"op"`
+	Runs        int     `json:"runs"`
+	OpsPerSec   spread  `json:"ops_per_s"`
+	P50us       float64 `json:"p50_us"`
+	P99us       float64 `json:"p99_us"`
+	CmdsPerOp   float64 `json:"redis_commands_per_op"`
+	BytesPerOp  float64 `json:"bytes_sent_per_op"`
+	AllocsPerOp float64 `json:"allocs_per_op"`
 	// FloorOp is the floor's operation this one is compared with; VsFloor its ratio of
 	// median ops/s to the floor's (null when either is missing).
 	FloorOp string   `json:"floor_op"`
@@ -57,11 +59,11 @@ type cmpCell struct {
 	VsPeer map[string]*float64 `json:"vs_peer"`
 	Errors []string            `json:"errors,omitempty"`
 
-	samples []cmpSample
+	samples []sample
 }
 
-// cmpMem is Redis memory per typical session of one store.
-type cmpMem struct {
+// mem is Redis memory per typical session of one store.
+type mem struct {
 	Topology        string  `json:"topology"`
 	Store           string  `json:"store"`
 	Sessions        int     `json:"sessions"`
@@ -70,8 +72,8 @@ type cmpMem struct {
 	Error           string  `json:"error,omitempty"`
 }
 
-// cmpTarget is one target, evaluated on this run's figures.
-type cmpTarget struct {
+// target is one target, evaluated on this run's figures.
+type target struct {
 	Topology string   `json:"topology"`
 	Name     string   `json:"name"`
 	Size     string   `json:"size,omitempty"`
@@ -82,18 +84,18 @@ type cmpTarget struct {
 	Status   string   `json:"status"`
 }
 
-func (r *cmpResult) cell(topology, size string, workers int, store, op string) *cmpCell {
+func (r *Result) cell(topology, size string, workers int, store, op string) *cell {
 	for _, c := range r.Cells {
 		if c.Topology == topology && c.Size == size && c.Workers == workers && c.Store == store && c.Op == op {
 			return c
 		}
 	}
-	c := &cmpCell{Topology: topology, Size: size, Workers: workers, Store: store, Op: op, FloorOp: cmpFloorOp(op), PeerOp: cmpPeerOp(op), VsPeer: map[string]*float64{}}
+	c := &cell{Topology: topology, Size: size, Workers: workers, Store: store, Op: op, FloorOp: floorOp(op), PeerOp: peerOp(op), VsPeer: map[string]*float64{}}
 	r.Cells = append(r.Cells, c)
 	return c
 }
 
-func (r *cmpResult) find(topology, size string, workers int, store, op string) *cmpCell {
+func (r *Result) find(topology, size string, workers int, store, op string) *cell {
 	for _, c := range r.Cells {
 		if c.Topology == topology && c.Size == size && c.Workers == workers && c.Store == store && c.Op == op {
 			return c
@@ -102,7 +104,7 @@ func (r *cmpResult) find(topology, size string, workers int, store, op string) *
 	return nil
 }
 
-func (r *cmpResult) failures() int {
+func (r *Result) failures() int {
 	n := 0
 	for _, c := range r.Cells {
 		n += len(c.Errors)
@@ -115,7 +117,7 @@ func (r *cmpResult) failures() int {
 	return n
 }
 
-func cmpMedian(v []float64) float64 {
+func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
@@ -128,26 +130,26 @@ func cmpMedian(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-func cmpMedianOf(ss []cmpSample, f func(cmpSample) float64) float64 {
+func medianOf(ss []sample, f func(sample) float64) float64 {
 	v := make([]float64, len(ss))
 	for i, s := range ss {
 		v[i] = f(s)
 	}
-	return cmpMedian(v)
+	return median(v)
 }
 
-func cmpMicros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// cmpRatio is a ÷ b, nil when either is missing.
-func cmpRatio(a, b *cmpCell) *float64 {
+// ratio is a ÷ b, nil when either is missing.
+func ratio(a, b *cell) *float64 {
 	if a == nil || b == nil || a.Runs == 0 || b.Runs == 0 || b.OpsPerSec.Median == 0 {
 		return nil
 	}
-	return ptr(a.OpsPerSec.Median / b.OpsPerSec.Median)
+	return report.Ptr(a.OpsPerSec.Median / b.OpsPerSec.Median)
 }
 
 // finish summarises the runs, computes the ratios and evaluates the targets.
-func (r *cmpResult) finish() {
+func (r *Result) finish() {
 	for _, c := range r.Cells {
 		c.Runs = len(c.samples)
 		if c.Runs == 0 {
@@ -157,44 +159,44 @@ func (r *cmpResult) finish() {
 		for i, s := range c.samples {
 			ops[i] = s.OpsPerSec
 		}
-		med := cmpMedian(ops)
-		c.OpsPerSec = cmpSpread{Median: med, Min: slices.Min(ops), Max: slices.Max(ops), Samples: ops}
+		med := median(ops)
+		c.OpsPerSec = spread{Median: med, Min: slices.Min(ops), Max: slices.Max(ops), Samples: ops}
 		if med > 0 {
 			c.OpsPerSec.SpreadPct = (c.OpsPerSec.Max - c.OpsPerSec.Min) / med * 100
 		}
-		c.P50us = cmpMedianOf(c.samples, func(s cmpSample) float64 { return cmpMicros(s.P50) })
-		c.P99us = cmpMedianOf(c.samples, func(s cmpSample) float64 { return cmpMicros(s.P99) })
-		c.CmdsPerOp = cmpMedianOf(c.samples, func(s cmpSample) float64 { return s.Cmds })
-		c.BytesPerOp = cmpMedianOf(c.samples, func(s cmpSample) float64 { return s.Bytes })
-		c.AllocsPerOp = cmpMedianOf(c.samples, func(s cmpSample) float64 { return s.Allocs })
+		c.P50us = medianOf(c.samples, func(s sample) float64 { return micros(s.P50) })
+		c.P99us = medianOf(c.samples, func(s sample) float64 { return micros(s.P99) })
+		c.CmdsPerOp = medianOf(c.samples, func(s sample) float64 { return s.Cmds })
+		c.BytesPerOp = medianOf(c.samples, func(s sample) float64 { return s.Bytes })
+		c.AllocsPerOp = medianOf(c.samples, func(s sample) float64 { return s.Allocs })
 	}
 	for _, c := range r.Cells {
-		c.VsFloor = cmpRatio(c, r.find(c.Topology, c.Size, c.Workers, cmpFloor, c.FloorOp))
-		for _, p := range cmpPeers {
+		c.VsFloor = ratio(c, r.find(c.Topology, c.Size, c.Workers, floorName, c.FloorOp))
+		for _, p := range peers {
 			if p == c.Store {
 				continue
 			}
 			if pc := r.find(c.Topology, c.Size, c.Workers, p, c.PeerOp); pc != nil {
-				c.VsPeer[p] = cmpRatio(c, pc)
+				c.VsPeer[p] = ratio(c, pc)
 			}
 		}
 	}
 	r.Targets = r.evalTargets()
 }
 
-// cmpGoals are the throughput targets: hasession's HTTP cycle against each peer's.
-var cmpGoals = []struct {
+// goals are the throughput targets: hasession's HTTP cycle against each peer's.
+var goals = []struct {
 	name, op, peer string
 	want           float64
 }{
-	{"read-only request with sliding expiry", opHTTPRead, cmpSCS, 4},
-	{"request that modifies 2 attributes", opHTTPModify, cmpSCS, 2},
-	{"request that modifies 2 attributes", opHTTPModify, cmpRB, 2},
-	{"request that modifies 2 attributes", opHTTPModify, cmpBoj, 3},
+	{"read-only request with sliding expiry", opHTTPRead, scsName, 4},
+	{"request that modifies 2 attributes", opHTTPModify, scsName, 2},
+	{"request that modifies 2 attributes", opHTTPModify, rbName, 2},
+	{"request that modifies 2 attributes", opHTTPModify, bojName, 3},
 }
 
-func (r *cmpResult) evalTargets() []cmpTarget {
-	var out []cmpTarget
+func (r *Result) evalTargets() []target {
+	var out []target
 	type group struct {
 		topology, size string
 		workers        int
@@ -206,39 +208,39 @@ func (r *cmpResult) evalTargets() []cmpTarget {
 			groups = append(groups, g)
 		}
 	}
-	for _, goal := range cmpGoals {
+	for _, goal := range goals {
 		for _, g := range groups {
-			hs := r.find(g.topology, g.size, g.workers, cmpHasession, goal.op)
+			hs := r.find(g.topology, g.size, g.workers, hasessionName, goal.op)
 			peer := r.find(g.topology, g.size, g.workers, goal.peer, goal.op)
 			if hs == nil || peer == nil {
 				continue // a store not measured on this topology
 			}
-			t := cmpTarget{Topology: g.topology, Name: goal.name, Size: g.size, Workers: g.workers, Peer: goal.peer, Want: ">= " + strconv.FormatFloat(goal.want, 'g', -1, 64)}
-			t.Ratio = cmpRatio(hs, peer)
-			t.Status = cmpStatus(t.Ratio, func(v float64) bool { return v >= goal.want })
+			t := target{Topology: g.topology, Name: goal.name, Size: g.size, Workers: g.workers, Peer: goal.peer, Want: ">= " + strconv.FormatFloat(goal.want, 'g', -1, 64)}
+			t.Ratio = ratio(hs, peer)
+			t.Status = status(t.Ratio, func(v float64) bool { return v >= goal.want })
 			out = append(out, t)
 		}
 	}
 	for _, hs := range r.Memory {
-		if hs.Store != cmpHasession {
+		if hs.Store != hasessionName {
 			continue
 		}
 		for _, p := range r.Memory {
-			if p.Topology != hs.Topology || !slices.Contains(cmpPeers, p.Store) {
+			if p.Topology != hs.Topology || !slices.Contains(peers, p.Store) {
 				continue
 			}
-			t := cmpTarget{Topology: hs.Topology, Name: "memory per session", Peer: p.Store, Want: "<= 1"}
+			t := target{Topology: hs.Topology, Name: "memory per session", Peer: p.Store, Want: "<= 1"}
 			if hs.Error == "" && p.Error == "" && p.BytesPerSession > 0 {
-				t.Ratio = ptr(hs.BytesPerSession / p.BytesPerSession)
+				t.Ratio = report.Ptr(hs.BytesPerSession / p.BytesPerSession)
 			}
-			t.Status = cmpStatus(t.Ratio, func(v float64) bool { return v <= 1 })
+			t.Status = status(t.Ratio, func(v float64) bool { return v <= 1 })
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-func cmpStatus(ratio *float64, ok func(float64) bool) string {
+func status(ratio *float64, ok func(float64) bool) string {
 	switch {
 	case ratio == nil:
 		return "N/A"
@@ -249,33 +251,33 @@ func cmpStatus(ratio *float64, ok func(float64) bool) string {
 	}
 }
 
-// cmpFmtRatio formats a ratio as "2.41x", "-" when missing.
-func cmpFmtRatio(r *float64) string {
+// fmtRatio formats a ratio as "2.41x", "-" when missing.
+func fmtRatio(r *float64) string {
 	if r == nil {
 		return "-"
 	}
 	return strconv.FormatFloat(*r, 'f', 2, 64) + "x"
 }
 
-func cmpFmtUs(us float64) string {
+func fmtUs(us float64) string {
 	if us >= 1000 {
 		return strconv.FormatFloat(us/1000, 'f', 2, 64) + "ms"
 	}
 	return strconv.FormatFloat(us, 'f', 0, 64) + "µs"
 }
 
-var cmpShort = map[string]string{cmpSCS: "SCS", cmpRB: "RB", cmpBoj: "BOJ"}
+var short = map[string]string{scsName: "SCS", rbName: "RB", bojName: "BOJ"}
 
-// cmpWriteTable prints one block per topology, size and concurrency, then memory per
+// writeTable prints one block per topology, size and concurrency, then memory per
 // session and the targets.
-func cmpWriteTable(w io.Writer, r *cmpResult) error {
+func writeTable(w io.Writer, r *Result) error {
 	fmt.Fprintf(w, "median of %d run(s) of %s each; GOMAXPROCS=%d; ratios are of median ops/s (×FLOOR: to GET for reads, SET EX for changes; ×SCS, ×RB, ×BOJ: to that peer's HTTP cycle of the same kind)\n",
 		r.Config.Repeat, r.Config.Duration, r.GoMaxProcs)
 	fmt.Fprintln(w, "peers: SCS = scs+goredisstore, RB = gorilla+rbcervilla/redisstore, BOJ = gorilla+boj/redistore")
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
 	head := "STORE\tOP\tOPS/S\tSPREAD\tP50\tP99\tCMDS/OP\tB-SENT/OP\tALLOCS/OP\t×FLOOR"
-	for _, p := range cmpPeers {
-		head += "\t×" + cmpShort[p]
+	for _, p := range peers {
+		head += "\t×" + short[p]
 	}
 	var last string
 	for _, c := range r.Cells {
@@ -292,10 +294,10 @@ func cmpWriteTable(w io.Writer, r *cmpResult) error {
 			continue
 		}
 		line := fmt.Sprintf("%s\t%s\t%.0f\t%.0f%%\t%s\t%s\t%.1f\t%.0f\t%.0f\t%s",
-			c.Store, c.Op, c.OpsPerSec.Median, c.OpsPerSec.SpreadPct, cmpFmtUs(c.P50us), cmpFmtUs(c.P99us),
-			c.CmdsPerOp, c.BytesPerOp, c.AllocsPerOp, cmpFmtRatio(c.VsFloor))
-		for _, p := range cmpPeers {
-			line += "\t" + cmpFmtRatio(c.VsPeer[p])
+			c.Store, c.Op, c.OpsPerSec.Median, c.OpsPerSec.SpreadPct, fmtUs(c.P50us), fmtUs(c.P99us),
+			c.CmdsPerOp, c.BytesPerOp, c.AllocsPerOp, fmtRatio(c.VsFloor))
+		for _, p := range peers {
+			line += "\t" + fmtRatio(c.VsPeer[p])
 		}
 		fmt.Fprintln(tw, line+"\t")
 	}
@@ -333,7 +335,7 @@ func cmpWriteTable(w io.Writer, r *cmpResult) error {
 		case "MISS":
 			miss++
 		}
-		fmt.Fprintf(tw, "%s\t%s vs %s\t%s\t%s\twant %s\t\n", t.Status, t.Name, t.Peer, where, cmpFmtRatio(t.Ratio), t.Want)
+		fmt.Fprintf(tw, "%s\t%s vs %s\t%s\t%s\twant %s\t\n", t.Status, t.Name, t.Peer, where, fmtRatio(t.Ratio), t.Want)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -342,31 +344,31 @@ func cmpWriteTable(w io.Writer, r *cmpResult) error {
 	return nil
 }
 
-func cmpWriteJSON(w io.Writer, r *cmpResult) error {
+func writeJSON(w io.Writer, r *Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
 
-// cmpColors gives each store a colour in the chart.
-var cmpColors = map[string]string{
-	cmpFloor:     "#9e9e9e",
-	cmpHasession: "#1b7f3b",
-	cmpSCS:       "#3461b5",
-	cmpRB:        "#c2612b",
-	cmpBoj:       "#8c3fa8",
+// colors gives each store a colour in the chart.
+var colors = map[string]string{
+	floorName:     "#9e9e9e",
+	hasessionName: "#1b7f3b",
+	scsName:       "#3461b5",
+	rbName:        "#c2612b",
+	bojName:       "#8c3fa8",
 }
 
-// cmpBar is one bar of a chart: a value with an optional min–max whisker.
-type cmpBar struct {
+// bar is one bar of a chart: a value with an optional min–max whisker.
+type bar struct {
 	label, store string
 	value        float64
 	lo, hi       float64
 	text         string
 }
 
-// cmpSVG draws a horizontal bar chart.
-func cmpSVG(b *strings.Builder, title string, bars []cmpBar) {
+// writeSVG draws a horizontal bar chart.
+func writeSVG(b *strings.Builder, title string, bars []bar) {
 	const labelW, barW, rowH, top = 230, 520, 20, 28
 	maxV := 0.0
 	for _, x := range bars {
@@ -382,7 +384,7 @@ func cmpSVG(b *strings.Builder, title string, bars []cmpBar) {
 		y := top + i*rowH
 		w := x.value / maxV * barW
 		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, labelW-6, y+14, html.EscapeString(x.label))
-		fmt.Fprintf(b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`, labelW, y+3, w, rowH-6, cmpColors[x.store], html.EscapeString(x.label+": "+x.text))
+		fmt.Fprintf(b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`, labelW, y+3, w, rowH-6, colors[x.store], html.EscapeString(x.label+": "+x.text))
 		if x.hi > x.lo {
 			x1, x2 := labelW+x.lo/maxV*barW, labelW+x.hi/maxV*barW
 			fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#000"/>`, x1, x2, y+rowH/2, y+rowH/2)
@@ -392,10 +394,10 @@ func cmpSVG(b *strings.Builder, title string, bars []cmpBar) {
 	b.WriteString("</svg>\n")
 }
 
-// cmpWriteHTML writes a self-contained page: one chart of ops/s per topology, size and
+// writeHTML writes a self-contained page: one chart of ops/s per topology, size and
 // concurrency (bars: median; whiskers: min–max of the runs), memory per session, the
 // targets. No script, stylesheet or image is fetched.
-func cmpWriteHTML(w io.Writer, r *cmpResult) error {
+func writeHTML(w io.Writer, r *Result) error {
 	var b strings.Builder
 	b.WriteString(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hasession compare</title>
@@ -413,28 +415,28 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left}.PASS{color
 			where += fmt.Sprintf(", %s, %d worker(s)", t.Size, t.Workers)
 		}
 		fmt.Fprintf(&b, "<tr><td class=%q>%s</td><td>%s vs %s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-			t.Status, t.Status, html.EscapeString(t.Name), html.EscapeString(t.Peer), html.EscapeString(where), cmpFmtRatio(t.Ratio), html.EscapeString(t.Want))
+			t.Status, t.Status, html.EscapeString(t.Name), html.EscapeString(t.Peer), html.EscapeString(where), fmtRatio(t.Ratio), html.EscapeString(t.Want))
 	}
 	b.WriteString("</table>\n")
 
 	if len(r.Memory) > 0 {
-		var bars []cmpBar
+		var bars []bar
 		for _, m := range r.Memory {
 			if m.Error != "" {
 				continue
 			}
-			bars = append(bars, cmpBar{label: m.Topology + " " + m.Store, store: m.Store, value: m.BytesPerSession, text: fmt.Sprintf("%.0f B", m.BytesPerSession)})
+			bars = append(bars, bar{label: m.Topology + " " + m.Store, store: m.Store, value: m.BytesPerSession, text: fmt.Sprintf("%.0f B", m.BytesPerSession)})
 		}
 		b.WriteString("<h2>Redis memory per typical session</h2>\n")
-		cmpSVG(&b, "bytes per session (lower is better)", bars)
+		writeSVG(&b, "bytes per session (lower is better)", bars)
 	}
 
 	b.WriteString("<h2>Throughput</h2>\n")
-	var bars []cmpBar
+	var bars []bar
 	var title string
 	flush := func() {
 		if len(bars) > 0 {
-			cmpSVG(&b, title, bars)
+			writeSVG(&b, title, bars)
 		}
 		bars = nil
 	}
@@ -447,9 +449,9 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left}.PASS{color
 		if c.Runs == 0 {
 			continue
 		}
-		bars = append(bars, cmpBar{
+		bars = append(bars, bar{
 			label: c.Store + " " + c.Op, store: c.Store, value: c.OpsPerSec.Median, lo: c.OpsPerSec.Min, hi: c.OpsPerSec.Max,
-			text: fmt.Sprintf("%.0f ops/s, p99 %s", c.OpsPerSec.Median, cmpFmtUs(c.P99us)),
+			text: fmt.Sprintf("%.0f ops/s, p99 %s", c.OpsPerSec.Median, fmtUs(c.P99us)),
 		})
 	}
 	flush()

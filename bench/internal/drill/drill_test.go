@@ -1,4 +1,4 @@
-package main
+package drill
 
 import (
 	"bytes"
@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/store"
 )
 
 func TestDrillFlags(t *testing.T) {
-	c, err := parseDrillFlags(nil, io.Discard)
+	c, err := parseFlags(nil, io.Discard)
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
@@ -30,7 +31,7 @@ func TestDrillFlags(t *testing.T) {
 	if c.inflight != 1000 {
 		t.Errorf("default in-flight bound %d", c.inflight)
 	}
-	c, err = parseDrillFlags([]string{"--ack", "required", "--inflight", "5"}, io.Discard)
+	c, err = parseFlags([]string{"--ack", "required", "--inflight", "5"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestDrillFlags(t *testing.T) {
 		t.Errorf("request cap %d", c.requests)
 	}
 
-	c, err = parseDrillFlags([]string{"--topology", "standalone", "--compare", "scs"}, io.Discard)
+	c, err = parseFlags([]string{"--topology", "standalone", "--compare", "scs"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,13 +71,13 @@ func TestDrillFlags(t *testing.T) {
 		{[]string{"--inflight", "0"}, "--inflight"},
 		{[]string{"extra"}, "unexpected"},
 	} {
-		_, err := parseDrillFlags(tc.args, io.Discard)
+		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
 		}
 	}
 
-	c, err = parseDrillFlags([]string{"--addrs", "10.0.0.1:26379,10.0.0.2:26379", "--sentinel-master", "mymaster", "--fault", "failover", "--yes"}, io.Discard)
+	c, err = parseFlags([]string{"--addrs", "10.0.0.1:26379,10.0.0.2:26379", "--sentinel-master", "mymaster", "--fault", "failover", "--yes"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +89,10 @@ func TestDrillFlags(t *testing.T) {
 func TestDrillRunBuild(t *testing.T) {
 	t0 := time.Now()
 	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
-	f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(2)), healthy: t0.Add(s(4))}
-	f.PromotedS = ptr(1.5)
-	run := &drillRun{Name: "x", Store: "hasession", Faults: []*drillFault{f}, Sessions: 3, Verified: 3}
-	recs := []drillRecord{
+	f := &faultEvent{Kind: "kill", Node: "redis-0", start: t0.Add(s(2)), healthy: t0.Add(s(4))}
+	f.PromotedS = report.Ptr(1.5)
+	run := &runReport{Name: "x", Store: "hasession", Faults: []*faultEvent{f}, Sessions: 3, Verified: 3}
+	recs := []requestRecord{
 		{start: s(0.5), end: s(0.51), ok: true},
 		{start: s(1.0), end: s(1.02), ok: true},
 		{start: s(2.1), end: s(3.6), ok: true},
@@ -125,13 +126,13 @@ func TestDrillRunBuild(t *testing.T) {
 		t.Errorf("series around the fault: errors %v ok %v", run.Series.Errors[20:40], run.Series.OK[20:40])
 	}
 
-	rep := &drillReport{Topology: "cluster", Fault: "kill", Faults: 1, Runs: []*drillRun{run}}
+	rep := &Report{Topology: "cluster", Fault: "kill", Faults: 1, Runs: []*runReport{run}}
 	rep.finish()
 	if rep.Passed || !strings.Contains(rep.Verdict, "1 failed requests") {
 		t.Errorf("verdict %q (passed %v)", rep.Verdict, rep.Passed)
 	}
 	var table, page bytes.Buffer
-	if err := writeDrillTable(&table, rep); err != nil {
+	if err := writeTable(&table, rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"during", "1.50s", "1.70s", "500 boom", "FAIL"} {
@@ -140,7 +141,7 @@ func TestDrillRunBuild(t *testing.T) {
 		}
 	}
 	var sb strings.Builder
-	writeDrillHTML(&sb, rep)
+	writeHTML(&sb, rep)
 	page.WriteString(sb.String())
 	for _, want := range []string{"<svg", "kill redis-0", "promoted", "</html>"} {
 		if !strings.Contains(page.String(), want) {
@@ -160,16 +161,16 @@ func TestDrillRunBuild(t *testing.T) {
 func TestDrillFaultWindows(t *testing.T) {
 	t0 := time.Now()
 	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
-	var faults []*drillFault
+	var faults []*faultEvent
 	for _, at := range []float64{5, 10, 20} {
-		f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(at)), healthy: t0.Add(s(at + 2))}
+		f := &faultEvent{Kind: "kill", Node: "redis-0", start: t0.Add(s(at)), healthy: t0.Add(s(at + 2))}
 		f.StartS = at
 		faults = append(faults, f)
 	}
 	// The probe saves every 50 ms but for the outages [5, 8), [10, 18) and [20, 21).
 	outages := [][2]float64{{5, 8}, {10, 18}, {20, 21}}
 	var probe []time.Time
-	var recs []drillRecord
+	var recs []requestRecord
 	for ms := 0; ms < 25000; ms += 50 {
 		at := float64(ms) / 1000
 		down := false
@@ -179,9 +180,9 @@ func TestDrillFaultWindows(t *testing.T) {
 		if !down {
 			probe = append(probe, t0.Add(s(at)))
 		}
-		recs = append(recs, drillRecord{start: s(at), end: s(at + 0.01), ok: !down, user: int32(ms / 50 % 7)})
+		recs = append(recs, requestRecord{start: s(at), end: s(at + 0.01), ok: !down, user: int32(ms / 50 % 7)})
 	}
-	run := &drillRun{Name: "x", Store: "hasession", Faults: faults}
+	run := &runReport{Name: "x", Store: "hasession", Faults: faults}
 	run.build(recs, map[string]int{}, probe, t0, s(25))
 	for i, want := range []struct {
 		recovery, windowEnd float64
@@ -189,22 +190,22 @@ func TestDrillFaultWindows(t *testing.T) {
 	}{{3, 10, 100, 60}, {8, 20, 200, 160}, {1, 25, 100, 20}} {
 		f := run.Faults[i]
 		if f.RecoveryS == nil || *f.RecoveryS != want.recovery {
-			t.Errorf("fault %d: recovery %s, want %.2fs", i+1, drillFmtS(f.RecoveryS), want.recovery)
+			t.Errorf("fault %d: recovery %s, want %.2fs", i+1, fmtS(f.RecoveryS), want.recovery)
 		}
 		if f.WindowEndS != want.windowEnd || f.Requests != want.requests || f.Errors != want.errors {
 			t.Errorf("fault %d: window to %.1fs, %d requests, %d errors; want to %.1fs, %d, %d", i+1, f.WindowEndS, f.Requests, f.Errors, want.windowEnd, want.requests, want.errors)
 		}
 	}
 	if run.RecoveryS == nil || *run.RecoveryS != 3 {
-		t.Errorf("the run's recovery (the first fault's) %s, want 3.00s", drillFmtS(run.RecoveryS))
+		t.Errorf("the run's recovery (the first fault's) %s, want 3.00s", fmtS(run.RecoveryS))
 	}
 	// A fault after which the probe saved nothing before the next one has no recovery.
-	run = &drillRun{Name: "y", Store: "hasession", Faults: []*drillFault{
+	run = &runReport{Name: "y", Store: "hasession", Faults: []*faultEvent{
 		{start: t0.Add(s(5)), healthy: t0.Add(s(6))}, {start: t0.Add(s(7)), healthy: t0.Add(s(8))},
 	}}
 	run.build(nil, map[string]int{}, []time.Time{t0.Add(s(4.9)), t0.Add(s(9))}, t0, s(10))
 	if run.Faults[0].RecoveryS != nil || run.Faults[1].RecoveryS == nil || *run.Faults[1].RecoveryS != 2 {
-		t.Errorf("recoveries %s and %s, want – and 2.00s", drillFmtS(run.Faults[0].RecoveryS), drillFmtS(run.Faults[1].RecoveryS))
+		t.Errorf("recoveries %s and %s, want – and 2.00s", fmtS(run.Faults[0].RecoveryS), fmtS(run.Faults[1].RecoveryS))
 	}
 }
 
@@ -214,20 +215,20 @@ func TestDrillFaultWindows(t *testing.T) {
 func TestDrillUsersAndShards(t *testing.T) {
 	t0 := time.Now()
 	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
-	f := &drillFault{Kind: "kill", Node: "redis-0", start: t0.Add(s(1)), healthy: t0.Add(s(2)), PromotedS: ptr(0.5)}
-	run := &drillRun{Name: "x", Store: "hasession", Wait: true, AckPolicy: "best-effort", UnackedSaves: 4, Faults: []*drillFault{f},
-		Shards: []*drillShard{{Name: "slots 0-8191", Faulted: true}, {Name: "slots 8192-16383"}}}
-	var recs []drillRecord
+	f := &faultEvent{Kind: "kill", Node: "redis-0", start: t0.Add(s(1)), healthy: t0.Add(s(2)), PromotedS: report.Ptr(0.5)}
+	run := &runReport{Name: "x", Store: "hasession", Wait: true, AckPolicy: "best-effort", UnackedSaves: 4, Faults: []*faultEvent{f},
+		Shards: []*shard{{Name: "slots 0-8191", Faulted: true}, {Name: "slots 8192-16383"}}}
+	var recs []requestRecord
 	for ms := 0; ms < 3000; ms += 10 {
 		// user 0: shard 0, slow during the fault; user 1: shard 1, always fine.
 		lat := 0.005
 		if ms >= 1000 && ms < 2000 {
 			lat = 1.5
 		}
-		recs = append(recs, drillRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + lat), ok: true, user: 0, shard: 0})
-		recs = append(recs, drillRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + 0.005), ok: true, user: 1, shard: 1})
+		recs = append(recs, requestRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + lat), ok: true, user: 0, shard: 0})
+		recs = append(recs, requestRecord{start: s(float64(ms) / 1000), end: s(float64(ms)/1000 + 0.005), ok: true, user: 1, shard: 1})
 	}
-	recs = append(recs, drillRecord{start: s(1.5), end: s(1.5), user: 2, shard: 0, dropped: true})
+	recs = append(recs, requestRecord{start: s(1.5), end: s(1.5), user: 2, shard: 0, dropped: true})
 	run.build(recs, map[string]int{"dropped: 1 requests in flight (--inflight)": 1}, nil, t0, s(3))
 	if run.Users != 3 || run.UsersAffected != 2 || run.UsersError != 1 || run.UsersSlow != 1 {
 		t.Errorf("users %d, affected %d (error %d, slow %d); want 3, 2 (1, 1)", run.Users, run.UsersAffected, run.UsersError, run.UsersSlow)
@@ -237,10 +238,10 @@ func TestDrillUsersAndShards(t *testing.T) {
 	}
 	faulted, other := run.Shards[0], run.Shards[1]
 	if faulted.Requests != 301 || faulted.Errors != 1 || *faulted.P99MS != 1500 {
-		t.Errorf("faulted shard: %d requests, %d errors, p99 %s", faulted.Requests, faulted.Errors, drillFmtMS(faulted.P99MS))
+		t.Errorf("faulted shard: %d requests, %d errors, p99 %s", faulted.Requests, faulted.Errors, fmtMS(faulted.P99MS))
 	}
 	if other.Requests != 300 || other.Errors != 0 || *other.P99MS != 5 {
-		t.Errorf("other shard: %d requests, %d errors, p99 %s", other.Requests, other.Errors, drillFmtMS(other.P99MS))
+		t.Errorf("other shard: %d requests, %d errors, p99 %s", other.Requests, other.Errors, fmtMS(other.P99MS))
 	}
 	// During the fault (buckets 11-19) the slow requests of shard 0 complete 1.5 s
 	// later: it completes none; shard 1 completes 10 per bucket.
@@ -251,10 +252,10 @@ func TestDrillUsersAndShards(t *testing.T) {
 		t.Errorf("during the fault: faulted %v per 500 ms, %d empty buckets; other %v, %d; want 0, 9 and 50, 0",
 			*faulted.MinOK500ms, faulted.EmptyBuckets, *other.MinOK500ms, other.EmptyBuckets)
 	}
-	rep := &drillReport{Topology: "cluster", Fault: "kill", Faults: 1, Rate: 200, Inflight: 1, AckPolicy: "best-effort", Runs: []*drillRun{run}}
+	rep := &Report{Topology: "cluster", Fault: "kill", Faults: 1, Rate: 200, Inflight: 1, AckPolicy: "best-effort", Runs: []*runReport{run}}
 	rep.finish()
 	var table bytes.Buffer
-	if err := writeDrillTable(&table, rep); err != nil {
+	if err := writeTable(&table, rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"slots 0-8191 (faulted)", "users affected: 2 of 3 (66.7%)", "dropped at the in-flight bound (counted as failed): 1",
@@ -264,14 +265,14 @@ func TestDrillUsersAndShards(t *testing.T) {
 		}
 	}
 	var page strings.Builder
-	writeDrillHTML(&page, rep)
+	writeHTML(&page, rep)
 	if !strings.Contains(page.String(), "on the faulted shard") || strings.Count(page.String(), `stroke-dasharray="3 2"`) != 2 {
 		t.Error("the chart lacks the per-shard series")
 	}
 }
 
-// checkDrillJSON checks drill.json: every field present and the numbers consistent.
-func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool) *drillReport {
+// checkJSON checks drill.json: every field present and the numbers consistent.
+func checkJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool) *Report {
 	t.Helper()
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -292,7 +293,7 @@ func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool)
 			}
 		}
 	}
-	var rep drillReport
+	var rep Report
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func checkDrillJSON(t *testing.T, data []byte, wantRuns int, wantPromotion bool)
 	}
 	for _, run := range rep.Runs {
 		t.Logf("%s: %d requests, %d errors, promotion %s, recovery %s, %d sessions, %d acked saves, %d verified, %d lost; errors %v",
-			run.Name, run.Requests, run.Errors, drillFmtS(run.PromotionS), drillFmtS(run.RecoveryS), run.Sessions, run.AckedSaves, run.Verified, run.Lost, run.ErrorSamples)
+			run.Name, run.Requests, run.Errors, fmtS(run.PromotionS), fmtS(run.RecoveryS), run.Sessions, run.AckedSaves, run.Verified, run.Lost, run.ErrorSamples)
 		if run.Requests == 0 || run.Requests != run.OK+run.Errors {
 			t.Errorf("%s: requests %d != ok %d + errors %d", run.Name, run.Requests, run.OK, run.Errors)
 		}
@@ -377,22 +378,22 @@ func TestDrillCluster(t *testing.T) {
 		// 200 users at 50 req/s: a user sends one request at a time, and one stuck on
 		// the faulted shard (a login whose index or new session lives there) holds that
 		// user's next requests; with few users most would be held within seconds.
-		cfg, err := parseDrillFlags(append(short, "--users", "200", "--rate", "50", "--wait", "on", "--compare", "scs", "--out", t.TempDir(), "--json"), io.Discard)
+		cfg, err := parseFlags(append(short, "--users", "200", "--rate", "50", "--wait", "on", "--compare", "scs", "--out", t.TempDir(), "--json"), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.topo = c
 		var progress bytes.Buffer
-		rep, err := runDrill(t.Context(), cfg, &progress)
+		rep, err := runAll(t.Context(), cfg, &progress)
 		t.Log(progress.String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		var stdout bytes.Buffer
-		if err := writeDrillOutputs(cfg, rep, &stdout, io.Discard); err != nil {
+		if err := writeOutputs(cfg, rep, &stdout, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		got := checkDrillJSON(t, stdout.Bytes(), 2, true)
+		got := checkJSON(t, stdout.Bytes(), 2, true)
 		for _, run := range got.Runs {
 			if f := run.Faults; len(f) != 1 || f[0].Kind != "kill" || f[0].Promoted == "" || f[0].Promoted == f[0].Node {
 				t.Errorf("%s: fault events %+v", run.Name, f)
@@ -418,7 +419,7 @@ func TestDrillCluster(t *testing.T) {
 					t.Fatalf("%s: %s: no figure until the promotion", run.Name, sh.Name)
 				}
 				t.Logf("%s: %s faulted %v: %d requests, %d errors, p99 %s; during the fault: %d completed until the promotion, at least %d per 500 ms, %d empty 100 ms buckets",
-					run.Name, sh.Name, sh.Faulted, sh.Requests, sh.Errors, drillFmtMS(sh.P99MS), *sh.MinOKUntilPromotion, *sh.MinOK500ms, sh.EmptyBuckets)
+					run.Name, sh.Name, sh.Faulted, sh.Requests, sh.Errors, fmtMS(sh.P99MS), *sh.MinOKUntilPromotion, *sh.MinOK500ms, sh.EmptyBuckets)
 				if !sh.Faulted && *sh.MinOKUntilPromotion == 0 {
 					t.Errorf("%s: shard %s completed no request between the kill and the promotion", run.Name, sh.Name)
 				}
@@ -442,17 +443,17 @@ func TestDrillCluster(t *testing.T) {
 		out := t.TempDir()
 		args := append(short, "--addrs", strings.Join(c.Addrs(), ","), "--fault", "failover", "--yes", "--wait", "off", "--out", out)
 		var stdout, stderr bytes.Buffer
-		err := runDrillCmd(t.Context(), args, &stdout, &stderr)
+		err := Run(t.Context(), args, &stdout, &stderr)
 		t.Logf("drill: %v\n%s\n%s", err, stderr.String(), stdout.String())
 		data, rerr := os.ReadFile(filepath.Join(out, "drill.json"))
 		if rerr != nil {
 			t.Fatal(rerr)
 		}
-		rep := checkDrillJSON(t, data, 1, true)
+		rep := checkJSON(t, data, 1, true)
 		if !rep.Existing {
 			t.Error("existing_deployment is false")
 		}
-		if (err == nil) != rep.Passed || (err != nil && !errors.Is(err, errDrillFailed)) {
+		if (err == nil) != rep.Passed || (err != nil && !errors.Is(err, errFailed)) {
 			t.Errorf("error %v with passed %v", err, rep.Passed)
 		}
 		for _, want := range []string{"RUN", "PROMOTION", "LOST"} {
@@ -479,7 +480,7 @@ func TestDrillSentinel(t *testing.T) {
 	}
 	args := []string{"--topology", "sentinel", "--fault", "kill", "--faults", "1", "--wait", "on", "--duration", "6s", "--warmup", "2s",
 		"--clients", "4", "--users", "40", "--rate", "100", "--out", t.TempDir(), "--json"}
-	cfg, err := parseDrillFlags(args, io.Discard)
+	cfg, err := parseFlags(args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,23 +488,23 @@ func TestDrillSentinel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	rep, err := runDrill(ctx, cfg, &progress)
+	rep, err := runAll(ctx, cfg, &progress)
 	t.Log(progress.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stdout bytes.Buffer
-	if err := writeDrillOutputs(cfg, rep, &stdout, io.Discard); err != nil {
+	if err := writeOutputs(cfg, rep, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	got := checkDrillJSON(t, stdout.Bytes(), 1, true)
+	got := checkJSON(t, stdout.Bytes(), 1, true)
 	run := got.Runs[0]
 	if len(run.Faults) != 1 {
 		t.Fatalf("%d faults, want 1", len(run.Faults))
 	}
 	for i, f := range run.Faults {
 		t.Logf("fault %d: %s %s at %.2fs, promoted %s after %s, window to %.2fs: %d requests, %d errors; recovery %s",
-			i+1, f.Kind, f.Node, f.StartS, f.Promoted, drillFmtS(f.PromotedS), f.WindowEndS, f.Requests, f.Errors, drillFmtS(f.RecoveryS))
+			i+1, f.Kind, f.Node, f.StartS, f.Promoted, fmtS(f.PromotedS), f.WindowEndS, f.Requests, f.Errors, fmtS(f.RecoveryS))
 		if f.Kind != "kill" || f.Promoted == "" || f.Promoted == f.Node {
 			t.Errorf("fault %d: %s promoted after the %s of %s", i+1, f.Promoted, f.Kind, f.Node)
 		}
@@ -524,9 +525,9 @@ func TestDrillStandalone(t *testing.T) {
 	out := t.TempDir()
 	args := []string{"--topology", "standalone", "--compare", "raw", "--duration", "5s", "--warmup", "1s", "--hold", "1s", "--clients", "4", "--users", "20", "--rate", "100", "--out", out, "--json"}
 	var stdout, stderr bytes.Buffer
-	err := runDrillCmd(t.Context(), args, &stdout, &stderr)
+	err := Run(t.Context(), args, &stdout, &stderr)
 	t.Log(stderr.String())
-	rep := checkDrillJSON(t, stdout.Bytes(), 2, false)
+	rep := checkJSON(t, stdout.Bytes(), 2, false)
 	if (err == nil) != rep.Passed {
 		t.Errorf("error %v with passed %v", err, rep.Passed)
 	}

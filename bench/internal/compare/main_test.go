@@ -1,0 +1,10 @@
+package compare
+
+import (
+	"os"
+	"testing"
+
+	"github.com/hasession/hasession/cluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.TestMain(m)) }
