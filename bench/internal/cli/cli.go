@@ -4,6 +4,9 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -47,4 +50,20 @@ func ParseList[T comparable](s string, parse func(string) (T, error)) ([]T, erro
 		}
 	}
 	return out, nil
+}
+
+// ParseFlags parses a command's flags and refuses positional arguments. ok is false when
+// the command should return err at once: nil after -h (the usage is printed), the error
+// otherwise.
+func ParseFlags(fs *flag.FlagSet, args []string) (ok bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, nil
+		}
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return true, nil
 }

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"flag"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hasession/hasession/cluster"
@@ -19,5 +22,26 @@ func TestParseList(t *testing.T) {
 	}
 	if _, err := ParseList("kill,explode", cluster.ParseFaultKind); err == nil {
 		t.Error("an unknown fault was accepted")
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	newFS := func() *flag.FlagSet {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Int("n", 1, "")
+		return fs
+	}
+	if ok, err := ParseFlags(newFS(), []string{"-n", "2"}); !ok || err != nil {
+		t.Fatalf("flags: %v %v", ok, err)
+	}
+	if ok, err := ParseFlags(newFS(), []string{"-h"}); ok || err != nil {
+		t.Fatalf("-h: %v %v, want false and no error", ok, err)
+	}
+	if ok, err := ParseFlags(newFS(), []string{"-n", "x"}); ok || err == nil {
+		t.Fatalf("bad value: %v %v, want an error", ok, err)
+	}
+	if ok, err := ParseFlags(newFS(), []string{"extra"}); ok || err == nil || !strings.Contains(err.Error(), "unexpected arguments: extra") {
+		t.Fatalf("positional: %v %v", ok, err)
 	}
 }
