@@ -18,7 +18,10 @@ import (
 // way after it, so a Destroy cut short (an error, a deadline) has ended the session or
 // nothing a request can see: a pointer left over leads to a tombstone. A key destroyed
 // that held a rotation mark (a user's session) is left a tombstone that keeps it, so a
-// Destroy retried after a lost reply follows the chain again; one whose session was
+// Destroy retried after a lost reply follows the chain again (as far as the first call
+// went: a chain longer than Load follows, maxHops keys, keeps its session past them
+// alive, and the last pointer's tombstone keeps no mark, so that a Revoke or Destroy of
+// an ID of the part destroyed, which finds tombstones, ends nothing); one whose session was
 // saved recently keeps those saves, so a save retried after a lost reply is answered as
 // applied (it was, before the logout). A missing session is not an error. Foreign data at
 // the key (another type, or a hash that is none of the store's own shapes: see
@@ -32,6 +35,7 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 	// the ID is not known (a mark found on a tombstone names a tag), by the rotation mark.
 	tag, tomb := st.tag(id), tombLogout
 	var pointers []string // forward pointers passed, deleted once the session is
+	var cut string        // the last of them, when the chain goes on past maxHops keys
 	var ackErr error      // the first key WAIT did not confirm (WithWriteAck, AckRequired)
 	acked := func(err error) error {
 		if errors.Is(err, ErrNotAcknowledged) {
@@ -41,7 +45,7 @@ func (st *Store) Destroy(ctx context.Context, id string) error {
 		return err
 	}
 hops:
-	for range maxHops {
+	for hop := range maxHops {
 		d, err := st.destroyKey(ctx, st.keyOfTag(tag), tomb, true)
 		if err = acked(err); err != nil {
 			return err
@@ -51,6 +55,11 @@ hops:
 		}
 		if !d.deleted && d.fwd != "" {
 			pointers = append(pointers, tag)
+			if hop == maxHops-1 {
+				// Its target is past what Load follows: left alone, as a Load of the
+				// chain's first ID does not find it.
+				cut = tag
+			}
 		}
 		if d.user != "" {
 			st.indexRemove(ctx, d.user, tag)
@@ -89,7 +98,16 @@ hops:
 		}
 	}
 	for _, p := range slices.Backward(pointers) {
-		if _, err := st.destroyKey(ctx, st.keyOfTag(p), tombLogout, false); acked(err) != nil {
+		// A logout's tombstone keeps the pointer's mark, so that a Destroy retried after a
+		// lost reply follows the chain again; the last pointer's, whose target this
+		// logout left alone, keeps none: a revoke or a Destroy that reaches that
+		// tombstone later (through the marks of the ones before it) must not end a
+		// session that no ID of the chain leads to.
+		t := tombLogout
+		if p == cut {
+			t = tombPlain
+		}
+		if _, err := st.destroyKey(ctx, st.keyOfTag(p), t, false); acked(err) != nil {
 			return err
 		}
 	}

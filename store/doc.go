@@ -105,7 +105,10 @@
 // pointers to the live end of the chain (A→B→C: Destroy(A) ends C) and blocks a rotation
 // still in flight; the tombstone a user-changing rotation leaves is never followed.
 // A key it deletes that held a rotation mark (a user's session) becomes a tombstone that
-// keeps the mark, so a Destroy retried after a lost reply follows the chain again.
+// keeps the mark, so a Destroy retried after a lost reply follows the chain again. Like
+// Load, Destroy follows at most four keys: of a longer chain the session past them stays
+// alive, and the last pointer's tombstone keeps no mark, so that a revoke or a logout of
+// an ID the Destroy ended (which leads nowhere) ends nothing.
 //
 // A rotation that changes who the session belongs to — the user stored before differs
 // from the user after, a login ("" to "alice") or a switch ("alice" to "bob") — leaves

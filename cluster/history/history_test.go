@@ -160,3 +160,53 @@ func TestCheckUnknownWriterSeenThenLost(t *testing.T) {
 		}
 	}
 }
+
+// A drill's history (user u12): a session rotated four times (5 keys, one more than a
+// load follows), a logout of the oldest ID (it ends the first four keys and leaves the
+// session past them alive: loads of it still find it), then a revoke of the second ID.
+// That ID leads nowhere now (a load of it finds nothing), so the revoke ends nothing: a
+// load of the session afterwards must find it. The store once ended it (the logout's
+// last tombstone kept its rotation mark, which the revoke followed), which the checker
+// reports as the session lost.
+func TestCheckRevokeOfALoggedOutIDEndsNothing(t *testing.T) {
+	ids := []string{s1, s2, s3,
+		"44444444-4444-4444-8444-444444444444", "55555555-5555-4555-8555-555555555555"}
+	var ops []Op
+	at := int64(0)
+	next := func() (int64, int64) { at += 10; return at, at + 5 }
+	c, r := next()
+	ops = append(ops, op(0, c, r, Input{Kind: Create, ID: ids[0], Val: 1}, Output{Status: OK, Ver: 1}))
+	for i := range 4 {
+		c, r := next()
+		ops = append(ops, op(0, c, r, Input{Kind: Rotate, ID: ids[i], SnapVer: int64(i + 1), SnapA: 1},
+			Output{Status: OK, ID: ids[i+1], Ver: int64(i + 2)}))
+	}
+	last := ids[4]
+	live := Output{Status: OK, ID: last, Ver: 5, A: 1}
+	for _, o := range []struct {
+		kind Kind
+		id   string
+		out  Output
+	}{
+		{Load, ids[0], Output{Status: NotFound}}, // 5 keys: past what a load follows
+		{Load, ids[1], live},
+		{Destroy, ids[0], Output{Status: OK}},
+		{Load, ids[1], Output{Status: NotFound}},
+		{Load, last, live},
+		{Revoke, ids[1], Output{Status: OK}},
+	} {
+		c, r := next()
+		ops = append(ops, op(1, c, r, Input{Kind: o.kind, ID: o.id}, o.out))
+	}
+	c, r = next()
+	after := op(2, c, r, Input{Kind: Load, ID: last}, live)
+	if res := Check(seq(append(append([]Op(nil), ops...), after))); !res.Consistent {
+		t.Fatalf("the session outlives the revoke of an ID that leads nowhere: %s %v", res.Summary(), res.Violations)
+	}
+	after.Out = Output{Status: NotFound}
+	res := Check(seq(append(append([]Op(nil), ops...), after)))
+	if len(res.Violations) != 1 {
+		t.Fatalf("the revoke of an ID that leads nowhere ended the session: %s, want one violation", res.Summary())
+	}
+	t.Logf("reported as: %s", res.Violations[0])
+}

@@ -407,3 +407,54 @@ func TestRevokeReachesWhatLoadFinds(t *testing.T) {
 		}
 	}
 }
+
+// A logout of the oldest ID of a chain longer than Load follows (testhook.MaxHops keys)
+// ends the chain's first testhook.MaxHops keys and leaves the session past them alive;
+// the IDs it ended then lead nowhere, and a Revoke or a Destroy of any of them ends
+// nothing. (A drill's history checker found this: the last pointer's tombstone kept its
+// rotation mark, and a revoke of the second ID followed the tombstones' marks to the
+// session, which no load of that ID found.)
+func TestRevokeAndDestroyAfterALogoutReachWhatLoadFinds(t *testing.T) {
+	ctx := t.Context()
+	st := sharedStandaloneStore(t, store.WithPrefix("logout-reach:"), store.WithGracePeriod(time.Minute))
+	for _, again := range []string{"revoke", "destroy"} {
+		for from := 1; from < testhook.MaxHops; from++ {
+			s, _ := st.NewSession()
+			s.SetUser("alice")
+			_ = s.Set("n", 1)
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{s.ID()}
+			for range testhook.MaxHops {
+				if err := st.Rotate(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, s.ID())
+			}
+			if err := st.Destroy(ctx, ids[0]); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range ids[:testhook.MaxHops] {
+				if _, err := st.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("load %s after the logout: %v, want store.ErrNotFound", id, err)
+				}
+			}
+			if _, err := st.Load(ctx, s.ID()); err != nil {
+				t.Fatalf("the session %d keys on, past what Load of the logout's ID follows: %v", testhook.MaxHops+1, err)
+			}
+			var err error
+			if again == "revoke" {
+				err = st.Revoke(ctx, "alice", ids[from])
+			} else {
+				err = st.Destroy(ctx, ids[from])
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Load(ctx, s.ID()); err != nil {
+				t.Fatalf("%s of the %d. ID (which Load finds no session at) after the logout of the first ended the session: %v", again, from+1, err)
+			}
+		}
+	}
+}
