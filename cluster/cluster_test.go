@@ -212,3 +212,26 @@ func TestPauseAndUnpauseReachTheirState(t *testing.T) {
 	require.NoError(t, s.Unpause(ctx, n), "unpause of a running node")
 	require.NoError(t, s.WaitHealthy(ctx))
 }
+
+// RunEpisode on a standalone server: the fault is held (no replica to promote), healed,
+// and the server answers again; the episode's times are in order. A graceful failover has
+// nothing to fail over to.
+func TestRunEpisodeStandalone(t *testing.T) {
+	s := cluster.Shared(t, cluster.KindStandalone)
+	ctx := t.Context()
+	var lines []string
+	ep, err := cluster.RunEpisode(ctx, s, cluster.FaultKill, cluster.EpisodeOptions{
+		Hold: 500 * time.Millisecond,
+		Logf: func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) },
+	})
+	require.NoError(t, err)
+	require.Equal(t, s.Nodes()[0].Name, ep.Master.Name)
+	require.Nil(t, ep.Promoted, "a standalone server has no replica")
+	require.GreaterOrEqual(t, ep.Healed, 500*time.Millisecond, "held for Hold")
+	require.GreaterOrEqual(t, ep.Healthy, ep.Healed)
+	require.Equal(t, []string{"kill " + ep.Master.Name}, lines)
+	require.NoError(t, s.Client().Ping(ctx).Err(), "the server answers after the episode")
+
+	_, err = cluster.RunEpisode(ctx, s, cluster.FaultFailover, cluster.EpisodeOptions{})
+	require.ErrorContains(t, err, "no replica")
+}

@@ -40,6 +40,11 @@
 // network, back with the same IP) act at once; Inject applies one of them with a bound:
 // it heals itself when its duration ends unless [Fault.Heal] healed it first.
 //
+// [RunEpisode] is the whole of one failover as the failover tests and the drill run it:
+// on the master that serves a key, a fault (or a graceful failover: CLUSTER FAILOVER,
+// SENTINEL FAILOVER), the promotion of a replica, the heal, the old master back as a
+// replica and a healthy topology, with the time of each step.
+//
 // # TLS and ACL users
 //
 // [WithTLS] runs a topology over TLS only: it generates a CA and a certificate per node

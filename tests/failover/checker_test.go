@@ -208,41 +208,13 @@ func waitVariants(topo cluster.Topology, wait int) []variant {
 	}
 }
 
-// recoverTopology heals a fault and waits until the old master is a replica and the
-// topology healthy.
-func recoverTopology(t *testing.T, ctx context.Context, topo cluster.Topology, f *cluster.Fault, old *cluster.Node) {
-	t.Helper()
-	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	if f != nil {
-		require.NoError(t, f.Heal(rctx))
-	}
-	require.NoError(t, topo.WaitRole(rctx, old, cluster.RoleReplica), "the old master rejoins as a replica")
-	require.NoError(t, topo.WaitHealthy(rctx))
-}
-
-// injectFault: the fault on the master of the first shard, until a replica is promoted;
-// then heal.
+// injectFault: the fault on the master of the first shard (a graceful failover with
+// cluster.FaultFailover), held until a replica is promoted, or for hold; then healed,
+// until the old master is a replica again and the topology healthy.
 func injectFault(t *testing.T, topo cluster.Topology, kind cluster.FaultKind, hold time.Duration) func(ctx context.Context) {
 	return func(ctx context.Context) {
-		hctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		require.NoError(t, topo.WaitHealthy(hctx))
-		master, err := topo.MasterForKey(ctx, "{checker}")
+		_, err := cluster.RunEpisode(ctx, topo, kind, cluster.EpisodeOptions{Key: "{checker}", Hold: hold, Logf: t.Logf})
 		require.NoError(t, err)
-		d := time.Minute
-		if hold > 0 {
-			d = hold
-		}
-		f, err := topo.Inject(ctx, kind, master, d)
-		require.NoError(t, err)
-		promoted, err := topo.WaitPromotion(hctx, "{checker}", master)
-		require.NoError(t, err)
-		t.Logf("%s %s: %s promoted after %s", kind, master.Name, promoted.Name, time.Since(f.Start).Round(time.Millisecond))
-		if hold > 0 {
-			<-f.Healed()
-		}
-		recoverTopology(t, ctx, topo, f, master)
 	}
 }
 
@@ -255,7 +227,7 @@ func TestCheckerCluster(t *testing.T) {
 		{"kill", injectFault(t, c, cluster.FaultKill, 0)},
 		{"pause", injectFault(t, c, cluster.FaultPause, 5*time.Second)},
 		{"partition", injectFault(t, c, cluster.FaultPartition, 0)},
-		{"CLUSTER FAILOVER", func(ctx context.Context) { clusterFailover(t, ctx, c) }},
+		{"CLUSTER FAILOVER", injectFault(t, c, cluster.FaultFailover, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := waitVariants(c, 1)
@@ -263,49 +235,6 @@ func TestCheckerCluster(t *testing.T) {
 			requireResults(t, "cluster, "+tc.name, vs, res)
 		})
 	}
-}
-
-// clusterFailover: CLUSTER FAILOVER on a replica of the first shard's master.
-func clusterFailover(t *testing.T, ctx context.Context, c *cluster.Cluster) {
-	hctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	require.NoError(t, c.WaitHealthy(hctx))
-	master, err := c.MasterForKey(ctx, "{checker}")
-	require.NoError(t, err)
-	status, err := c.Status(ctx)
-	require.NoError(t, err)
-	var replica *cluster.Node
-	for _, n := range status {
-		if n.Role == cluster.RoleReplica && n.MasterAddr == master.Addr() {
-			replica = n.Node
-		}
-	}
-	require.NotNil(t, replica, "a replica of %s", master.Name)
-	rc := redis.NewClient(&redis.Options{Addr: replica.Addr()})
-	defer rc.Close()
-	start := time.Now()
-	require.NoError(t, rc.Do(ctx, "CLUSTER", "FAILOVER").Err())
-	promoted, err := c.WaitPromotion(hctx, "{checker}", master)
-	require.NoError(t, err)
-	t.Logf("CLUSTER FAILOVER: %s promoted after %s", promoted.Name, time.Since(start).Round(time.Millisecond))
-	recoverTopology(t, ctx, c, nil, master)
-}
-
-// sentinelFailover: SENTINEL FAILOVER, until the old master is demoted.
-func sentinelFailover(t *testing.T, ctx context.Context, s *cluster.Sentinel) {
-	hctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	require.NoError(t, s.WaitHealthy(hctx))
-	old, err := s.Master(ctx)
-	require.NoError(t, err)
-	sent := redis.NewClient(&redis.Options{Addr: s.Sentinels()[0].Addr()})
-	defer sent.Close()
-	start := time.Now()
-	require.NoError(t, sent.Do(ctx, "SENTINEL", "FAILOVER", s.MasterName()).Err())
-	promoted, err := s.WaitPromotion(hctx, "", old)
-	require.NoError(t, err)
-	t.Logf("SENTINEL FAILOVER: %s promoted after %s", promoted.Name, time.Since(start).Round(time.Millisecond))
-	recoverTopology(t, ctx, s, nil, old)
 }
 
 // On Sentinel, WAIT 1 is not enough across a SENTINEL FAILOVER (the old master keeps
@@ -321,7 +250,7 @@ func TestCheckerSentinel(t *testing.T) {
 	}{
 		{"kill", 1, injectFault(t, s, cluster.FaultKill, 0)},
 		{"partition", 1, injectFault(t, s, cluster.FaultPartition, 0)},
-		{"SENTINEL FAILOVER", 2, func(ctx context.Context) { sentinelFailover(t, ctx, s) }},
+		{"SENTINEL FAILOVER", 2, injectFault(t, s, cluster.FaultFailover, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := waitVariants(s, tc.wait)

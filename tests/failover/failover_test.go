@@ -297,27 +297,10 @@ func runDrillPadded(t *testing.T, topo cluster.Topology, st *store.Store, fault 
 	rctx, cancel2 := context.WithTimeout(ctx, time.Duration(rounds)*time.Minute)
 	defer cancel2()
 	for range rounds {
-		master, err := topo.MasterForKey(ctx, key)
+		ep, err := cluster.RunEpisode(ctx, topo, fault, cluster.EpisodeOptions{Key: key, Hold: hold, Logf: t.Logf})
 		require.NoError(t, err)
-		dur := time.Minute
-		if hold > 0 {
-			dur = hold // a bounded fault that heals itself, e.g. a 5 s pause
-		}
-		f, err := topo.Inject(ctx, fault, master, dur)
-		require.NoError(t, err)
-		starts = append(starts, f.Start)
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		promoted, err := topo.WaitPromotion(pctx, key, master)
-		cancel()
-		require.NoError(t, err)
-		r := round{master: master, promoted: promoted, promotion: time.Since(f.Start)}
-		t.Logf("%s %s: %s promoted after %s", fault, master.Name, promoted.Name, r.promotion.Round(time.Millisecond))
-		if hold > 0 {
-			<-f.Healed()
-		}
-		require.NoError(t, f.Heal(ctx))
-		require.NoError(t, topo.WaitRole(rctx, master, cluster.RoleReplica), "the old master rejoins as a replica")
-		require.NoError(t, topo.WaitHealthy(rctx))
+		starts = append(starts, ep.Start)
+		r := round{master: ep.Master, promoted: ep.Promoted, promotion: ep.Promotion}
 		// Load on the healed topology for a moment.
 		n := d.ops.Load()
 		require.Eventually(t, func() bool { return d.ops.Load() > n+200 }, 20*time.Second, 10*time.Millisecond)
@@ -616,21 +599,14 @@ func manualSentinelFailover(t *testing.T, s *cluster.Sentinel, wait int) {
 		st, err := store.New(tunedClient(t, s), opts...)
 		require.NoError(t, err)
 		d := newDrill(t, st, 4, 25)
-		old, err := s.Master(ctx)
-		require.NoError(t, err)
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() { d.run(stop, 30*time.Second); close(done) }()
 		require.Eventually(t, func() bool { return d.ops.Load() > 200 }, 10*time.Second, 10*time.Millisecond)
 
-		sent := redis.NewClient(&redis.Options{Addr: s.Sentinels()[0].Addr()})
-		defer sent.Close()
-		start := time.Now()
-		require.NoError(t, sent.Do(ctx, "SENTINEL", "FAILOVER", s.MasterName()).Err())
-		promoted, err := s.WaitPromotion(hctx, "", old)
+		// SENTINEL FAILOVER, until the old master is demoted and the topology healthy.
+		_, err = cluster.RunEpisode(ctx, s, cluster.FaultFailover, cluster.EpisodeOptions{Logf: t.Logf})
 		require.NoError(t, err)
-		t.Logf("SENTINEL FAILOVER: %s promoted after %s", promoted.Name, time.Since(start).Round(time.Millisecond))
-		require.NoError(t, s.WaitRole(hctx, old, cluster.RoleReplica), "the old master is demoted")
 		n := d.ops.Load()
 		require.Eventually(t, func() bool { return d.ops.Load() > n+500 }, 45*time.Second, 10*time.Millisecond)
 		close(stop)

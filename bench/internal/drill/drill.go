@@ -113,7 +113,6 @@ const (
 	overrun          = 90 * time.Second // how much longer than --duration the load may run
 	probeInterval    = 50 * time.Millisecond
 	afterMin         = 3 * time.Second // load after the last fault healed, at least
-	standaloneHold   = 3 * time.Second
 )
 
 // errFailed is returned after the report when a hasession run lost sessions or
@@ -483,76 +482,24 @@ func (t *ownTarget) waitHealthy(ctx context.Context) error {
 }
 
 func (t *ownTarget) inject(ctx context.Context, fault, key string, hold time.Duration, ev *faultEvent, p *progressLog) error {
-	master, err := t.topo.MasterForKey(ctx, key)
-	if err != nil {
+	ev.Kind = fault
+	ep, err := cluster.RunEpisode(ctx, t.topo, cluster.FaultKind(fault), cluster.EpisodeOptions{
+		Key: key, Hold: hold, PromotionTimeout: promotionTimeout, HealTimeout: healTimeout, Logf: p.logf,
+	})
+	if ep == nil {
 		return err
 	}
-	ev.Kind, ev.Node = fault, master.Name
-	standalone := t.topo.Kind() == cluster.KindStandalone
-	if standalone && hold == 0 {
-		hold = standaloneHold
+	ev.Node, ev.start = ep.Master.Name, ep.Start
+	if ep.Promoted != nil {
+		ev.Promoted, ev.PromotedS = ep.Promoted.Name, report.Ptr(report.Seconds(ep.Promotion))
 	}
-	var f *cluster.Fault
-	if fault == "failover" {
-		if err := cluster.Failover(ctx, t.topo.Kind(), t.topo.UniversalOptions(), master.Addr()); err != nil {
-			return err
-		}
-		ev.start = time.Now()
-	} else {
-		bound := hold
-		if bound == 0 {
-			bound = time.Minute // healed as soon as a replica is promoted
-		}
-		fk, err := cluster.ParseFaultKind(fault)
-		if err != nil {
-			return err
-		}
-		if f, err = t.topo.Inject(ctx, fk, master, bound); err != nil {
-			return err
-		}
-		ev.start = f.Start
+	if ep.Healed > 0 {
+		ev.HealedS = report.Ptr(report.Seconds(ep.Healed))
 	}
-	p.logf("%s %s", fault, master.Name)
-	var errs []error
-	if !standalone {
-		pctx, cancel := context.WithTimeout(ctx, promotionTimeout)
-		promoted, err := t.topo.WaitPromotion(pctx, key, master)
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("no promotion: %w", err))
-		} else {
-			ev.Promoted, ev.PromotedS = promoted.Name, since(ev.start)
-			p.logf("%s promoted after %.2fs", promoted.Name, *ev.PromotedS)
-		}
+	if !ep.HealthyAt.IsZero() {
+		ev.healthy, ev.HealthyS = ep.HealthyAt, report.Ptr(report.Seconds(ep.Healthy))
 	}
-	if f != nil {
-		if hold > 0 {
-			select {
-			case <-f.Healed():
-			case <-ctx.Done():
-			}
-		}
-		hctx, cancel := context.WithTimeout(context.Background(), healTimeout)
-		err := f.Heal(hctx)
-		cancel()
-		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("heal: %w", err))...)
-		}
-		ev.HealedS = since(ev.start)
-	}
-	hctx, cancel := context.WithTimeout(ctx, healTimeout)
-	defer cancel()
-	if !standalone {
-		if err := t.topo.WaitRole(hctx, master, cluster.RoleReplica); err != nil {
-			errs = append(errs, fmt.Errorf("%s did not rejoin as a replica: %w", master.Name, err))
-		}
-	}
-	if err := t.topo.WaitHealthy(hctx); err != nil {
-		errs = append(errs, err)
-	}
-	ev.healthy = time.Now()
-	ev.HealthyS = since(ev.start)
-	return errors.Join(errs...)
+	return err
 }
 
 // existingTarget is a deployment the operator owns: graceful failovers only, nothing is
