@@ -320,19 +320,7 @@ func TestDestroyCutShortEndsAllOrNothing(t *testing.T) {
 	t.Cleanup(func() { testhook.SetDestroyHopHook(nil) })
 	for cut := 1; cut <= 4; cut++ {
 		ctx := t.Context()
-		s, _ := st.NewSession()
-		s.SetUser("alice")
-		_ = s.Set("n", 1)
-		if err := st.Save(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-		ids := []string{s.ID()}
-		for range 2 {
-			if err := st.Rotate(ctx, s); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, s.ID())
-		}
+		_, ids := rotatedChain(t, st, 2)
 		dctx, cancel := context.WithCancel(ctx)
 		hops := 0
 		testhook.SetDestroyHopHook(func() {
@@ -419,19 +407,7 @@ func TestRevokeAndDestroyAfterALogoutReachWhatLoadFinds(t *testing.T) {
 	st := sharedStandaloneStore(t, store.WithPrefix("logout-reach:"), store.WithGracePeriod(time.Minute))
 	for _, again := range []string{"revoke", "destroy"} {
 		for from := 1; from < testhook.MaxHops; from++ {
-			s, _ := st.NewSession()
-			s.SetUser("alice")
-			_ = s.Set("n", 1)
-			if err := st.Save(ctx, s); err != nil {
-				t.Fatal(err)
-			}
-			ids := []string{s.ID()}
-			for range testhook.MaxHops {
-				if err := st.Rotate(ctx, s); err != nil {
-					t.Fatal(err)
-				}
-				ids = append(ids, s.ID())
-			}
+			s, ids := rotatedChain(t, st, testhook.MaxHops)
 			if err := st.Destroy(ctx, ids[0]); err != nil {
 				t.Fatal(err)
 			}
@@ -457,4 +433,25 @@ func TestRevokeAndDestroyAfterALogoutReachWhatLoadFinds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rotatedChain saves a new session of alice and rotates it n times: the session and its
+// IDs, oldest first.
+func rotatedChain(t *testing.T, st *store.Store, n int) (*store.Session, []string) {
+	t.Helper()
+	ctx := t.Context()
+	s, _ := st.NewSession()
+	s.SetUser("alice")
+	_ = s.Set("n", 1)
+	if err := st.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{s.ID()}
+	for range n {
+		if err := st.Rotate(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID())
+	}
+	return s, ids
 }
