@@ -30,7 +30,10 @@
 // no cookie unless something is stored in it. A malformed cookie is treated the same and
 // never reaches Redis. A request with a valid cookie costs one load (one round trip; the
 // store extends the session's TTL at most once per touch interval), and one save only if
-// the session changed.
+// the session changed. A request may carry several cookies of the session's name (one
+// set for a parent domain or another path beside the current one): the first that names
+// a live session wins, so a stale or malformed one does not log the user out; malformed
+// ones cost nothing, and at most three well-formed ones are loaded.
 //
 // # Cookies
 //

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hasession/hasession/internal/sid"
 	"github.com/hasession/hasession/store"
 )
 
@@ -100,10 +101,30 @@ type requestState struct {
 	rw   responseWriter
 }
 
-// load fills h with the session the request's cookie names, or a new one.
+// maxCookieTries bounds the session cookies of one request that load reads from Redis
+// (see load): a request carrying more is not a browser's.
+const maxCookieTries = 3
+
+// load fills h with the session the request's cookie names, or a new one. A request may
+// carry several cookies of the session's name (one set for a parent domain or another
+// path beside the current one; browsers send the most specific path first): load takes
+// the first that names a live session, so that a stale or malformed one does not log the
+// user out. Malformed values are skipped without a round trip; at most maxCookieTries
+// well-formed ones are loaded.
 func (m *Manager) load(r *http.Request, h *Session) error {
 	h.m = m
-	if c, err := r.Cookie(m.cfg.name); err == nil && c.Value != "" {
+	tries := 0
+	for _, c := range r.CookiesNamed(m.cfg.name) {
+		if c.Value == "" || !sid.Valid(c.Value) {
+			if !h.hadCookie {
+				h.cookieID, h.hadCookie = c.Value, c.Value != ""
+			}
+			continue
+		}
+		if tries == maxCookieTries {
+			break
+		}
+		tries++
 		h.cookieID, h.hadCookie = c.Value, true
 		ctx, cancel := m.opContext(r.Context())
 		s, err := m.st.Load(ctx, c.Value)
