@@ -42,7 +42,11 @@
 // re-sent with every response that carries a stored session, keeping the browser's copy in
 // step with the sliding expiry. [WithPersistentCookie](false) makes it a session cookie,
 // sent only when the session is first saved or changes ID. Responses carry Vary: Cookie,
-// and Cache-Control: no-cache="Set-Cookie" when they set the cookie.
+// and Cache-Control: no-cache="Set-Cookie" when they set the cookie. A Secure cookie set
+// in answer to a plain-HTTP request for a host other than localhost (a LAN address in
+// development, a proxy that does not say X-Forwarded-Proto: https) is dropped by the
+// browser, and every request of that visitor then starts a new session: the Manager logs
+// a warning about it once, through [WithLogger]'s logger.
 //
 // # After the response has started
 //

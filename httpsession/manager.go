@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hasession/hasession/internal/sid"
@@ -19,6 +21,8 @@ type Manager struct {
 	cfg     config
 	onError ErrorHandler
 	logger  *slog.Logger // WithLogger's, or one that discards: never nil
+
+	warnedInsecure atomic.Bool // the plain-HTTP warning went out (see warnInsecure)
 }
 
 // New returns a Manager on the store. Invalid options are an error here, never later.
@@ -150,7 +154,8 @@ func (m *Manager) load(r *http.Request, h *Session) error {
 
 // commit saves the session if it changed and adds the cookie to the response's headers.
 // It runs once per request.
-func (m *Manager) commit(ctx context.Context, hdr http.Header, h *Session) error {
+func (m *Manager) commit(r *http.Request, hdr http.Header, h *Session) error {
+	ctx := r.Context()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.committed {
@@ -171,11 +176,43 @@ func (m *Manager) commit(ctx context.Context, hdr http.Header, h *Session) error
 	case !s.IsNew():
 		if id := s.ID(); m.cfg.persistent || id != h.cookieID {
 			m.setCookie(hdr, id, s.ExpiresAt())
+			m.warnInsecure(r)
 		}
 	case h.destroyed && h.hadCookie:
 		m.setCookie(hdr, "", time.Time{})
 	}
 	return nil
+}
+
+// warnInsecure logs, once per Manager, that a Secure session cookie went out in answer
+// to a plain-HTTP request for a host other than localhost (or a loopback address, which
+// browsers treat as secure): the browser drops the cookie, so every request of that
+// visitor starts a new session. A request a proxy received over HTTPS
+// (X-Forwarded-Proto: https, or Forwarded: proto=https) is not plain.
+func (m *Manager) warnInsecure(r *http.Request) {
+	if !m.cfg.secure || r.TLS != nil || m.warnedInsecure.Load() {
+		return
+	}
+	if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") ||
+		strings.Contains(strings.ToLower(r.Header.Get("Forwarded")), "proto=https") {
+		return
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	if m.warnedInsecure.Swap(true) {
+		return
+	}
+	m.logger.LogAttrs(r.Context(), slog.LevelWarn, "hasession: a Secure session cookie was set in answer to a plain-HTTP request: browsers drop it, so every request starts a new session; serve over HTTPS, or use WithSecure(false) for local development over HTTP",
+		slog.String("host", r.Host))
 }
 
 // opContext returns the context of one load or save (see WithTimeout).

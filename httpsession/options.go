@@ -95,7 +95,9 @@ func WithCookieDomain(domain string) Option {
 }
 
 // WithSecure sets the cookie's Secure attribute. Default true: the cookie is only sent
-// over HTTPS. Turn it off only for local development over plain HTTP.
+// over HTTPS. Turn it off only for local development over plain HTTP (browsers accept a
+// Secure cookie from http://localhost, not from a LAN address: the Manager logs a warning
+// once when it sets one in answer to such a request).
 func WithSecure(secure bool) Option {
 	return func(c *config) error {
 		c.secure = secure

@@ -25,7 +25,7 @@ func (w *responseWriter) commit() bool {
 		return !w.failed
 	}
 	w.done = true
-	if err := w.m.commit(w.r.Context(), w.ResponseWriter.Header(), w.h); err != nil {
+	if err := w.m.commit(w.r, w.ResponseWriter.Header(), w.h); err != nil {
 		w.failed = true
 		w.m.onError(w.ResponseWriter, w.r, err)
 		return false
