@@ -48,6 +48,12 @@
 // browser, and every request of that visitor then starts a new session: the Manager logs
 // a warning about it once, through [WithLogger]'s logger.
 //
+// # Several Managers
+//
+// Managers may be nested (a site's session and an admin area's, each with its own cookie
+// name): each one's session is found with [Manager.FromContext]; the package's
+// FromContext gives the innermost one's.
+//
 // # After the response has started
 //
 // The session is saved, and the cookie decided, before the first byte of the response:

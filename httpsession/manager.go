@@ -88,6 +88,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rs := &requestState{}
 		h := &rs.sess
+		h.outer = FromContext(r.Context())
 		if err := m.load(r, h); err != nil {
 			m.onError(w, r, err)
 			return

@@ -25,10 +25,25 @@ var (
 type ctxKey struct{}
 
 // FromContext returns the request's session, or nil when the request did not go through
-// [Manager.Handler]. Call it with r.Context().
+// [Manager.Handler]. Call it with r.Context(). Where Managers are nested (one handler
+// inside another's), it returns the innermost one's session: [Manager.FromContext] names
+// the Manager.
 func FromContext(ctx context.Context) *Session {
 	s, _ := ctx.Value(ctxKey{}).(*Session)
 	return s
+}
+
+// FromContext returns the request's session of this Manager, or nil when the request did
+// not go through m's Handler. Several Managers (each with its own cookie name, on their
+// own stores or on one) may wrap one handler, one inside the other: each one's session is
+// found by its Manager.
+func (m *Manager) FromContext(ctx context.Context) *Session {
+	for h := FromContext(ctx); h != nil; h = h.outer {
+		if h.m == m {
+			return h
+		}
+	}
+	return nil
 }
 
 // Session is the request's session as handlers see it: a [store.Session] that the
@@ -48,9 +63,10 @@ func FromContext(ctx context.Context) *Session {
 //
 // A Session is safe for concurrent use, for the duration of the request.
 type Session struct {
-	m  *Manager
-	mu sync.Mutex
-	s  *store.Session // the request's current session: Destroy and Update replace it
+	m     *Manager
+	outer *Session // the session of the Manager whose Handler wraps this one's, if any
+	mu    sync.Mutex
+	s     *store.Session // the request's current session: Destroy and Update replace it
 
 	cookieID  string // the cookie's value, "" without a cookie
 	hadCookie bool
