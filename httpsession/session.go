@@ -152,6 +152,23 @@ func (h *Session) Delete(key string) error {
 	})
 }
 
+// Pop returns the attribute decoded into dst and deletes it with the response, in one
+// step: a flash message, shown once (see [store.Session.Pop]; read it with
+// [store.Get] or Get to leave it). ErrNoAttribute when there is none; ErrCommitted,
+// having done nothing, once the response has started.
+func (h *Session) Pop(key string, dst any) error {
+	return h.change(func(s *store.Session) error { return s.Pop(key, dst) })
+}
+
+// Clear deletes every attribute with the response; the session, its ID and user stay. It
+// returns ErrCommitted, having done nothing, once the response has started.
+func (h *Session) Clear() error {
+	return h.change(func(s *store.Session) error {
+		s.Clear()
+		return nil
+	})
+}
+
 // SetUser sets the user the session belongs to ("" clears it), saved with the response;
 // call Rotate with it on login. It returns ErrCommitted, having done nothing, once the
 // response has started.

@@ -175,6 +175,11 @@ func (s *Session) Set(key string, v any) error {
 func (s *Session) Delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.deleteLocked(key)
+}
+
+// deleteLocked is Delete with s.mu held.
+func (s *Session) deleteLocked(key string) {
 	_, stored := s.find(key)
 	if !stored {
 		delete(s.changes, key)
