@@ -77,6 +77,8 @@ type mutator struct {
 var mutators = []mutator{
 	{"Set", func(_ context.Context, s *httpsession.Session) error { return s.Set("k", "v") }},
 	{"Delete", func(_ context.Context, s *httpsession.Session) error { return s.Delete("k") }},
+	{"Pop", func(_ context.Context, s *httpsession.Session) error { return s.Pop("k", new(string)) }},
+	{"Clear", func(_ context.Context, s *httpsession.Session) error { return s.Clear() }},
 	{"SetUser", func(_ context.Context, s *httpsession.Session) error { return s.SetUser("ada") }},
 	{"Rotate", func(ctx context.Context, s *httpsession.Session) error { return s.Rotate(ctx) }},
 	{"Destroy", func(ctx context.Context, s *httpsession.Session) error { return s.Destroy(ctx) }},

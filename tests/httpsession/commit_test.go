@@ -44,6 +44,8 @@ func TestMutatorsAfterCommit(t *testing.T) {
 		{"Set", func(_ context.Context, s *httpsession.Session) error { return s.Set("k", "changed") }},
 		{"Set a new attribute", func(_ context.Context, s *httpsession.Session) error { return s.Set("new", "x") }},
 		{"Delete", func(_ context.Context, s *httpsession.Session) error { return s.Delete("k") }},
+		{"Pop", func(_ context.Context, s *httpsession.Session) error { return s.Pop("k", new(string)) }},
+		{"Clear", func(_ context.Context, s *httpsession.Session) error { return s.Clear() }},
 		{"SetUser", func(_ context.Context, s *httpsession.Session) error { return s.SetUser("bob") }},
 		{"SetUser to anonymous", func(_ context.Context, s *httpsession.Session) error { return s.SetUser("") }},
 		{"Rotate", func(ctx context.Context, s *httpsession.Session) error { return s.Rotate(ctx) }},
