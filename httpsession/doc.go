@@ -48,6 +48,12 @@
 // browser, and every request of that visitor then starts a new session: the Manager logs
 // a warning about it once, through [WithLogger]'s logger.
 //
+// # API clients
+//
+// [WithHeader]("X-Session-Id") carries the ID in a header as well, for clients that keep
+// no cookies: the header names the request's session first, and the responses that give
+// the client an ID (a new session saved, a rotation) carry it there.
+//
 // # Several Managers
 //
 // Managers may be nested (a site's session and an admin area's, each with its own cookie

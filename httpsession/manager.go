@@ -119,6 +119,17 @@ const maxCookieTries = 3
 func (m *Manager) load(r *http.Request, h *Session) error {
 	h.m = m
 	tries := 0
+	if m.cfg.header != "" {
+		if v := r.Header.Get(m.cfg.header); v != "" {
+			h.cookieID, h.hadCookie = v, true
+			if sid.Valid(v) {
+				tries++
+				if found, err := m.loadID(r, h, v); found || err != nil {
+					return err
+				}
+			}
+		}
+	}
 	for _, c := range r.CookiesNamed(m.cfg.name) {
 		if c.Value == "" || !sid.Valid(c.Value) {
 			if !h.hadCookie {
@@ -131,17 +142,7 @@ func (m *Manager) load(r *http.Request, h *Session) error {
 		}
 		tries++
 		h.cookieID, h.hadCookie = c.Value, true
-		ctx, cancel := m.opContext(r.Context())
-		s, err := m.st.Load(ctx, c.Value)
-		cancel()
-		switch {
-		case err == nil:
-			h.s = s
-			return nil
-		case errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrNotFound):
-		case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrCodecMismatch):
-			m.logger.LogAttrs(r.Context(), slog.LevelWarn, "hasession: unreadable session replaced by a new one", slog.Any("err", err))
-		default:
+		if found, err := m.loadID(r, h, c.Value); found || err != nil {
 			return err
 		}
 	}
@@ -151,6 +152,25 @@ func (m *Manager) load(r *http.Request, h *Session) error {
 	}
 	h.s = s
 	return nil
+}
+
+// loadID loads the session id names into h; found is false when there is none (gone, or
+// unreadable: logged), err an error the request fails with.
+func (m *Manager) loadID(r *http.Request, h *Session, id string) (found bool, err error) {
+	ctx, cancel := m.opContext(r.Context())
+	s, err := m.st.Load(ctx, id)
+	cancel()
+	switch {
+	case err == nil:
+		h.s = s
+		return true, nil
+	case errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrCodecMismatch):
+		m.logger.LogAttrs(r.Context(), slog.LevelWarn, "hasession: unreadable session replaced by a new one", slog.Any("err", err))
+	default:
+		return false, err
+	}
+	return false, nil
 }
 
 // commit saves the session if it changed and adds the cookie to the response's headers.
@@ -172,15 +192,25 @@ func (m *Manager) commit(r *http.Request, hdr http.Header, h *Session) error {
 			return err
 		}
 	}
-	addVaryCookie(hdr)
+	addVary(hdr, "Cookie")
+	if m.cfg.header != "" {
+		addVary(hdr, m.cfg.header)
+	}
 	switch {
 	case !s.IsNew():
-		if id := s.ID(); m.cfg.persistent || id != h.cookieID {
+		id := s.ID()
+		if m.cfg.persistent || id != h.cookieID {
 			m.setCookie(hdr, id, s.ExpiresAt())
 			m.warnInsecure(r)
 		}
+		if m.cfg.header != "" && id != h.cookieID {
+			hdr.Set(m.cfg.header, id)
+		}
 	case h.destroyed && h.hadCookie:
 		m.setCookie(hdr, "", time.Time{})
+		if m.cfg.header != "" {
+			hdr.Set(m.cfg.header, "")
+		}
 	}
 	return nil
 }
@@ -249,16 +279,16 @@ func (m *Manager) setCookie(hdr http.Header, value string, expires time.Time) {
 	hdr.Add("Cache-Control", `no-cache="Set-Cookie"`)
 }
 
-// addVaryCookie adds Cookie to the Vary header unless it is there already.
-func addVaryCookie(hdr http.Header) {
+// addVary adds name to the Vary header unless it is there already.
+func addVary(hdr http.Header, name string) {
 	for _, v := range hdr["Vary"] {
 		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, "Cookie") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, name) {
 				return
 			}
 		}
 	}
-	hdr.Add("Vary", "Cookie")
+	hdr.Add("Vary", name)
 }
 
 // defaultError logs the error and answers: 409 Conflict, logged as a warning, for a save

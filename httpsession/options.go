@@ -29,6 +29,7 @@ type config struct {
 	timeout    time.Duration
 	onError    ErrorHandler
 	logger     *slog.Logger
+	header     string // WithHeader's; "" for the cookie alone
 }
 
 // DefaultCookieName is the session cookie's name unless WithCookieName says otherwise.
@@ -72,6 +73,34 @@ func WithCookieName(name string) Option {
 		c.name = name
 		return nil
 	}
+}
+
+// WithHeader makes the Manager carry the session's ID in a header as well as in the
+// cookie, for API and mobile clients that keep no cookies (Spring Session's
+// HeaderHttpSessionIdResolver does the same): a request's header, when present, names
+// its session first, validated as a cookie is (a malformed ID costs no round trip and
+// gets a new session; one that names no live session falls back to the cookies); a
+// response that gives the client an ID — a session saved for the first time, or rotated
+// — carries it in that header, and the response to a Destroy carries the header empty.
+// Responses carry Vary with the header's name. name is a header field name such as
+// "X-Session-Id"; an empty or malformed one is an error at New.
+func WithHeader(name string) Option {
+	return func(c *config) error {
+		if name == "" || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+			return fmt.Errorf("hasession: invalid header name %q", name)
+		}
+		c.header = http.CanonicalHeaderKey(name)
+		return nil
+	}
+}
+
+// isTokenChar reports whether r may appear in a header field name (RFC 9110 token).
+func isTokenChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("!#$%&'*+-.^_`|~", r)
 }
 
 // WithCookiePath sets the cookie's Path attribute. Default "/". It must start with "/".
