@@ -68,14 +68,9 @@ func TestSessionIDInAHeader(t *testing.T) {
 				if id != "" {
 					req.Header.Set(hdr, id)
 				}
-				resp, err := c.Do(req)
-				require.NoError(t, err)
-				defer resp.Body.Close()
-				body, err := io.ReadAll(resp.Body)
-				require.NoError(t, err)
-				require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
+				resp, body := send(t, c, req)
 				require.Contains(t, resp.Header.Values("Vary"), hdr)
-				return resp, string(body)
+				return resp, body
 			}
 
 			resp, _ := call("/set?v=1", "")

@@ -190,12 +190,19 @@ func (a *app) get(t *testing.T, c *http.Client, path string, cookies ...*http.Co
 	for _, ck := range cookies {
 		req.AddCookie(ck)
 	}
+	return send(t, c, req)
+}
+
+// send sends req with c, requires 200 OK, and returns the response (body read and
+// closed) and its body.
+func send(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := c.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", path, body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", req.Method, req.URL.Path, body)
 	return resp, string(body)
 }
 

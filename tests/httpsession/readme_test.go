@@ -2,7 +2,6 @@ package httpsession_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -79,18 +78,13 @@ func TestReadmeQuickStart(t *testing.T) {
 		if cookie != "" {
 			req.Header.Set("Cookie", "hasession="+cookie)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", method, path, body)
+		resp, body := send(t, http.DefaultClient, req)
 		for _, c := range resp.Cookies() {
 			if c.Name == "hasession" && c.MaxAge >= 0 {
 				cookie = c.Value
 			}
 		}
-		return strings.TrimSpace(string(body)), cookie
+		return strings.TrimSpace(body), cookie
 	}
 
 	body, anon := call("POST", "/cart", "", url.Values{"item": {"book"}})
