@@ -276,12 +276,13 @@ type replyProxy struct {
 	conns       map[net.Conn]struct{}
 	wg          sync.WaitGroup
 	closed      bool
+	done        chan struct{} // closed by close: held replies are dropped at once
 }
 
 func startProxy(t *testing.T, upstream string, drop, delay float64, hold time.Duration) *replyProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &replyProxy{ln: ln, upstream: upstream, drop: drop, delay: delay, hold: hold, conns: map[net.Conn]struct{}{}}
+	p := &replyProxy{ln: ln, upstream: upstream, drop: drop, delay: delay, hold: hold, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	p.wg.Go(p.accept)
 	t.Cleanup(p.close)
 	return p
@@ -302,6 +303,9 @@ func (p *replyProxy) track(c net.Conn) bool {
 
 func (p *replyProxy) close() {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.done)
+	}
 	p.closed = true
 	_ = p.ln.Close()
 	for c := range p.conns {
@@ -346,7 +350,15 @@ func (p *replyProxy) replies(u, c net.Conn) {
 				return // the reply is lost; the client sees its connection close
 			case x < p.drop+p.delay:
 				p.delayed.Add(1)
-				time.Sleep(p.hold) // a slow network: the caller's deadline passes first
+				// The fault itself: a slow network holds the reply until the caller's
+				// deadline has passed (a closing proxy drops it instead).
+				t := time.NewTimer(p.hold)
+				select {
+				case <-t.C:
+				case <-p.done:
+					t.Stop()
+					return
+				}
 			}
 			if _, werr := c.Write(buf[:n]); werr != nil {
 				return
