@@ -1,9 +1,6 @@
 package store
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Getter is what reads an attribute: a *Session, or a request's session in package
 // httpsession.
@@ -39,19 +36,12 @@ func GetOr[T any](s Getter, key string, def T) (T, error) {
 func (s *Session) Pop(key string, dst any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var data []byte
-	if c, ok := s.changes[key]; ok {
-		if c.del {
-			return ErrNoAttribute
-		}
-		data = c.val
-	} else if v, ok := s.find(key); ok {
-		data = []byte(v)
-	} else {
+	data, ok := s.encodedLocked(key)
+	if !ok {
 		return ErrNoAttribute
 	}
-	if err := s.st.o.codec.Unmarshal(data, dst); err != nil {
-		return fmt.Errorf("hasession: attribute %q: %w", key, err)
+	if err := s.decode(key, data, dst); err != nil {
+		return err
 	}
 	s.deleteLocked(key)
 	return nil

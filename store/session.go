@@ -130,21 +130,29 @@ func (s *Session) Has(key string) bool {
 // attribute, or the codec's error when the value does not decode into dst.
 func (s *Session) Get(key string, dst any) error {
 	s.mu.Lock()
-	var data []byte
-	if c, ok := s.changes[key]; ok {
-		if c.del {
-			s.mu.Unlock()
-			return ErrNoAttribute
-		}
-		data = c.val
-	} else if v, ok := s.find(key); ok {
-		// Read-only view of the reply's bytes: codecs copy what they keep.
-		data = unsafe.Slice(unsafe.StringData(v), len(v))
-	} else {
-		s.mu.Unlock()
+	data, ok := s.encodedLocked(key)
+	s.mu.Unlock()
+	if !ok {
 		return ErrNoAttribute
 	}
-	s.mu.Unlock()
+	return s.decode(key, data, dst)
+}
+
+// encodedLocked returns the attribute's encoded value as this request sees it (a pending
+// change first), with s.mu held; false when there is none. A stored value is a read-only
+// view of the reply's bytes: codecs copy what they keep.
+func (s *Session) encodedLocked(key string) ([]byte, bool) {
+	if c, ok := s.changes[key]; ok {
+		return c.val, !c.del
+	}
+	if v, ok := s.find(key); ok {
+		return unsafe.Slice(unsafe.StringData(v), len(v)), true
+	}
+	return nil, false
+}
+
+// decode decodes the attribute key's encoded value into dst.
+func (s *Session) decode(key string, data []byte, dst any) error {
 	if err := s.st.o.codec.Unmarshal(data, dst); err != nil {
 		return fmt.Errorf("hasession: attribute %q: %w", key, err)
 	}
