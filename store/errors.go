@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Errors returned by the store. Match them with errors.Is; the typed ones with errors.As.
@@ -43,6 +44,35 @@ var (
 	// Redis.
 	ErrClosed = errors.New("hasession: store closed")
 )
+
+// ErrInvalidExpiry: a session's own idle timeout or lifetime is out of range (see
+// [ExpiryError]). The session is unchanged.
+var ErrInvalidExpiry = errors.New("hasession: invalid session expiry")
+
+// ExpiryError reports an idle timeout or lifetime given to a session that is out of
+// range: under Min (1 s; zero and negative included) or over Max, the store's maximum
+// ([WithMaxIdleTimeout], [WithMaxLifetime]). It matches [ErrInvalidExpiry]. The session
+// is unchanged, and nothing was sent to Redis.
+type ExpiryError struct {
+	Setting string        // "idle timeout" or "lifetime"
+	Value   time.Duration // what was asked
+	Min     time.Duration // the shortest allowed: 1 s
+	Max     time.Duration // the longest allowed: the store's maximum
+}
+
+func (e *ExpiryError) Error() string {
+	opt := "WithMaxIdleTimeout"
+	if e.Setting == "lifetime" {
+		opt = "WithMaxLifetime"
+	}
+	if e.Value > e.Max {
+		return fmt.Sprintf("hasession: session %s %s is over the store's maximum of %s (store.%s)", e.Setting, e.Value, e.Max, opt)
+	}
+	return fmt.Sprintf("hasession: session %s %s is under %s", e.Setting, e.Value, e.Min)
+}
+
+// Is makes errors.Is(err, ErrInvalidExpiry) true.
+func (e *ExpiryError) Is(target error) bool { return target == ErrInvalidExpiry }
 
 // SizeError reports a session whose encoded attributes exceed the size limit. Nothing was
 // sent to Redis.

@@ -55,10 +55,11 @@ func (st *Store) indexKey(user string) string {
 }
 
 // indexAdd lists the session tag in the user's index (see index_add.lua) and returns
-// Redis time: deadline is the session's absolute deadline, or "" for a new session.
-func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (int64, error) {
+// Redis time: deadline is the session's absolute deadline, or "" for a new session,
+// whose lifetime (ms) is lifeMs.
+func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any, lifeMs int64) (int64, error) {
 	idx := st.indexKey(user)
-	span := st.lifeMs + pendingMs
+	span := lifeMs + pendingMs
 	now, err := do(st, ctx, opIndex, func(ctx context.Context) (int64, error) {
 		v, err := st.runWrite(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
 		if errors.Is(err, ErrNotAcknowledged) {

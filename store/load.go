@@ -21,6 +21,7 @@ import (
 // rotation or destroy that came between the two round trips is seen (followed, or
 // ErrNotFound). A rotated session's old ID leads to the new session during the grace
 // period (one more round trip): the returned session's ID is then the new one.
+// The idle timeout is the session's own where it has one (Session.SetIdleTimeout).
 //
 // Other errors: *CodecError (ErrCodecMismatch), *CorruptError (ErrCorrupt), the context's
 // error, or a Redis error.
@@ -75,7 +76,7 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 	if err != nil || fwd != "" {
 		return nil, fwd, err
 	}
-	if time.Now().UnixMilli()-s.touched < st.touchMs {
+	if time.Now().UnixMilli()-s.touched < st.touchMsFor(s.idle) {
 		st.stats.touchesSkipped.Add(1)
 		return s, "", nil
 	}
@@ -158,6 +159,20 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 			s.user, s.storedUser = val, val
 		case fCodec:
 			codecName = val
+		case fIdle:
+			s.idle, err = strconv.ParseInt(val, 10, 64)
+			if err == nil && s.idle <= 0 {
+				return "", &CorruptError{Key: key, Reason: "malformed session metadata: idle timeout " + quoteData(val)}
+			}
+		case fPersist:
+			switch val {
+			case "1":
+				s.persist = 1
+			case "0":
+				s.persist = -1
+			default:
+				return "", &CorruptError{Key: key, Reason: "malformed session metadata: persistence " + quoteData(val)}
+			}
 		case fSaveID, fPending:
 		case fForward:
 			return val, nil

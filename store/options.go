@@ -18,6 +18,8 @@ type options struct {
 	prefix        string
 	idle          time.Duration
 	absolute      time.Duration
+	maxIdle       time.Duration // 0: idle (see WithMaxIdleTimeout)
+	maxAbsolute   time.Duration // 0: absolute (see WithMaxLifetime)
 	touchInterval time.Duration
 	grace         time.Duration
 	codec         codec.Codec
@@ -92,9 +94,37 @@ func WithLifetime(d time.Duration) Option {
 	}
 }
 
+// WithMaxIdleTimeout sets the longest idle timeout a session may be given of its own
+// ([Session.SetIdleTimeout]). Default: the store's idle timeout, so that without this
+// option a session may only shorten its own. It may not be under the idle timeout.
+func WithMaxIdleTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < time.Second {
+			return fmt.Errorf("hasession: maximum idle timeout %s is under 1s", d)
+		}
+		o.maxIdle = d
+		return nil
+	}
+}
+
+// WithMaxLifetime sets the longest absolute lifetime a session may be given of its own
+// ([Session.SetLifetime]), such as a "remember me" login's 30 days beside the default
+// lifetime of everyone else. Default: the store's lifetime, so that without this option a
+// session may only shorten its own. It may not be under the lifetime.
+func WithMaxLifetime(d time.Duration) Option {
+	return func(o *options) error {
+		if d < time.Second {
+			return fmt.Errorf("hasession: maximum lifetime %s is under 1s", d)
+		}
+		o.maxAbsolute = d
+		return nil
+	}
+}
+
 // WithTouchInterval sets how stale the last touch must be before a load extends the
 // session's TTL. Default 1 minute; 0 touches on every load. It must be shorter than the
-// idle timeout. Between touches a session can expire up to this much earlier than a
+// idle timeout. A session with an idle timeout of its own shorter than the store's is
+// touched at the interval scaled by the same ratio. Between touches a session can expire up to this much earlier than a
 // touch-on-every-load store would let it.
 func WithTouchInterval(d time.Duration) Option {
 	return func(o *options) error {

@@ -22,6 +22,8 @@ const maxRotateCopies = 5
 // session. The forward step applies only if the old session was not saved since it was
 // copied; otherwise the copy is dropped and made again (at most 5 times, then
 // ErrConflict), so no concurrent save is lost.
+// The session's own idle timeout, lifetime and cookie persistence (stored, or set on s
+// and not saved yet) go with it: the new ID has the same ones.
 //
 // A rotation that changes who the session belongs to (the user stored before is not the
 // user after: a login, "" to "alice", or a switch, "alice" to "bob") leaves no forward
@@ -79,6 +81,12 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		}
 		oldID := cur.id
 		cur.changes = s.changes
+		// The session's own expiry goes along: what Redis holds, and what s changed.
+		cur.newIdle, cur.newLife, cur.newPersist = s.newIdle, s.newLife, s.newPersist
+		deadline := cur.deadline
+		if cur.newLife != 0 {
+			deadline = cur.created + cur.newLife
+		}
 		user := cur.user
 		if s.userSet {
 			user = s.user
@@ -90,7 +98,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		newKey, newTag := st.key(newID), st.tag(newID)
 		var until any = ""
 		if user != "" {
-			t, err := st.indexAdd(ctx, user, newTag, cur.deadline)
+			t, err := st.indexAdd(ctx, user, newTag, deadline, cur.lifeMsLocked())
 			if err != nil {
 				return err
 			}
@@ -102,6 +110,15 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		}
 		if user != "" {
 			a.user = "+" + user
+		}
+		// The copy is a new key: it gets the session's own idle timeout and persistence
+		// whether they changed or not.
+		a.ownIdle, a.lifetime, a.persist = cur.expiryArgs()
+		if cur.newIdle == 0 && cur.idle != 0 {
+			a.ownIdle = cur.idle
+		}
+		if cur.newPersist == 0 {
+			a.persist = persistArg(cur.persist)
 		}
 		r, err = st.save(ctx, newKey, a.copyOf(cur))
 		if errors.Is(err, ErrNotAcknowledged) {
@@ -129,6 +146,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		if n == 1 || n == 2 {
 			cur.applyChanges()
 			s.attrs, s.changes, s.userSet = cur.attrs, nil, false
+			s.idle, s.persist, s.newIdle, s.newLife, s.newPersist = cur.idle, cur.persist, 0, 0, 0
 			if cur.storedUser != "" {
 				st.indexRemove(ctx, cur.storedUser, st.tag(oldID))
 			}

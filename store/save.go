@@ -14,7 +14,9 @@ import (
 
 // Save writes the attributes changed since the session was loaded (set and deleted) and
 // the user, in one script that also bumps the version and sets the TTL to
-// min(idle timeout, absolute deadline − now), with now from Redis TIME. An unmodified
+// min(idle timeout, absolute deadline − now), with now from Redis TIME. The session's own
+// idle timeout, lifetime and cookie persistence, when set since the load, are saved with
+// it (see Session.SetIdleTimeout). An unmodified
 // session sends nothing. A save never resurrects a destroyed, expired or rotated-away
 // session (ErrNotFound). Each Save carries one save ID for all its attempts, so a save
 // retried after a lost reply is applied once and answered as it was the first time, also
@@ -55,6 +57,7 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 		expect: "", mode: saveUpdate, idle: st.idleArg, second: 0, codec: st.codecArg,
 		user: s.userArg(), created: 0, oldVersion: 0, until: "",
 	}
+	a.ownIdle, a.lifetime, a.persist = s.expiryArgs()
 	if s.isNew {
 		a.mode, a.second, a.created = saveNew, st.lifeArg, 0
 	} else if checkVersion && !testhook.IgnoreVersionCheck.Load() { // the switch: a broken build, for the history checker's tests
@@ -66,12 +69,22 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 		// A save that gives the session a user lists it in the user's index first.
 		var until any = ""
 		// (After a race, also when the user looks unchanged: the stored one was not.)
-		if s.userSet && s.user != "" && (s.user != s.storedUser || attempt > 0) {
+		listed := s.userSet && s.user != "" && (s.user != s.storedUser || attempt > 0)
+		// So does a save that changes the deadline of a user's session (SetLifetime): the
+		// index entry must not be dropped before the session ends.
+		user := s.user
+		if !listed && s.newLife != 0 && !s.isNew && (!s.userSet || s.user == s.storedUser) && s.storedUser != "" {
+			listed, user = true, s.storedUser
+		}
+		if listed {
 			var deadline any = ""
 			if !s.isNew {
 				deadline = s.deadline
+				if s.newLife != 0 {
+					deadline = s.created + s.newLife
+				}
 			}
-			t, err := st.indexAdd(ctx, s.user, st.tag(s.id), deadline)
+			t, err := st.indexAdd(ctx, user, st.tag(s.id), deadline, s.lifeMsLocked())
 			if err != nil {
 				return err
 			}
@@ -101,8 +114,11 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	if a.mode == saveUpdate && r.deadline == 0 {
 		// A retry answered where the session is gone since its first attempt applied: an
 		// update does not send the deadline and created-at, which never change under one
-		// key (see save.lua); s has them.
+		// key but by a lifetime it sends (see save.lua); s has them.
 		r.deadline, r.created = s.deadline, s.created
+		if life, ok := a.lifetime.(int64); ok {
+			r.deadline = s.created + life
+		}
 	}
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	s.isNew = false
@@ -110,15 +126,15 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	return ackErr
 }
 
-// saveArgs are the arguments of save.lua, ARGV[1] to ARGV[10] in its order, and build the
-// attribute tail (ARGV[11] on) from a session: the Go side of the script's contract,
+// saveArgs are the arguments of save.lua, ARGV[1] to ARGV[13] in its order, and build the
+// attribute tail (ARGV[14] on) from a session: the Go side of the script's contract,
 // which its header documents. Every field is sent as it is: set each one (a nil any is
 // not an empty string).
 type saveArgs struct {
 	saveID string   // ARGV[1]: 16 hex digits (newSaveID), the same for every attempt of one save
 	expect string   // ARGV[2]: the version the session must still have; '' for no check
 	mode   saveMode // ARGV[3]
-	idle   any      // ARGV[4]: the idle timeout (ms)
+	idle   any      // ARGV[4]: the store's idle timeout (ms)
 	// ARGV[5]: saveNew, the absolute lifetime (ms); saveCopy, the absolute deadline (ms
 	// since epoch); saveUpdate, 0 (the stored one applies).
 	second any
@@ -132,6 +148,14 @@ type saveArgs struct {
 	// ARGV[10]: '' or, when the save gives the session a user, the time (ms, Redis time)
 	// until which the user's index entry written just before is trusted.
 	until any
+	// ARGV[11]: '' or the session's own idle timeout (ms, an int64), stored in '_i'.
+	ownIdle any
+	// ARGV[12]: '' or the session's own lifetime (ms, an int64): the deadline becomes
+	// created-at + it.
+	lifetime any
+	// ARGV[13]: '' or the session's own cookie persistence: '1' persistent, '0' a
+	// session cookie (see persistArg).
+	persist string
 }
 
 // saveMode is save.lua's ARGV[3].
@@ -155,23 +179,24 @@ func (m saveMode) arg() any {
 	return "c"
 }
 
-// changes returns the arguments of a save of s's pending changes: ARGV[1] to ARGV[10],
-// then ARGV[11]: the number of deleted attributes, their fields, then field/value pairs
+// changes returns the arguments of a save of s's pending changes: ARGV[1] to ARGV[13],
+// then ARGV[14]: the number of deleted attributes, their fields, then field/value pairs
 // of the set ones (Session.appendChanges).
 func (a *saveArgs) changes(s *Session) []any {
-	return s.appendChanges(a.appendHead(make([]any, 0, 11+3*len(s.changes))))
+	return s.appendChanges(a.appendHead(make([]any, 0, 14+3*len(s.changes))))
 }
 
-// copyOf returns the arguments of a rotation's copy of s: ARGV[1] to ARGV[10], then
-// ARGV[11]: no deletion, and every attribute of s after its pending changes
+// copyOf returns the arguments of a rotation's copy of s: ARGV[1] to ARGV[13], then
+// ARGV[14]: no deletion, and every attribute of s after its pending changes
 // (Session.appendAll).
 func (a *saveArgs) copyOf(s *Session) []any {
-	return s.appendAll(a.appendHead(make([]any, 0, 11+len(s.attrs)+2*len(s.changes))))
+	return s.appendAll(a.appendHead(make([]any, 0, 14+len(s.attrs)+2*len(s.changes))))
 }
 
-// appendHead appends ARGV[1] to ARGV[10].
+// appendHead appends ARGV[1] to ARGV[13].
 func (a *saveArgs) appendHead(args []any) []any {
-	return append(args, a.saveID, a.expect, a.mode.arg(), a.idle, a.second, a.codec, a.user, a.created, a.oldVersion, a.until)
+	return append(args, a.saveID, a.expect, a.mode.arg(), a.idle, a.second, a.codec, a.user, a.created, a.oldVersion, a.until,
+		a.ownIdle, a.lifetime, a.persist)
 }
 
 type saveResult struct{ version, now, deadline, created int64 }

@@ -29,6 +29,16 @@ type Session struct {
 	storedUser string
 	isNew      bool // never saved
 	gone       bool
+
+	// The session's own expiry (see expiry.go), as stored: idle ('_i', ms; 0: the
+	// store's) and persist ('_p': 1 persistent, -1 a session cookie, 0 not chosen). Its
+	// own lifetime is deadline − created.
+	idle    int64
+	persist int8
+	// Changes to them not saved yet (0: none): newLife (ms) sets the deadline to
+	// created-at + newLife.
+	newIdle, newLife int64
+	newPersist       int8
 }
 
 type change struct {
@@ -77,7 +87,7 @@ func (s *Session) ExpiresAt() time.Time {
 	if s.isNew {
 		return time.Time{}
 	}
-	return time.UnixMilli(min(s.touched+s.st.idleMs, s.deadline))
+	return time.UnixMilli(min(s.touched+s.idleMsLocked(), s.deadline))
 }
 
 // User returns the user the session belongs to ("" for an anonymous session).
@@ -102,7 +112,9 @@ func (s *Session) Modified() bool {
 	return s.modified()
 }
 
-func (s *Session) modified() bool { return len(s.changes) > 0 || s.userSet }
+func (s *Session) modified() bool {
+	return len(s.changes) > 0 || s.userSet || s.newIdle != 0 || s.newLife != 0 || s.newPersist != 0
+}
 
 // find returns the stored encoded value of an attribute.
 func (s *Session) find(key string) (string, bool) {
@@ -319,6 +331,7 @@ func (s *Session) applyChanges() {
 	}
 	s.changes = nil
 	s.userSet = false
+	s.applyExpiry()
 }
 
 // Deadline returns the session's absolute deadline: it is gone then, however active.

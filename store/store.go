@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,8 @@ const (
 	fForward  = "_f"
 	fPending  = "_n" // a rotation in flight: the new session's tag
 	fRevoked  = "_r" // a tombstone left by a revoke
+	fIdle     = "_i" // the session's own idle timeout (ms); none: the store's
+	fPersist  = "_p" // the session's own cookie persistence: "1" persistent, "0" a session cookie
 
 	attrPrefix = "."
 	maxHops    = 4 // forward pointers followed by one Load (rotations within one grace period)
@@ -67,6 +70,16 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	if o.maxIdle == 0 {
+		o.maxIdle = o.idle
+	} else if o.maxIdle < o.idle {
+		return nil, fmt.Errorf("hasession: maximum idle timeout %s is under the idle timeout %s", o.maxIdle, o.idle)
+	}
+	if o.maxAbsolute == 0 {
+		o.maxAbsolute = o.absolute
+	} else if o.maxAbsolute < o.absolute {
+		return nil, fmt.Errorf("hasession: maximum lifetime %s is under the lifetime %s", o.maxAbsolute, o.absolute)
 	}
 	if o.touchInterval >= o.idle {
 		return nil, fmt.Errorf("hasession: touch interval %s must be shorter than the idle timeout %s", o.touchInterval, o.idle)
@@ -197,3 +210,22 @@ func (st *Store) Lifetime() time.Duration { return st.o.absolute }
 
 // TouchInterval returns the touch interval the store was built with.
 func (st *Store) TouchInterval() time.Duration { return st.o.touchInterval }
+
+// MaxIdleTimeout returns the longest idle timeout a session may have of its own (see
+// WithMaxIdleTimeout).
+func (st *Store) MaxIdleTimeout() time.Duration { return st.o.maxIdle }
+
+// MaxLifetime returns the longest lifetime a session may have of its own (see
+// WithMaxLifetime).
+func (st *Store) MaxLifetime() time.Duration { return st.o.maxAbsolute }
+
+// touchMsFor returns the touch interval (ms) of a session whose idle timeout is idleMs:
+// the store's, scaled down by idleMs/idle timeout for a shorter idle timeout, so that a
+// session given a short idle timeout of its own is still touched in time. touch.lua
+// computes the same.
+func (st *Store) touchMsFor(idleMs int64) int64 {
+	if idleMs <= 0 || idleMs >= st.idleMs {
+		return st.touchMs
+	}
+	return int64(math.Floor(float64(st.touchMs) * float64(idleMs) / float64(st.idleMs)))
+}

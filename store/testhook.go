@@ -31,5 +31,6 @@ func init() {
 	testhook.SetDestroyHopHook = func(f func()) { destroyHopHook = f }
 	testhook.MaxHops = maxHops
 	testhook.FieldVersion, testhook.FieldTouched, testhook.FieldSaveID = fVersion, fTouched, fSaveID
+	testhook.FieldCreated, testhook.FieldDeadline, testhook.FieldIdle, testhook.FieldPersist = fCreated, fDeadline, fIdle, fPersist
 	testhook.ForwardScriptHash = forwardScript.Hash()
 }

@@ -31,6 +31,9 @@ var (
 	// FieldVersion, FieldTouched and FieldSaveID name the session hash's metadata fields:
 	// its version, its last touch and the save IDs it remembers.
 	FieldVersion, FieldTouched, FieldSaveID string
+	// FieldCreated, FieldDeadline, FieldIdle and FieldPersist name its created-at, its
+	// absolute deadline, its own idle timeout and its own cookie persistence.
+	FieldCreated, FieldDeadline, FieldIdle, FieldPersist string
 	// ForwardScriptHash is the SHA of the rotation's forward script.
 	ForwardScriptHash string
 )

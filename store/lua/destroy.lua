@@ -21,15 +21,15 @@
 -- Foreign data is left untouched: {-1, reason, offending field name or false, false}.
 -- Ours are hashes of three shapes, whose fields are metadata ('_' and one letter, listed
 -- below) or attributes ('.' and the name): a session (with all of '_v', '_c', '_a', '_t',
--- '_k'; maybe '_u', '_s' and a rotation's mark '_n'), a forward pointer ('_f', maybe '_n')
--- and a tombstone ('_r', maybe '_n'). Anything else at the key is foreign: another type,
+-- '_k'; maybe '_u', '_s', '_i', '_p' and a rotation's mark '_n'), a forward pointer
+-- ('_f', maybe '_n') and a tombstone ('_r', maybe '_n'). Anything else at the key is foreign: another type,
 -- a hash with another field, or a hash of none of the three shapes.
 local key = KEYS[1]
 local fwd, user, pending, saves = false, false, false, false
 local typ = redis.call('TYPE', key).ok
 if typ == 'hash' then
   local meta = {_v = true, _c = true, _a = true, _t = true, _u = true, _k = true,
-    _s = true, _f = true, _n = true, _r = true}
+    _s = true, _f = true, _n = true, _r = true, _i = true, _p = true}
   for _, name in ipairs(redis.call('HKEYS', key)) do
     if not meta[name] and string.sub(name, 1, 1) ~= '.' then
       return {-1, 'unknown field', name, false}

@@ -5,7 +5,7 @@
 -- ARGV[2]   expected version ('' = no check)
 -- ARGV[3]   mode: 'n' new session, 'u' update, 'c' copy (rotation: a new key that keeps
 --           the old session's created-at and absolute deadline)
--- ARGV[4]   idle timeout (ms)
+-- ARGV[4]   the store's idle timeout (ms): the TTL of a session without one of its own
 -- ARGV[5]   'n': absolute lifetime (ms); 'c': absolute deadline (ms since epoch); 'u': 0
 -- ARGV[6]   codec name
 -- ARGV[7]   user: '' unchanged, '+name' set, '-' clear
@@ -15,12 +15,19 @@
 --           until which the user's index entry written just before is trusted: a
 --           later save is 'stale' and applies nothing (the caller lists it again), and
 --           so is a save that gives the session a user it does not have without one
--- ARGV[11]  number of attribute fields to delete (n), then n field names, then
+-- ARGV[11]  '' or the session's own idle timeout (ms), stored in '_i'; without one, a
+--           session's stored '_i' applies, and without that ARGV[4]
+-- ARGV[12]  '' or the session's own lifetime (ms): the deadline becomes created-at + it
+--           (in every mode, instead of what ARGV[5] gives)
+-- ARGV[13]  '' or the session's own cookie persistence, stored in '_p': '1' persistent,
+--           '0' a session cookie (kept by the store for the middleware)
+-- ARGV[14]  number of attribute fields to delete (n), then n field names, then
 --           field/value pairs to set
 --
 -- Retry window: '_s' holds the saves applied recently, oldest first, comma-separated,
--- each '<save id>:<version>:<now>' (what the save answered: created-at and deadline never
--- change under one key). An entry is kept for 300 s (Redis time) and among the last 16
+-- each '<save id>:<version>:<now>' (what the save answered: created-at never changes under
+-- one key, nor does the deadline unless ARGV[12] gives a lifetime: a dup is answered with
+-- the current one). An entry is kept for 300 s (Redis time) and among the last 16
 -- saves; within that window every retry is recognised, also when other saves landed in
 -- between, and answered 'dup:…' with the fields it got the first time. A '_s' entry in
 -- any other form is ignored (dropped by the next save). When the session stops being one
@@ -28,7 +35,8 @@
 -- key keeps '_s': a retry of a save that applied before is answered 'dup:…' there too
 -- (the save did apply; what came after it is another operation), with the deadline and
 -- created-at the caller sent ('n': computed as the first attempt did; 'u': 0 and 0, the
--- caller has them: they never change under one key).
+-- caller has them: they never change under one key, but for ARGV[12], from which the
+-- caller computes the deadline).
 --
 -- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (the same
 -- fields as the first time) when this save id had already applied, 'notfound' (missing,
@@ -38,7 +46,7 @@
 local WINDOW, KEEP = 300000, 16
 local key = KEYS[1]
 local mode = ARGV[3]
-local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u', '_t')
+local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u', '_t', '_i')
 local ver, abs, sids, codec, created = m[1], m[2], m[3], m[4], m[5]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -58,6 +66,8 @@ if ver then
     return 'corrupt:malformed last touch'
   elseif not codec then
     return 'corrupt:missing codec'
+  elseif m[10] and not (int(m[10]) and tonumber(m[10]) > 0) then
+    return 'corrupt:malformed idle timeout'
   end
   if sids then
     for e in string.gmatch(sids, '[^,]+') do
@@ -80,7 +90,10 @@ elseif sids then
     if id == ARGV[1] then
       local deadline, made = ARGV[5], ARGV[8]
       if mode == 'n' then
-        deadline, made = string.format('%d', tonumber(at) + tonumber(ARGV[5])), at
+        local life = ARGV[12] ~= '' and ARGV[12] or ARGV[5]
+        deadline, made = string.format('%d', tonumber(at) + tonumber(life)), at
+      elseif mode == 'c' and ARGV[12] ~= '' then
+        deadline = string.format('%d', tonumber(made) + tonumber(ARGV[12]))
       end
       return 'dup:' .. v .. ':' .. at .. ':' .. deadline .. ':' .. made
     end
@@ -122,6 +135,9 @@ end
 if ARGV[10] ~= '' and now > tonumber(ARGV[10]) then
   return 'stale'
 end
+if ARGV[12] ~= '' then
+  abs = tonumber(created) + tonumber(ARGV[12])
+end
 if abs <= now then
   if mode == 'u' then
     redis.call('DEL', key)
@@ -131,14 +147,28 @@ end
 local first = math.max(1, #recent - KEEP + 2)
 recent[#recent + 1] = string.format('%s:%d:%d', ARGV[1], ver, now)
 local s = table.concat(recent, ',', first)
-local n = tonumber(ARGV[11])
+local n = tonumber(ARGV[14])
 if n > 0 then
-  redis.call('HDEL', key, unpack(ARGV, 12, 11 + n))
+  redis.call('HDEL', key, unpack(ARGV, 15, 14 + n))
 end
 if mode == 'u' then
-  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, unpack(ARGV, 12 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, unpack(ARGV, 15 + n, #ARGV))
 else
-  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 12 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 15 + n, #ARGV))
+end
+-- The session's own expiry: its idle timeout, its lifetime's deadline, its persistence.
+local idle = tonumber(ARGV[4])
+if ARGV[11] ~= '' then
+  idle = tonumber(ARGV[11])
+  redis.call('HSET', key, '_i', ARGV[11])
+elseif mode == 'u' and m[10] then
+  idle = tonumber(m[10])
+end
+if mode == 'u' and ARGV[12] ~= '' then
+  redis.call('HSET', key, '_a', abs)
+end
+if ARGV[13] ~= '' then
+  redis.call('HSET', key, '_p', ARGV[13])
 end
 local u = ARGV[7]
 if u == '-' then
@@ -146,5 +176,5 @@ if u == '-' then
 elseif u ~= '' then
   redis.call('HSET', key, '_u', string.sub(u, 2))
 end
-redis.call('PEXPIRE', key, math.min(tonumber(ARGV[4]), abs - now))
+redis.call('PEXPIRE', key, math.min(idle, abs - now))
 return string.format('ok:%d:%d:%d:%s', ver, now, abs, created)

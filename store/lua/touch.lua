@@ -6,14 +6,15 @@
 -- what it returns is what was touched, and a rotation, save or destroy since the HGETALL
 -- is seen.
 -- KEYS[1]  the session hash
--- ARGV[1]  idle timeout (ms)
--- ARGV[2]  touch interval (ms)
+-- ARGV[1]  the store's idle timeout (ms); a session's own ('_i') applies where it has one
+-- ARGV[2]  the store's touch interval (ms); for a session whose own idle timeout is
+--          shorter than the store's, scaled down by the same ratio
 -- Returns the whole hash, as HGETALL does, after the touch: an empty array when the key is
 -- gone (or past its absolute deadline: then it is deleted). A hash without a last touch
 -- and a deadline (a forward pointer, a tombstone, foreign data) is returned untouched;
 -- a key of another type is a WRONGTYPE error.
 local key = KEYS[1]
-local m = redis.call('HMGET', key, '_t', '_a')
+local m = redis.call('HMGET', key, '_t', '_a', '_i')
 local last, abs = tonumber(m[1]), tonumber(m[2])
 if last and abs then
   local t = redis.call('TIME')
@@ -22,8 +23,16 @@ if last and abs then
     redis.call('DEL', key)
     return {}
   end
-  if now - last >= tonumber(ARGV[2]) then
-    redis.call('PEXPIRE', key, math.min(tonumber(ARGV[1]), abs - now))
+  local idle, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+  local own = tonumber(m[3])
+  if own and own > 0 then
+    if own < idle then
+      interval = math.floor(interval * own / idle)
+    end
+    idle = own
+  end
+  if now - last >= interval then
+    redis.call('PEXPIRE', key, math.min(idle, abs - now))
     redis.call('HSET', key, '_t', now)
   end
 end
