@@ -108,8 +108,8 @@ func (s *Session) SetPersistent(persistent bool) {
 }
 
 // expiryArgs returns save.lua's ARGV[11] to ARGV[13] for the session's pending expiry
-// changes: its own idle timeout (ms) or ”, its own lifetime (ms) or ”, its cookie
-// persistence ('1', '0') or ”.
+// changes: its own idle timeout (ms) or "", its own lifetime (ms) or "", its cookie
+// persistence ('1', '0') or "".
 func (s *Session) expiryArgs() (idle, life any, persist string) {
 	idle, life = "", ""
 	if s.newIdle != 0 {
@@ -121,7 +121,7 @@ func (s *Session) expiryArgs() (idle, life any, persist string) {
 	return idle, life, persistArg(s.newPersist)
 }
 
-// persistArg encodes a persistence for save.lua (” for none).
+// persistArg encodes a persistence for save.lua ("" for none).
 func persistArg(p int8) string {
 	switch {
 	case p > 0:

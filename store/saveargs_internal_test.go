@@ -46,7 +46,7 @@ func TestSaveArgsAsBuiltByHand(t *testing.T) {
 }
 
 // A session's own expiry reaches save.lua's ARGV[11] to ARGV[13] as set, and only once
-// set: a session that sets nothing sends ” for each.
+// set: a session that sets nothing sends "" for each.
 func TestSaveArgsCarryTheSessionsOwnExpiry(t *testing.T) {
 	st, err := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), WithMaxLifetime(30*24*time.Hour)) // nothing is sent
 	if err != nil {
