@@ -80,6 +80,9 @@ var mutators = []mutator{
 	{"Pop", func(_ context.Context, s *httpsession.Session) error { return s.Pop("k", new(string)) }},
 	{"Clear", func(_ context.Context, s *httpsession.Session) error { return s.Clear() }},
 	{"SetUser", func(_ context.Context, s *httpsession.Session) error { return s.SetUser("ada") }},
+	{"SetIdleTimeout", func(_ context.Context, s *httpsession.Session) error { return s.SetIdleTimeout(10 * time.Minute) }},
+	{"SetLifetime", func(_ context.Context, s *httpsession.Session) error { return s.SetLifetime(time.Hour) }},
+	{"SetPersistent", func(_ context.Context, s *httpsession.Session) error { return s.SetPersistent(true) }},
 	{"Rotate", func(ctx context.Context, s *httpsession.Session) error { return s.Rotate(ctx) }},
 	{"Destroy", func(ctx context.Context, s *httpsession.Session) error { return s.Destroy(ctx) }},
 	{"Update", func(ctx context.Context, s *httpsession.Session) error {
@@ -134,6 +137,10 @@ func TestMutatorsAfterCommit(t *testing.T) {
 					require.False(t, s.Modified())
 					require.Empty(t, s.Keys())
 					require.Empty(t, s.User())
+					require.Equal(t, store.DefaultIdleTimeout, s.IdleTimeout())
+					require.Equal(t, store.DefaultLifetime, s.Lifetime())
+					_, chose := s.Persistent()
+					require.False(t, chose, "no persistence chosen")
 				}))
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))

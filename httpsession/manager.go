@@ -75,6 +75,8 @@ func (m *Manager) CookieName() string { return m.cfg.name }
 // session first reaches Redis or changes ID (Rotate, or an old ID the store forwarded to
 // the new one) and, for a persistent cookie, with every response that carries a stored
 // session, so that its expiry follows the session's sliding expiry; Destroy expires it.
+// Whether it is persistent is the session's own choice where it made one
+// ([Session.SetPersistent]), else [WithPersistentCookie]'s.
 // A visitor whose session stays empty gets no cookie and costs no Redis write.
 //
 // If the session cannot be loaded or saved (a Redis failure, the request's context
@@ -199,15 +201,19 @@ func (m *Manager) commit(r *http.Request, hdr http.Header, h *Session) error {
 	switch {
 	case !s.IsNew():
 		id := s.ID()
-		if m.cfg.persistent || id != h.cookieID {
-			m.setCookie(hdr, id, s.ExpiresAt())
+		persistent := m.cfg.persistent
+		if p, ok := s.Persistent(); ok { // the session's own choice (SetPersistent)
+			persistent = p
+		}
+		if persistent || id != h.cookieID {
+			m.setCookie(hdr, id, s.ExpiresAt(), persistent)
 			m.warnInsecure(r)
 		}
 		if m.cfg.header != "" && id != h.cookieID {
 			hdr.Set(m.cfg.header, id)
 		}
 	case h.destroyed && h.hadCookie:
-		m.setCookie(hdr, "", time.Time{})
+		m.setCookie(hdr, "", time.Time{}, false)
 		if m.cfg.header != "" {
 			hdr.Set(m.cfg.header, "")
 		}
@@ -254,8 +260,9 @@ func (m *Manager) opContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, m.cfg.timeout)
 }
 
-// setCookie adds the session cookie; an empty value expires it.
-func (m *Manager) setCookie(hdr http.Header, value string, expires time.Time) {
+// setCookie adds the session cookie, persistent (Max-Age and Expires from expires) or
+// not; an empty value expires it.
+func (m *Manager) setCookie(hdr http.Header, value string, expires time.Time, persistent bool) {
 	c := http.Cookie{
 		Name:     m.cfg.name,
 		Value:    value,
@@ -268,7 +275,7 @@ func (m *Manager) setCookie(hdr http.Header, value string, expires time.Time) {
 	switch {
 	case value == "":
 		c.MaxAge, c.Expires = -1, time.Unix(1, 0)
-	case m.cfg.persistent && !expires.IsZero():
+	case persistent && !expires.IsZero():
 		// Round up to the second, and never below one: a cookie about to expire is
 		// still the session's (the store decides when it is gone).
 		secs := max(int64((time.Until(expires)+time.Second-1)/time.Second), 1)

@@ -151,7 +151,8 @@ func WithSameSite(mode http.SameSite) Option {
 // WithPersistentCookie chooses between a persistent cookie (true, the default), whose
 // Max-Age and Expires follow the session's expiry and which survives a browser restart,
 // and a session cookie (false), which has neither and which the browser drops when it
-// closes (the session in Redis still expires on its own).
+// closes (the session in Redis still expires on its own). A session that chose with
+// [Session.SetPersistent] ("remember me") gets its own choice instead.
 func WithPersistentCookie(persistent bool) Option {
 	return func(c *config) error {
 		c.persistent = persistent

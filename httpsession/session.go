@@ -13,7 +13,7 @@ import (
 // unchanged.
 var (
 	// ErrCommitted is what every mutator of the request's Session (Set, Delete, SetUser,
-	// Rotate, Destroy, Update) returns, having done nothing, once the response has
+	// SetIdleTimeout, SetLifetime, SetPersistent, Rotate, Destroy, Update) returns, having done nothing, once the response has
 	// started: the session was saved already (or found unchanged, or its save failed and
 	// the error handler answered) and the cookie decided, so a change now would be lost.
 	ErrCommitted = errors.New("hasession: the response has started; the session can no longer change")
@@ -51,7 +51,8 @@ func (m *Manager) FromContext(ctx context.Context) *Session {
 // byte of the response.
 //
 // Its readers (ID, Get, Keys, User, …) are those of store.Session, on the request's
-// current session. Its mutators — Set, Delete, SetUser, Rotate, Destroy and Update —
+// current session. Its mutators — Set, Delete, SetUser, SetIdleTimeout, SetLifetime,
+// SetPersistent, Rotate, Destroy and Update —
 // change the request's session only until the response has started (the handler's first
 // Write, WriteHeader other than 1xx, ReadFrom, Flush or Hijack, or its return): from then
 // on each of them returns [ErrCommitted] and does nothing, neither in the session nor in
@@ -135,6 +136,54 @@ func (h *Session) Deadline() time.Time { return h.cur().Deadline() }
 // LastTouch returns when the session's expiry was last extended (by a save, or a load
 // whose touch was due); zero before the first save.
 func (h *Session) LastTouch() time.Time { return h.cur().LastTouch() }
+
+// IdleTimeout returns the session's idle timeout: its own, or the store's (see
+// store.Session.IdleTimeout).
+func (h *Session) IdleTimeout() time.Duration { return h.cur().IdleTimeout() }
+
+// Lifetime returns the session's absolute lifetime: its own, or the store's (see
+// store.Session.Lifetime).
+func (h *Session) Lifetime() time.Duration { return h.cur().Lifetime() }
+
+// Persistent reports the cookie persistence the session was given (SetPersistent): ok
+// is false when it was given none, and the Manager's [WithPersistentCookie] applies.
+func (h *Session) Persistent() (persistent, ok bool) { return h.cur().Persistent() }
+
+// SetIdleTimeout gives the session an idle timeout of its own, saved with the response
+// and kept through Rotate (see store.Session.SetIdleTimeout): a persistent cookie's
+// Max-Age follows it. It returns a *store.ExpiryError (store.ErrInvalidExpiry) for d
+// under 1 s or over the store's maximum, or ErrCommitted once the response has started;
+// either way nothing changes.
+func (h *Session) SetIdleTimeout(d time.Duration) error {
+	return h.change(func(s *store.Session) error { return s.SetIdleTimeout(d) })
+}
+
+// SetLifetime gives the session an absolute lifetime of its own, from its creation,
+// saved with the response and kept through Rotate (see store.Session.SetLifetime). It
+// returns a *store.ExpiryError (store.ErrInvalidExpiry) for d under 1 s or over the
+// store's maximum, or ErrCommitted once the response has started; either way nothing
+// changes.
+func (h *Session) SetLifetime(d time.Duration) error {
+	return h.change(func(s *store.Session) error { return s.SetLifetime(d) })
+}
+
+// SetPersistent chooses the session's cookie, whatever the Manager's
+// [WithPersistentCookie] says: persistent (true; Max-Age and Expires follow the
+// session's expiry, and it survives a browser restart: "remember me") or a session
+// cookie (false). It is saved with the session, so every app server and every later
+// response follows it, and kept through Rotate. It returns ErrCommitted, having done
+// nothing, once the response has started.
+//
+//	_ = s.SetPersistent(true)                // on a "remember me" login
+//	_ = s.SetLifetime(30 * 24 * time.Hour)   // within store.WithMaxLifetime
+//	_ = s.SetIdleTimeout(7 * 24 * time.Hour) // within store.WithMaxIdleTimeout
+//	err := s.Rotate(r.Context())
+func (h *Session) SetPersistent(persistent bool) error {
+	return h.change(func(s *store.Session) error {
+		s.SetPersistent(persistent)
+		return nil
+	})
+}
 
 // Set records an attribute to save with the response. It returns the codec's error when
 // v cannot be encoded (the session is unchanged then), or ErrCommitted, having done

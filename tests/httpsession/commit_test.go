@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -48,6 +49,9 @@ func TestMutatorsAfterCommit(t *testing.T) {
 		{"Clear", func(_ context.Context, s *httpsession.Session) error { return s.Clear() }},
 		{"SetUser", func(_ context.Context, s *httpsession.Session) error { return s.SetUser("bob") }},
 		{"SetUser to anonymous", func(_ context.Context, s *httpsession.Session) error { return s.SetUser("") }},
+		{"SetIdleTimeout", func(_ context.Context, s *httpsession.Session) error { return s.SetIdleTimeout(time.Minute) }},
+		{"SetLifetime", func(_ context.Context, s *httpsession.Session) error { return s.SetLifetime(time.Hour) }},
+		{"SetPersistent", func(_ context.Context, s *httpsession.Session) error { return s.SetPersistent(false) }},
 		{"Rotate", func(ctx context.Context, s *httpsession.Session) error { return s.Rotate(ctx) }},
 		{"Destroy", func(ctx context.Context, s *httpsession.Session) error { return s.Destroy(ctx) }},
 		{"Update", func(ctx context.Context, s *httpsession.Session) error {
@@ -106,6 +110,10 @@ func TestMutatorsAfterCommit(t *testing.T) {
 				require.NoError(t, got.Get("k", &v))
 				require.Equal(t, "v", v)
 				require.Equal(t, "ada", got.User())
+				require.Equal(t, store.DefaultIdleTimeout, got.IdleTimeout())
+				require.Equal(t, store.DefaultLifetime, got.Lifetime())
+				_, chose := got.Persistent()
+				require.False(t, chose, "no persistence chosen")
 				require.NoError(t, st.Destroy(ctx, id))
 			})
 		}
