@@ -19,10 +19,13 @@
 //     encode (a func, a chan) or decode back is an error from Save, and nothing needs
 //     gob.Register.
 //   - Values come back with generic types unless registered (see below).
-//   - Options.MaxAge sets the cookie's lifetime only. How long a session lives in Redis
-//     is the hasession store's idle timeout (sliding) and absolute lifetime, and MaxAge
-//     defaults to that lifetime. A Save with MaxAge ≤ 0 destroys the session and expires
-//     the cookie, as with gorilla's FilesystemStore.
+//   - Options.MaxAge is the session's absolute lifetime in Redis, counted from its
+//     creation, as well as the cookie's: a session saved with MaxAge 60 is gone 60 s
+//     after it was created (a "remember me" login sets a longer one). It defaults to the
+//     hasession store's lifetime and may not exceed its maximum (store.WithMaxLifetime;
+//     by default the lifetime: an error matching store.ErrInvalidExpiry). The idle
+//     timeout (sliding) is the store's. A Save with MaxAge ≤ 0 destroys the session and
+//     expires the cookie, as with gorilla's FilesystemStore and the Redis stores.
 //   - The default options are secure: HttpOnly, Secure, SameSite=Lax, Path "/" (see
 //     [DefaultOptions]); set them with [WithOptions].
 //   - The cookie carries the session ID as it is, a UUIDv4 with 122 bits from

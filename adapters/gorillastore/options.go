@@ -29,10 +29,11 @@ type options struct {
 
 // WithOptions sets the cookie options every new session starts with (a session's own
 // Options may then be changed before Save, as with any gorilla store). Default
-// [DefaultOptions]. MaxAge 0 means the hasession store's absolute lifetime; a negative
-// MaxAge is an error (a Save with MaxAge ≤ 0 deletes the session). MaxAge sets the
-// cookie's lifetime only: the session's life in Redis is the store's idle timeout and
-// absolute lifetime, so a larger MaxAge buys nothing.
+// [DefaultOptions]. MaxAge is the session's absolute lifetime in Redis as well as the
+// cookie's (see Store.Save); 0 means the hasession store's lifetime. A negative MaxAge is
+// an error (a Save with MaxAge ≤ 0 deletes the session), and so, from New, is one over
+// the hasession store's maximum lifetime (store.WithMaxLifetime; by default its
+// lifetime), matching store.ErrInvalidExpiry. The idle timeout stays the store's.
 func WithOptions(o sessions.Options) Option {
 	return func(opts *options) error {
 		if o.MaxAge < 0 {

@@ -49,3 +49,28 @@ func TestNewValidates(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, sessions.Options{Path: "/x", MaxAge: 3600}, *sess.Options)
 }
+
+// A default MaxAge is the sessions' lifetime: over the store's maximum it is refused
+// with a typed error, at New.
+func TestNewRefusesMaxAgeOverTheMaximumLifetime(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	st, err := store.New(rdb, store.WithLifetime(time.Hour))
+	require.NoError(t, err)
+	_, err = gorillastore.New(st, gorillastore.WithOptions(sessions.Options{Path: "/", MaxAge: 86400 * 30}))
+	require.ErrorIs(t, err, store.ErrInvalidExpiry)
+	var ee *store.ExpiryError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 30*24*time.Hour, ee.Value)
+	require.Equal(t, time.Hour, ee.Max)
+	_, err = gorillastore.New(st, gorillastore.WithOptions(sessions.Options{Path: "/", MaxAge: 3600}))
+	require.NoError(t, err, "the maximum itself")
+
+	st, err = store.New(rdb, store.WithLifetime(time.Hour), store.WithMaxLifetime(30*24*time.Hour))
+	require.NoError(t, err)
+	gs, err := gorillastore.New(st, gorillastore.WithOptions(sessions.Options{Path: "/", MaxAge: 86400 * 30}))
+	require.NoError(t, err, "within WithMaxLifetime")
+	sess, err := gs.New(httptest.NewRequest(http.MethodGet, "/", nil), cookieName)
+	require.NoError(t, err)
+	require.Equal(t, 86400*30, sess.Options.MaxAge)
+}

@@ -51,8 +51,10 @@ type snapshot struct {
 
 // New returns a Store that keeps gorilla sessions in st: the cookie carries the
 // hasession session ID, each value of Session.Values is one attribute, encoded with st's
-// codec, and sessions expire after st's idle timeout and absolute lifetime (the
-// cookie's default MaxAge). Invalid options are an error. New panics on a nil store (programmer error).
+// codec, and sessions expire after st's idle timeout and their absolute lifetime:
+// Options.MaxAge, by default st's lifetime. Invalid options are an error, also a default
+// MaxAge over st's maximum lifetime (store.WithMaxLifetime): one matching
+// store.ErrInvalidExpiry. New panics on a nil store (programmer error).
 func New(st *store.Store, opts ...Option) (*Store, error) {
 	if st == nil {
 		panic("gorillastore: New with a nil store")
@@ -68,6 +70,8 @@ func New(st *store.Store, opts ...Option) (*Store, error) {
 	}
 	if o.cookie.MaxAge == 0 {
 		o.cookie.MaxAge = max(1, int(st.Lifetime()/time.Second))
+	} else if err := checkMaxAge(st, o.cookie.MaxAge); err != nil {
+		return nil, fmt.Errorf("gorillastore: default MaxAge: %w", err)
 	}
 	return &Store{
 		st:     st,
@@ -124,12 +128,23 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess.ID = hs.ID()
 	sess.Values = values
 	sess.IsNew = false
+	// MaxAge is the session's lifetime: the one it was saved with, so that saving it
+	// again keeps its deadline.
+	opts.MaxAge = max(1, int(hs.Lifetime()/time.Second))
 	s.attach(sess, &state{hs: hs, stored: stored})
 	return sess, nil
 }
 
 // Save writes the session and sets its cookie (call it before writing the response),
 // with Cache-Control: no-cache="Set-Cookie" so that shared caches do not keep it.
+//
+// Options.MaxAge > 0 is the session's absolute lifetime in Redis, from its creation, as
+// well as the cookie's Max-Age: a session saved with MaxAge 60 is gone 60 s after it was
+// created however active, and one whose MaxAge changed gets its deadline moved (see
+// store.Session.SetLifetime). A MaxAge over the hasession store's maximum lifetime
+// (store.WithMaxLifetime; by default its lifetime) is an error matching
+// store.ErrInvalidExpiry, and nothing is sent. A loaded session's MaxAge is the lifetime
+// it was saved with.
 //
 // With Options.MaxAge > 0 it writes, in one script, the values that changed since the
 // session was loaded (compared with reflect.DeepEqual) and deletes the attributes whose
@@ -146,7 +161,8 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // request. A handler that wants to keep the values in a new session sets sess.ID to ""
 // and saves again.
 //
-// Errors: an error matching store.ErrNotFound (the session is gone); ErrKeyNotString,
+// Errors: an error matching store.ErrNotFound (the session is gone); store.ErrInvalidExpiry
+// (a *store.ExpiryError: MaxAge over the maximum lifetime); ErrKeyNotString,
 // and codec errors for a value the codec cannot encode or that would not load back (see
 // the package documentation), with nothing sent; *store.SizeError; the context's or
 // Redis's error once the store's retry policy gave up. After an error the next Save
@@ -170,11 +186,14 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	if err := checkMaxAge(s.st, opts.MaxAge); err != nil {
+		return fmt.Errorf("gorillastore: save session %q: %w", sess.Name(), err)
+	}
 	// A session destroyed, revoked, expired or rotated away since it was loaded is
 	// ErrNotFound: neither it nor its values come back, under its ID or another.
 	stt, err := s.stateFor(ctx, sess)
 	if err == nil {
-		err = s.write(ctx, stt, sess, names)
+		err = s.write(ctx, stt, sess, names, opts.MaxAge)
 	}
 	if err != nil {
 		s.detach(sess)
@@ -192,9 +211,15 @@ func setCookie(w http.ResponseWriter, c *http.Cookie) {
 	w.Header().Add("Cache-Control", `no-cache="Set-Cookie"`)
 }
 
-// write applies Values to the hasession session and saves it.
-func (s *Store) write(ctx context.Context, stt *state, sess *sessions.Session, names []string) error {
+// write applies Values and the lifetime (maxAge, seconds) to the hasession session and
+// saves it.
+func (s *Store) write(ctx context.Context, stt *state, sess *sessions.Session, names []string, maxAge int) error {
 	hs := stt.hs
+	if int(hs.Lifetime()/time.Second) != maxAge {
+		if err := hs.SetLifetime(time.Duration(maxAge) * time.Second); err != nil {
+			return err
+		}
+	}
 	set := make(map[string]any)
 	for _, k := range names {
 		v := sess.Values[k]
@@ -234,6 +259,19 @@ func (s *Store) write(ctx context.Context, stt *state, sess *sessions.Session, n
 		stt.stored[k] = snapshot{v: back, known: true}
 	}
 	return nil
+}
+
+// checkMaxAge returns a *store.ExpiryError when a positive MaxAge (seconds) is over the
+// store's maximum lifetime.
+func checkMaxAge(st *store.Store, maxAge int) error {
+	if maxAge <= 0 || int64(maxAge) <= int64(st.MaxLifetime()/time.Second) {
+		return nil
+	}
+	d := time.Duration(math.MaxInt64) // a MaxAge past what a Duration holds
+	if int64(maxAge) < int64(math.MaxInt64/time.Second) {
+		d = time.Duration(maxAge) * time.Second
+	}
+	return &store.ExpiryError{Setting: "lifetime", Value: d, Min: time.Second, Max: st.MaxLifetime()}
 }
 
 // destroy deletes the session in Redis and expires its cookie.
