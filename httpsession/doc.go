@@ -48,6 +48,18 @@
 // browser, and every request of that visitor then starts a new session: the Manager logs
 // a warning about it once, through [WithLogger]'s logger.
 //
+// A session may choose its cookie for itself, whatever the Manager's default
+// ([Session.SetPersistent], stored with the session, so every app server and every later
+// response follows it). A "remember me" login asks for a persistent cookie and a longer
+// expiry of its own, within the store's maximum (store.WithMaxLifetime,
+// store.WithMaxIdleTimeout); the cookie's Max-Age follows the session's expiry, the
+// earlier of its idle timeout and its deadline, here 30 days:
+//
+//	_ = s.SetPersistent(true)
+//	_ = s.SetLifetime(30 * 24 * time.Hour)
+//	_ = s.SetIdleTimeout(30 * 24 * time.Hour)
+//	err := s.Rotate(r.Context())
+//
 // # API clients
 //
 // [WithHeader]("X-Session-Id") carries the ID in a header as well, for clients that keep
@@ -65,8 +77,9 @@
 // The session is saved, and the cookie decided, before the first byte of the response:
 // at the handler's first Write, WriteHeader (other than 1xx), ReadFrom, Flush or Hijack,
 // or when it returns. From then on every mutator of the request's [Session] — Set,
-// Delete, SetUser, Rotate, Destroy, Update — returns [ErrCommitted] and does nothing:
-// nothing changes in the session, in Redis or in the response. Its readers go on
+// Delete, SetUser, SetIdleTimeout, SetLifetime, SetPersistent, Rotate, Destroy, Update —
+// returns [ErrCommitted] and does nothing: nothing changes in the session, in Redis or in
+// the response. Its readers go on
 // working. Change the session, and call Rotate and Destroy, before writing the response.
 //
 // # Rotation

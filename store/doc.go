@@ -16,9 +16,9 @@
 // A session is one hash, <prefix>{<tag>}, where the tag is the session ID or, with
 // [WithHashedIDs], its HMAC: every key of a session is in one Cluster slot, and every
 // script declares its key in KEYS. The hash holds metadata fields (names starting with
-// "_": version, created-at, absolute deadline, last touch, user, codec, last save ID) and
-// one field per attribute (names starting with "."), so attribute names never reach
-// metadata.
+// "_": version, created-at, absolute deadline, last touch, user, codec, last save ID, and
+// the session's own idle timeout and cookie persistence where it has them) and one field
+// per attribute (names starting with "."), so attribute names never reach metadata.
 //
 // # Auto-pipelining
 //
@@ -45,6 +45,35 @@
 // decision is taken on the app server's clock and again, before any write, on Redis's: a
 // clock that runs behind Redis's delays touches by as much, so it must stay well under
 // idle timeout − touch interval.
+//
+// # A session's own expiry ("remember me")
+//
+// The idle timeout and the lifetime are the store's unless a session has its own:
+// [Session.SetIdleTimeout] and [Session.SetLifetime] give it one, and
+// [Session.SetPersistent] records whether its cookie should outlive the browser session
+// (httpsession and gorillastore follow it). They are saved with the session (in its hash:
+// "_i", the idle timeout in ms; the deadline, "_a", becomes created-at + lifetime,
+// computed in the save script on Redis's clock; "_p", the persistence), so every app
+// server sees them, the scripts enforce them — the TTL is min(own idle timeout, deadline −
+// now) on every save and touch — and Rotate carries them to the new ID. A session given
+// a shorter idle timeout than the store's is touched at the touch interval scaled down by
+// the same ratio. A session that sets nothing stores nothing new and expires as before.
+//
+//	st, err := store.New(rdb, store.WithMaxLifetime(30*24*time.Hour), store.WithMaxIdleTimeout(7*24*time.Hour))
+//	s.SetPersistent(true)                 // on a "remember me" login
+//	err = s.SetLifetime(30 * 24 * time.Hour)
+//	err = s.SetIdleTimeout(7 * 24 * time.Hour)
+//	err = st.Rotate(ctx, s)                // saves them too, under the new ID
+//
+// Each must be at least 1 s and at most the store's maximum, [WithMaxIdleTimeout] and
+// [WithMaxLifetime] (by default the store's idle timeout and lifetime: without them a
+// session may only shorten its own); otherwise the setter returns an [*ExpiryError]
+// (matching [ErrInvalidExpiry]) and the session is unchanged. A lifetime is counted
+// from the session's creation: one shorter than its age ends the session at its next
+// save. A user's index entry follows a longer lifetime (it is listed again before the
+// save that moves the deadline). Sessions saved with these fields are refused as
+// corrupt by earlier versions of this package: deploy it to every app server before
+// calling the setters.
 //
 // # Saves
 //
@@ -237,8 +266,10 @@
 // caller's context has ended, every error matches it (errors.Is(err, ctx.Err())),
 // whatever else it wraps. Errors quote at most [MaxQuoted] bytes of data read from Redis.
 // [Session.Set] refuses a value the codec could not read back (nested deeper than
-// [codec.MaxDepth], or containing itself: [codec.ErrTooDeep]). No method panics on bad
-// input or a Redis failure.
+// [codec.MaxDepth], or containing itself: [codec.ErrTooDeep]). [Session.SetIdleTimeout]
+// and [Session.SetLifetime] refuse a value out of range with an [*ExpiryError] (matches
+// [ErrInvalidExpiry]), changing nothing. No method panics on bad input or a Redis
+// failure.
 //
 // # Redis user
 //
