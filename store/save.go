@@ -14,13 +14,13 @@ import (
 
 // Save writes the attributes changed since the session was loaded (set and deleted) and
 // the user, in one script that also bumps the version and sets the TTL to
-// min(idle timeout, absolute deadline − now), with now from Redis TIME. The session's own
-// idle timeout, lifetime and cookie persistence, when set since the load, are saved with
-// it (see Session.SetIdleTimeout). An unmodified
+// min(idle timeout, absolute deadline − now), with now from Redis TIME. An unmodified
 // session sends nothing. A save never resurrects a destroyed, expired or rotated-away
 // session (ErrNotFound). Each Save carries one save ID for all its attempts, so a save
 // retried after a lost reply is applied once and answered as it was the first time, also
 // when other saves landed in between (within the retry window: see the package doc).
+// The session's own idle timeout, lifetime and cookie persistence, set since the load
+// (Session.SetIdleTimeout, SetLifetime, SetPersistent), are saved with it.
 //
 // Errors: ErrNotFound, ErrConflict (WithVersionCheck; or a new session whose key exists
 // already: an earlier Save of it that returned an error may have applied), *SizeError

@@ -79,15 +79,19 @@ func (s *Session) CreatedAt() time.Time {
 }
 
 // ExpiresAt returns when the session expires unless it is touched or saved again: the
-// earlier of the last touch plus the idle timeout and the absolute deadline. Zero before
-// the first save.
+// earlier of the last touch plus the idle timeout (its own, as saved, or the store's) and
+// the absolute deadline. Zero before the first save.
 func (s *Session) ExpiresAt() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.isNew {
 		return time.Time{}
 	}
-	return time.UnixMilli(min(s.touched+s.idleMsLocked(), s.deadline))
+	idle := s.st.idleMs
+	if s.idle != 0 { // its own, as saved
+		idle = s.idle
+	}
+	return time.UnixMilli(min(s.touched+idle, s.deadline))
 }
 
 // User returns the user the session belongs to ("" for an anonymous session).
