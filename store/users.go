@@ -89,7 +89,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 	replies := st.members(ctx, opListSessions, tags, args, false)
 	now := time.Now()
 	var infos []SessionInfo
-	var prune []string
+	var prune, gone []string
 	for i, r := range replies {
 		if errors.Is(r.err, ErrCorrupt) {
 			st.o.logger.Warn("hasession: unreadable session left out of the list", "err", r.err)
@@ -99,7 +99,13 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 			return nil, r.err
 		}
 		switch r.status {
-		case "gone", "dead":
+		case "gone":
+			if st.events != nil {
+				gone = append(gone, tags[i]) // expired: reported once dropped
+			} else {
+				prune = append(prune, tags[i])
+			}
+		case "dead":
 			prune = append(prune, tags[i])
 		case "live":
 			info, err := st.sessionInfo(tags[i], r.vals, attrs, now)
@@ -111,6 +117,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 		}
 	}
 	st.indexRemove(ctx, user, prune...)
+	st.unindexExpired(ctx, user, gone)
 	slices.SortFunc(infos, func(a, b SessionInfo) int { return b.LastTouch.Compare(a.LastTouch) })
 	return infos, nil
 }
@@ -246,7 +253,7 @@ func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) e
 // token when the first tag was a forward pointer.
 func (st *Store) revoke(ctx context.Context, user string, tags []string, keep map[string]bool, budget int) (other bool, fwd string, err error) {
 	args := []any{user, "r", tombstoneMs}
-	var done, failed []string
+	var done, failed, gone []string
 	var last error
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
@@ -263,7 +270,20 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 			case r.status == "other":
 				other = other || tags[i] == first
 			default: // gone, dead, revoked
-				done = append(done, tags[i])
+				switch {
+				case st.events == nil:
+					done = append(done, tags[i])
+				case r.status == "revoked":
+					done = append(done, tags[i])
+					st.emit(EventRevoked, tags[i], user)
+				case r.status == "gone" && hop == 0:
+					// Listed (RevokeAll) or named, and gone before the revoke came: expired,
+					// if it was listed (see unindexExpired). Past the first hop, a gone tag
+					// is a rotation's new session not written yet.
+					gone = append(gone, tags[i])
+				default:
+					done = append(done, tags[i])
+				}
 				// revoked: {pending}; dead: {forward token, pending}
 				var p string
 				if n := len(r.vals); n > 0 {
@@ -284,6 +304,7 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 		tags = next
 	}
 	st.indexRemove(ctx, user, done...)
+	st.unindexExpired(ctx, user, gone)
 	if len(failed) > 0 {
 		return other, fwd, &RevokeError{User: user, Failed: failed, Err: last}
 	}
