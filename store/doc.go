@@ -220,9 +220,12 @@
 // bound to a user stays listed in the user's index until its absolute deadline, and
 // Sessions, RevokeAll and Revoke read the entries they meet. One whose key is missing
 // altogether — no session, no tombstone, no forward pointer: what expiry by idle timeout
-// or by lifetime leaves — is dropped from the index, and the store whose ZREM removed
-// the entry emits EventExpired: of app servers listing the same user at once, one
-// reports it, once. Hence:
+// or by lifetime leaves — is reported EventExpired and dropped from the index. The
+// script that finds the key missing leaves a tombstone there (90 s) in the same atomic
+// step, so of app servers listing the same user at once exactly one reports it; it is
+// reported again only if that store could not drop the entry (an error it logs) and
+// nothing else did before the tombstone expired. A Revoke by ID reports the session only
+// if the ID was listed (its ZREM removed the entry). Hence:
 //
 //   - Only sessions with a user are reported; an anonymous session's expiry is never
 //     seen.

@@ -203,11 +203,11 @@ func (st *Store) emit(kind EventKind, tag, user string) {
 	st.events.emit(Event{Kind: kind, Ref: refOf(tag), User: user})
 }
 
-// unindexExpired drops from the user's index the tags of sessions found gone (no key:
-// neither a session nor a tombstone nor a forward pointer) and emits EventExpired for
-// each one this call removed (ZREM answered 1), so that of stores pruning the same entry
-// concurrently one reports it. Best effort, like indexRemove; an attempt whose reply was
-// lost reports nothing for what it removed (at most once).
+// unindexExpired drops from the user's index the tags of sessions a Revoke by ID found
+// gone (no key: neither a session nor a tombstone nor a forward pointer) and emits
+// EventExpired for each one this call removed (ZREM answered 1): an ID the caller named
+// is reported only if it was listed. Best effort, like indexRemove; an attempt whose
+// reply was lost reports nothing for what it removed (at most once).
 func (st *Store) unindexExpired(ctx context.Context, user string, tags []string) {
 	if len(tags) == 0 {
 		return

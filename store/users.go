@@ -89,7 +89,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 	replies := st.members(ctx, opListSessions, tags, args, false)
 	now := time.Now()
 	var infos []SessionInfo
-	var prune, gone []string
+	var prune []string
 	for i, r := range replies {
 		if errors.Is(r.err, ErrCorrupt) {
 			st.o.logger.Warn("hasession: unreadable session left out of the list", "err", r.err)
@@ -99,14 +99,13 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 			return nil, r.err
 		}
 		switch r.status {
-		case "gone":
-			if st.events != nil {
-				gone = append(gone, tags[i]) // expired: reported once dropped
-			} else {
-				prune = append(prune, tags[i])
-			}
-		case "dead":
+		case "gone", "dead":
 			prune = append(prune, tags[i])
+			if r.status == "gone" && st.events != nil {
+				// Listed, and no key: expired. member.lua left a tombstone, so any other
+				// listing finds it dead, and this one alone reports it.
+				st.emit(EventExpired, tags[i], user)
+			}
 		case "live":
 			info, err := st.sessionInfo(tags[i], r.vals, attrs, now)
 			if err != nil {
@@ -117,7 +116,6 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 		}
 	}
 	st.indexRemove(ctx, user, prune...)
-	st.unindexExpired(ctx, user, gone)
 	slices.SortFunc(infos, func(a, b SessionInfo) int { return b.LastTouch.Compare(a.LastTouch) })
 	return infos, nil
 }
@@ -170,7 +168,7 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 			tags = append(tags, tag)
 			// The chain is followed as far as Load follows it (maxHops keys in all): an
 			// ID whose chain Load finds no session at ends none.
-			other, fwd, err := st.revoke(ctx, user, []string{tag}, nil, maxHops-len(tags)+1)
+			other, fwd, err := st.revoke(ctx, user, []string{tag}, false, nil, maxHops-len(tags)+1)
 			if err != nil {
 				return err
 			}
@@ -198,7 +196,7 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	other, _, err := st.revoke(ctx, user, tags, nil, maxHops)
+	other, _, err := st.revoke(ctx, user, tags, true, nil, maxHops)
 	if err != nil {
 		return err
 	}
@@ -239,19 +237,21 @@ func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) e
 	if len(targets) == 0 {
 		return nil
 	}
-	_, _, err = st.revoke(ctx, user, targets, keep, maxHops)
+	_, _, err = st.revoke(ctx, user, targets, true, keep, maxHops)
 	return err
 }
 
 // revoke revokes the tags and, hop by hop, the tags rotations were writing them to (a
 // live session, its tombstone and its forward pointer keep the rotation's target: a
 // rotation that got past its mark before the revoke, or a revoke whose reply was lost,
-// is followed); it drops what is gone from the user's index. A forward pointer's mark is
+// is followed); it drops what is gone from the user's index. listed says that the tags
+// were read from the index (RevokeAll, a Ref), not named by the caller (an ID): see the
+// expiry in the package doc, "Events". A forward pointer's mark is
 // followed within budget keys (counting the first); a revoked session's (a rotation in
 // flight) always. other reports that the first tag held
 // a live session of another user (left alone, and left in the index); fwd is the forward
 // token when the first tag was a forward pointer.
-func (st *Store) revoke(ctx context.Context, user string, tags []string, keep map[string]bool, budget int) (other bool, fwd string, err error) {
+func (st *Store) revoke(ctx context.Context, user string, tags []string, listed bool, keep map[string]bool, budget int) (other bool, fwd string, err error) {
 	args := []any{user, "r", tombstoneMs}
 	var done, failed, gone []string
 	var last error
@@ -276,10 +276,13 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 				case r.status == "revoked":
 					done = append(done, tags[i])
 					st.emit(EventRevoked, tags[i], user)
+				case r.status == "gone" && hop == 0 && listed:
+					// Listed, and gone before the revoke came: expired (see Sessions).
+					done = append(done, tags[i])
+					st.emit(EventExpired, tags[i], user)
 				case r.status == "gone" && hop == 0:
-					// Listed (RevokeAll) or named, and gone before the revoke came: expired,
-					// if it was listed (see unindexExpired). Past the first hop, a gone tag
-					// is a rotation's new session not written yet.
+					// Named by its ID: expired if it was listed (see unindexExpired). Past
+					// the first hop, a gone tag is a rotation's new session not written yet.
 					gone = append(gone, tags[i])
 				default:
 					done = append(done, tags[i])
