@@ -208,11 +208,12 @@
 // the reply of the step that did it arrived (a Save's script, each key of a Destroy,
 // each session of a revoke); a step whose reply was lost — the call returns an error
 // other than an [*AckError], its outcome unknown — emits nothing, also when Redis
-// applied it, and a later retry finds nothing left to report. An *AckError (applied on
-// the master, not confirmed by replicas) emits as success does. [Store.Close] stops
-// delivery: the events queued before it are delivered, then the goroutine ends (Close
-// does not wait for it); events emitted later are dropped and counted. Without
-// WithEvents nothing is built or sent.
+// applied it, and a later retry finds nothing left to report. An *AckError of a Save,
+// Rotate or Destroy (applied on the master, not confirmed by replicas) emits as success
+// does; a revoke whose WAIT fell short reports that session failed ([*RevokeError]) and
+// emits nothing for it. [Store.Close] stops delivery: the events queued before it are
+// delivered, then the goroutine ends (Close does not wait for it); events emitted later
+// are dropped and counted. Without WithEvents nothing is built or sent.
 //
 // Expiry. Redis deletes an expired key silently, and the store uses no keyspace
 // notifications (a Cluster delivers them per node, and they are lost whenever no
@@ -236,7 +237,7 @@
 //     login, or when the index key itself expires with its last entry. An expiry is
 //     reported only if the user's index is read between the expiry and the session's
 //     absolute deadline + 60 s. Resources that must be freed whatever happens need a
-//     lifetime of their own as well (the session's [Store.Lifetime] at most).
+//     lifetime of their own as well (no shorter than the store's [Store.Lifetime]).
 //   - A missing key is not always an expiry: EventExpired may also name a session a
 //     login listed but never wrote (its Save failed, or was still between its two steps
 //     when a listing ran: the login then takes another ID, which is reported as created

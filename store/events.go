@@ -96,8 +96,9 @@ const eventLogInterval = 10 * time.Second
 // panic in the function is recovered, counted (Stats().EventHandlerPanics) and logged,
 // and the next event is delivered as usual. Delivery is at most once: an event is
 // emitted when Redis acknowledged the step that did it, and a step whose reply was lost
-// (its outcome unknown) emits nothing, also when Redis applied it; an *AckError
-// (applied, not confirmed by replicas) emits as success does. [Store.Close] stops
+// (its outcome unknown) emits nothing, also when Redis applied it; an *AckError of a
+// Save, Rotate or Destroy (applied, not confirmed by replicas) emits as success does.
+// [Store.Close] stops
 // delivery: the events queued before it are still delivered, then the goroutine ends
 // (Close does not wait for it); later ones are dropped and counted. See the package
 // documentation ("Events") for which operation emits what, and how expiry is seen.

@@ -89,7 +89,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 	replies := st.members(ctx, opListSessions, tags, args, false)
 	now := time.Now()
 	var infos []SessionInfo
-	var prune []string
+	var prune, expired []string
 	for i, r := range replies {
 		if errors.Is(r.err, ErrCorrupt) {
 			st.o.logger.Warn("hasession: unreadable session left out of the list", "err", r.err)
@@ -104,7 +104,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 			if r.status == "gone" && st.events != nil {
 				// Listed, and no key: expired. member.lua left a tombstone, so any other
 				// listing finds it dead, and this one alone reports it.
-				st.emit(EventExpired, tags[i], user)
+				expired = append(expired, tags[i])
 			}
 		case "live":
 			info, err := st.sessionInfo(tags[i], r.vals, attrs, now)
@@ -114,6 +114,9 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 			}
 			infos = append(infos, info)
 		}
+	}
+	for _, t := range expired {
+		st.emit(EventExpired, t, user)
 	}
 	st.indexRemove(ctx, user, prune...)
 	slices.SortFunc(infos, func(a, b SessionInfo) int { return b.LastTouch.Compare(a.LastTouch) })
