@@ -91,6 +91,14 @@
 // request with the old cookie — which someone else may have planted — gets a new, empty
 // session, and its logout cannot end the new one.
 //
+// # Events
+//
+// The store's events (store.WithEvents: an audit log, "new sign-in" mails) cover what the
+// middleware does, with nothing to set here: a new session's first response emits
+// created, a login ([Session.SetUser], then [Session.Rotate]) rotated and user-bound, a
+// logout ([Session.Destroy]) destroyed, [Session.RevokeOthers] revoked for each other
+// session. The handler runs off the request's path (see the store package's "Events").
+//
 // # Concurrent requests
 //
 // Concurrent requests of one session that change different attributes all keep their

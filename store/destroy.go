@@ -61,6 +61,9 @@ hops:
 				cut = tag
 			}
 		}
+		if d.deleted && st.events != nil {
+			st.emit(EventDestroyed, tag, d.user) // a session: a pointer is kept here
+		}
 		if d.user != "" {
 			st.indexRemove(ctx, d.user, tag)
 		}
@@ -74,6 +77,9 @@ hops:
 			p, err := st.destroyKey(ctx, st.keyOfTag(d.pending), tombPlain, false)
 			if err = acked(err); err != nil {
 				return err
+			}
+			if p.deleted && p.fwd == "" && st.events != nil {
+				st.emit(EventDestroyed, d.pending, p.user)
 			}
 			if p.user != "" {
 				st.indexRemove(ctx, p.user, d.pending)

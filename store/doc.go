@@ -197,6 +197,86 @@
 //     write that WAIT could not confirm is accepted and counted instead: it has no more
 //     than a write without WAIT has.
 //
+// # Events
+//
+// [WithEvents] sets a function the store tells what happens to sessions, for audit logs,
+// "new sign-in" mails and freeing per-session resources: an [Event] of each
+// [EventKind], naming the session by its Ref (as [Store.Ref] and [Store.Sessions] give
+// it; never its ID, which is a credential), with its user and the time.
+//
+//	st, err := store.New(rdb, store.WithEvents(func(e store.Event) {
+//		audit.Info("session", "event", e.Kind.String(), "ref", e.Ref, "user", e.User)
+//	}))
+//
+// Who emits what, once Redis acknowledged it:
+//
+//   - Save (or Update) of a new session: EventCreated; with a user, EventUserBound too.
+//   - Save (or Update) that gives a session a user it did not have: EventUserBound.
+//   - Rotate: EventRotated (Ref the new ID's, OldRef the old one's, User the user after);
+//     a rotation that changes the user (a login: SetUser, then Rotate) EventUserBound
+//     too. Rotate of a session never saved only changes its ID and emits nothing: its
+//     first save is EventCreated.
+//   - Destroy, DestroySession (logout): EventDestroyed for the session it deleted (the
+//     live end of a chain of rotations, and the new session of a rotation in flight it
+//     ended), none for a session already gone.
+//   - Revoke, RevokeAll: EventRevoked for each session deleted.
+//   - Sessions, RevokeAll, Revoke: EventExpired for each listed session found expired
+//     (below).
+//
+// Over HTTP (package httpsession) a new session's first response emits EventCreated, a
+// login (SetUser, Rotate) EventRotated and EventUserBound, a logout EventDestroyed,
+// RevokeOthers EventRevoked for each other session.
+//
+// Delivery never fails or delays a request beyond one non-blocking channel send. Events
+// wait in a queue of [EventQueueSize] (1024) and a goroutine of the store's own calls
+// the function with one after the other, in the order they were emitted. An event that
+// finds the queue full (the function is slower than events come) is dropped, counted
+// (Stats().EventsDropped) and logged, at most once every 10 s. A panic in the function
+// is recovered, counted (Stats().EventHandlerPanics) and logged in the same way, and the
+// next event is delivered as usual. Delivery is at most once: an event is emitted when
+// the reply of the step that did it arrived (a Save's script, each key of a Destroy,
+// each session of a revoke); a step whose reply was lost — the call returns an error
+// other than an [*AckError], its outcome unknown — emits nothing, also when Redis
+// applied it, and a later retry finds nothing left to report. An *AckError of a Save,
+// Rotate or Destroy (applied on the master, not confirmed by replicas) emits as success
+// does; a revoke whose WAIT fell short reports that session failed ([*RevokeError]) and
+// emits nothing for it. [Store.Close] stops delivery: the events queued before it are
+// delivered, then the goroutine ends (Close does not wait for it); events emitted later
+// are dropped and counted. Without WithEvents nothing is built or sent.
+//
+// Expiry. Redis deletes an expired key silently, and the store uses no keyspace
+// notifications (a Cluster delivers them per node, and they are lost whenever no
+// subscriber is connected), so an expiry is seen only where the store looks: a session
+// bound to a user stays listed in the user's index until its absolute deadline, and
+// Sessions, RevokeAll and Revoke read the entries they meet. One whose key is missing
+// altogether — no session, no tombstone, no forward pointer: what expiry by idle timeout
+// or by lifetime leaves — is reported EventExpired and dropped from the index. The
+// script that finds the key missing leaves a tombstone there (90 s) in the same atomic
+// step, so of app servers listing the same user at once exactly one reports it; it is
+// reported again only if that store could not drop the entry (an error it logs) and
+// nothing else did before the tombstone expired. A Revoke by ID reports the session only
+// if the ID was listed (its ZREM removed the entry). Hence:
+//
+//   - Only sessions with a user are reported; an anonymous session's expiry is never
+//     seen.
+//   - The delay is from the expiry to the next Sessions, RevokeAll or Revoke of that
+//     user, which the application decides; the store starts no job of its own.
+//   - An entry is dropped without an event once its session's absolute deadline has
+//     passed by 60 s (the clock margin), by any read of the index, by the user's next
+//     login, or when the index key itself expires with its last entry. An expiry is
+//     reported only if the user's index is read between the expiry and the session's
+//     absolute deadline + 60 s. Resources that must be freed whatever happens need a
+//     lifetime of their own as well (no shorter than the store's [Store.Lifetime]).
+//   - A missing key is not always an expiry: EventExpired may also name a session a
+//     login listed but never wrote (its Save failed, or was still between its two steps
+//     when a listing ran: the login then takes another ID, which is reported as created
+//     as usual), a session whose logout, revoke or rotation could not drop its index
+//     entry (an error the store logged) once the tombstone (90 s) or forward pointer
+//     (the grace period) it left has expired, or a logged-out session that a listing met
+//     in the one round trip between the Destroy's delete and its index update (which is
+//     then reported destroyed and expired). EventExpired says: this session ended
+//     without this store seeing a logout or revoke of it.
+//
 // # Consistency
 //
 // What a caller can rely on, checked by the history tests (cluster/history: porcupine,

@@ -208,3 +208,41 @@ func ExampleStore_Sessions() {
 	// 1 true
 	// true
 }
+
+// An audit log of sign-ins and logouts, which can also free what a session held. The
+// handler runs on the store's own goroutine, never on a request's: a slow or failing
+// audit sink delays no request (see WithEvents). Events name a session by its Ref, never
+// by its ID.
+func ExampleWithEvents() {
+	addrs := redisAddrs("HASESSION_REDIS_ADDR")
+	if addrs == nil {
+		return
+	}
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
+	defer rdb.Close()
+	audit := make(chan store.Event, 16)
+	st, _ := store.New(rdb, store.WithPrefix("example-events:"), store.WithEvents(func(e store.Event) {
+		// In production: slog.Info("session", "event", e.Kind.String(), "ref", e.Ref, "user", e.User)
+		audit <- e
+	}))
+	defer st.Close()
+	ctx := context.Background()
+	user := "ada-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+
+	s, _ := st.NewSession()
+	_ = s.Set("cart", []string{"book"})
+	_ = st.Save(ctx, s) // created
+	s.SetUser(user)     // login: the user, then a new ID
+	_ = st.Rotate(ctx, s)
+	_ = st.Destroy(ctx, s.ID()) // logout
+
+	for range 4 {
+		e := <-audit
+		fmt.Println(e.Kind, e.User == user)
+	}
+	// Prints:
+	// created false
+	// rotated true
+	// user-bound true
+	// destroyed true
+}

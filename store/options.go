@@ -32,6 +32,7 @@ type options struct {
 	ackTimeout    time.Duration
 	ackPolicy     AckPolicy
 	autoPipeline  bool
+	events        func(Event)
 }
 
 // Defaults.

@@ -153,6 +153,12 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			s.id = newID
 			s.user, s.storedUser = user, user
 			s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
+			if st.events != nil {
+				st.events.emit(Event{Kind: EventRotated, Ref: refOf(newTag), OldRef: refOf(st.tag(oldID)), User: user})
+				if user != "" && user != cur.storedUser {
+					st.emit(EventUserBound, newTag, user)
+				}
+			}
 			return ackErr
 		}
 		// The copy is not the session any more: drop it.

@@ -63,6 +63,8 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	} else if checkVersion && !testhook.IgnoreVersionCheck.Load() { // the switch: a broken build, for the history checker's tests
 		a.expect = strconv.FormatInt(s.version, 10)
 	}
+	// What the save does that WithEvents reports, once it applied.
+	created, bound := s.isNew, s.userSet && s.user != "" && s.user != s.storedUser
 	var r saveResult
 	var ackErr error
 	for attempt := 0; ; attempt++ {
@@ -123,6 +125,14 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	s.isNew = false
 	s.storedUser = s.user
+	if st.events != nil {
+		if created {
+			st.emit(EventCreated, st.tag(s.id), s.user)
+		}
+		if bound {
+			st.emit(EventUserBound, st.tag(s.id), s.user)
+		}
+	}
 	return ackErr
 }
 

@@ -19,6 +19,10 @@ type Stats struct {
 	// anyway (WithWriteAckPolicy(AckBestEffort)): saves, logouts, and the index entries
 	// of logins, that the caller was told succeeded without the replicas asked for.
 	AcceptedUnacknowledged int64
+	// EventsDropped counts the events (WithEvents) dropped because the queue was full, or
+	// emitted after Close; EventHandlerPanics the calls of the event handler that
+	// panicked (recovered).
+	EventsDropped, EventHandlerPanics int64
 }
 
 type counters struct {
@@ -28,9 +32,14 @@ type counters struct {
 // Stats returns a snapshot of the store's counters.
 func (st *Store) Stats() Stats {
 	c := &st.stats
+	var dropped, panics int64
+	if q := st.events; q != nil {
+		dropped, panics = q.dropped.Load(), q.panics.Load()
+	}
 	return Stats{
 		Loads: c.loads.Load(), Saves: c.saves.Load(), Touches: c.touches.Load(), TouchesSkipped: c.touchesSkipped.Load(),
 		Retries: c.retries.Load(), Recovered: c.recovered.Load(), Reloads: c.reloads.Load(),
 		Conflicts: c.conflicts.Load(), Unacknowledged: c.unacked.Load(), AcceptedUnacknowledged: c.acceptedUnacked.Load(),
+		EventsDropped: dropped, EventHandlerPanics: panics,
 	}
 }

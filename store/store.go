@@ -53,6 +53,7 @@ type Store struct {
 	stats       counters
 	replyHint   atomic.Int64
 	closed      atomic.Bool // see Close
+	events      *eventQueue // nil: no WithEvents
 }
 
 // New returns a Store on any go-redis v9 client: *redis.Client, a Sentinel
@@ -116,11 +117,16 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if o.autoPipeline {
 		st.batch = batch.New(rdb)
 	}
+	if o.events != nil {
+		st.events = newEventQueue(o.events, o.logger, EventQueueSize)
+	}
 	return st, nil
 }
 
 // Close closes the store: its auto-pipelining loops end (a loop sending a pipeline ends
-// when the pipeline has its replies), and from then on every call that would talk to
+// when the pipeline has its replies), its event goroutine (WithEvents) ends once it has
+// delivered the events queued before Close (Close does not wait for it; events emitted
+// later are dropped and counted), and from then on every call that would talk to
 // Redis returns ErrClosed. A call under way returns ErrClosed at its next attempt or
 // step; what it has sent completes. Calls that need no round trip still work:
 // NewSession, Key, Ref, IndexKey, Stats, Client, and a Save of an unmodified session or a
@@ -136,6 +142,9 @@ func (st *Store) Close() error {
 	}
 	if st.batch != nil {
 		st.batch.Close()
+	}
+	if st.events != nil {
+		st.events.close()
 	}
 	return nil
 }

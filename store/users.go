@@ -89,7 +89,7 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 	replies := st.members(ctx, opListSessions, tags, args, false)
 	now := time.Now()
 	var infos []SessionInfo
-	var prune []string
+	var prune, expired []string
 	for i, r := range replies {
 		if errors.Is(r.err, ErrCorrupt) {
 			st.o.logger.Warn("hasession: unreadable session left out of the list", "err", r.err)
@@ -101,6 +101,11 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 		switch r.status {
 		case "gone", "dead":
 			prune = append(prune, tags[i])
+			if r.status == "gone" && st.events != nil {
+				// Listed, and no key: expired. member.lua left a tombstone, so any other
+				// listing finds it dead, and this one alone reports it.
+				expired = append(expired, tags[i])
+			}
 		case "live":
 			info, err := st.sessionInfo(tags[i], r.vals, attrs, now)
 			if err != nil {
@@ -109,6 +114,9 @@ func (st *Store) Sessions(ctx context.Context, user string, attrs ...string) ([]
 			}
 			infos = append(infos, info)
 		}
+	}
+	for _, t := range expired {
+		st.emit(EventExpired, t, user)
 	}
 	st.indexRemove(ctx, user, prune...)
 	slices.SortFunc(infos, func(a, b SessionInfo) int { return b.LastTouch.Compare(a.LastTouch) })
@@ -163,7 +171,7 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 			tags = append(tags, tag)
 			// The chain is followed as far as Load follows it (maxHops keys in all): an
 			// ID whose chain Load finds no session at ends none.
-			other, fwd, err := st.revoke(ctx, user, []string{tag}, nil, maxHops-len(tags)+1)
+			other, fwd, err := st.revoke(ctx, user, []string{tag}, false, nil, maxHops-len(tags)+1)
 			if err != nil {
 				return err
 			}
@@ -191,7 +199,7 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	other, _, err := st.revoke(ctx, user, tags, nil, maxHops)
+	other, _, err := st.revoke(ctx, user, tags, true, nil, maxHops)
 	if err != nil {
 		return err
 	}
@@ -232,21 +240,23 @@ func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) e
 	if len(targets) == 0 {
 		return nil
 	}
-	_, _, err = st.revoke(ctx, user, targets, keep, maxHops)
+	_, _, err = st.revoke(ctx, user, targets, true, keep, maxHops)
 	return err
 }
 
 // revoke revokes the tags and, hop by hop, the tags rotations were writing them to (a
 // live session, its tombstone and its forward pointer keep the rotation's target: a
 // rotation that got past its mark before the revoke, or a revoke whose reply was lost,
-// is followed); it drops what is gone from the user's index. A forward pointer's mark is
+// is followed); it drops what is gone from the user's index. listed says that the tags
+// were read from the index (RevokeAll, a Ref), not named by the caller (an ID): see the
+// expiry in the package doc, "Events". A forward pointer's mark is
 // followed within budget keys (counting the first); a revoked session's (a rotation in
 // flight) always. other reports that the first tag held
 // a live session of another user (left alone, and left in the index); fwd is the forward
 // token when the first tag was a forward pointer.
-func (st *Store) revoke(ctx context.Context, user string, tags []string, keep map[string]bool, budget int) (other bool, fwd string, err error) {
+func (st *Store) revoke(ctx context.Context, user string, tags []string, listed bool, keep map[string]bool, budget int) (other bool, fwd string, err error) {
 	args := []any{user, "r", tombstoneMs}
-	var done, failed []string
+	var done, failed, gone []string
 	var last error
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
@@ -263,7 +273,23 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 			case r.status == "other":
 				other = other || tags[i] == first
 			default: // gone, dead, revoked
-				done = append(done, tags[i])
+				switch {
+				case st.events == nil:
+					done = append(done, tags[i])
+				case r.status == "revoked":
+					done = append(done, tags[i])
+					st.emit(EventRevoked, tags[i], user)
+				case r.status == "gone" && hop == 0 && listed:
+					// Listed, and gone before the revoke came: expired (see Sessions).
+					done = append(done, tags[i])
+					st.emit(EventExpired, tags[i], user)
+				case r.status == "gone" && hop == 0:
+					// Named by its ID: expired if it was listed (see unindexExpired). Past
+					// the first hop, a gone tag is a rotation's new session not written yet.
+					gone = append(gone, tags[i])
+				default:
+					done = append(done, tags[i])
+				}
 				// revoked: {pending}; dead: {forward token, pending}
 				var p string
 				if n := len(r.vals); n > 0 {
@@ -284,6 +310,7 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 		tags = next
 	}
 	st.indexRemove(ctx, user, done...)
+	st.unindexExpired(ctx, user, gone)
 	if len(failed) > 0 {
 		return other, fwd, &RevokeError{User: user, Failed: failed, Err: last}
 	}
