@@ -30,6 +30,8 @@ type options struct {
 	ackTimeout    time.Duration
 	ackPolicy     AckPolicy
 	autoPipeline  bool
+	maxSessions   int
+	limitPolicy   LimitPolicy
 }
 
 // Defaults.

@@ -89,8 +89,17 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		// 2. The new session, listed in its user's index first.
 		newKey, newTag := st.key(newID), st.tag(newID)
 		var until any = ""
+		login := user != "" && user != cur.storedUser
 		if user != "" {
-			t, err := st.indexAdd(ctx, user, newTag, cur.deadline)
+			var t int64
+			if login {
+				t, err = st.indexLogin(ctx, user, newTag, cur.deadline)
+				if errors.Is(err, ErrTooManySessions) {
+					s.user, s.userSet = s.storedUser, false // refused: s keeps the user it had
+				}
+			} else {
+				t, err = st.indexAdd(ctx, user, newTag, cur.deadline, st.tag(oldID), nil)
+			}
 			if err != nil {
 				return err
 			}
@@ -111,6 +120,9 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			return err
 		} else if retry {
 			races++
+			if user != "" {
+				st.indexRemove(ctx, user, newTag) // never written (see Save)
+			}
 			if newID, err = newSessionID(); err != nil {
 				return err
 			}
@@ -135,6 +147,9 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			s.id = newID
 			s.user, s.storedUser = user, user
 			s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
+			if login {
+				st.afterLogin(ctx, user, newTag)
+			}
 			return ackErr
 		}
 		// The copy is not the session any more: drop it.

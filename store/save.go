@@ -62,20 +62,25 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	}
 	var r saveResult
 	var ackErr error
+	login := false
 	for attempt := 0; ; attempt++ {
-		// A save that gives the session a user lists it in the user's index first.
+		// A save that gives the session a user (a login) lists it in the user's index
+		// first. (After a race, also when the user looks unchanged: the stored one was
+		// not.)
 		var until any = ""
-		// (After a race, also when the user looks unchanged: the stored one was not.)
 		if s.userSet && s.user != "" && (s.user != s.storedUser || attempt > 0) {
 			var deadline any = ""
 			if !s.isNew {
 				deadline = s.deadline
 			}
-			t, err := st.indexAdd(ctx, s.user, st.tag(s.id), deadline)
+			t, err := st.indexLogin(ctx, s.user, st.tag(s.id), deadline)
+			if errors.Is(err, ErrTooManySessions) {
+				s.user, s.userSet = s.storedUser, false // refused: s keeps the user it had
+			}
 			if err != nil {
 				return err
 			}
-			until = t + pendingMs
+			until, login = t+pendingMs, true
 		}
 		a.until = until
 		var err error
@@ -90,6 +95,11 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 			break
 		}
 		if s.isNew { // its ID was never sent: take another one
+			// (Its index entry goes: a tombstone or the pending window's end keeps it
+			// from ever being written.)
+			if until != "" {
+				st.indexRemove(ctx, s.user, st.tag(s.id))
+			}
 			if s.id, err = newSessionID(); err != nil {
 				return err
 			}
@@ -107,6 +117,9 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	s.version, s.touched, s.deadline, s.created = r.version, r.now, r.deadline, r.created
 	s.isNew = false
 	s.storedUser = s.user
+	if login {
+		st.afterLogin(ctx, s.user, st.tag(s.id))
+	}
 	return ackErr
 }
 

@@ -1,9 +1,30 @@
 -- index_read: the tags of a user's sessions, but for those past their absolute deadline
 -- by more than the clock margin, which are dropped on the way.
 -- KEYS[1]  the user's index
+-- KEYS[2]  the index's logins (see index_add)
 -- ARGV[1]  clock margin (ms), as in index_add
--- Returns the tags, oldest deadline first.
+-- ARGV[2]  '' the tags; 'l' each tag followed by its login time (ms) and whether its
+--          login is in flight ('1' or '0'), or by two empty strings when the entry has
+--          no login recorded
+-- Returns the tags, oldest deadline first (with 'l', as said).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+local tags = redis.call('ZRANGE', KEYS[1], 0, -1)
+if ARGV[2] ~= 'l' or #tags == 0 then
+  return tags
+end
+local meta = redis.call('HMGET', KEYS[2], unpack(tags))
+local out = {}
+for i, tag in ipairs(tags) do
+  local a, b = string.match(meta[i] or '', '^(%d+):(%d+)$')
+  out[#out + 1] = tag
+  if a then
+    out[#out + 1] = a
+    out[#out + 1] = tonumber(b) >= now and '1' or '0'
+  else
+    out[#out + 1] = ''
+    out[#out + 1] = ''
+  end
+end
+return out
