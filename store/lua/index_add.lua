@@ -23,23 +23,13 @@ local key, logins, tag = KEYS[1], KEYS[2], ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local margin, window, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - margin)
-local listed = {}
-for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-  listed[m] = true
-end
--- The logins of entries no longer listed go too.
-local meta, drop = {}, {}
-local all = redis.call('HGETALL', logins)
-for i = 1, #all, 2 do
-  if listed[all[i]] then
-    meta[all[i]] = all[i + 1]
-  else
-    drop[#drop + 1] = all[i]
+-- Entries past their deadline go, with their logins.
+local old = redis.call('ZRANGE', key, '-inf', now - margin, 'BYSCORE')
+if #old > 0 then
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - margin)
+  for i = 1, #old, 1000 do -- (Lua's unpack takes at most a few thousand values)
+    redis.call('HDEL', logins, unpack(old, i, math.min(i + 999, #old)))
   end
-end
-if #drop > 0 then
-  redis.call('HDEL', logins, unpack(drop))
 end
 local function field(v, n)
   local a, b = string.match(v or '', '^(%d+):(%d+)$')
@@ -54,8 +44,8 @@ if cap > 0 then
     gone[ARGV[i]] = true
   end
   local n = 0
-  for m in pairs(listed) do
-    if m ~= tag and (not gone[m] or (field(meta[m], 2) or 0) >= now) then
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if m ~= tag and (not gone[m] or (field(redis.call('HGET', logins, m), 2) or 0) >= now) then
       n = n + 1
     end
   end
@@ -65,7 +55,7 @@ if cap > 0 then
 end
 local login = now
 if ARGV[6] ~= '' then
-  login = field(meta[ARGV[6]], 1) or 0
+  login = field(redis.call('HGET', logins, ARGV[6]), 1) or 0
 end
 local score = tonumber(ARGV[2]) or (now + tonumber(ARGV[3]))
 redis.call('ZADD', key, 'GT', score, tag)

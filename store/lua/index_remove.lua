@@ -5,11 +5,16 @@
 -- ARGV[1]  'r' drop the tags, 'w' close their pending windows
 -- ARGV[2…] the tags
 -- Returns how many tags were listed ('r'), or how many windows were closed ('w').
-if ARGV[1] == 'r' then
-  redis.call('HDEL', KEYS[2], unpack(ARGV, 2))
-  return redis.call('ZREM', KEYS[1], unpack(ARGV, 2))
-end
 local n = 0
+if ARGV[1] == 'r' then
+  -- (in slices: Lua's unpack takes at most a few thousand values)
+  for i = 2, #ARGV, 1000 do
+    local j = math.min(i + 999, #ARGV)
+    redis.call('HDEL', KEYS[2], unpack(ARGV, i, j))
+    n = n + redis.call('ZREM', KEYS[1], unpack(ARGV, i, j))
+  end
+  return n
+end
 for i = 2, #ARGV do
   local v = redis.call('HGET', KEYS[2], ARGV[i])
   local login = v and string.match(v, '^(%d+):%d+$')
