@@ -4,7 +4,8 @@
 -- KEYS[1]  the user's index: a sorted set of session tags scored by absolute deadline
 -- KEYS[2]  the index's logins: a hash, tag -> '<login>:<pending until>' (ms, this node's
 --          clock): when the session's login was (kept through rotations: the cap's
---          order), and until when its entry counts as a login in flight
+--          order; later than every earlier login's, see '#'), and until when its entry
+--          counts as a login in flight
 -- ARGV[1]  the session's tag
 -- ARGV[2]  the session's absolute deadline (ms since epoch), or '' for a new session
 -- ARGV[3]  for a new session: its lifetime plus the pending window (ms), added to now
@@ -53,8 +54,13 @@ if cap > 0 then
     return -1
   end
 end
+-- A login's time is made later than the last login's (field '#'), so that logins are
+-- ordered as they ran here also within one millisecond.
 local login = now
-if ARGV[6] ~= '' then
+if ARGV[6] == '' then
+  login = math.max(now, (tonumber(redis.call('HGET', logins, '#')) or 0) + 1)
+  redis.call('HSET', logins, '#', login)
+else
   login = field(redis.call('HGET', logins, ARGV[6]), 1) or 0
 end
 local score = tonumber(ARGV[2]) or (now + tonumber(ARGV[3]))

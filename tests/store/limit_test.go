@@ -245,5 +245,5 @@ func TestMaxSessionsRefuseLoginCountsLiveSessions(t *testing.T) {
 // uniquePrefix is a key prefix of the test's own, also when the test runs again on the
 // same topology (-count).
 func uniquePrefix(t *testing.T) string {
-	return fmt.Sprintf("limit:%s:%d:", t.Name(), time.Now().UnixNano())
+	return fmt.Sprintf("%s:%d:", t.Name(), time.Now().UnixNano())
 }
