@@ -185,6 +185,11 @@
 //     revoke, or a logout, that reaches the old key blocks the new one too, whether the
 //     rotation is still running or done, and a rotation whose old session is gone when
 //     it forwards undoes itself.
+//   - Beside the index, in its slot, <index key>:l holds each entry's login time and
+//     pending window (a hash of tag → "<login ms>:<window end ms>", the index node's
+//     clock, logins made strictly increasing; field "#" holds the last login's time): a
+//     rotation keeps its session's login time. [WithMaxSessions] orders and
+//     counts logins with it; entries leave it with theirs.
 //   - So no session can outlive a RevokeAll that returned nil: every session the user
 //     had when it started was listed, and was deleted, or blocked before it could be
 //     written. A login running concurrently may survive it (it is then ordered after

@@ -54,16 +54,37 @@ func (st *Store) indexKey(user string) string {
 	return st.o.prefix + "u:{" + tag + "}"
 }
 
+// loginsSuffix names the hash, beside a user's index and in its slot, that holds each
+// entry's login time and pending window (see index_add.lua).
+const loginsSuffix = ":l"
+
 // indexAdd lists the session tag in the user's index (see index_add.lua) and returns
 // Redis time: deadline is the session's absolute deadline, or "" for a new session,
-// whose lifetime (ms) is lifeMs.
-func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any, lifeMs int64) (int64, error) {
+// whose lifetime (ms) is lifeMs; from is the tag of the session this one is a rotation
+// of, or this one's when it is listed again (it keeps that one's login time), or "" for
+// a login. A login under WithMaxSessions and RefuseLogin is refused with a
+// *SessionLimitError when the user has the maximum of sessions already (see
+// indexLogin); gone are the tags found to be no session of the user's.
+func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any, lifeMs int64, from string, gone []string) (int64, error) {
 	idx := st.indexKey(user)
 	span := lifeMs + pendingMs
+	limit := 0
+	if from == "" && st.o.maxSessions > 0 && st.o.limitPolicy == RefuseLogin {
+		limit = st.o.maxSessions
+	}
+	args := make([]any, 0, 7+len(gone))
+	args = append(args, tag, deadline, span, clockMarginMs, pendingMs, from, limit)
+	for _, g := range gone {
+		args = append(args, g)
+	}
 	now, err := do(st, ctx, opIndex, func(ctx context.Context) (int64, error) {
-		v, err := st.runWrite(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
+		v, err := st.runWrite(ctx, indexAddScript, idx, args...)
 		if errors.Is(err, ErrNotAcknowledged) {
-			err = st.ackShortfall("login index entry", err)
+			if n, _ := v.(int64); n < 0 {
+				err = nil // refused: nothing written to confirm
+			} else {
+				err = st.ackShortfall("login index entry", err)
+			}
 		}
 		if err != nil {
 			return 0, err
@@ -77,33 +98,49 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any, l
 	if err != nil {
 		return 0, st.redisErr(opIndex, idx, err)
 	}
+	if now < 0 {
+		return 0, &SessionLimitError{Max: st.o.maxSessions}
+	}
 	return now, nil
 }
 
-// indexRemove drops a tag from the user's index, best effort: an entry left behind
+// indexRemove drops tags from the user's index, best effort: an entry left behind
 // points at a key that is gone or belongs to no one, and is pruned when found.
 func (st *Store) indexRemove(ctx context.Context, user string, tags ...string) {
 	if len(tags) == 0 {
 		return
 	}
-	idx := st.indexKey(user)
-	members := make([]any, len(tags))
-	for i, t := range tags {
-		members[i] = t
-	}
-	_, err := do(st, ctx, opUnindex, func(ctx context.Context) (int64, error) {
-		return st.rdb.ZRem(ctx, idx, members...).Result()
-	})
-	if err != nil {
+	if err := st.indexUpdate(ctx, user, "r", tags); err != nil {
 		st.o.logger.Warn("hasession: could not drop sessions from the user's index; they are pruned when found", "err", err)
 	}
 }
 
+// indexUpdate runs index_remove.lua in mode ("r" drop the tags, "w" close their logins'
+// pending windows).
+func (st *Store) indexUpdate(ctx context.Context, user, mode string, tags []string) error {
+	idx := st.indexKey(user)
+	args := make([]any, 1, 1+len(tags))
+	args[0] = mode
+	for _, t := range tags {
+		args = append(args, t)
+	}
+	_, err := do(st, ctx, opUnindex, func(ctx context.Context) (int64, error) {
+		cmd, err := runScript(st, ctx, alone, indexRemoveScript, idx, redis.NewIntCmd, args...)
+		return cmd.Val(), err
+	})
+	return err
+}
+
 // indexRead returns the tags in the user's index whose deadline has not passed.
 func (st *Store) indexRead(ctx context.Context, user string) ([]string, error) {
+	return st.readIndex(ctx, user, "")
+}
+
+// readIndex runs index_read.lua in mode ("" or "l").
+func (st *Store) readIndex(ctx context.Context, user, mode string) ([]string, error) {
 	idx := st.indexKey(user)
 	tags, err := do(st, ctx, opReadIndex, func(ctx context.Context) ([]string, error) {
-		cmd, err := runScript(st, ctx, alone, indexReadScript, idx, redis.NewStringSliceCmd, clockMarginMs)
+		cmd, err := runScript(st, ctx, alone, indexReadScript, idx, redis.NewStringSliceCmd, clockMarginMs, mode)
 		return cmd.Val(), err
 	})
 	if err != nil {

@@ -33,6 +33,8 @@ type options struct {
 	ackPolicy     AckPolicy
 	autoPipeline  bool
 	events        func(Event)
+	maxSessions   int
+	limitPolicy   LimitPolicy
 }
 
 // Defaults.

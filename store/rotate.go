@@ -97,8 +97,17 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		// 2. The new session, listed in its user's index first.
 		newKey, newTag := st.key(newID), st.tag(newID)
 		var until any = ""
+		login := user != "" && user != cur.storedUser
 		if user != "" {
-			t, err := st.indexAdd(ctx, user, newTag, deadline, cur.lifeMsLocked())
+			var t int64
+			if login {
+				t, err = st.indexLogin(ctx, user, newTag, deadline, cur.lifeMsLocked())
+				if errors.Is(err, ErrTooManySessions) {
+					s.user, s.userSet = s.storedUser, false // refused: s keeps the user it had
+				}
+			} else {
+				t, err = st.indexAdd(ctx, user, newTag, deadline, cur.lifeMsLocked(), st.tag(oldID), nil)
+			}
 			if err != nil {
 				return err
 			}
@@ -128,6 +137,9 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			return err
 		} else if retry {
 			races++
+			if user != "" {
+				st.indexRemove(ctx, user, newTag) // never written (see Save)
+			}
 			if newID, err = newSessionID(); err != nil {
 				return err
 			}
@@ -158,6 +170,9 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 				if user != "" && user != cur.storedUser {
 					st.emit(EventUserBound, newTag, user)
 				}
+			}
+			if login {
+				st.afterLogin(ctx, user, newTag)
 			}
 			return ackErr
 		}

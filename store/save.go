@@ -67,13 +67,17 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	created, bound := s.isNew, s.userSet && s.user != "" && s.user != s.storedUser
 	var r saveResult
 	var ackErr error
+	login := false
 	for attempt := 0; ; attempt++ {
-		// A save that gives the session a user lists it in the user's index first.
+		// A save that gives the session a user (a login) lists it in the user's index
+		// first. (After a race, also when the user looks unchanged: the stored one was
+		// not.)
 		var until any = ""
-		// (After a race, also when the user looks unchanged: the stored one was not.)
 		listed := s.userSet && s.user != "" && (s.user != s.storedUser || attempt > 0)
+		isLogin := listed
 		// So does a save that changes the deadline of a user's session (SetLifetime): the
-		// index entry must not be dropped before the session ends.
+		// index entry must not be dropped before the session ends (not a login: it
+		// keeps its login time).
 		user := s.user
 		if !listed && s.newLife != 0 && !s.isNew && (!s.userSet || s.user == s.storedUser) && s.storedUser != "" {
 			listed, user = true, s.storedUser
@@ -86,11 +90,20 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 					deadline = s.created + s.newLife
 				}
 			}
-			t, err := st.indexAdd(ctx, user, st.tag(s.id), deadline, s.lifeMsLocked())
+			var t int64
+			var err error
+			if isLogin {
+				t, err = st.indexLogin(ctx, user, st.tag(s.id), deadline, s.lifeMsLocked())
+				if errors.Is(err, ErrTooManySessions) {
+					s.user, s.userSet = s.storedUser, false // refused: s keeps the user it had
+				}
+			} else {
+				t, err = st.indexAdd(ctx, user, st.tag(s.id), deadline, s.lifeMsLocked(), st.tag(s.id), nil)
+			}
 			if err != nil {
 				return err
 			}
-			until = t + pendingMs
+			until, login = t+pendingMs, login || isLogin
 		}
 		a.until = until
 		var err error
@@ -105,6 +118,11 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 			break
 		}
 		if s.isNew { // its ID was never sent: take another one
+			// (Its index entry goes: a tombstone or the pending window's end keeps it
+			// from ever being written.)
+			if until != "" {
+				st.indexRemove(ctx, user, st.tag(s.id))
+			}
 			if s.id, err = newSessionID(); err != nil {
 				return err
 			}
@@ -132,6 +150,9 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 		if bound {
 			st.emit(EventUserBound, st.tag(s.id), s.user)
 		}
+	}
+	if login {
+		st.afterLogin(ctx, s.user, st.tag(s.id))
 	}
 	return ackErr
 }

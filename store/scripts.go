@@ -27,33 +27,41 @@ var (
 	indexAddLua string
 	//go:embed lua/index_read.lua
 	indexReadLua string
+	//go:embed lua/index_remove.lua
+	indexRemoveLua string
 	//go:embed lua/member.lua
 	memberLua string
 	//go:embed lua/pending.lua
 	pendingLua string
 
-	touchScript     = newScript(touchLua)
-	saveScript      = newScript(saveLua)
-	forwardScript   = newScript(forwardLua)
-	destroyScript   = newScript(destroyLua)
-	indexAddScript  = newScript(indexAddLua)
-	indexReadScript = newScript(indexReadLua)
-	memberScript    = newScript(memberLua)
-	pendingScript   = newScript(pendingLua)
+	touchScript       = newScript(touchLua)
+	saveScript        = newScript(saveLua)
+	forwardScript     = newScript(forwardLua)
+	destroyScript     = newScript(destroyLua)
+	indexAddScript    = newScript(indexAddLua, loginsSuffix)
+	indexReadScript   = newScript(indexReadLua, loginsSuffix)
+	indexRemoveScript = newScript(indexRemoveLua, loginsSuffix)
+	memberScript      = newScript(memberLua)
+	pendingScript     = newScript(pendingLua)
 )
 
 // script is one Lua script. Its source and SHA are boxed once: a call's arguments are
 // built in one allocation (see args), where go-redis's Script.Run copies them into a new
 // slice and boxes the SHA and a one-key slice on every call.
+//
+// A call names one key, KEYS[1]; a script of more keys names the others by suffixes
+// appended to it (KEYS[2] is KEYS[1] followed by the first suffix, and so on), which
+// keep them in KEYS[1]'s hash slot.
 type script struct {
 	sha, src any // string, string
 	hash     string
+	suffixes []string
 }
 
-func newScript(src string) *script {
+func newScript(src string, suffixes ...string) *script {
 	h := sha1.Sum([]byte(src))
 	hash := hex.EncodeToString(h[:])
-	return &script{sha: hash, src: src, hash: hash}
+	return &script{sha: hash, src: src, hash: hash, suffixes: suffixes}
 }
 
 // Hash returns the script's SHA1, as SCRIPT LOAD returns it.
@@ -61,13 +69,16 @@ func (s *script) Hash() string { return s.hash }
 
 // args returns the arguments of a call on key: EVALSHA, or EVAL with the source.
 func (s *script) args(eval bool, key string, argv []any) []any {
-	a := make([]any, 4, 4+len(argv))
+	a := make([]any, 4, 4+len(s.suffixes)+len(argv))
 	if eval {
 		a[0], a[1] = "eval", s.src
 	} else {
 		a[0], a[1] = "evalsha", s.sha
 	}
-	a[2], a[3] = 1, key
+	a[2], a[3] = 1+len(s.suffixes), key
+	for _, suf := range s.suffixes {
+		a = append(a, key+suf)
+	}
 	return append(a, argv...)
 }
 

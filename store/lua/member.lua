@@ -1,14 +1,15 @@
 -- member: look at, or revoke, one session listed in a user's index.
 -- KEYS[1]  the session hash
 -- ARGV[1]  the user
--- ARGV[2]  'r' revoke (delete the user's session), 'l' list (read it)
+-- ARGV[2]  'r' revoke (delete the user's session), 'l' list (read it), 's' status (read
+--          it, and write nothing: no tombstone where there is no key)
 -- ARGV[3]  tombstone TTL (ms): longer than the pending window of a login
 -- ARGV[4…] ('l') attribute fields to return
 -- Where the session is gone, or revoked, a tombstone (a hash holding '_r', and the
 -- session's rotation mark '_n' and recent saves '_s') takes its place for the tombstone TTL, so that a login still pending between its index
 -- entry and its write, or a retried save, cannot create it afterwards.
 -- Returns {status, …}:
---   {'gone'}                     no key (expired, destroyed): now a tombstone
+--   {'gone'}                     no key (expired, destroyed): now a tombstone (but 's')
 --   {'dead', forward token or false, pending or false}  a tombstone, or a forward
 --                                 pointer (with its token): never a session again
 --                                 (pending: see 'revoked'; kept through both)
@@ -20,8 +21,10 @@ local key = KEYS[1]
 local ttl = tonumber(ARGV[3])
 local typ = redis.call('TYPE', key).ok
 if typ == 'none' then
-  redis.call('HSET', key, '_r', '1')
-  redis.call('PEXPIRE', key, ttl)
+  if ARGV[2] ~= 's' then
+    redis.call('HSET', key, '_r', '1')
+    redis.call('PEXPIRE', key, ttl)
+  end
   return {'gone'}
 end
 if typ ~= 'hash' then

@@ -2,6 +2,7 @@ package httpsession_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -116,7 +117,10 @@ func newAppOn(t *testing.T, rdb redis.UniversalClient, tls bool, storeOpts []sto
 		if d := r.FormValue("device"); d != "" {
 			_ = s.Set("device", d)
 		}
-		if err := s.Rotate(r.Context()); err != nil {
+		if err := s.Rotate(r.Context()); errors.Is(err, store.ErrTooManySessions) {
+			http.Error(w, "signed in on too many devices", http.StatusConflict)
+			return
+		} else if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

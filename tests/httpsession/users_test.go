@@ -1,15 +1,20 @@
 package httpsession_test
 
 import (
+	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/store"
 )
 
 // devices parses /devices: device name → ref, and the current session's device.
@@ -77,4 +82,46 @@ func TestLogOutEverywhere(t *testing.T) {
 type httpClient struct {
 	c  *http.Client
 	id string
+}
+
+// WithMaxSessions over HTTP: with RefuseLogin, a login beyond the maximum is answered 409
+// by the handler and the browser stays anonymous with its cart (the middleware's save
+// after it writes the handler's other change, not the refused login); with EvictOldest,
+// the oldest browser is logged out.
+func TestMaxSessionsOverHTTP(t *testing.T) {
+	for _, kind := range cluster.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			rdb := client(t, cluster.Shared(t, kind))
+			for _, p := range []store.LimitPolicy{store.RefuseLogin, store.EvictOldest} {
+				a := newAppOn(t, rdb, true, []store.Option{store.WithGracePeriod(time.Second), store.WithMaxSessions(2, p)})
+				user := fmt.Sprintf("max-%s-%d-%d", kind, p, time.Now().UnixNano())
+				var cs []*http.Client
+				for i := range 3 {
+					c := a.user(t)
+					a.get(t, c, "/set?k=cart&v=1")
+					resp, err := c.Get(a.srv.URL + "/login?user=" + user + "&device=d" + strconv.Itoa(i))
+					require.NoError(t, err)
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					require.NoError(t, err)
+					if p == store.RefuseLogin && i == 2 {
+						require.Equal(t, http.StatusConflict, resp.StatusCode, "%s", body)
+					} else {
+						require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+					}
+					cs = append(cs, c)
+				}
+				who := make([]string, 3)
+				for i, c := range cs {
+					_, who[i] = a.get(t, c, "/whoami")
+				}
+				in := "new=false user=" + user + " keys=cart,device"
+				if p == store.RefuseLogin {
+					require.Equal(t, []string{in, in, "new=false user= keys=cart,device"}, who, "%v: the third login is refused, its browser stays anonymous with its cart (and the handler's other change)", p)
+				} else {
+					require.Equal(t, []string{"new=true user= keys=", in, in}, who, "%v: the first browser is logged out", p)
+				}
+			}
+		})
+	}
 }

@@ -505,7 +505,7 @@ func TestTenThousandSessionsInBoundedRoundTrips(t *testing.T) {
 	eachTopology(t, func(t *testing.T, topo cluster.Topology, _ redis.UniversalClient) {
 		ctx := t.Context()
 		rdb := client(t, topo)
-		st := newStore(t, rdb, store.WithPrefix("users-10k:"+t.Name()+":"))
+		st := newStore(t, rdb, store.WithPrefix(uniquePrefix(t)))
 		const n = 10_000
 		ids := seedUser(t, ctx, st, "jane", n)
 		// Scripts are loaded by the first call (a NOSCRIPT pass); count a warm call.
@@ -529,6 +529,13 @@ func TestTenThousandSessionsInBoundedRoundTrips(t *testing.T) {
 		// client sends it to each node at once).
 		require.EqualValues(t, 2, listTrips, "index read + one pipeline")
 		require.EqualValues(t, 3, revokeTrips, "index read + one pipeline + index cleanup")
+		// The index cleanup dropped the 9,999 entries and their logins, in one call.
+		listed, err := rdb.ZCard(ctx, st.IndexKey("jane")).Result()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, listed, "entries left in the index")
+		logins, err := rdb.HLen(ctx, st.IndexKey("jane")+":l").Result()
+		require.NoError(t, err)
+		require.EqualValues(t, 2, logins, "logins left beside the index: the session kept's, and the last login's time")
 		infos, err = st.Sessions(ctx, "jane")
 		require.NoError(t, err)
 		require.Len(t, infos, 1)

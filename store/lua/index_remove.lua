@@ -1,0 +1,26 @@
+-- index_remove: drop session tags from a user's index, or close their logins' pending
+-- windows (the sessions are written: they count as what they are from now on).
+-- KEYS[1]  the user's index
+-- KEYS[2]  the index's logins (see index_add)
+-- ARGV[1]  'r' drop the tags, 'w' close their pending windows
+-- ARGV[2…] the tags
+-- Returns how many tags were listed ('r'), or how many windows were closed ('w').
+local n = 0
+if ARGV[1] == 'r' then
+  -- (in slices: Lua's unpack takes at most a few thousand values)
+  for i = 2, #ARGV, 1000 do
+    local j = math.min(i + 999, #ARGV)
+    redis.call('HDEL', KEYS[2], unpack(ARGV, i, j))
+    n = n + redis.call('ZREM', KEYS[1], unpack(ARGV, i, j))
+  end
+  return n
+end
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[2], ARGV[i])
+  local login = v and string.match(v, '^(%d+):%d+$')
+  if login then
+    redis.call('HSET', KEYS[2], ARGV[i], login .. ':0')
+    n = n + 1
+  end
+end
+return n
