@@ -29,12 +29,14 @@ type nodeHealth struct {
 	Link string `json:"link,omitempty"`
 	// Offset is a master's replication offset, or a replica's as it reports it.
 	Offset int64 `json:"offset"`
-	// LagBytes and LagSeconds are a replica's lag as its master reports it: the master's
-	// offset less the replica's, and the seconds since the replica's last ack.
-	LagBytes   *int64 `json:"lag_bytes,omitempty"`
-	LagSeconds *int64 `json:"lag_seconds,omitempty"`
+	// LagBytes is how far a replica is behind: its master's offset less its own (read
+	// one after the other, so a few bytes of writes in between may show).
+	LagBytes *int64 `json:"lag_bytes,omitempty"`
+	// AckSeconds is, for a replica, the seconds since its last acknowledgement as its
+	// master reports it (Redis's "lag"; replicas acknowledge every second).
+	AckSeconds *int64 `json:"ack_seconds,omitempty"`
 	// Replicas is the number of replicas connected to a master.
-	Replicas int `json:"replicas"`
+	Replicas *int `json:"replicas,omitempty"`
 	// Slots is the number of slots a Cluster master serves.
 	Slots int `json:"slots,omitempty"`
 	// ClusterState is the node's cluster_state (CLUSTER INFO): ok or fail.
@@ -48,8 +50,8 @@ type nodeHealth struct {
 }
 
 type replicaState struct {
-	state       string
-	offset, lag int64
+	state string
+	lag   int64
 }
 
 // healthReport is health's report.
@@ -120,9 +122,10 @@ func (e *env) nodeInfo(ctx context.Context, addr string, cluster bool) nodeHealt
 	case "master":
 		n.Role = "master"
 		n.Offset, _ = strconv.ParseInt(infoField(info, "master_repl_offset"), 10, 64)
-		n.Replicas, _ = strconv.Atoi(infoField(info, "connected_slaves"))
+		replicas, _ := strconv.Atoi(infoField(info, "connected_slaves"))
+		n.Replicas = &replicas
 		n.replicaLag = map[string]replicaState{}
-		for i := range n.Replicas {
+		for i := range replicas {
 			kv := map[string]string{}
 			for f := range strings.SplitSeq(infoField(info, "slave"+strconv.Itoa(i)), ",") {
 				k, v, _ := strings.Cut(f, "=")
@@ -130,7 +133,6 @@ func (e *env) nodeInfo(ctx context.Context, addr string, cluster bool) nodeHealt
 			}
 			var s replicaState
 			s.state = kv["state"]
-			s.offset, _ = strconv.ParseInt(kv["offset"], 10, 64)
 			s.lag, _ = strconv.ParseInt(kv["lag"], 10, 64)
 			n.replicaLag[net.JoinHostPort(kv["ip"], kv["port"])] = s
 		}
@@ -166,7 +168,7 @@ func checkReplication(r *healthReport, nodes []nodeHealth) {
 		}
 		switch n.Role {
 		case "master":
-			if n.Replicas == 0 {
+			if *n.Replicas == 0 {
 				r.warn("master %s has no replica: its data is lost if it fails", n.Addr)
 			}
 		case "replica":
@@ -183,8 +185,8 @@ func checkReplication(r *healthReport, nodes []nodeHealth) {
 				r.problem("replica %s is not connected to its master %s", n.Addr, n.Follows)
 				continue
 			}
-			lag := max(m.Offset-s.offset, 0)
-			n.LagBytes, n.LagSeconds = &lag, &s.lag
+			lag := max(m.Offset-n.Offset, 0)
+			n.LagBytes, n.AckSeconds = &lag, &s.lag
 			if s.state != "online" {
 				r.problem("replica %s: its master reports it %s", n.Addr, s.state)
 			}
@@ -277,7 +279,7 @@ func (e *env) standaloneHealth(ctx context.Context, r *healthReport) error {
 	}
 	checkReplication(r, nodes)
 	for _, m := range nodes {
-		if m.Role == "master" && m.Replicas == 0 {
+		if m.Role == "master" && *m.Replicas == 0 {
 			// A single server without replicas is what a standalone deployment is.
 			r.Warnings = slices.DeleteFunc(r.Warnings, func(w string) bool { return strings.HasPrefix(w, "master "+m.Addr+" has no replica") })
 		}
@@ -397,23 +399,23 @@ func printHealth(e *env, r *healthReport) error {
 	}
 	fmt.Fprintln(e.stdout)
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprint(w, "NODE\tROLE\tFOLLOWS\tLINK\tREPLICAS\tOFFSET\tLAG")
+	fmt.Fprint(w, "NODE\tROLE\tFOLLOWS\tLINK\tREPLICAS\tOFFSET\tLAG\tLAST ACK")
 	if r.SlotsCovered != nil {
 		fmt.Fprint(w, "\tSLOTS\tSTATE")
 	}
 	fmt.Fprintln(w, "\tNOTE")
 	for _, n := range r.Nodes {
-		lag, replicas, offset := "", "", ""
+		lag, ack, replicas, offset := "", "", "", ""
 		if n.LagBytes != nil {
-			lag = fmt.Sprintf("%d B, %ds", *n.LagBytes, *n.LagSeconds)
+			lag, ack = fmt.Sprintf("%d B", *n.LagBytes), fmt.Sprintf("%ds ago", *n.AckSeconds)
 		}
-		if n.Role == "master" {
-			replicas = strconv.Itoa(n.Replicas)
+		if n.Replicas != nil {
+			replicas = strconv.Itoa(*n.Replicas)
 		}
 		if n.Role == "master" || n.Role == "replica" {
 			offset = strconv.FormatInt(n.Offset, 10)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s", n.Addr, n.Role, n.Follows, n.Link, replicas, offset, lag)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", n.Addr, n.Role, n.Follows, n.Link, replicas, offset, lag, ack)
 		if r.SlotsCovered != nil {
 			slots := ""
 			if n.Role == "master" {

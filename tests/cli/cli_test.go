@@ -2,10 +2,12 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -375,7 +377,7 @@ func TestCLIHealth(t *testing.T) {
 		require.Equal(t, 0, r.code, r.stderr)
 		type node struct {
 			Addr, Role, Follows, Link string
-			Replicas                  int
+			Replicas                  *int
 			Slots                     int
 			LagBytes                  *int64 `json:"lag_bytes"`
 		}
@@ -406,7 +408,8 @@ func TestCLIHealth(t *testing.T) {
 			slots := 0
 			for _, n := range got.Nodes {
 				if n.Role == "master" {
-					require.Equal(t, 1, n.Replicas, n.Addr)
+					require.NotNil(t, n.Replicas, n.Addr)
+					require.Equal(t, 1, *n.Replicas, n.Addr)
 					slots += n.Slots
 				}
 			}
@@ -425,16 +428,106 @@ func TestCLIHealth(t *testing.T) {
 }
 
 func TestCLIHealthBad(t *testing.T) {
-	// A node that does not answer: the health check fails with a non-zero status.
+	cluster.RequireDocker(t)
+	ctx := t.Context()
+	c, err := cluster.RunCluster(ctx)
+	cluster.Cleanup(t, c)
+	require.NoError(t, err)
+	status, err := c.Status(ctx)
+	require.NoError(t, err)
+	var replica *cluster.Node
+	for _, n := range status {
+		if n.Role == cluster.RoleReplica {
+			replica = n.Node
+			break
+		}
+	}
+	require.NotNil(t, replica)
+
+	r := run(t, "", args("health", c)...)
+	require.Equal(t, 0, r.code, r.stderr)
+
+	// A node dead: reported, and the status is not zero (at once: the node does not
+	// answer, whatever the other nodes think of it yet).
+	require.NoError(t, c.Kill(ctx, replica))
+	r = run(t, "", args("health", c, "--timeout", "1s")...)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stdout, "health: BAD")
+	require.Contains(t, r.stdout, "problem: "+replica.Addr()+" did not answer")
+	require.Contains(t, r.stderr, cli.ErrUnhealthy.Error())
+
+	r = run(t, "", args("health", c, "--timeout", "1s", "--json")...)
+	require.Equal(t, 1, r.code)
+	got := decode[struct {
+		Healthy  bool
+		Problems []string
+	}](t, r)
+	require.False(t, got.Healthy)
+	require.NotEmpty(t, got.Problems)
+}
+
+func TestCLIUnreachable(t *testing.T) {
+	// The first address that answers is asked; an address that does not is an error.
 	topo := cluster.Shared(t, cluster.KindCluster)
-	o := topo.UniversalOptions()
-	addrs := append([]string{"127.0.0.1:1"}, o.Addrs...)
+	addrs := append([]string{"127.0.0.1:1"}, topo.UniversalOptions().Addrs...)
 	r := run(t, "", "health", "--addrs", strings.Join(addrs, ","), "--timeout", "2s")
-	require.Equal(t, 0, r.code, "the first node that answers is asked: %s", r.stderr)
+	require.Equal(t, 0, r.code, r.stderr)
 
 	r = run(t, "", "health", "--addrs", "127.0.0.1:1", "--timeout", "500ms")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "127.0.0.1:1")
+}
+
+// The command as users run it: built from its package (in this module, which gets the
+// product module through its replace directive) and run as a process, on a Cluster.
+func TestCLIBinary(t *testing.T) {
+	topo := cluster.Shared(t, cluster.KindCluster)
+	goBin, err := exec.LookPath("go")
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "hasession")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/hasession/hasession/cmd/hasession").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	exe := func(stdin string, args ...string) result {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		t.Logf("$ hasession %s\n%s%s(exit status %d)", strings.Join(args, " "), stdout.String(), stderr.String(), code)
+		return result{stdout.String(), stderr.String(), code}
+	}
+
+	r := exe("", "-h")
+	require.Equal(t, 0, r.code)
+	require.Equal(t, cli.Usage, r.stdout)
+
+	rdb := cluster.Client(t, topo, nil)
+	p := prefix(t)
+	st := newStore(t, rdb, store.WithPrefix(p))
+	s := login(t, st, "alice", "laptop")
+
+	r = exe("", args("inspect", topo, "--prefix", p, s.ID())...)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "cart")
+	require.Empty(t, r.stderr, "nothing but the report: go-redis's own logging is off")
+
+	r = exe("no\n", args("revoke", topo, "--prefix", p, "alice", s.ID())...)
+	require.Equal(t, 1, r.code)
+	_, err = st.Load(ctx, s.ID())
+	require.NoError(t, err)
+
+	r = exe("", args("health", topo)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "slots: 16384 of 16384 covered")
 }
 
 func TestCLIHashedIDs(t *testing.T) {
