@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,17 @@ func TestErrors(t *testing.T) {
 		require.Equal(t, 1, code)
 		require.Contains(t, stderr, "127.0.0.1:1")
 	})
+}
+
+func TestIsTerminal(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer null.Close()
+	require.False(t, isTerminal(null), "/dev/null is a character device, not a terminal")
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	require.False(t, isTerminal(r))
+	require.False(t, isTerminal(strings.NewReader("yes\n")))
 }

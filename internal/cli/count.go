@@ -25,6 +25,17 @@ type nodeCount struct {
 	Error     string `json:"error,omitempty"`
 }
 
+// countJSON is count's --json output.
+type countJSON struct {
+	Deployment string      `json:"deployment"`
+	Prefix     string      `json:"prefix"`
+	Sessions   int64       `json:"sessions"`
+	Bytes      int64       `json:"memory_bytes"`
+	Other      int64       `json:"other_keys"`
+	Truncated  bool        `json:"truncated"`
+	Nodes      []nodeCount `json:"nodes"`
+}
+
 func runCount(ctx context.Context, e *env) error {
 	kind, err := e.kind(ctx)
 	if err != nil {
@@ -51,9 +62,9 @@ func runCount(ctx context.Context, e *env) error {
 		nodes = append(nodes, n)
 	}
 	if e.json {
-		if err := writeJSON(e.stdout, map[string]any{
-			"deployment": kind, "prefix": e.prefix, "nodes": nodes,
-			"sessions": total.Sessions, "memory_bytes": total.Bytes, "other_keys": total.Other, "truncated": total.Truncated,
+		if err := writeJSON(e.stdout, countJSON{
+			Deployment: kind, Prefix: e.prefix, Sessions: total.Sessions, Bytes: total.Bytes,
+			Other: total.Other, Truncated: total.Truncated, Nodes: nodes,
 		}); err != nil {
 			return err
 		}

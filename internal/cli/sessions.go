@@ -226,7 +226,7 @@ func runSessions(ctx context.Context, e *env) error {
 	}
 	out := make([]sessionJSON, 0, len(infos))
 	for _, in := range infos {
-		s := sessionJSON{Ref: in.Ref, Created: in.Created.UTC(), LastTouch: in.LastTouch.UTC(), Expires: in.Expires.UTC(), Deadline: in.Deadline.UTC()}
+		s := sessionJSON{Ref: in.Ref, Created: in.Created.UTC(), LastTouch: in.LastTouch.UTC(), Expires: in.Expires.UTC().Round(time.Millisecond), Deadline: in.Deadline.UTC()}
 		var have []string
 		for _, a := range e.attrs {
 			if in.Has(a) {
@@ -239,7 +239,10 @@ func runSessions(ctx context.Context, e *env) error {
 		out = append(out, s)
 	}
 	if e.json {
-		return writeJSON(e.stdout, map[string]any{"user": user, "sessions": out})
+		return writeJSON(e.stdout, struct {
+			User     string        `json:"user"`
+			Sessions []sessionJSON `json:"sessions"`
+		}{user, out})
 	}
 	fmt.Fprintf(e.stdout, "user %q: %d live session(s), most recently used first\n", user, len(out))
 	if len(out) == 0 {
@@ -286,7 +289,10 @@ func runRevoke(ctx context.Context, e *env) error {
 		return fmt.Errorf("revoke %s of %q: %w", target, user, err)
 	}
 	if e.json {
-		return writeJSON(e.stdout, map[string]any{"user": user, "revoked": target})
+		return writeJSON(e.stdout, struct {
+			User    string `json:"user"`
+			Revoked string `json:"revoked"`
+		}{user, target})
 	}
 	fmt.Fprintf(e.stdout, "revoked session %s of user %q (if it was live: it leads nowhere now)\n", target, user)
 	return nil
@@ -324,7 +330,12 @@ func runRevokeAll(ctx context.Context, e *env) error {
 		return fmt.Errorf("sessions of %q after the revoke: %w", user, err)
 	}
 	if e.json {
-		return writeJSON(e.stdout, map[string]any{"user": user, "live_before": len(infos), "live_after": len(left)})
+		return writeJSON(e.stdout, struct {
+			User       string   `json:"user"`
+			Except     []string `json:"except,omitempty"`
+			LiveBefore int      `json:"live_before"`
+			LiveAfter  int      `json:"live_after"`
+		}{user, e.except, len(infos), len(left)})
 	}
 	fmt.Fprintf(e.stdout, "revoked the sessions of user %q: %d live before, %d now\n", user, len(infos), len(left))
 	return nil
@@ -350,11 +361,8 @@ func (e *env) confirm(what string) error {
 	return nil
 }
 
+// isTerminal reports whether r is a terminal (not a pipe, a file or /dev/null).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isatty(f)
 }
