@@ -11,26 +11,27 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hasession/hasession/internal/batch"
+	"github.com/hasession/hasession/internal/format"
 	"github.com/hasession/hasession/internal/sid"
 )
 
-// Metadata fields of the session hash. Attribute fields start with attrPrefix, so an
-// attribute name can never reach a metadata field.
+// Metadata fields of the session hash (see package format). Attribute fields start with
+// attrPrefix, so an attribute name can never reach a metadata field.
 const (
-	fVersion  = "_v"
-	fCreated  = "_c"
-	fDeadline = "_a" // absolute deadline, ms since epoch (Redis time)
-	fTouched  = "_t" // last touch, ms since epoch (Redis time)
-	fUser     = "_u"
-	fCodec    = "_k"
-	fSaveID   = "_s"
-	fForward  = "_f"
-	fPending  = "_n" // a rotation in flight: the new session's tag
-	fRevoked  = "_r" // a tombstone left by a revoke
-	fIdle     = "_i" // the session's own idle timeout (ms); none: the store's
-	fPersist  = "_p" // the session's own cookie persistence: "1" persistent, "0" a session cookie
+	fVersion  = format.Version
+	fCreated  = format.Created
+	fDeadline = format.Deadline // absolute deadline, ms since epoch (Redis time)
+	fTouched  = format.Touched  // last touch, ms since epoch (Redis time)
+	fUser     = format.User
+	fCodec    = format.Codec
+	fSaveID   = format.SaveID
+	fForward  = format.Forward
+	fPending  = format.Pending // a rotation in flight: the new session's tag
+	fRevoked  = format.Revoked // a tombstone left by a revoke
+	fIdle     = format.Idle    // the session's own idle timeout (ms); none: the store's
+	fPersist  = format.Persist // the session's own cookie persistence: "1" persistent, "0" a session cookie
 
-	attrPrefix = "."
+	attrPrefix = format.AttrPrefix
 	maxHops    = 4 // forward pointers followed by one Load (rotations within one grace period)
 )
 

@@ -1,0 +1,30 @@
+// Package format names the fields of a session's hash in Redis, for package store, which
+// writes and reads them, and for the operator CLI (cmd/hasession), which counts and
+// inspects sessions without loading them.
+//
+// A session is one hash, <prefix>{<tag>}. Its metadata fields start with "_"; each
+// attribute is a field named [AttrPrefix] + its name. A forward pointer (a rotated
+// session's old key, within the grace period) holds [Forward] and a tombstone (a
+// revoked or logged-out session's key, for a while) holds [Revoked]; only a session
+// holds [Version].
+package format
+
+// Fields of the session hash.
+const (
+	Version  = "_v" // the session's version, bumped by every save
+	Created  = "_c" // creation, ms since the epoch (Redis time)
+	Deadline = "_a" // absolute deadline, ms since the epoch (Redis time)
+	Touched  = "_t" // last touch, ms since the epoch (Redis time)
+	User     = "_u" // the user the session belongs to
+	Codec    = "_k" // the name of the codec of the attribute values
+	SaveID   = "_s" // the save IDs of the latest saves, with their answers
+	Forward  = "_f" // a forward pointer: the new ID, masked with a hash of the old one
+	Pending  = "_n" // a rotation in flight: the new session's tag
+	Revoked  = "_r" // a tombstone left by a revoke or a logout
+	Idle     = "_i" // the session's own idle timeout (ms); none: the store's
+	Persist  = "_p" // the session's own cookie persistence: "1" persistent, "0" a session cookie
+
+	// AttrPrefix starts every attribute's field name, so an attribute name can never
+	// reach a metadata field.
+	AttrPrefix = "."
+)
