@@ -90,7 +90,7 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 	if err != nil || fwd != "" {
 		return nil, fwd, err
 	}
-	if t.touched > s.touched {
+	if t.justTouched {
 		st.stats.touches.Add(1)
 	} else {
 		st.stats.touchesSkipped.Add(1) // not due by Redis's clock
@@ -98,11 +98,17 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, error) 
 	return t, "", nil
 }
 
+// touchMark names the pair the touch script appends to the hash it returns when it
+// touched the session.
+const touchMark = "!"
+
 // loadTouchHook, when set (by tests), runs between a load's HGETALL and its touch.
 var loadTouchHook func(key string)
 
 // parseLoaded turns a raw reply of HGETALL (or, with touched, of the touch script: the
-// same shape) into the session, or the forward token when the key is a forward pointer.
+// same shape, and a last pair named touchMark when it touched the session, which sets
+// Session.justTouched) into the session, or the forward token when the key is a forward
+// pointer.
 func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, touched bool) (*Session, string, error) {
 	// The reply buffer is ours alone and never written again: the session's attributes
 	// point into it.
@@ -123,6 +129,9 @@ func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, t
 		return nil, "", ErrNotFound
 	}
 	s := &Session{st: st, id: id}
+	if n := len(fields); touched && n >= 2 && fields[n-2] == touchMark { // see touch.lua
+		s.justTouched, fields = true, fields[:n-2]
+	}
 	if fwd, err := s.fill(key, fields); err != nil || fwd != "" {
 		return nil, fwd, err
 	}

@@ -9,11 +9,13 @@
 -- ARGV[1]  the store's idle timeout (ms); a session's own ('_i') applies where it has one
 -- ARGV[2]  the store's touch interval (ms); for a session whose own idle timeout is
 --          shorter than the store's, scaled down by the same ratio
--- Returns the whole hash, as HGETALL does, after the touch: an empty array when the key is
--- gone (or past its absolute deadline: then it is deleted). A hash without a last touch
+-- Returns the whole hash, as HGETALL does, after the touch, followed by one more pair,
+-- '!' 'touched', when this call touched it ('!' starts no field the store writes): an
+-- empty array when the key is gone (or past its absolute deadline: then it is deleted). A hash without a last touch
 -- and a deadline (a forward pointer, a tombstone, foreign data) is returned untouched;
 -- a key of another type is a WRONGTYPE error.
 local key = KEYS[1]
+local touched = false
 local m = redis.call('HMGET', key, '_t', '_a', '_i')
 local last, abs = tonumber(m[1]), tonumber(m[2])
 if last and abs then
@@ -34,6 +36,12 @@ if last and abs then
   if now - last >= interval then
     redis.call('PEXPIRE', key, math.min(idle, abs - now))
     redis.call('HSET', key, '_t', now)
+    touched = true
   end
 end
-return redis.call('HGETALL', key)
+local all = redis.call('HGETALL', key)
+if touched then
+  all[#all + 1] = '!'
+  all[#all + 1] = 'touched'
+end
+return all
