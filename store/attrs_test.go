@@ -53,3 +53,25 @@ func TestTypedGettersPopAndClear(t *testing.T) {
 	require.Empty(t, s.Keys())
 	require.Equal(t, "ada", s.User(), "Clear keeps the session's user")
 }
+
+// A value the codec cannot encode — a flash message of an unsupported type — is a typed
+// error, and the session is left as it was.
+func TestSetUnencodableValueIsTyped(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	st, err := store.New(rdb)
+	require.NoError(t, err)
+	s, err := st.NewSession()
+	require.NoError(t, err)
+	require.NoError(t, s.Set("flash", "saved"))
+	for _, v := range []any{make(chan int), func() {}} {
+		err := s.Set("flash", v)
+		require.ErrorIs(t, err, store.ErrUnencodable, "%T", v)
+		var ve *store.ValueError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "flash", ve.Key)
+		got, err := store.Get[string](s, "flash")
+		require.NoError(t, err)
+		require.Equal(t, "saved", got, "the session is unchanged")
+	}
+}

@@ -74,6 +74,27 @@ func (e *ExpiryError) Error() string {
 // Is makes errors.Is(err, ErrInvalidExpiry) true.
 func (e *ExpiryError) Is(target error) bool { return target == ErrInvalidExpiry }
 
+// ErrUnencodable: Set (a flash value, an attribute) was given a value the codec cannot
+// encode — a channel, a function, a value nested deeper than codec.MaxDepth or, with
+// msgpack, one that contains itself. The session is unchanged; the error is a
+// *ValueError.
+var ErrUnencodable = errors.New("hasession: value cannot be encoded")
+
+// ValueError reports an attribute value the codec refused; it matches ErrUnencodable and
+// wraps the codec's error (errors.Is(err, codec.ErrTooDeep), say).
+type ValueError struct {
+	Key string // the attribute
+	Err error  // the codec's error
+}
+
+func (e *ValueError) Error() string { return fmt.Sprintf("hasession: attribute %q: %v", e.Key, e.Err) }
+
+// Unwrap returns the codec's error.
+func (e *ValueError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnencodable) true.
+func (e *ValueError) Is(target error) bool { return target == ErrUnencodable }
+
 // SizeError reports a session whose encoded attributes exceed the size limit. Nothing was
 // sent to Redis.
 type SizeError struct {

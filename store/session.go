@@ -177,15 +177,15 @@ func (s *Session) decode(key string, data []byte, dst any) error {
 	return nil
 }
 
-// Set encodes v and records it as a change to save. It returns the codec's error when v
-// cannot be encoded; the session is unchanged then. A value nested deeper than
+// Set encodes v and records it as a change to save. When v cannot be encoded it returns a
+// *ValueError (ErrUnencodable) wrapping the codec's error; the session is unchanged then. A value nested deeper than
 // [codec.MaxDepth] levels, which no codec would read back, is refused with an error
 // wrapping [codec.ErrTooDeep]; so is, with the default msgpack codec, a value that
 // contains itself, also through pointers and interfaces alone.
 func (s *Session) Set(key string, v any) error {
 	b, err := s.st.o.codec.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("hasession: attribute %q: %w", key, err)
+		return &ValueError{Key: key, Err: err}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
