@@ -185,9 +185,9 @@ func (h *Session) SetPersistent(persistent bool) error {
 	})
 }
 
-// Set records an attribute to save with the response. It returns the codec's error when
-// v cannot be encoded (the session is unchanged then), or ErrCommitted, having done
-// nothing, once the response has started.
+// Set records an attribute to save with the response. It returns a *store.ValueError
+// (store.ErrUnencodable) when v cannot be encoded (the session is unchanged then), or
+// ErrCommitted, having done nothing, once the response has started.
 func (h *Session) Set(key string, v any) error {
 	return h.change(func(s *store.Session) error { return s.Set(key, v) })
 }
