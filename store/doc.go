@@ -224,7 +224,8 @@
 //   - Destroy, DestroySession (logout): EventDestroyed for the session it deleted (the
 //     live end of a chain of rotations, and the new session of a rotation in flight it
 //     ended), none for a session already gone.
-//   - Revoke, RevokeAll: EventRevoked for each session deleted.
+//   - Revoke, RevokeAll: EventRevoked for each session deleted; so does a login under
+//     WithMaxSessions and EvictOldest for each session it evicts.
 //   - Sessions, RevokeAll, Revoke: EventExpired for each listed session found expired
 //     (below).
 //

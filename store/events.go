@@ -27,8 +27,9 @@ const (
 	// rotation chain reports the session it ended; a session already gone reports
 	// nothing.
 	EventDestroyed
-	// EventRevoked: a Revoke or RevokeAll deleted the session (one event per session
-	// deleted, a rotation in flight that it followed included).
+	// EventRevoked: a Revoke or RevokeAll deleted the session, or a login evicted it
+	// (WithMaxSessions, EvictOldest): one event per session deleted, a rotation in
+	// flight that it followed included.
 	EventRevoked
 	// EventUserBound: a save gave the session a user it did not have (a login, or a
 	// switch to another user), through Save, Update or Rotate.
@@ -216,16 +217,18 @@ func (st *Store) unindexExpired(ctx context.Context, user string, tags []string)
 	idx := st.indexKey(user)
 	removed, err := do(st, ctx, opUnindex, func(ctx context.Context) ([]int64, error) {
 		pipe := st.rdb.Pipeline()
-		for _, t := range tags {
-			pipe.ZRem(ctx, idx, t)
+		cmds := make([]*redis.IntCmd, len(tags))
+		for i, t := range tags {
+			cmds[i] = pipe.ZRem(ctx, idx, t)
 		}
-		cmds, err := pipe.Exec(ctx)
-		if err != nil {
+		// Their logins go too (the same slot); a ZREM that removed nothing leaves none.
+		pipe.HDel(ctx, idx+loginsSuffix, tags...)
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, err
 		}
 		out := make([]int64, len(cmds))
 		for i, c := range cmds {
-			out[i], _ = c.(*redis.IntCmd).Result()
+			out[i], _ = c.Result()
 		}
 		return out, nil
 	})

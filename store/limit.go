@@ -46,7 +46,8 @@ func (p LimitPolicy) String() string {
 // (at most 30 s, the pending window). A rotation is not a login: it keeps its session's
 // place in the order.
 //
-// EvictOldest revokes after the login's write, on the login's call: when that revoke
+// EvictOldest revokes after the login's write, on the login's call (WithEvents: an
+// EventRevoked for each session evicted): when that revoke
 // fails (a node down beyond the retry policy), the login still succeeds, the failure is
 // logged, and the next login of the user evicts again. A concurrent login may evict the
 // session of a login that was just written: the newest logins win.
@@ -72,8 +73,10 @@ var ErrInvalidLimit = errors.New("hasession: invalid session limit")
 var ErrTooManySessions = errors.New("hasession: too many sessions for the user")
 
 // SessionLimitError reports a login refused by WithMaxSessions and RefuseLogin; it matches
-// ErrTooManySessions. Nothing was written, and the Session keeps the user (and the ID)
-// it had: its SetUser is undone, its other unsaved changes stay (a Save writes them).
+// ErrTooManySessions. The login wrote nothing of its own (a refused Rotate has marked the
+// old session with the tag of a copy it never writes, which only a revoke reads), and the
+// Session keeps the user (and the ID) it had: its SetUser is undone, its other unsaved
+// changes stay (a Save writes them).
 type SessionLimitError struct {
 	Max int // the maximum
 }
@@ -185,15 +188,25 @@ func (st *Store) evict(ctx context.Context, user string) error {
 			live = append(live, entries[i])
 		}
 	}
-	if len(live) <= st.o.maxSessions {
-		return last
-	}
+	// One login, one session: a rotation's copy and the session it rotates (both live
+	// until the rotation forwards) keep one login time; they go together.
 	slices.SortFunc(live, func(a, b loginEntry) int {
 		return cmp.Or(cmp.Compare(a.login, b.login), cmp.Compare(a.tag, b.tag))
 	})
-	victims := make([]string, 0, len(live)-st.o.maxSessions)
-	for _, e := range live[:len(live)-st.o.maxSessions] {
-		victims = append(victims, e.tag)
+	var groups [][]string
+	for i, e := range live {
+		if i > 0 && e.login != 0 && e.login == live[i-1].login {
+			groups[len(groups)-1] = append(groups[len(groups)-1], e.tag)
+			continue
+		}
+		groups = append(groups, []string{e.tag})
+	}
+	if len(groups) <= st.o.maxSessions {
+		return last
+	}
+	var victims []string
+	for _, g := range groups[:len(groups)-st.o.maxSessions] {
+		victims = append(victims, g...)
 	}
 	if _, _, err := st.revoke(ctx, user, victims, true, nil, maxHops); err != nil {
 		return err

@@ -147,6 +147,9 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		}
 		// 3. The old key: a forward pointer, or a tombstone when the session changes
 		// user — if the old session is still the version copied.
+		if rotateForwardHook != nil {
+			rotateForwardHook()
+		}
 		n, err := st.forward(ctx, oldID, newID, cur.version, user != cur.storedUser)
 		if errors.Is(err, ErrNotAcknowledged) {
 			ackErr, err = cmp.Or(ackErr, err), nil // forwarded on the master
@@ -200,6 +203,10 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		}
 	}
 }
+
+// rotateForwardHook, when set (by tests), runs between a rotation's copy and its forward
+// step.
+var rotateForwardHook func()
 
 // rotateRead is a rotation's first step (pending.lua): the session at the old ID as Redis
 // holds it, marked with the new tag when it has a user. ErrNotFound when there is none;

@@ -29,6 +29,7 @@ func init() {
 	testhook.NewSaveID = newSaveID
 	testhook.SetLoadTouchHook = func(f func(key string)) { loadTouchHook = f }
 	testhook.SetDestroyHopHook = func(f func()) { destroyHopHook = f }
+	testhook.SetRotateForwardHook = func(f func()) { rotateForwardHook = f }
 	testhook.MaxHops = maxHops
 	testhook.FieldVersion, testhook.FieldTouched, testhook.FieldSaveID = fVersion, fTouched, fSaveID
 	testhook.FieldCreated, testhook.FieldDeadline, testhook.FieldIdle, testhook.FieldPersist = fCreated, fDeadline, fIdle, fPersist

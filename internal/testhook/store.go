@@ -25,6 +25,9 @@ var (
 	// SetDestroyHopHook sets the function a Destroy runs after each key of its chain
 	// (nil: none).
 	SetDestroyHopHook func(f func())
+	// SetRotateForwardHook sets the function a Rotate runs between writing the new
+	// session and forwarding the old one (nil: none).
+	SetRotateForwardHook func(f func())
 	// MaxHops is how many keys of a chain of rotations Load, Destroy and Revoke follow.
 	MaxHops int
 

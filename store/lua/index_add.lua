@@ -17,7 +17,8 @@
 -- ARGV[7]  the cap on the user's sessions: 0, none; n > 0 (a login), refuse the login
 --          when n sessions are counted already
 -- ARGV[8…] (with a cap) tags the caller found to be no session of the user's: not
---          counted, unless their login is still in flight
+--          counted, unless their login is still in flight (its window, plus the clock
+--          margin, not over); entries of one login (a rotation in flight) count once
 -- Returns now (ms, Redis time): the save that follows must run within the pending window
 -- after it; or -1 when the cap refused the login (nothing written).
 local key, logins, tag = KEYS[1], KEYS[2], ARGV[1]
@@ -40,14 +41,25 @@ local function field(v, n)
   return tonumber(b)
 end
 if cap > 0 then
+  -- Sessions are counted by login: a rotation's copy and the session it rotates (both
+  -- live until the rotation forwards) keep one login time and count once. An entry whose
+  -- login's window is open (with the clock margin: the save checks it on another node's
+  -- clock) counts even when the caller found no session.
   local gone = {}
   for i = 8, #ARGV do
     gone[ARGV[i]] = true
   end
-  local n = 0
+  local n, logins_seen = 0, {}
   for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    if m ~= tag and (not gone[m] or (field(redis.call('HGET', logins, m), 2) or 0) >= now) then
-      n = n + 1
+    local v = redis.call('HGET', logins, m)
+    if m ~= tag and (not gone[m] or (field(v, 2) or 0) + margin >= now) then
+      local l = field(v, 1)
+      if not l or l == 0 then
+        n = n + 1
+      elseif not logins_seen[l] then
+        logins_seen[l] = true
+        n = n + 1
+      end
     end
   end
   if n >= cap then

@@ -4,8 +4,9 @@
 -- KEYS[2]  the index's logins (see index_add)
 -- ARGV[1]  clock margin (ms), as in index_add
 -- ARGV[2]  '' the tags; 'l' each tag followed by its login time (ms) and whether its
---          login is in flight ('1' or '0'), or by two empty strings when the entry has
---          no login recorded
+--          login may be in flight ('1' or '0': its window, plus the clock margin, is not
+--          over, since the save checks it on another node's clock), or by two empty
+--          strings when the entry has no login recorded
 -- Returns the tags, oldest deadline first (with 'l', as said).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -33,7 +34,7 @@ for i, tag in ipairs(tags) do
   out[#out + 1] = tag
   if a then
     out[#out + 1] = a
-    out[#out + 1] = tonumber(b) >= now and '1' or '0'
+    out[#out + 1] = tonumber(b) + tonumber(ARGV[1]) >= now and '1' or '0'
   else
     out[#out + 1] = ''
     out[#out + 1] = ''

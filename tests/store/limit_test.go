@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/internal/testhook"
 	"github.com/hasession/hasession/store"
 )
 
@@ -246,4 +247,43 @@ func TestMaxSessionsRefuseLoginCountsLiveSessions(t *testing.T) {
 // same topology (-count).
 func uniquePrefix(t *testing.T) string {
 	return fmt.Sprintf("%s:%d:", t.Name(), time.Now().UnixNano())
+}
+
+// A session in the middle of a rotation (its copy written, its old key not yet a forward
+// pointer: both live, with one login time) counts once: with a maximum of 3 a login then
+// evicts the one oldest session, not two; with RefuseLogin and a maximum of 4 the login
+// is let in (3 sessions), not refused.
+func TestMaxSessionsCountARotationInFlightOnce(t *testing.T) {
+	t.Cleanup(func() { testhook.SetRotateForwardHook(nil) })
+	eachTopology(t, func(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		for _, p := range []store.LimitPolicy{store.EvictOldest, store.RefuseLogin} {
+			limit := 3
+			if p == store.RefuseLogin {
+				limit = 4
+			}
+			st := newStore(t, rdb, store.WithPrefix(uniquePrefix(t)), store.WithMaxSessions(limit, p), store.WithGracePeriod(time.Minute))
+			user := "rotating@example.com"
+			b := login(t, ctx, st, user, "b")
+			c := login(t, ctx, st, user, "c")
+			r := login(t, ctx, st, user, "r")
+			var d *store.Session
+			var derr error
+			testhook.SetRotateForwardHook(func() {
+				testhook.SetRotateForwardHook(nil)
+				d, derr = st.NewSession()
+				if derr == nil {
+					d.SetUser(user)
+					derr = st.Save(ctx, d)
+				}
+			})
+			require.NoError(t, st.Rotate(ctx, r)) // a privilege change: the same user
+			require.NoError(t, derr, "%v: the login during the rotation", p)
+			if p == store.RefuseLogin {
+				require.Equal(t, []string{b.ID(), c.ID(), r.ID(), d.ID()}, live(t, ctx, st, []*store.Session{b, c, r, d}))
+				continue
+			}
+			require.Equal(t, []string{c.ID(), r.ID(), d.ID()}, live(t, ctx, st, []*store.Session{b, c, r, d}), "only the oldest login, b, is evicted")
+		}
+	})
 }
