@@ -205,7 +205,7 @@ func (m *Manager) commit(r *http.Request, hdr http.Header, h *Session) error {
 		if p, ok := s.Persistent(); ok { // the session's own choice (SetPersistent)
 			persistent = p
 		}
-		if persistent || id != h.cookieID {
+		if persistent || id != h.cookieID || h.persistSet {
 			m.setCookie(hdr, id, s.ExpiresAt(), persistent)
 			m.warnInsecure(r)
 		}

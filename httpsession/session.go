@@ -73,6 +73,9 @@ type Session struct {
 	hadCookie bool
 	destroyed bool // Destroy was called: expire the cookie unless a new session is saved
 	committed bool
+	// persistSet: SetPersistent was called: the cookie goes out again, so that the
+	// browser's copy follows the choice (a persistent cookie replaced by a session one).
+	persistSet bool
 }
 
 // cur returns the request's current session, for a reader. The store.Session has a lock
@@ -181,6 +184,7 @@ func (h *Session) SetLifetime(d time.Duration) error {
 func (h *Session) SetPersistent(persistent bool) error {
 	return h.change(func(s *store.Session) error {
 		s.SetPersistent(persistent)
+		h.persistSet = true
 		return nil
 	})
 }

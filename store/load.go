@@ -129,7 +129,7 @@ func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, t
 		return nil, "", ErrNotFound
 	}
 	s := &Session{st: st, id: id}
-	if n := len(fields); touched && n >= 2 && fields[n-2] == touchMark { // see touch.lua
+	if n := len(fields); touched && n >= 2 && fields[n-2] == touchMark && fields[n-1] == "touched" { // see touch.lua
 		s.justTouched, fields = true, fields[:n-2]
 	}
 	if fwd, err := s.fill(key, fields); err != nil || fwd != "" {

@@ -144,7 +144,8 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // store.Session.SetLifetime). A MaxAge over the hasession store's maximum lifetime
 // (store.WithMaxLifetime; by default its lifetime) is an error matching
 // store.ErrInvalidExpiry, and nothing is sent. A loaded session's MaxAge is the lifetime
-// it was saved with.
+// it was saved with, and saving it with that MaxAge keeps it, also over a maximum lowered
+// since.
 //
 // With Options.MaxAge > 0 it writes, in one script, the values that changed since the
 // session was loaded (compared with reflect.DeepEqual) and deletes the attributes whose
@@ -186,7 +187,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	if err := checkMaxAge(s.st, opts.MaxAge); err != nil {
+	if err := checkMaxAge(s.st, opts.MaxAge); err != nil && !s.keepsLifetime(sess, opts.MaxAge) {
 		return fmt.Errorf("gorillastore: save session %q: %w", sess.Name(), err)
 	}
 	// A session destroyed, revoked, expired or rotated away since it was loaded is
@@ -272,6 +273,14 @@ func checkMaxAge(st *store.Store, maxAge int) error {
 		d = time.Duration(maxAge) * time.Second
 	}
 	return &store.ExpiryError{Setting: "lifetime", Value: d, Min: time.Second, Max: st.MaxLifetime()}
+}
+
+// keepsLifetime reports whether maxAge is the lifetime sess was loaded with: a session
+// saved before the store's maximum was lowered keeps its lifetime (nothing changes it),
+// and saving it is no error.
+func (s *Store) keepsLifetime(sess *sessions.Session, maxAge int) bool {
+	stt := s.lookup(sess)
+	return stt != nil && stt.hs.ID() == sess.ID && int(stt.hs.Lifetime()/time.Second) == maxAge
 }
 
 // destroy deletes the session in Redis and expires its cookie.

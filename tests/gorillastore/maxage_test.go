@@ -1,7 +1,9 @@
 package gorillastore_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -116,6 +118,40 @@ func TestMaxAgeIsTheSessionsLifetime(t *testing.T) {
 			require.Equal(t, store.DefaultIdleTimeout, s2.IdleTimeout())
 			_, chose := s2.Persistent()
 			require.False(t, chose)
+		})
+
+		t.Run("a session saved before the maximum was lowered keeps its lifetime", func(t *testing.T) {
+			prefix := fmt.Sprintf("gs:maxage-lowered:%s:%d:", t.Name(), time.Now().UnixNano())
+			newGS := func(life time.Duration) (*store.Store, *gorillastore.Store) {
+				st, err := store.New(rdb, store.WithPrefix(prefix), store.WithLifetime(life))
+				require.NoError(t, err)
+				gs, err := gorillastore.New(st)
+				require.NoError(t, err)
+				return st, gs
+			}
+			_, before := newGS(2 * time.Hour)
+			s := newSite(t, before)
+			_, err := s.do(save(func(sess *sessions.Session) { sess.Values["k"] = "v" }))
+			require.NoError(t, err)
+			id := s.cookie()
+			// The app is deployed again with a lifetime (and so a maximum) of one hour.
+			st, after := newGS(time.Hour)
+			s2 := newSite(t, after)
+			u, err := url.Parse(s2.srv.URL)
+			require.NoError(t, err)
+			s2.c.Jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: id, Path: "/"}})
+			_, err = s2.do(save(func(sess *sessions.Session) {
+				require.Equal(t, 7200, sess.Options.MaxAge, "loaded with its lifetime")
+				sess.Values["k"] = "w"
+			}))
+			require.NoError(t, err, "saving a loaded session with its own lifetime is no error")
+			life, _ := lifetimeInRedis(t, st, rdb, id)
+			require.Equal(t, 2*time.Hour, life, "it keeps its lifetime")
+			got, err := st.Load(t.Context(), id)
+			require.NoError(t, err)
+			v, err := store.Get[string](got, "k")
+			require.NoError(t, err)
+			require.Equal(t, "w", v)
 		})
 	})
 }

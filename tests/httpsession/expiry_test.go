@@ -155,9 +155,11 @@ func TestRememberMe(t *testing.T) {
 				_, _, body := getCookie(t, other, "/expiry", plain)
 				require.Equal(t, fmt.Sprintf("idle=%s life=%s persistent=false,false", store.DefaultIdleTimeout, store.DefaultLifetime), body)
 
-				// Forgotten: the next responses carry no cookie (the browser keeps its copy).
+				// Forgotten: the response replaces the browser's persistent cookie with a
+				// session cookie of the same ID; the next responses carry none.
 				ck, _, _ = getCookie(t, srv, "/forget", remembered)
-				require.Nil(t, ck)
+				requireSessionCookie(t, ck)
+				require.Equal(t, remembered.Value, ck.Value)
 				ck, _, body = getCookie(t, other, "/expiry", remembered)
 				require.Nil(t, ck)
 				require.Contains(t, body, "persistent=false,true")
@@ -171,9 +173,10 @@ func TestRememberMe(t *testing.T) {
 				requireMaxAge(t, ck, store.DefaultIdleTimeout)
 				// A session that asks for a session cookie gets one, from then on.
 				ck, _, _ = getCookie(t, srv, "/forget", plain)
-				require.Nil(t, ck, "the ID did not change: a session cookie is not sent again")
+				requireSessionCookie(t, ck) // replaces the persistent one
+				require.Equal(t, plain.Value, ck.Value)
 				ck, _, _ = getCookie(t, srv, "/visit", plain)
-				require.Nil(t, ck, "no persistent cookie any more")
+				require.Nil(t, ck, "no persistent cookie any more, and the session cookie is not sent again")
 				remembered, _, _ := getCookie(t, srv, "/login?user=bob&remember=1", plain)
 				requireMaxAge(t, remembered, month)
 			})
