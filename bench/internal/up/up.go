@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hasession/hasession/bench/internal/cli"
 	"github.com/hasession/hasession/cluster"
 )
 
@@ -26,7 +27,7 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 	replicas := fs.Int("replicas", -1, "replicas: per master for a cluster (default 1), in all for sentinel (default 2)")
 	masterName := fs.String("master-name", "mymaster", "sentinel: the master's name")
 	verbose := fs.Bool("v", false, "log the topology's progress")
-	if err := fs.Parse(args); err != nil {
+	if ok, err := cli.ParseFlags(fs, args); !ok {
 		return err
 	}
 	kind, err := cluster.ParseKind(*topology)
@@ -126,7 +127,7 @@ func describe(ctx context.Context, out io.Writer, topo cluster.Topology) error {
 func Sweep(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
 	all := fs.Bool("all", false, "remove every hasession container and network, also those of runs still going")
-	if err := fs.Parse(args); err != nil {
+	if ok, err := cli.ParseFlags(fs, args); !ok {
 		return err
 	}
 	sweep := cluster.Sweep
@@ -141,7 +142,7 @@ func Sweep(ctx context.Context, args []string, out io.Writer) error {
 // Image is the image command: it prints the tag of the image it built.
 func Image(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
+	if ok, err := cli.ParseFlags(fs, args); !ok {
 		return err
 	}
 	tag, err := cluster.BuildImage(ctx)
