@@ -102,9 +102,18 @@ var ErrNotAcknowledged = errors.New("hasession: save not acknowledged by enough 
 
 // ackShortfall counts a write WAIT did not confirm (err, an *AckError) and applies the
 // policy: nil when it accepts the write, err otherwise.
-func (st *Store) ackShortfall(what string, err error) error {
+func (st *Store) ackShortfall(ctx context.Context, op opKind, what string, err error) error {
 	st.stats.unacked.Add(1)
-	if st.o.ackPolicy != AckBestEffort {
+	accepted := st.o.ackPolicy == AckBestEffort
+	if st.o.observer != nil {
+		e := Event{Kind: EventAckShortfall, Op: op.obsOp(), Err: err, Want: st.o.ackReplicas, Accepted: accepted}
+		var ae *AckError
+		if errors.As(err, &ae) {
+			e.Acked, e.Want = ae.Acked, ae.Want
+		}
+		st.o.observer.Event(ctx, e)
+	}
+	if !accepted {
 		return err
 	}
 	st.stats.acceptedUnacked.Add(1)
@@ -156,7 +165,7 @@ func (st *Store) saveAcked(ctx context.Context, key string, args []any) (string,
 		if !strings.HasPrefix(res, "ok:") && !strings.HasPrefix(res, "dup:") {
 			return res, nil
 		}
-		err = st.ackShortfall("save", err)
+		err = st.ackShortfall(ctx, opSave, "save", err)
 	}
 	return res, err
 }
@@ -186,6 +195,7 @@ func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any
 			if acked < st.o.ackReplicas {
 				st.stats.unacked.Add(1)
 				err = &AckError{Acked: max(acked, 0), Want: st.o.ackReplicas}
+				st.observe(ctx, Event{Kind: EventAckShortfall, Op: OpRevoke, Err: err, Acked: max(acked, 0), Want: st.o.ackReplicas})
 			}
 			for j, i := range idx {
 				out[i] = res[j]

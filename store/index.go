@@ -62,7 +62,7 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 	now, err := do(st, ctx, opIndex, func(ctx context.Context) (int64, error) {
 		v, err := st.runWrite(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
 		if errors.Is(err, ErrNotAcknowledged) {
-			err = st.ackShortfall("login index entry", err)
+			err = st.ackShortfall(ctx, opIndex, "login index entry", err)
 		}
 		if err != nil {
 			return 0, err

@@ -30,6 +30,7 @@ type options struct {
 	ackTimeout    time.Duration
 	ackPolicy     AckPolicy
 	autoPipeline  bool
+	observer      Observer
 }
 
 // Defaults.

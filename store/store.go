@@ -50,6 +50,7 @@ type Store struct {
 	stats       counters
 	replyHint   atomic.Int64
 	closed      atomic.Bool // see Close
+	node        string      // OpEvent.Node (see nodeOf)
 }
 
 // New returns a Store on any go-redis v9 client: *redis.Client, a Sentinel
@@ -100,6 +101,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	st.idleArg, st.lifeArg, st.touchArg, st.graceArg = st.idleMs, st.lifeMs, st.touchMs, st.graceMs
 	st.codecArg = o.codec.Name()
 	st.ctxHonoured, st.clientBound = clientTimeouts(rdb)
+	st.node = nodeOf(rdb)
 	if o.autoPipeline {
 		st.batch = batch.New(rdb)
 	}
