@@ -23,41 +23,45 @@
 // policy (see [store.Observer]): a Load of a rotated session's old ID is two load
 // operations, a login's Save an index and a save operation.
 //
-//		NAME                            INSTRUMENT         UNIT         ATTRIBUTES
-//		hasession.operation.duration    Float64Histogram   s            db.operation.name, hasession.outcome
-//		hasession.operation.retries     Int64Counter       {retry}      db.operation.name
-//		hasession.operation.recoveries  Int64Counter       {operation}  db.operation.name
-//		hasession.cluster.reloads       Int64Counter       {reload}     (none)
-//		hasession.write_ack.shortfalls  Int64Counter       {write}      db.operation.name, hasession.ack.accepted
-//		hasession.bytes.sent            Int64Counter       By           db.operation.name
-//		hasession.touches               Int64Counter       {load}       hasession.touch
-//		hasession.sessions.created      Int64Counter       {session}    (none)
-//		hasession.sessions.destroyed    Int64Counter       {session}    (none)
-//		hasession.sessions.revoked      Int64Counter       {session}    (none)
+//	NAME                            KIND                       UNIT         ATTRIBUTES
+//	hasession.operation.duration    Float64Histogram           s            db.operation.name, hasession.outcome
+//	hasession.operation.retries     Int64Counter               {retry}      db.operation.name
+//	hasession.operation.recoveries  Int64Counter               {operation}  db.operation.name
+//	hasession.cluster.reloads       Int64Counter               {reload}     -
+//	hasession.write_ack.shortfalls  Int64Counter               {write}      db.operation.name, hasession.ack.accepted
+//	hasession.bytes.sent            Int64Counter               By           db.operation.name
+//	hasession.touches               Int64ObservableCounter     {load}       hasession.touch
+//	hasession.sessions.created      Int64Counter               {session}    -
+//	hasession.sessions.destroyed    Int64Counter               {session}    -
+//	hasession.sessions.revoked      Int64Counter               {session}    -
 //
-//	  - hasession.operation.duration: from the operation's start to its return, every
-//	    attempt and backoff included. hasession.outcome is "hit" (a load that found the
-//	    session), "ok" (any other success, and a load step that found a rotated session's
-//	    forward pointer), "not_found" (ErrNotFound), "conflict" (ErrConflict: a version
-//	    check) or "error". Buckets: [DurationBuckets].
-//	  - hasession.operation.retries: attempts repeated after a failover-type error (see
-//	    store.Retryable); hasession.operation.recoveries: operations that succeeded after
-//	    at least one retry. Retries without recoveries are operations that failed.
-//	  - hasession.cluster.reloads: slot-map reloads the store asked go-redis for after a
-//	    failed attempt on a Cluster. go-redis's own reloads (on MOVED, every
-//	    ClusterStateReloadInterval) are not visible to the store and not counted.
-//	  - hasession.write_ack.shortfalls: writes (store.WithWriteAck) that WAIT confirmed on
-//	    fewer replicas than asked; hasession.ack.accepted is true where
-//	    store.AckBestEffort accepted them (they are as durable as a write without WAIT).
-//	  - hasession.bytes.sent: the size of the save commands' arguments (attribute names,
-//	    encoded values and metadata); loads, touches and the other commands send a key
-//	    and a few short arguments and are not counted.
-//	  - hasession.touches: loads that found a session, by hasession.touch: "sent" (the
-//	    touch was due and extended the TTL: a write) or "skipped" (not due).
-//	  - hasession.sessions.created: sessions saved for the first time;
-//	    hasession.sessions.destroyed: sessions deleted by Destroy (a logout; forward
-//	    pointers and tombstones not counted); hasession.sessions.revoked: live sessions
-//	    ended by Revoke or RevokeAll.
+// What each counts:
+//
+//   - hasession.operation.duration: from the operation's start to its return, every
+//     attempt and backoff included. hasession.outcome is "hit" (a load that found the
+//     session), "ok" (any other success, and a load step that found a rotated session's
+//     forward pointer), "not_found" (ErrNotFound), "conflict" (ErrConflict: a version
+//     check) or "error". Buckets: [DurationBuckets].
+//   - hasession.operation.retries: attempts repeated after a failover-type error (see
+//     store.Retryable); hasession.operation.recoveries: operations that succeeded after
+//     at least one retry. Retries without recoveries are operations that failed (or
+//     ended in a conflict or not found).
+//   - hasession.cluster.reloads: slot-map reloads the store asked go-redis for after a
+//     failed attempt on a Cluster. go-redis's own reloads (on MOVED, every
+//     ClusterStateReloadInterval) are not visible to the store and not counted.
+//   - hasession.write_ack.shortfalls: writes (store.WithWriteAck) that WAIT confirmed on
+//     fewer replicas than asked; hasession.ack.accepted is true where
+//     store.AckBestEffort accepted them (they are as durable as a write without WAIT).
+//   - hasession.bytes.sent: the size of the save commands' arguments (attribute names,
+//     encoded values and metadata); loads, touches and the other commands send a key
+//     and a few short arguments and are not counted.
+//   - hasession.touches: loads that found a session, by hasession.touch: "sent" (the
+//     touch was due and extended the TTL: a write) or "skipped" (not due). An
+//     observable counter: a load adds to an atomic counter, read at collection.
+//   - hasession.sessions.created: sessions saved for the first time;
+//     hasession.sessions.destroyed: sessions deleted by Destroy (a logout; forward
+//     pointers and tombstones not counted); hasession.sessions.revoked: live sessions
+//     ended by Revoke or RevokeAll.
 //
 // The near-cache's hits and misses are not reported: the store has no near-cache yet.
 //
@@ -70,7 +74,9 @@
 // Sentinel, where redisotel's command spans carry each command's node), error.type
 // (see [ErrorType]) and status Error when the outcome is "error". They also carry
 // hasession.outcome, hasession.attempts, hasession.touch (loads), hasession.bytes_sent
-// (saves) and hasession.operation.caller_name (Store.Retry's name). Each retry is a span
+// (saves) and hasession.operation.caller_name (Store.Retry's name). The attributes are set
+// when the span ends, not at its start (an attribute at the start would cost every
+// operation an allocation, sampled or not): a sampler of your own does not see them. Each retry is a span
 // event "hasession.retry" (hasession.attempt, error.type), each WAIT shortfall a span
 // event "hasession.ack_shortfall". Spans carry no session ID, key or user.
 //

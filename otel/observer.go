@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
@@ -45,16 +46,19 @@ type Observer struct {
 	reloads    metric.Int64Counter
 	shortfalls metric.Int64Counter
 	bytesSent  metric.Int64Counter
-	touches    metric.Int64Counter
+	touches    metric.Int64ObservableCounter
 	created    metric.Int64Counter
 	destroyed  metric.Int64Counter
 	revoked    metric.Int64Counter
 
 	// Attribute sets built once (recording with a set allocates nothing per call).
-	durOpts      [numOps][numOutcomes][]metric.RecordOption
-	opOpts       [numOps][]metric.AddOption
-	shortOpts    [numOps][2][]metric.AddOption
-	touchOpts    [3][]metric.AddOption
+	durOpts   [numOps][numOutcomes][]metric.RecordOption
+	opOpts    [numOps][]metric.AddOption
+	shortOpts [numOps][2][]metric.AddOption
+	touchOpts [3]metric.ObserveOption
+	// Touches are counted here and reported when the reader collects (an observable
+	// counter): a load, the hot path, pays an atomic add instead of an SDK measurement.
+	touchCount   [3]atomic.Int64
 	noOpts       []metric.AddOption
 	startOpts    [numOps][]trace.SpanStartOption
 	opNames      [numOps]string
@@ -127,7 +131,18 @@ func New(opts ...Option) (*Observer, error) {
 	o.reloads = counter(MetricReloads, "{reload}", "Cluster slot-map reloads the store requested after a failed attempt.")
 	o.shortfalls = counter(MetricAckShortfalls, "{write}", "Writes that WAIT confirmed on fewer replicas than asked for.")
 	o.bytesSent = counter(MetricBytesSent, "By", "Bytes of the arguments of the store's save commands.")
-	o.touches = counter(MetricTouches, "{load}", "Loads that extended the session's TTL (sent) or did not need to (skipped).")
+	var err error
+	o.touches, err = m.Int64ObservableCounter(MetricTouches, metric.WithUnit("{load}"),
+		metric.WithDescription("Loads that extended the session's TTL (sent) or did not need to (skipped)."),
+		metric.WithInt64Callback(func(_ context.Context, io metric.Int64Observer) error {
+			for _, t := range []store.Touch{store.TouchSent, store.TouchSkipped} {
+				if n := o.touchCount[t].Load(); n > 0 {
+					io.Observe(n, o.touchOpts[t])
+				}
+			}
+			return nil
+		}))
+	errs = append(errs, err)
 	o.created = counter(MetricSessionsCreated, "{session}", "Sessions saved for the first time.")
 	o.destroyed = counter(MetricSessionsDestroyed, "{session}", "Sessions deleted by a logout (Destroy).")
 	o.revoked = counter(MetricSessionsRevoked, "{session}", "Live sessions ended by Revoke or RevokeAll.")
@@ -148,13 +163,13 @@ func New(opts ...Option) (*Observer, error) {
 		for i, acc := range []bool{false, true} {
 			o.shortOpts[op][i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(system, opAttr, AcceptedKey.Bool(acc)))}
 		}
-		o.startOpts[op] = []trace.SpanStartOption{
-			trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(system, opAttr),
-		}
+		// db.system.name and db.operation.name are set when the span ends, not given
+		// to Start: an attribute at Start costs an allocation per operation, sampled or
+		// not, and the SDK's samplers (ratio, parent-based) do not read them.
+		o.startOpts[op] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 	}
-	o.touchOpts[store.TouchSent] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(system, TouchKey.String("sent")))}
-	o.touchOpts[store.TouchSkipped] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(system, TouchKey.String("skipped")))}
+	o.touchOpts[store.TouchSent] = metric.WithAttributeSet(attribute.NewSet(system, TouchKey.String("sent")))
+	o.touchOpts[store.TouchSkipped] = metric.WithAttributeSet(attribute.NewSet(system, TouchKey.String("skipped")))
 	o.noOpts = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(system))}
 	return o, nil
 }
@@ -186,15 +201,15 @@ func (o *Observer) OpEnd(ctx context.Context, e store.OpEvent) {
 		o.bytesSent.Add(ctx, int64(e.BytesSent), o.opOpts[i]...)
 	}
 	if e.Touch == store.TouchSent || e.Touch == store.TouchSkipped {
-		o.touches.Add(ctx, 1, o.touchOpts[e.Touch]...)
+		o.touchCount[e.Touch].Add(1)
 	}
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		span.End()
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 8)
-	attrs = append(attrs, OutcomeKey.String(e.Outcome.String()), AttemptsKey.Int(e.Attempts))
+	attrs := make([]attribute.KeyValue, 0, 10)
+	attrs = append(attrs, semconv.DBSystemNameRedis, o.dbOperations[i], OutcomeKey.String(e.Outcome.String()), AttemptsKey.Int(e.Attempts))
 	if e.Name != "" {
 		attrs = append(attrs, CallerNameKey.String(e.Name))
 	}

@@ -30,7 +30,7 @@ var instruments = map[string]struct {
 	hasessionotel.MetricReloads:           {"{reload}", nil},
 	hasessionotel.MetricAckShortfalls:     {"{write}", []attribute.Key{"db.operation.name", "hasession.ack.accepted"}},
 	hasessionotel.MetricBytesSent:         {"By", []attribute.Key{"db.operation.name"}},
-	hasessionotel.MetricTouches:           {"{load}", []attribute.Key{"hasession.touch"}},
+	hasessionotel.MetricTouches:           {"{load}", []attribute.Key{"hasession.touch"}}, // observable
 	hasessionotel.MetricSessionsCreated:   {"{session}", nil},
 	hasessionotel.MetricSessionsDestroyed: {"{session}", nil},
 	hasessionotel.MetricSessionsRevoked:   {"{session}", nil},
@@ -159,5 +159,5 @@ func TestOperationAllocations(t *testing.T) {
 		obs.OpEnd(c, store.OpEvent{Op: store.OpLoad, Outcome: store.OutcomeHit, Duration: time.Millisecond, Attempts: 1, Touch: store.TouchSkipped})
 	})
 	t.Logf("allocations per operation (metrics on, span not sampled): %.0f", allocs)
-	require.LessOrEqual(t, allocs, 3.0)
+	require.LessOrEqual(t, allocs, 2.0)
 }
