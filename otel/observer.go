@@ -3,10 +3,12 @@ package hasessionotel
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
@@ -270,7 +272,8 @@ func (o *Observer) Event(ctx context.Context, e store.Event) {
 // ErrorType returns the error.type of an operation's error: "timeout" (a deadline,
 // the caller's or an attempt's), "canceled", "not_acknowledged" (a WAIT shortfall),
 // "corrupt", "codec_mismatch", "permission_denied", "closed", the first word of a Redis
-// error reply (CLUSTERDOWN, READONLY, …), or "_OTHER".
+// error reply (CLUSTERDOWN, READONLY, …), "eof", "connection_refused",
+// "connection_reset", "pool_timeout", "network" (another network error), or "_OTHER".
 func ErrorType(err error) string {
 	var re redis.Error
 	switch {
@@ -296,8 +299,21 @@ func ErrorType(err error) string {
 		}
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection_refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return "connection_reset"
+	case errors.Is(err, redis.ErrPoolTimeout):
+		return "pool_timeout"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return "network"
 	}
 	return "_OTHER"
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +141,8 @@ func TestErrorType(t *testing.T) {
 		{&store.AckError{Acked: 0, Want: 1}, "not_acknowledged"},
 		{&store.CorruptError{Key: "k", Reason: "r"}, "corrupt"},
 		{store.ErrClosed, "closed"},
+		{fmt.Errorf("hasession: load session: %w", io.EOF), "eof"},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "connection_refused"},
 		{errors.New("something"), "_OTHER"},
 	} {
 		require.Equal(t, c.want, hasessionotel.ErrorType(c.err), "%v", c.err)
