@@ -237,21 +237,21 @@ func (o *Observer) OpEnd(ctx context.Context, e store.OpEvent) {
 	span.End()
 }
 
-// Event counts a failover or session event, and adds a retry or a WAIT shortfall to the
+// Notify counts a failover or session event, and adds a retry or a WAIT shortfall to the
 // operation's span as a span event.
-func (o *Observer) Event(ctx context.Context, e store.Event) {
+func (o *Observer) Notify(ctx context.Context, e store.Notice) {
 	i := opIndex(e.Op)
 	switch e.Kind {
-	case store.EventRetry:
+	case store.NoticeRetry:
 		o.retries.Add(ctx, 1, o.opOpts[i]...)
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
 			span.AddEvent("hasession.retry", trace.WithAttributes(AttemptKey.Int(e.Attempt), semconv.ErrorTypeKey.String(ErrorType(e.Err))))
 		}
-	case store.EventRecovered:
+	case store.NoticeRecovered:
 		o.recoveries.Add(ctx, 1, o.opOpts[i]...)
-	case store.EventReload:
+	case store.NoticeReload:
 		o.reloads.Add(ctx, 1, o.noOpts...)
-	case store.EventAckShortfall:
+	case store.NoticeAckShortfall:
 		acc := 0
 		if e.Accepted {
 			acc = 1
@@ -260,11 +260,11 @@ func (o *Observer) Event(ctx context.Context, e store.Event) {
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
 			span.AddEvent("hasession.ack_shortfall", trace.WithAttributes(ReplicasAckKey.Int(e.Acked), AcceptedKey.Bool(e.Accepted)))
 		}
-	case store.EventCreated:
+	case store.NoticeCreated:
 		o.created.Add(ctx, int64(e.Count), o.noOpts...)
-	case store.EventDestroyed:
+	case store.NoticeDestroyed:
 		o.destroyed.Add(ctx, int64(e.Count), o.noOpts...)
-	case store.EventRevoked:
+	case store.NoticeRevoked:
 		o.revoked.Add(ctx, int64(e.Count), o.noOpts...)
 	}
 }

@@ -61,8 +61,8 @@ func TestInstrumentAttributes(t *testing.T) {
 	end(store.OpLoad, store.OutcomeHit, store.TouchSent, 0)
 	end(store.OpLoad, store.OutcomeHit, store.TouchSkipped, 0)
 	end(store.OpSave, store.OutcomeOK, store.TouchNone, 120)
-	for _, k := range []store.EventKind{store.EventRetry, store.EventRecovered, store.EventReload, store.EventAckShortfall, store.EventCreated, store.EventDestroyed, store.EventRevoked} {
-		obs.Event(ctx, store.Event{Kind: k, Op: store.OpSave, Count: 2, Attempt: 1, Err: errors.New("x"), Accepted: true})
+	for _, k := range []store.NoticeKind{store.NoticeRetry, store.NoticeRecovered, store.NoticeReload, store.NoticeAckShortfall, store.NoticeCreated, store.NoticeDestroyed, store.NoticeRevoked} {
+		obs.Notify(ctx, store.Notice{Kind: k, Op: store.OpSave, Count: 2, Attempt: 1, Err: errors.New("x"), Accepted: true})
 	}
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(ctx, &rm))
@@ -106,7 +106,7 @@ func TestSpanNestsUnderTheCallersSpan(t *testing.T) {
 	obs, _, sr, tp := newObserver(t)
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "GET /cart")
 	c := obs.OpStart(ctx, store.OpLoad)
-	obs.Event(c, store.Event{Kind: store.EventRetry, Op: store.OpLoad, Attempt: 1, Err: context.DeadlineExceeded})
+	obs.Notify(c, store.Notice{Kind: store.NoticeRetry, Op: store.OpLoad, Attempt: 1, Err: context.DeadlineExceeded})
 	obs.OpEnd(c, store.OpEvent{Op: store.OpLoad, Outcome: store.OutcomeError, Err: fmt.Errorf("hasession: load session: %w", context.DeadlineExceeded),
 		Attempts: 2, Node: "10.0.0.1:6379"})
 	parent.End()

@@ -106,12 +106,12 @@ func (st *Store) ackShortfall(ctx context.Context, op opKind, what string, err e
 	st.stats.unacked.Add(1)
 	accepted := st.o.ackPolicy == AckBestEffort
 	if st.o.observer != nil {
-		e := Event{Kind: EventAckShortfall, Op: op.obsOp(), Err: err, Want: st.o.ackReplicas, Accepted: accepted}
+		e := Notice{Kind: NoticeAckShortfall, Op: op.obsOp(), Err: err, Want: st.o.ackReplicas, Accepted: accepted}
 		var ae *AckError
 		if errors.As(err, &ae) {
 			e.Acked, e.Want = ae.Acked, ae.Want
 		}
-		st.o.observer.Event(ctx, e)
+		st.o.observer.Notify(ctx, e)
 	}
 	if !accepted {
 		return err
@@ -195,7 +195,7 @@ func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any
 			if acked < st.o.ackReplicas {
 				st.stats.unacked.Add(1)
 				err = &AckError{Acked: max(acked, 0), Want: st.o.ackReplicas}
-				st.observe(ctx, Event{Kind: EventAckShortfall, Op: OpRevoke, Err: err, Acked: max(acked, 0), Want: st.o.ackReplicas})
+				st.notify(ctx, Notice{Kind: NoticeAckShortfall, Op: OpRevoke, Err: err, Acked: max(acked, 0), Want: st.o.ackReplicas})
 			}
 			for j, i := range idx {
 				out[i] = res[j]

@@ -91,12 +91,14 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, 
 	if err != nil || fwd != "" {
 		return nil, fwd, TouchNone, err
 	}
+	touch := TouchSent
 	if t.touched > s.touched {
 		st.stats.touches.Add(1)
-		return t, "", TouchSent, nil
+	} else {
+		st.stats.touchesSkipped.Add(1) // not due by Redis's clock
+		touch = TouchSkipped
 	}
-	st.stats.touchesSkipped.Add(1) // not due by Redis's clock
-	return t, "", TouchSkipped, nil
+	return t, "", touch, nil
 }
 
 // loadTouchHook, when set (by tests), runs between a load's HGETALL and its touch.

@@ -27,10 +27,10 @@ type Observer interface {
 	// OpEnd is called once per OpStart, when the operation returns, with OpStart's
 	// context.
 	OpEnd(ctx context.Context, e OpEvent)
-	// Event is called at a failover event (a retry, a recovery, a slot-map reload, a
+	// Notify is called at a failover event (a retry, a recovery, a slot-map reload, a
 	// WAIT shortfall) and when sessions are created, destroyed or revoked. ctx is the
 	// operation's (OpStart's) where there is one.
-	Event(ctx context.Context, e Event)
+	Notify(ctx context.Context, n Notice)
 }
 
 // WithObserver sets an observer of the store's operations and failover events (see
@@ -138,54 +138,54 @@ type OpEvent struct {
 // Retries returns the attempts after the first.
 func (e OpEvent) Retries() int { return max(e.Attempts-1, 0) }
 
-// EventKind is the kind of an [Event].
-type EventKind uint8
+// NoticeKind is the kind of a [Notice].
+type NoticeKind uint8
 
-// Event kinds.
+// Notice kinds.
 const (
-	// EventRetry: an attempt failed with a retryable error and the operation tries
+	// NoticeRetry: an attempt failed with a retryable error and the operation tries
 	// again (after a backoff).
-	EventRetry EventKind = iota
-	// EventRecovered: an operation succeeded after at least one retry.
-	EventRecovered
-	// EventReload: after a failed attempt on a Cluster the store asked go-redis to
+	NoticeRetry NoticeKind = iota
+	// NoticeRecovered: an operation succeeded after at least one retry.
+	NoticeRecovered
+	// NoticeReload: after a failed attempt on a Cluster the store asked go-redis to
 	// reload its slot map (ClusterClient.ReloadState). go-redis's own reloads (on MOVED,
 	// every ClusterStateReloadInterval) are not seen by the store.
-	EventReload
-	// EventAckShortfall: WAIT confirmed fewer replicas than WithWriteAck asks for
+	NoticeReload
+	// NoticeAckShortfall: WAIT confirmed fewer replicas than WithWriteAck asks for
 	// (Acked, Want); Accepted says whether the write was accepted anyway
 	// (AckBestEffort).
-	EventAckShortfall
-	// EventCreated: a new session was saved for the first time (Count 1).
-	EventCreated
-	// EventDestroyed: a session was deleted by a Destroy, or a rotation in flight that it
+	NoticeAckShortfall
+	// NoticeCreated: a new session was saved for the first time (Count 1).
+	NoticeCreated
+	// NoticeDestroyed: a session was deleted by a Destroy, or a rotation in flight that it
 	// blocked (Count 1 per session; forward pointers and tombstones not counted).
-	EventDestroyed
-	// EventRevoked: Revoke or RevokeAll ended Count sessions.
-	EventRevoked
+	NoticeDestroyed
+	// NoticeRevoked: Revoke or RevokeAll ended Count sessions.
+	NoticeRevoked
 )
 
-var eventNames = [...]string{"retry", "recovered", "reload", "ack_shortfall", "created", "destroyed", "revoked"}
+var noticeNames = [...]string{"retry", "recovered", "reload", "ack_shortfall", "created", "destroyed", "revoked"}
 
 // String returns "retry", "recovered", "reload", "ack_shortfall", "created", "destroyed"
 // or "revoked".
-func (k EventKind) String() string {
-	if int(k) < len(eventNames) {
-		return eventNames[k]
+func (k NoticeKind) String() string {
+	if int(k) < len(noticeNames) {
+		return noticeNames[k]
 	}
 	return "unknown"
 }
 
-// Event is a failover or session event, as [Observer.Event] gets it.
-type Event struct {
-	Kind     EventKind
+// Notice is a failover or session event, as [Observer.Notify] gets it.
+type Notice struct {
+	Kind     NoticeKind
 	Op       Op    // the operation it happened in
-	Attempt  int   // EventRetry: the attempt that failed (1 for the first); EventRecovered: attempts made
-	Err      error // EventRetry: the attempt's error; EventAckShortfall: the *AckError
-	Count    int   // EventCreated, EventDestroyed, EventRevoked: sessions
-	Acked    int   // EventAckShortfall: replicas WAIT confirmed
-	Want     int   // EventAckShortfall: replicas asked for
-	Accepted bool  // EventAckShortfall: accepted under AckBestEffort
+	Attempt  int   // NoticeRetry: the attempt that failed (1 for the first); NoticeRecovered: attempts made
+	Err      error // NoticeRetry: the attempt's error; NoticeAckShortfall: the *AckError
+	Count    int   // NoticeCreated, NoticeDestroyed, NoticeRevoked: sessions
+	Acked    int   // NoticeAckShortfall: replicas WAIT confirmed
+	Want     int   // NoticeAckShortfall: replicas asked for
+	Accepted bool  // NoticeAckShortfall: accepted under AckBestEffort
 }
 
 // obsOp returns the observer's name for a retry-loop operation.
@@ -282,16 +282,16 @@ func obsEnd[A, T any](st *Store, ctx context.Context, e *OpEvent, start time.Tim
 	o := st.o.observer
 	o.OpEnd(ctx, *e)
 	if created > 0 {
-		o.Event(ctx, Event{Kind: EventCreated, Op: e.Op, Count: created})
+		o.Notify(ctx, Notice{Kind: NoticeCreated, Op: e.Op, Count: created})
 	}
 	if destroyedN > 0 {
-		o.Event(ctx, Event{Kind: EventDestroyed, Op: e.Op, Count: destroyedN})
+		o.Notify(ctx, Notice{Kind: NoticeDestroyed, Op: e.Op, Count: destroyedN})
 	}
 }
 
 // observe reports an event, if there is an observer.
-func (st *Store) observe(ctx context.Context, e Event) {
+func (st *Store) notify(ctx context.Context, e Notice) {
 	if st.o.observer != nil {
-		st.o.observer.Event(ctx, e)
+		st.o.observer.Notify(ctx, e)
 	}
 }

@@ -15,7 +15,7 @@ type recorder struct {
 	mu     sync.Mutex
 	starts []Op
 	ends   []OpEvent
-	events []Event
+	events []Notice
 }
 
 type obsKey struct{}
@@ -36,7 +36,7 @@ func (r *recorder) OpEnd(ctx context.Context, e OpEvent) {
 	r.ends = append(r.ends, e)
 }
 
-func (r *recorder) Event(_ context.Context, e Event) {
+func (r *recorder) Notify(_ context.Context, e Notice) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
@@ -118,11 +118,11 @@ func TestObserverSeesRetriesAndRecovery(t *testing.T) {
 	if other.Op != OpOther || other.Name != "adapter op" || other.Outcome != OutcomeOK || other.Attempts != 2 || other.Err != nil {
 		t.Errorf("Retry: %+v", other)
 	}
-	var kinds []EventKind
+	var kinds []NoticeKind
 	for _, e := range rec.events {
 		kinds = append(kinds, e.Kind)
 	}
-	want := []EventKind{EventRetry, EventRetry, EventRetry, EventRecovered}
+	want := []NoticeKind{NoticeRetry, NoticeRetry, NoticeRetry, NoticeRecovered}
 	if len(kinds) != len(want) {
 		t.Fatalf("events %v, want %v", kinds, want)
 	}

@@ -183,7 +183,7 @@ func retryLoop[A, T any](st *Store, ctx context.Context, kind opKind, name strin
 			if attempt > 0 {
 				st.stats.recovered.Add(1)
 				st.o.logger.Info("hasession: recovered", "op", name, "attempts", attempt+1)
-				st.observe(ctx, Event{Kind: EventRecovered, Op: kind.obsOp(), Attempt: attempt + 1})
+				st.notify(ctx, Notice{Kind: NoticeRecovered, Op: kind.obsOp(), Attempt: attempt + 1})
 			}
 			return v, attempt + 1, nil
 		}
@@ -211,11 +211,11 @@ func retryLoop[A, T any](st *Store, ctx context.Context, kind opKind, name strin
 			return zero, attempt + 1, &RetryError{Op: name, Attempts: attempt + 1, Last: err}
 		}
 		st.stats.retries.Add(1)
-		st.observe(ctx, Event{Kind: EventRetry, Op: kind.obsOp(), Attempt: attempt + 1, Err: err})
+		st.notify(ctx, Notice{Kind: NoticeRetry, Op: kind.obsOp(), Attempt: attempt + 1, Err: err})
 		if cc, ok := st.rdb.(*redis.ClusterClient); ok {
 			cc.ReloadState(ctx)
 			st.stats.reloads.Add(1)
-			st.observe(ctx, Event{Kind: EventReload, Op: kind.obsOp(), Attempt: attempt + 1})
+			st.notify(ctx, Notice{Kind: NoticeReload, Op: kind.obsOp(), Attempt: attempt + 1})
 		}
 		st.o.logger.Debug("hasession: retrying", "op", name, "attempt", attempt+1, "err", err)
 		backoff := p.MinBackoff << min(attempt, 16)

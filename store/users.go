@@ -289,7 +289,7 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 	}
 	st.indexRemove(ctx, user, done...)
 	if revoked > 0 {
-		st.observe(ctx, Event{Kind: EventRevoked, Op: OpRevoke, Count: revoked})
+		st.notify(ctx, Notice{Kind: NoticeRevoked, Op: OpRevoke, Count: revoked})
 	}
 	if len(failed) > 0 {
 		return other, fwd, &RevokeError{User: user, Failed: failed, Err: last}

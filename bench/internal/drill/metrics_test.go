@@ -35,8 +35,8 @@ func TestMetricsFlagServesStoreMetrics(t *testing.T) {
 	ctx := context.Background()
 	op := m.obs.OpStart(ctx, store.OpLoad)
 	m.obs.OpEnd(op, store.OpEvent{Op: store.OpLoad, Outcome: store.OutcomeHit, Duration: time.Millisecond, Attempts: 2, Touch: store.TouchSkipped})
-	m.obs.Event(ctx, store.Event{Kind: store.EventRetry, Op: store.OpLoad, Attempt: 1})
-	m.obs.Event(ctx, store.Event{Kind: store.EventRecovered, Op: store.OpLoad, Attempt: 2})
+	m.obs.Notify(ctx, store.Notice{Kind: store.NoticeRetry, Op: store.OpLoad, Attempt: 1})
+	m.obs.Notify(ctx, store.Notice{Kind: store.NoticeRecovered, Op: store.OpLoad, Attempt: 2})
 
 	resp, err := http.Get("http://" + m.addr + "/metrics")
 	if err != nil {
