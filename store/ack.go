@@ -101,17 +101,33 @@ func (e *AckError) Is(target error) bool { return target == ErrNotAcknowledged }
 var ErrNotAcknowledged = errors.New("hasession: save not acknowledged by enough replicas")
 
 // ackShortfall counts a write WAIT did not confirm (err, an *AckError) and applies the
-// policy: nil when it accepts the write, err otherwise.
-func (st *Store) ackShortfall(ctx context.Context, op opKind, what string, err error) error {
+// policy: nil when it accepts the write, err otherwise. what names the write: "save",
+// "logout", "login index entry" or "rotation".
+func (st *Store) ackShortfall(what string, err error) error {
+	return st.ackShortfallIn(context.Background(), what, err)
+}
+
+// ackShortfallIn is ackShortfall within the operation whose context is ctx (an
+// Observer's Notify gets it).
+func (st *Store) ackShortfallIn(ctx context.Context, what string, err error) error {
 	st.stats.unacked.Add(1)
 	accepted := st.o.ackPolicy == AckBestEffort
 	if st.o.observer != nil {
-		e := Notice{Kind: NoticeAckShortfall, Op: op.obsOp(), Err: err, Want: st.o.ackReplicas, Accepted: accepted}
+		op := OpSave
+		switch what {
+		case "logout":
+			op = OpDestroy
+		case "login index entry":
+			op = OpIndex
+		case "rotation":
+			op = OpRotate
+		}
+		n := Notice{Kind: NoticeAckShortfall, Op: op, Err: err, Want: st.o.ackReplicas, Accepted: accepted}
 		var ae *AckError
 		if errors.As(err, &ae) {
-			e.Acked, e.Want = ae.Acked, ae.Want
+			n.Acked, n.Want = ae.Acked, ae.Want
 		}
-		st.o.observer.Notify(ctx, e)
+		st.o.observer.Notify(ctx, n)
 	}
 	if !accepted {
 		return err
@@ -165,7 +181,7 @@ func (st *Store) saveAcked(ctx context.Context, key string, args []any) (string,
 		if !strings.HasPrefix(res, "ok:") && !strings.HasPrefix(res, "dup:") {
 			return res, nil
 		}
-		err = st.ackShortfall(ctx, opSave, "save", err)
+		err = st.ackShortfallIn(ctx, "save", err)
 	}
 	return res, err
 }

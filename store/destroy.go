@@ -150,7 +150,7 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 		v, err := st.runWrite(ctx, destroyScript, key, tombArg, mode, keep)
 		var ackErr error
 		if errors.Is(err, ErrNotAcknowledged) {
-			ackErr, err = st.ackShortfall(ctx, opDestroy, "logout", err), nil
+			ackErr, err = st.ackShortfall("logout", err), nil
 		}
 		res, ok := v.([]any)
 		if err == nil && !ok {

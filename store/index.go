@@ -62,7 +62,7 @@ func (st *Store) indexAdd(ctx context.Context, user, tag string, deadline any) (
 	now, err := do(st, ctx, opIndex, func(ctx context.Context) (int64, error) {
 		v, err := st.runWrite(ctx, indexAddScript, idx, tag, deadline, span, clockMarginMs)
 		if errors.Is(err, ErrNotAcknowledged) {
-			err = st.ackShortfall(ctx, opIndex, "login index entry", err)
+			err = st.ackShortfall("login index entry", err)
 		}
 		if err != nil {
 			return 0, err
@@ -148,6 +148,7 @@ func (st *Store) members(ctx context.Context, op opKind, tags []string, args []a
 		}
 		var retry []int
 		var first error
+		revoked := 0 // live sessions this attempt ended (for an Observer)
 		for j, i := range cur {
 			r := res[j]
 			if r.err != nil {
@@ -161,6 +162,12 @@ func (st *Store) members(ctx context.Context, op opKind, tags []string, args []a
 				continue
 			}
 			out[i] = parseMember(keys[j], r.val)
+			if out[i].status == "revoked" {
+				revoked++
+			}
+		}
+		if revoked > 0 {
+			st.notify(ctx, Notice{Kind: NoticeRevoked, Op: OpRevoke, Count: revoked})
 		}
 		todo = retry
 		return struct{}{}, first

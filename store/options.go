@@ -24,13 +24,13 @@ type options struct {
 	sizeLimit     int
 	tagger        *sid.Tagger
 	logger        *slog.Logger
+	observer      Observer // nil: none (see WithObserver)
 	versionCheck  bool
 	retry         RetryPolicy
 	ackReplicas   int
 	ackTimeout    time.Duration
 	ackPolicy     AckPolicy
 	autoPipeline  bool
-	observer      Observer
 }
 
 // Defaults.

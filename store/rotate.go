@@ -225,7 +225,7 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 		return n, err
 	})
 	if errors.Is(err, ErrNotAcknowledged) {
-		return n, st.ackShortfall(ctx, opRotate, "rotation", err)
+		return n, st.ackShortfall("rotation", err)
 	}
 	if err != nil {
 		return 0, st.redisErr(opRotate, key, err)

@@ -248,7 +248,6 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 	args := []any{user, "r", tombstoneMs}
 	var done, failed []string
 	var last error
-	revoked := 0 // live sessions ended (for an Observer)
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
 		seen[t] = true
@@ -265,9 +264,6 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 				other = other || tags[i] == first
 			default: // gone, dead, revoked
 				done = append(done, tags[i])
-				if r.status == "revoked" {
-					revoked++
-				}
 				// revoked: {pending}; dead: {forward token, pending}
 				var p string
 				if n := len(r.vals); n > 0 {
@@ -288,9 +284,6 @@ func (st *Store) revoke(ctx context.Context, user string, tags []string, keep ma
 		tags = next
 	}
 	st.indexRemove(ctx, user, done...)
-	if revoked > 0 {
-		st.notify(ctx, Notice{Kind: NoticeRevoked, Op: OpRevoke, Count: revoked})
-	}
 	if len(failed) > 0 {
 		return other, fwd, &RevokeError{User: user, Failed: failed, Err: last}
 	}
