@@ -18,7 +18,8 @@ import (
 // index entry first), a rotation's steps, one key of a Destroy, a revoke's or a
 // listing's pipeline. OpStart is called before its first attempt with the caller's
 // context; the context it returns is the one every attempt runs with (a span's), and
-// OpEnd gets it after the last attempt. The methods are called on the caller's goroutine,
+// OpEnd gets it after the last attempt. The methods are called on the caller's goroutine
+// (or an attempt's, for a client that ignores context deadlines: see RetryPolicy),
 // concurrently from concurrent callers, and must not block.
 type Observer interface {
 	// OpStart is called when an operation starts; it returns the context the operation
@@ -29,7 +30,8 @@ type Observer interface {
 	OpEnd(ctx context.Context, e OpEvent)
 	// Notify is called at a failover event (a retry, a recovery, a slot-map reload, a
 	// WAIT shortfall) and when sessions are created, destroyed or revoked. ctx is the
-	// operation's (OpStart's) where there is one.
+	// operation's (OpStart's), except for the WAIT shortfall of a logout, a login's
+	// index entry or a rotation's forward step (context.Background()).
 	Notify(ctx context.Context, n Notice)
 }
 
