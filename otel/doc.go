@@ -74,11 +74,12 @@
 // Sentinel, where redisotel's command spans carry each command's node), error.type
 // (see [ErrorType]) and status Error when the outcome is "error". They also carry
 // hasession.outcome, hasession.attempts, hasession.touch (loads), hasession.bytes_sent
-// (saves) and hasession.operation.caller_name (Store.Retry's name). The attributes are set
-// when the span ends, not at its start (an attribute at the start would cost every
-// operation an allocation, sampled or not): a sampler of your own does not see them. Each retry is a span
-// event "hasession.retry" (hasession.attempt, error.type), each WAIT shortfall a span
-// event "hasession.ack_shortfall". Spans carry no session ID, key or user.
+// (saves) and hasession.operation.caller_name (Store.Retry's name). The attributes are
+// set when the span ends, not at its start (an attribute at the start would cost every
+// operation an allocation, sampled or not): a sampler of your own does not see them.
+// Each retry is a span event "hasession.retry" (hasession.attempt, error.type), each
+// WAIT shortfall of a save a span event "hasession.ack_shortfall". Spans carry no
+// session ID, key or user.
 //
 // # What to alert on
 //
@@ -98,7 +99,9 @@
 // # Cost
 //
 // The attribute sets are built once, by New: recording allocates nothing per call
-// beyond what the SDK does. A span that is not sampled (a parent-based ratio sampler)
-// costs its context. The store's BenchmarkLoad with this observer, metrics on and
-// traces sampled at 1%, is compared with the store without it in this module's tests.
+// beyond what the SDK does (two allocations per operation with metrics on and the span
+// not sampled: the SDK's non-recording span and its context). The repository's
+// tests/otel has BenchmarkLoad with this observer (metrics on, traces sampled at 1% of
+// root spans) and without it, side by side: a load cost about 9% more, on a 2-core
+// machine with Redis on the same cores.
 package hasessionotel
