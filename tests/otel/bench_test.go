@@ -8,6 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/internal/benchshape"
@@ -25,12 +27,18 @@ func (discard) Shutdown(context.Context) error                             { ret
 // operatorObserver is the observer as an operator runs it: metrics on (the SDK's
 // MeterProvider; a ManualReader stands for the exporter's reader), traces sampled at 1%
 // of root spans (ParentBased(TraceIDRatioBased(0.01))) through a batch span processor.
-func operatorObserver(b *testing.B) *hasessionotel.Observer {
+// With traces false, spans are off (a no-op TracerProvider): the metrics' share.
+func operatorObserver(b *testing.B, traces bool) *hasessionotel.Observer {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
-		sdktrace.WithBatcher(discard{}))
-	b.Cleanup(func() { _ = mp.Shutdown(context.Background()); _ = tp.Shutdown(context.Background()) })
+	var tp trace.TracerProvider = noop.NewTracerProvider()
+	if traces {
+		sdk := sdktrace.NewTracerProvider(
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+			sdktrace.WithBatcher(discard{}))
+		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+		tp = sdk
+	}
+	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	obs, err := hasessionotel.New(hasessionotel.WithMeterProvider(mp), hasessionotel.WithTracerProvider(tp))
 	if err != nil {
 		b.Fatal(err)
@@ -40,19 +48,21 @@ func operatorObserver(b *testing.B) *hasessionotel.Observer {
 
 // BenchmarkLoad is the store's BenchmarkLoad (a hit of a typical session whose touch is
 // not due, 16 goroutines, one standalone Redis) without an observer and with this
-// module's, side by side in one run: compare them with benchstat -col /observer.
+// module's (observer=on: metrics and traces; observer=metrics: spans off), side by side
+// in one run: compare them with benchstat -col /observer.
 func BenchmarkLoad(b *testing.B) {
 	topo := cluster.Shared(b, cluster.KindStandalone)
 	o := topo.UniversalOptions()
 	o.PoolSize = 32
 	rdb := redis.NewUniversalClient(o)
 	b.Cleanup(func() { _ = rdb.Close() })
-	for _, on := range []bool{false, true} {
-		name := "observer=off"
+	for _, name := range []string{"observer=off", "observer=on", "observer=metrics"} {
 		var opts []store.Option
-		if on {
-			name = "observer=on"
-			opts = append(opts, store.WithObserver(operatorObserver(b)))
+		switch name {
+		case "observer=on":
+			opts = append(opts, store.WithObserver(operatorObserver(b, true)))
+		case "observer=metrics":
+			opts = append(opts, store.WithObserver(operatorObserver(b, false)))
 		}
 		b.Run(name, func(b *testing.B) {
 			st, err := store.New(rdb, append(opts, store.WithTouchInterval(10*time.Minute))...)
