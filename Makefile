@@ -5,10 +5,12 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 # The repository's modules, as go.work lists them: the product (the root), the adapters,
-# the test harness, the CLI and the container-backed tests. `./...` stops at a nested
-# module's directory, also in a workspace, so the targets below run in each module, one
-# module after the other (-p 1 and one module at a time: the tests start containers).
-PRODUCT := . adapters/scsstore adapters/gorillastore
+# the OpenTelemetry observer and its example, the test harness, the CLI and the
+# container-backed tests. `./...` stops at a nested module's directory, also in a
+# workspace, so the targets below run in each module, one module after the other (-p 1
+# and one module at a time: the tests start containers). PRODUCT are those whose tests
+# need no Docker.
+PRODUCT := . adapters/scsstore adapters/gorillastore otel otel/example
 MODULES := $(PRODUCT) cluster bench tests
 
 # in_each runs a command ($2) in each of the modules ($1) in turn, goes on after a
@@ -46,7 +48,7 @@ tidy:
 staticcheck:
 	$(call in_each,$(MODULES),$(GO) run $(STATICCHECK) ./...)
 
-## unit: the tests that need no Docker (the product's and the adapters')
+## unit: the tests that need no Docker (the product's, the adapters' and the observer's)
 unit:
 	$(call in_each,$(PRODUCT),$(GO) test -race -count=1 ./...)
 

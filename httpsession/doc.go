@@ -136,4 +136,12 @@
 // Each Manager logs through its own logger, set with [WithLogger]; without one it logs
 // nothing, as the store logs nothing without store.WithLogger. Pass slog.Default() to log
 // through the program's default logger.
+//
+// # Metrics and traces
+//
+// The Manager has no observer of its own: give the store one (store.WithObserver; the
+// module github.com/hasession/hasession/otel implements it with OpenTelemetry). The
+// middleware loads and saves with the request's context, so with otelhttp (or any
+// middleware that puts a span in the request's context) in front of the Manager, the
+// store's spans of a request are children of the request's span.
 package httpsession

@@ -101,10 +101,35 @@ func (e *AckError) Is(target error) bool { return target == ErrNotAcknowledged }
 var ErrNotAcknowledged = errors.New("hasession: save not acknowledged by enough replicas")
 
 // ackShortfall counts a write WAIT did not confirm (err, an *AckError) and applies the
-// policy: nil when it accepts the write, err otherwise.
+// policy: nil when it accepts the write, err otherwise. what names the write: "save",
+// "logout", "login index entry" or "rotation".
 func (st *Store) ackShortfall(what string, err error) error {
+	return st.ackShortfallIn(context.Background(), what, err)
+}
+
+// ackShortfallIn is ackShortfall within the operation whose context is ctx (an
+// Observer's Notify gets it).
+func (st *Store) ackShortfallIn(ctx context.Context, what string, err error) error {
 	st.stats.unacked.Add(1)
-	if st.o.ackPolicy != AckBestEffort {
+	accepted := st.o.ackPolicy == AckBestEffort
+	if st.o.observer != nil {
+		op := OpSave
+		switch what {
+		case "logout":
+			op = OpDestroy
+		case "login index entry":
+			op = OpIndex
+		case "rotation":
+			op = OpRotate
+		}
+		n := Notice{Kind: NoticeAckShortfall, Op: op, Err: err, Want: st.o.ackReplicas, Accepted: accepted}
+		var ae *AckError
+		if errors.As(err, &ae) {
+			n.Acked, n.Want = ae.Acked, ae.Want
+		}
+		st.o.observer.Notify(ctx, n)
+	}
+	if !accepted {
 		return err
 	}
 	st.stats.acceptedUnacked.Add(1)
@@ -156,7 +181,7 @@ func (st *Store) saveAcked(ctx context.Context, key string, args []any) (string,
 		if !strings.HasPrefix(res, "ok:") && !strings.HasPrefix(res, "dup:") {
 			return res, nil
 		}
-		err = st.ackShortfall("save", err)
+		err = st.ackShortfallIn(ctx, "save", err)
 	}
 	return res, err
 }
@@ -186,6 +211,7 @@ func (st *Store) pipeMembersAcked(ctx context.Context, keys []string, args []any
 			if acked < st.o.ackReplicas {
 				st.stats.unacked.Add(1)
 				err = &AckError{Acked: max(acked, 0), Want: st.o.ackReplicas}
+				st.notify(ctx, Notice{Kind: NoticeAckShortfall, Op: OpRevoke, Err: err, Acked: max(acked, 0), Want: st.o.ackReplicas})
 			}
 			for j, i := range idx {
 				out[i] = res[j]

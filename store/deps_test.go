@@ -38,3 +38,16 @@ func TestConsumerModuleGetsNoHarnessModule(t *testing.T) {
 		t.Errorf("a module importing store has %d go.sum lines, want at most %d", c.SumLines, modcheck.MaxSumLines)
 	}
 }
+
+// A module that imports only store — with the Observer hook in it — gets no OpenTelemetry
+// module at all (the observer that uses OpenTelemetry is a module of its own, and its
+// SDK is the application's choice).
+func TestConsumerOfStoreGetsNoOpenTelemetry(t *testing.T) {
+	c := modcheck.NewConsumer(t, "github.com/hasession/hasession/store")
+	t.Logf("go list -m all of a module importing store:\n%s", strings.Join(c.Modules, "\n"))
+	for _, m := range c.Modules {
+		if strings.HasPrefix(m, "go.opentelemetry.io/") {
+			t.Errorf("a module importing store gets %s", m)
+		}
+	}
+}

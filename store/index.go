@@ -186,6 +186,7 @@ func (st *Store) members(ctx context.Context, op opKind, tags []string, args []a
 		}
 		var retry []int
 		var first error
+		revoked := 0 // live sessions this attempt ended (for an Observer)
 		for j, i := range cur {
 			r := res[j]
 			if r.err != nil {
@@ -199,6 +200,12 @@ func (st *Store) members(ctx context.Context, op opKind, tags []string, args []a
 				continue
 			}
 			out[i] = parseMember(keys[j], r.val)
+			if out[i].status == "revoked" {
+				revoked++
+			}
+		}
+		if revoked > 0 {
+			st.notify(ctx, Notice{Kind: NoticeRevoked, Op: OpRevoke, Count: revoked})
 		}
 		todo = retry
 		return struct{}{}, first

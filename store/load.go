@@ -49,15 +49,16 @@ func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 }
 
 type loaded struct {
-	s   *Session
-	fwd string
+	s     *Session
+	fwd   string
+	touch Touch // for an Observer
 }
 
 // loadOp is one attempt of Load: a top-level function, so that the retry loop needs no
 // closure.
 func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
-	s, fwd, err := st.load(ctx, id)
-	return loaded{s, fwd}, err
+	s, fwd, touch, err := st.load(ctx, id)
+	return loaded{s, fwd, touch}, err
 }
 
 // load reads one key with a plain HGETALL — as cheap as a GET of the same bytes: no
@@ -65,37 +66,40 @@ func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
 // due, it reads the session again with the touch script, which touches it and returns it
 // in one atomic step: the session returned is the one that was touched (a save, a
 // rotation or a destroy that came between is seen, not overwritten by stale fields). It
-// returns the session, or the forward token when the key is a forward pointer.
-func (st *Store) load(ctx context.Context, id string) (*Session, string, error) {
+// returns the session, or the forward token when the key is a forward pointer, and
+// whether it touched the session.
+func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, error) {
 	key := st.key(id)
 	rawb, err := st.hgetall(ctx, key)
 	if err != nil {
-		return nil, "", st.redisErr(opLoad, key, err)
+		return nil, "", TouchNone, st.redisErr(opLoad, key, err)
 	}
 	s, fwd, err := st.parseLoaded(ctx, id, key, rawb, false)
 	if err != nil || fwd != "" {
-		return nil, fwd, err
+		return nil, fwd, TouchNone, err
 	}
 	if time.Now().UnixMilli()-s.touched < st.touchMsFor(s.idle) {
 		st.stats.touchesSkipped.Add(1)
-		return s, "", nil
+		return s, "", TouchSkipped, nil
 	}
 	if loadTouchHook != nil {
 		loadTouchHook(key)
 	}
 	if rawb, err = st.touchRead(ctx, key); err != nil {
-		return nil, "", st.redisErr(opLoad, key, err)
+		return nil, "", TouchNone, st.redisErr(opLoad, key, err)
 	}
 	t, fwd, err := st.parseLoaded(ctx, id, key, rawb, true)
 	if err != nil || fwd != "" {
-		return nil, fwd, err
+		return nil, fwd, TouchNone, err
 	}
+	touch := TouchSent
 	if t.justTouched {
 		st.stats.touches.Add(1)
 	} else {
 		st.stats.touchesSkipped.Add(1) // not due by Redis's clock
+		touch = TouchSkipped
 	}
-	return t, "", nil
+	return t, "", touch, nil
 }
 
 // touchMark names the pair the touch script appends to the hash it returns when it

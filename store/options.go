@@ -26,6 +26,7 @@ type options struct {
 	sizeLimit     int
 	tagger        *sid.Tagger
 	logger        *slog.Logger
+	observer      Observer // nil: none (see WithObserver)
 	versionCheck  bool
 	retry         RetryPolicy
 	ackReplicas   int

@@ -149,18 +149,31 @@ func doWith[A, T any](st *Store, ctx context.Context, kind opKind, arg A, op fun
 // caller): name is the operation's name in errors and logs, kind says how long an
 // attempt may take.
 func doNamed[A, T any](st *Store, ctx context.Context, kind opKind, name string, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, error) {
+	if st.o.observer == nil {
+		v, _, err := retryLoop(st, ctx, kind, name, arg, op)
+		return v, err
+	}
+	start := time.Now()
+	ctx, e := st.obsStart(ctx, kind, name)
+	v, attempts, err := retryLoop(st, ctx, kind, name, arg, op)
+	obsEnd(st, ctx, &e, start, attempts, &arg, &v, err)
+	return v, err
+}
+
+// retryLoop is doNamed's loop; it also returns the attempts it made.
+func retryLoop[A, T any](st *Store, ctx context.Context, kind opKind, name string, arg A, op func(st *Store, ctx context.Context, arg A) (T, error)) (T, int, error) {
 	p := st.o.retry
 	var zero T
 	var last error
 	for attempt := 0; ; attempt++ {
 		if st.closed.Load() {
-			return zero, ErrClosed
+			return zero, attempt, ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
 			if last == nil {
-				return zero, fmt.Errorf("hasession: %s: %w", name, err)
+				return zero, attempt, fmt.Errorf("hasession: %s: %w", name, err)
 			}
-			return zero, &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
+			return zero, attempt, &RetryError{Op: name, Attempts: attempt, Ctx: err, Last: last}
 		}
 		actx, cancel := st.attemptContext(ctx, p.AttemptTimeout+st.extraAttemptTime(kind))
 		v, err := call(st, actx, arg, op)
@@ -170,8 +183,9 @@ func doNamed[A, T any](st *Store, ctx context.Context, kind opKind, name string,
 			if attempt > 0 {
 				st.stats.recovered.Add(1)
 				st.o.logger.Info("hasession: recovered", "op", name, "attempts", attempt+1)
+				st.notify(ctx, Notice{Kind: NoticeRecovered, Op: kind.obsOp(), Attempt: attempt + 1})
 			}
-			return v, nil
+			return v, attempt + 1, nil
 		}
 		if cerr := ended(ctx); cerr != nil {
 			// Whatever the attempt failed with (an i/o timeout from a socket deadline set
@@ -180,26 +194,28 @@ func doNamed[A, T any](st *Store, ctx context.Context, kind opKind, name string,
 			// cause.
 			switch {
 			case last == nil && err == cerr:
-				return zero, fmt.Errorf("hasession: %s: %w", name, err)
+				return zero, attempt + 1, fmt.Errorf("hasession: %s: %w", name, err)
 			case last == nil && errors.Is(err, cerr):
-				return zero, err
+				return zero, attempt + 1, err
 			}
-			return zero, &RetryError{Op: name, Attempts: attempt + 1, Ctx: cerr, Last: err}
+			return zero, attempt + 1, &RetryError{Op: name, Attempts: attempt + 1, Ctx: cerr, Last: err}
 		}
 		if !Retryable(err) {
-			return v, err
+			return v, attempt + 1, err
 		}
 		last = err
 		if attempt >= p.MaxRetries {
 			if p.MaxRetries == 0 {
-				return zero, err
+				return zero, attempt + 1, err
 			}
-			return zero, &RetryError{Op: name, Attempts: attempt + 1, Last: err}
+			return zero, attempt + 1, &RetryError{Op: name, Attempts: attempt + 1, Last: err}
 		}
 		st.stats.retries.Add(1)
+		st.notify(ctx, Notice{Kind: NoticeRetry, Op: kind.obsOp(), Attempt: attempt + 1, Err: err})
 		if cc, ok := st.rdb.(*redis.ClusterClient); ok {
 			cc.ReloadState(ctx)
 			st.stats.reloads.Add(1)
+			st.notify(ctx, Notice{Kind: NoticeReload, Op: kind.obsOp(), Attempt: attempt + 1})
 		}
 		st.o.logger.Debug("hasession: retrying", "op", name, "attempt", attempt+1, "err", err)
 		backoff := p.MinBackoff << min(attempt, 16)

@@ -51,6 +51,7 @@ type Store struct {
 
 	ctxHonoured bool          // the client applies context deadlines to its sockets
 	clientBound time.Duration // how long one command can block the client by its own timeouts
+	node        string        // OpEvent.Node (see nodeOf)
 	stats       counters
 	replyHint   atomic.Int64
 	closed      atomic.Bool // see Close
@@ -114,6 +115,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	st.idleArg, st.lifeArg, st.touchArg, st.graceArg = st.idleMs, st.lifeMs, st.touchMs, st.graceMs
 	st.codecArg = o.codec.Name()
+	st.node = nodeOf(rdb)
 	st.ctxHonoured, st.clientBound = clientTimeouts(rdb)
 	if o.autoPipeline {
 		st.batch = batch.New(rdb)

@@ -67,6 +67,11 @@ graceful faults (failover: CLUSTER FAILOVER on the master's replica, SENTINEL FA
 needs --yes, and never kills anything. Its sessions use their own key prefixes and are
 deleted at the end.
 
+With --metrics ADDR the hasession runs' stores report OpenTelemetry metrics (the
+hasessionotel module), served in Prometheus format at http://ADDR/metrics while the
+drill runs, for a Prometheus or a dashboard of your own to scrape; the report then ends
+with the metrics to alert on and their totals.
+
 Progress goes to stderr; the report table (or --json) to stdout; drill.json and
 drill.html (a self-contained chart) to --out. The exit status is 1 when a hasession run
 lost an acknowledged save or a request failed, so a pipeline can gate on it; comparison
@@ -97,7 +102,11 @@ type Config struct {
 	addrs          []string
 	sentinelMaster string
 	yes            bool
-	check          bool // the history checker runs beside each hasession run
+	check          bool   // the history checker runs beside each hasession run
+	metrics        string // --metrics: where to serve the store's metrics ("": nowhere)
+
+	// observer, when set, is given to the hasession runs' stores (--metrics).
+	observer store.Observer
 
 	// topo, when set (tests), is a topology the caller started and removes: the drill
 	// injects faults into it but does not terminate it.
@@ -143,6 +152,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	addrs := fs.String("addrs", "", "comma-separated addresses of an existing deployment (sentinels with --sentinel-master); nothing is started")
 	fs.StringVar(&c.sentinelMaster, "sentinel-master", "", "with --addrs: the master name the sentinels monitor")
 	fs.BoolVar(&c.yes, "yes", false, "with --addrs: confirm that the drill may send load and a graceful failover to that deployment")
+	fs.StringVar(&c.metrics, "metrics", "", "serve the hasession runs' store metrics (OpenTelemetry, Prometheus format) at http://ADDR/metrics during the drill, e.g. 127.0.0.1:9464; the report then shows the metrics to alert on")
 	fs.BoolVar(&c.check, "check", true, "beside each hasession run, three more app servers (stores on clients of their own) record a history of concurrent loads, saves, rotations, destroys and revokes of a few users' sessions; porcupine checks it against the store's documented consistency, and a violation fails the drill")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
@@ -279,15 +289,16 @@ type runSpec struct {
 	Wait        bool            // hasession: WAIT 1 after every save
 	WaitTimeout time.Duration   // with Wait: WAIT's timeout
 	Ack         store.AckPolicy // with Wait: what a save WAIT cannot confirm does
+	observer    store.Observer  // hasession: the store's observer (--metrics), or nil
 }
 
 func (c *Config) runs() []runSpec {
 	var out []runSpec
 	if c.wait == "on" || c.wait == "both" {
-		out = append(out, runSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack})
+		out = append(out, runSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack, observer: c.observer})
 	}
 	if c.wait == "off" || c.wait == "both" {
-		out = append(out, runSpec{Name: "hasession", Store: "hasession"})
+		out = append(out, runSpec{Name: "hasession", Store: "hasession", observer: c.observer})
 	}
 	switch c.compare {
 	case "scs":
@@ -307,10 +318,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
+	var metrics *metricsServer
+	if c.metrics != "" {
+		if metrics, err = startMetrics(c.metrics); err != nil {
+			return err
+		}
+		defer metrics.close()
+		c.observer = metrics.obs
+		fmt.Fprintf(stderr, "drill: store metrics at http://%s/metrics\n", metrics.addr)
+	}
 	rep, err := runAll(ctx, c, stderr)
 	if rep != nil {
 		if werr := writeOutputs(c, rep, stdout, stderr); werr != nil {
 			err = errors.Join(err, werr)
+		}
+		if metrics != nil && !c.json {
+			err = errors.Join(err, metrics.writeMetrics(stdout))
 		}
 	}
 	if err != nil {
@@ -663,6 +686,9 @@ func newHasessionBackend(spec runSpec, o *redis.UniversalOptions) (*hasessionBac
 	opts := []store.Option{store.WithPrefix("hs:drill:"), store.WithIdleTimeout(sessionIdle), store.WithLifetime(sessionLifetime)}
 	if spec.Wait {
 		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
+	}
+	if spec.observer != nil {
+		opts = append(opts, store.WithObserver(spec.observer))
 	}
 	st, err := store.New(rdb, opts...)
 	if err != nil {
