@@ -19,6 +19,7 @@
 // "_": version, created-at, absolute deadline, last touch, user, codec, last save ID, and
 // the session's own idle timeout and cookie persistence where it has them) and one field
 // per attribute (names starting with "."), so attribute names never reach metadata.
+// FORMAT.md, at the repository's root, specifies every key and field.
 //
 // # Auto-pipelining
 //

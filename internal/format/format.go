@@ -6,7 +6,12 @@
 // attribute is a field named [AttrPrefix] + its name. A forward pointer (a rotated
 // session's old key, within the grace period) holds [Forward] and a tombstone (a
 // revoked or logged-out session's key, for a while) holds [Revoked]; only a session
-// holds [Version].
+// holds [Version]. A user's index, <prefix>u:{<user tag>}, is a sorted set of session
+// tags; its logins hash, <prefix>u:{<user tag>}:l, holds one field per tag and
+// [LastLogin].
+//
+// FORMAT.md, at the repository's root, specifies the format; a test checks that it
+// documents every field named here, and names here every field it documents.
 package format
 
 // Fields of the session hash.
@@ -28,3 +33,8 @@ const (
 	// reach a metadata field.
 	AttrPrefix = "."
 )
+
+// LastLogin is the field of a user index's logins hash that holds the last login's time
+// (ms since the epoch, Redis time): every login's time is later. Its other fields are
+// session tags.
+const LastLogin = "#"
