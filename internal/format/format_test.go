@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hasession/hasession/internal/format"
 )
 
 // specPath is the format's specification, at the repository's root.
@@ -155,6 +157,31 @@ func TestSpecificationListsTheScriptsFields(t *testing.T) {
 					t.Errorf("%s names the field %q, which no field table of FORMAT.md documents", filepath.Base(path), name)
 				}
 			}
+		}
+	}
+}
+
+func TestReserved(t *testing.T) {
+	for name, want := range map[string]bool{
+		"_A": true, "_Z": true, "_Xfoo": true, format.FormatVersion: true,
+		"_": false, "_a": false, "_x": false, "_@": false, "_[": false, "A": false, ".X": false, "": false,
+		format.Version: false, format.AttrPrefix: false, format.LastLogin: false,
+	} {
+		if got := format.Reserved(name); got != want {
+			t.Errorf("Reserved(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for v, want := range map[string]int64{"1": 1, "2": 2, "10": 10, "999999999999999999": 999999999999999999} {
+		if n, ok := format.ParseVersion(v); !ok || n != want {
+			t.Errorf("ParseVersion(%q) = %d, %v; want %d", v, n, ok, want)
+		}
+	}
+	for _, v := range []string{"", "0", "01", "+1", "-1", " 1", "1 ", "1.0", "x", "1234567890123456789"} {
+		if n, ok := format.ParseVersion(v); ok {
+			t.Errorf("ParseVersion(%q) = %d, true; want false", v, n)
 		}
 	}
 }
