@@ -25,8 +25,10 @@ import (
 // saved recently keeps those saves, so a save retried after a lost reply is answered as
 // applied (it was, before the logout). A missing session is not an error. Foreign data at
 // the key (another type, or a hash that is none of the store's own shapes: see
-// destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt). Errors:
-// ErrInvalidID (nothing sent), *CorruptError, the context's error or a Redis error.
+// destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt); a key of a newer
+// format (FORMAT.md) is left untouched and is a *FormatError (ErrFormatVersion). Errors:
+// ErrInvalidID (nothing sent), *CorruptError, *FormatError, the context's error or a
+// Redis error.
 func (st *Store) Destroy(ctx context.Context, id string) error {
 	if !sid.Valid(id) {
 		return ErrInvalidID
@@ -167,6 +169,13 @@ func (st *Store) destroyKey(ctx context.Context, key string, tomb int, keepPoint
 		}
 		if len(res) == 4 {
 			n, _ := res[0].(int64)
+			if n == -2 { // a newer format, left untouched
+				v, _ := res[1].(string)
+				if err := checkFormat(key, v); err != nil {
+					return d, err
+				}
+				return d, &CorruptError{Key: key, Reason: "unexpected destroy reply " + quoteValue(res)}
+			}
 			if n < 0 { // foreign data, left untouched
 				reason, _ := res[1].(string)
 				if field, ok := res[2].(string); ok {

@@ -19,6 +19,11 @@
 // "_": version, created-at, absolute deadline, last touch, user, codec, last save ID, and
 // the session's own idle timeout and cookie persistence where it has them) and one field
 // per attribute (names starting with "."), so attribute names never reach metadata.
+// FORMAT.md, at the repository's root, specifies every key and field (format version 1).
+// A newer writer may add reserved fields, "_" and an uppercase letter, which this package
+// ignores and keeps; any other unknown field is corrupt ([ErrCorrupt]). A key whose
+// format version field, "_F", names a newer format is refused whole with a
+// [*FormatError]: nothing is read from it or written to it.
 //
 // # Auto-pipelining
 //
@@ -346,11 +351,12 @@
 // whose key exists: an earlier Save of it that returned an error may have applied),
 // [*SizeError], [*CodecError] (matches [ErrCodecMismatch]), [*CorruptError] (matches
 // [ErrCorrupt]: foreign data at the key, WRONGTYPE, malformed metadata, also from Destroy,
-// which leaves such data untouched), [*AckError] (matches [ErrNotAcknowledged]: applied,
-// not confirmed), [ErrDestroyed], [ErrWrongStore], [ErrClosed] (after [Store.Close]),
-// [*PermissionError] (matches [ErrPermission]), or the context's error wrapped: once the
-// caller's context has ended, every error matches it (errors.Is(err, ctx.Err())),
-// whatever else it wraps. Errors quote at most [MaxQuoted] bytes of data read from Redis.
+// which leaves such data untouched), [*FormatError] (matches [ErrFormatVersion]: a key
+// written in a newer format, left untouched by every operation), [*AckError] (matches
+// [ErrNotAcknowledged]: applied, not confirmed), [ErrDestroyed], [ErrWrongStore],
+// [ErrClosed] (after [Store.Close]), [*PermissionError] (matches [ErrPermission]), or the
+// context's error wrapped: once the caller's context has ended, every error matches it
+// (errors.Is(err, ctx.Err())), whatever else it wraps. Errors quote at most [MaxQuoted] bytes of data read from Redis.
 // [Session.Set] refuses a value the codec could not read back (nested deeper than
 // [codec.MaxDepth], or containing itself: [codec.ErrTooDeep]). [Session.SetIdleTimeout]
 // and [Session.SetLifetime] refuse a value out of range with an [*ExpiryError] (matches

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/hasession/hasession/internal/format"
 )
 
 // Errors returned by the store. Match them with errors.Is; the typed ones with errors.As.
@@ -94,6 +96,42 @@ func (e *ValueError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrUnencodable) true.
 func (e *ValueError) Is(target error) bool { return target == ErrUnencodable }
+
+// ErrFormatVersion: the key was written in a newer format than this package knows (see
+// [FormatError]). Its data is left untouched.
+var ErrFormatVersion = errors.New("hasession: session written in a newer format")
+
+// FormatError reports a key written in a newer format (FORMAT.md, "Evolution"): its
+// format version field says Version, and this package knows formats up to Known. It
+// matches [ErrFormatVersion]. Nothing was read from the key but its version, and nothing
+// was written to it: run a newer version of this package, on every app server, before
+// writing that format.
+type FormatError struct {
+	Key     string
+	Version int64 // the format version found at the key
+	Known   int64 // the newest format version this package reads and writes
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("hasession: key %s is in format version %d; this version of hasession knows versions up to %d", quoteData(e.Key), e.Version, e.Known)
+}
+
+// Is makes errors.Is(err, ErrFormatVersion) true.
+func (e *FormatError) Is(target error) bool { return target == ErrFormatVersion }
+
+// checkFormat checks the value of a key's format version field (format.FormatVersion):
+// nil for a version this package knows, a *FormatError for a newer one, a *CorruptError
+// for a malformed value.
+func checkFormat(key, v string) error {
+	n, ok := format.ParseVersion(v)
+	if !ok {
+		return &CorruptError{Key: key, Reason: "malformed format version " + quoteData(v)}
+	}
+	if n > format.Known {
+		return &FormatError{Key: key, Version: n, Known: format.Known}
+	}
+	return nil
+}
 
 // SizeError reports a session whose encoded attributes exceed the size limit. Nothing was
 // sent to Redis.

@@ -231,6 +231,12 @@ func parseMember(key string, v any) memberReply {
 	switch status {
 	case "gone", "dead", "other", "revoked", "live":
 		return memberReply{status: status, vals: a[1:]}
+	case "format": // a key of a newer format, left as it is
+		if v, ok := a[len(a)-1].(string); ok && len(a) == 2 {
+			if err := checkFormat(key, v); err != nil {
+				return memberReply{err: err}
+			}
+		}
 	}
 	return memberReply{err: &CorruptError{Key: key, Reason: "unexpected reply " + quoteValue(v)}}
 }

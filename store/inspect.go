@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/internal/format"
 	"github.com/hasession/hasession/internal/sid"
 )
 
@@ -82,7 +83,8 @@ func (i *Inspection) Get(name string, dst any) error {
 //
 // It returns ErrInvalidID for a malformed ID (nothing sent), ErrNotFound when there is
 // no key (or a chain of forward pointers longer than Load follows), a *CorruptError for
-// data the store did not write, or a Redis error.
+// data the store did not write, a *FormatError (ErrFormatVersion) for a key of a newer
+// format, or a Redis error. Reserved fields a newer writer added (FORMAT.md) are ignored.
 func (st *Store) Inspect(ctx context.Context, id string) (*Inspection, error) {
 	if !sid.Valid(id) {
 		return nil, ErrInvalidID
@@ -129,6 +131,11 @@ func inspectOp(st *Store, ctx context.Context, id string) (inspected, error) {
 	fields := all.Val()
 	if len(fields) == 0 {
 		return inspected{}, ErrNotFound
+	}
+	if v, ok := fields[fFormat]; ok {
+		if err := checkFormat(key, v); err != nil {
+			return inspected{}, err // a newer format: nothing else is read
+		}
 	}
 	in := &Inspection{ID: id, Key: key, st: st, TTL: max(ttl.Val(), 0)}
 	if fwd, ok := fields[fForward]; ok {
@@ -186,7 +193,7 @@ func inspectOp(st *Store, ctx context.Context, id string) (inspected, error) {
 				return inspected{}, &CorruptError{Key: key, Reason: "malformed cookie persistence " + quoteData(v)}
 			}
 		case name == fVersion, name == fCreated, name == fDeadline, name == fTouched,
-			name == fUser, name == fCodec, name == fSaveID, name == fPending:
+			name == fUser, name == fCodec, name == fSaveID, name == fPending, format.Reserved(name):
 		default:
 			return inspected{}, &CorruptError{Key: key, Reason: "unknown field " + quoteData(name)}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/internal/format"
 	"github.com/hasession/hasession/internal/sid"
 )
 
@@ -144,9 +145,11 @@ func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, t
 
 // fill reads the metadata out of the hash's fields and keeps the attribute pairs,
 // reusing the fields slice. It returns the forward token if the key is a forward pointer.
+// A key of a newer format (FORMAT.md) is a *FormatError whatever else it holds; reserved
+// fields (format.Reserved) it does not know are ignored.
 func (s *Session) fill(key string, fields []string) (string, error) {
-	var haveVersion, haveCreated, haveDeadline, haveTouched bool
-	var codecName string
+	var haveVersion, haveCreated, haveDeadline, haveTouched, haveFormat, revoked bool
+	var codecName, fwd, formatVer string
 	attrs := fields[:0]
 	for i := 0; i+1 < len(fields); i += 2 {
 		name, val := fields[i], fields[i+1]
@@ -175,7 +178,7 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 		case fIdle:
 			s.idle, err = strconv.ParseInt(val, 10, 64)
 			if err == nil && s.idle <= 0 {
-				return "", &CorruptError{Key: key, Reason: "malformed session metadata: idle timeout " + quoteData(val)}
+				return "", newerFormat(key, haveFormat, formatVer, fields[i:], &CorruptError{Key: key, Reason: "malformed session metadata: idle timeout " + quoteData(val)})
 			}
 		case fPersist:
 			switch val {
@@ -184,19 +187,34 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 			case "0":
 				s.persist = -1
 			default:
-				return "", &CorruptError{Key: key, Reason: "malformed session metadata: persistence " + quoteData(val)}
+				return "", newerFormat(key, haveFormat, formatVer, fields[i:], &CorruptError{Key: key, Reason: "malformed session metadata: persistence " + quoteData(val)})
 			}
 		case fSaveID, fPending:
 		case fForward:
-			return val, nil
+			fwd = val
 		case fRevoked:
-			return "", ErrNotFound
+			revoked = true
+		case fFormat:
+			formatVer, haveFormat = val, true
 		default:
-			return "", &CorruptError{Key: key, Reason: "unknown field " + quoteData(name)}
+			if !format.Reserved(name) {
+				return "", newerFormat(key, haveFormat, formatVer, fields[i:], &CorruptError{Key: key, Reason: "unknown field " + quoteData(name)})
+			}
 		}
 		if err != nil {
-			return "", &CorruptError{Key: key, Reason: "malformed session metadata", Err: numberError(name, val, err)}
+			return "", newerFormat(key, haveFormat, formatVer, fields[i:], &CorruptError{Key: key, Reason: "malformed session metadata", Err: numberError(name, val, err)})
 		}
+	}
+	if haveFormat {
+		if err := checkFormat(key, formatVer); err != nil {
+			return "", err
+		}
+	}
+	switch {
+	case revoked:
+		return "", ErrNotFound
+	case fwd != "":
+		return fwd, nil
 	}
 	if !haveVersion || !haveCreated || !haveDeadline || !haveTouched {
 		return "", &CorruptError{Key: key, Reason: "missing session metadata"}
@@ -206,6 +224,25 @@ func (s *Session) fill(key string, fields []string) (string, error) {
 	}
 	s.attrs = attrs
 	return "", nil
+}
+
+// newerFormat returns the error of a key whose fields made fill stop with err at rest
+// (the pairs not read yet; those before were rewritten into the attributes, and seen
+// says whether a format version v was among them): a *FormatError (or a *CorruptError
+// for a malformed version) when the key holds a format version this package does not
+// know, since a newer format may give fields new names and values, and err otherwise.
+func newerFormat(key string, seen bool, v string, rest []string, err error) error {
+	for i := 0; !seen && i+1 < len(rest); i += 2 {
+		if rest[i] == fFormat {
+			seen, v = true, rest[i+1]
+		}
+	}
+	if seen {
+		if ferr := checkFormat(key, v); ferr != nil {
+			return ferr
+		}
+	}
+	return err
 }
 
 // typedFields reads the hash at key (with touched, through the touch script) with a typed

@@ -158,6 +158,10 @@ func FuzzDecodeSession(f *testing.F) {
 	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack", strings.Repeat("_long field name ", 20), "v"))
 	f.Add(resp2("_v", strings.Repeat("9", 300), "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack"))
 	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", strings.Repeat("k", 300)))
+	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack", "_Xnew", "v", ".a", string(mp)))
+	f.Add(resp2("_v", "1", "_c", "1", "_a", "2", "_t", "1", "_k", "msgpack", "_F", "2", "_z", "?"))
+	f.Add(resp2("_f", "abc", "_F", "1"))
+	f.Add(resp2("_F", strings.Repeat("9", 300), "_r", "1"))
 	st := fuzzStore(f)
 	f.Fuzz(func(t *testing.T, raw string) {
 		fields, err := parseRESPFields(raw)
@@ -170,7 +174,8 @@ func FuzzDecodeSession(f *testing.F) {
 		case err != nil:
 			var ce *CorruptError
 			var ke *CodecError
-			if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.Is(err, ErrNotFound) {
+			var fe *FormatError
+			if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.As(err, &fe) && !errors.Is(err, ErrNotFound) {
 				t.Fatalf("untyped error %T: %v", err, err)
 			}
 			if len(err.Error()) > maxErrorLen {
@@ -198,7 +203,8 @@ func FuzzDecodeSession(f *testing.F) {
 func FuzzSaveReply(f *testing.F) {
 	for _, s := range []string{"ok:1:1700000000000:1800000000000:1700000000000", "dup:2:1:2:3", "notfound",
 		"conflict:3", "exists", "revoked", "stale", "corrupt:missing metadata", "codec:json", "ok:1:2", "", "ok::::",
-		"corrupt:" + strings.Repeat("r", 300), "codec:" + strings.Repeat("c", 300), "ok:" + strings.Repeat("1", 300)} {
+		"corrupt:" + strings.Repeat("r", 300), "codec:" + strings.Repeat("c", 300), "ok:" + strings.Repeat("1", 300),
+		"format:2", "format:1", "format:", "format:" + strings.Repeat("9", 300)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, res string) {
@@ -214,7 +220,8 @@ func FuzzSaveReply(f *testing.F) {
 		}
 		var ce *CorruptError
 		var ke *CodecError
-		if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
+		var fe *FormatError
+		if !errors.As(err, &ce) && !errors.As(err, &ke) && !errors.As(err, &fe) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
 			err != errKeyExists && err != errIndexRace {
 			t.Fatalf("%q: untyped error %T: %v", res, err, err)
 		}

@@ -45,9 +45,10 @@ const maxRotateCopies = 5
 // ID leads nowhere and the loser gets ErrNotFound.) A Rotate retried within one call
 // after a lost reply recognises its own forward pointer and succeeds.
 //
-// A session that was never saved just gets a new ID. Errors are Save's, ErrRotated, and
+// A session that was never saved just gets a new ID. Errors are Save's, ErrRotated,
 // ErrNotFound when the old session is gone (destroyed, expired, revoked, or rotated to
-// another user). An *AckError (WithWriteAck) says the new session was written but not
+// another user), and a *FormatError when it is of a newer format (FORMAT.md): it is
+// left as it is, and nothing of the rotation stays. An *AckError (WithWriteAck) says the new session was written but not
 // confirmed by enough replicas; the rotation is complete and s has the new ID.
 func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	s.mu.Lock()
@@ -153,6 +154,17 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		n, err := st.forward(ctx, oldID, newID, cur.version, user != cur.storedUser)
 		if errors.Is(err, ErrNotAcknowledged) {
 			ackErr, err = cmp.Or(ackErr, err), nil // forwarded on the master
+		}
+		if errors.Is(err, ErrFormatVersion) {
+			// The old key is of a newer format now (another writer, since it was read):
+			// it is left as it is, and the copy, which is not that session, is dropped.
+			if _, derr := st.destroyKey(ctx, newKey, tombPlain, false); derr != nil && !errors.Is(derr, ErrNotAcknowledged) {
+				st.o.logger.Warn("hasession: could not drop a rotation's copy", "err", derr)
+			}
+			if user != "" {
+				st.indexRemove(ctx, user, newTag)
+			}
+			return err
 		}
 		if err != nil {
 			st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
@@ -261,6 +273,12 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 		// new session did: a failover that lost it would bring the old session back
 		// beside the new one (or hand a login to the old ID's holder).
 		v, err := st.runWrite(ctx, forwardScript, key, token, ttl, ver, mode, tag)
+		if f, ok := v.(string); ok && err == nil {
+			// A key of a newer format, left as it is.
+			if ferr := checkFormat(key, f); ferr != nil {
+				return 0, ferr
+			}
+		}
 		n, ok := v.(int64)
 		if errors.Is(err, ErrNotAcknowledged) && n != 1 && n != 2 {
 			err = nil // nothing written to confirm

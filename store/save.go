@@ -24,7 +24,8 @@ import (
 //
 // Errors: ErrNotFound, ErrConflict (WithVersionCheck; or a new session whose key exists
 // already: an earlier Save of it that returned an error may have applied), *SizeError
-// (nothing sent), *CodecError, *CorruptError (nothing written), ErrDestroyed,
+// (nothing sent), *CodecError, *CorruptError (nothing written), *FormatError (a session
+// of a newer format: nothing written), ErrDestroyed,
 // ErrWrongStore, the context's error or a Redis error. With WithWriteAck, an *AckError
 // (ErrNotAcknowledged) says the save applied on the master but was not confirmed by
 // enough replicas: s then reflects the save (it is no longer new, its changes are
@@ -315,6 +316,10 @@ func parseSaveReply(key, res, codec string) (saveResult, error) {
 		return r, &CorruptError{Key: key, Reason: rest}
 	case "codec":
 		return r, &CodecError{Stored: rest, Want: codec}
+	case "format":
+		if err := checkFormat(key, rest); err != nil {
+			return r, err
+		}
 	}
 	return r, &CorruptError{Key: key, Reason: "unexpected save reply " + quoteData(res)}
 }

@@ -26,10 +26,11 @@ const (
 	fCodec    = format.Codec
 	fSaveID   = format.SaveID
 	fForward  = format.Forward
-	fPending  = format.Pending // a rotation in flight: the new session's tag
-	fRevoked  = format.Revoked // a tombstone left by a revoke
-	fIdle     = format.Idle    // the session's own idle timeout (ms); none: the store's
-	fPersist  = format.Persist // the session's own cookie persistence: "1" persistent, "0" a session cookie
+	fPending  = format.Pending       // a rotation in flight: the new session's tag
+	fRevoked  = format.Revoked       // a tombstone left by a revoke
+	fIdle     = format.Idle          // the session's own idle timeout (ms); none: the store's
+	fPersist  = format.Persist       // the session's own cookie persistence: "1" persistent, "0" a session cookie
+	fFormat   = format.FormatVersion // the key's format version; absent: 1 (see FORMAT.md)
 
 	attrPrefix = format.AttrPrefix
 	maxHops    = 4 // forward pointers followed by one Load (rotations within one grace period)

@@ -18,20 +18,29 @@
 -- tombstone is left in place (it is no session); a logout's tombstone answers
 -- {0, false, false, its mark}, so that a retried Destroy follows the chain again (the
 -- tombstone of a rotation that changed the user, '_r' = its token, leads nowhere).
--- Foreign data is left untouched: {-1, reason, offending field name or false, false}.
+-- Foreign data is left untouched: {-1, reason, offending field name or false, false}; so
+-- is a key of a newer format ('_F' other than '1'): {-2, its '_F', false, false}.
 -- Ours are hashes of three shapes, whose fields are metadata ('_' and one letter, listed
 -- below) or attributes ('.' and the name): a session (with all of '_v', '_c', '_a', '_t',
 -- '_k'; maybe '_u', '_s', '_i', '_p' and a rotation's mark '_n'), a forward pointer
--- ('_f', maybe '_n') and a tombstone ('_r', maybe '_n'). Anything else at the key is foreign: another type,
--- a hash with another field, or a hash of none of the three shapes.
+-- ('_f', maybe '_n') and a tombstone ('_r', maybe '_n'); any of them may hold reserved
+-- fields a newer writer added ('_' and an uppercase letter). Anything else at the key is
+-- foreign: another type, a hash with another field, or a hash of none of the three shapes.
 local key = KEYS[1]
 local fwd, user, pending, saves = false, false, false, false
 local typ = redis.call('TYPE', key).ok
 if typ == 'hash' then
+  local f = redis.call('HGET', key, '_F')
+  if f and f ~= '1' then
+    if string.match(f, '^[1-9]%d*$') and #f < 19 then
+      return {-2, f, false, false}
+    end
+    return {-1, 'malformed format version', false, false}
+  end
   local meta = {_v = true, _c = true, _a = true, _t = true, _u = true, _k = true,
     _s = true, _f = true, _n = true, _r = true, _i = true, _p = true}
   for _, name in ipairs(redis.call('HKEYS', key)) do
-    if not meta[name] and string.sub(name, 1, 1) ~= '.' then
+    if not meta[name] and string.sub(name, 1, 1) ~= '.' and not string.match(name, '^_[A-Z]') then
       return {-1, 'unknown field', name, false}
     end
   end

@@ -14,7 +14,8 @@
 -- another token: of concurrent rotations of one session exactly one wins), 0 when the key
 -- is gone (or a tombstone: revoked, destroyed, or rotated to another user — never turned
 -- into a pointer), -1 when the session was saved since it was copied (its version moved:
--- the caller copies it again).
+-- the caller copies it again), or the value of its '_F' (a string) when the key is of a
+-- newer format (left as it is).
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
   return 0
@@ -22,7 +23,10 @@ end
 if redis.call('TYPE', key).ok ~= 'hash' then
   return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
 end
-local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v', '_s')
+local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v', '_s', '_F')
+if m[6] and m[6] ~= '1' then
+  return m[6]
+end
 if m[1] == ARGV[1] or m[2] == ARGV[1] then
   return 2
 end

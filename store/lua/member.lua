@@ -17,6 +17,8 @@
 --   {'revoked', pending or false} deleted; pending: the tag a rotation in flight is
 --                                 writing the session to, which must be revoked as well
 --   {'live', created, touched, deadline, pttl, attribute values…}
+--   {'format', version}          a key of a newer format ('_F' other than '1'): left as it
+--                                 is
 local key = KEYS[1]
 local ttl = tonumber(ARGV[3])
 local typ = redis.call('TYPE', key).ok
@@ -30,7 +32,10 @@ end
 if typ ~= 'hash' then
   return {'other'}
 end
-local m = redis.call('HMGET', key, '_v', '_u', '_c', '_t', '_a', '_n', '_r', '_f', '_s')
+local m = redis.call('HMGET', key, '_v', '_u', '_c', '_t', '_a', '_n', '_r', '_f', '_s', '_F')
+if m[10] and m[10] ~= '1' then
+  return {'format', m[10]}
+end
 if m[7] or m[8] then
   return {'dead', m[8] or false, m[6] or false}
 end

@@ -6,7 +6,8 @@
 -- ARGV[1]  the new session's tag
 -- Returns the key's fields and values (as HGETALL, the mark included; a forward pointer's
 -- or foreign data's unmarked), or an empty array when it is gone (expired, destroyed,
--- revoked, rotated away to another user).
+-- revoked, rotated away to another user). A key of a newer format ('_F' other than '1') is
+-- returned unmarked and whole: the reader refuses it.
 local key = KEYS[1]
 if redis.call('TYPE', key).ok ~= 'hash' then
   if redis.call('EXISTS', key) == 1 then
@@ -14,7 +15,10 @@ if redis.call('TYPE', key).ok ~= 'hash' then
   end
   return {}
 end
-local m = redis.call('HMGET', key, '_v', '_u', '_f', '_r')
+local m = redis.call('HMGET', key, '_v', '_u', '_f', '_r', '_F')
+if m[5] and m[5] ~= '1' then
+  return redis.call('HGETALL', key)
+end
 if m[4] then
   return {}
 end

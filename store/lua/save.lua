@@ -42,11 +42,21 @@
 -- fields as the first time) when this save id had already applied, 'notfound' (missing,
 -- expired, destroyed or rotated away or revoked: never resurrected), 'conflict:<version>',
 -- 'exists', 'revoked' (a new key where a revoke left a tombstone), 'stale',
--- 'corrupt:<reason>' (nothing written), 'codec:<stored codec>'.
+-- 'corrupt:<reason>' (nothing written), 'codec:<stored codec>', 'format:<version>' (the key
+-- is of a newer format, '_F' > 1: nothing read from it but that, nothing written).
+-- Fields it does not set (reserved fields a newer writer added: '_' and an uppercase
+-- letter) are left as they are.
 local WINDOW, KEEP = 300000, 16
 local key = KEYS[1]
 local mode = ARGV[3]
-local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u', '_t', '_i')
+local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u', '_t', '_i', '_F')
+if m[11] and m[11] ~= '1' then
+  -- A newer format (FORMAT.md): refused whole.
+  if string.match(m[11], '^[1-9]%d*$') and #m[11] < 19 then
+    return 'format:' .. m[11]
+  end
+  return 'corrupt:malformed format version'
+end
 local ver, abs, sids, codec, created = m[1], m[2], m[3], m[4], m[5]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

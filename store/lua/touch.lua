@@ -13,12 +13,13 @@
 -- '!' 'touched', when this call touched it ('!' starts no field the store writes): an
 -- empty array when the key is gone (or past its absolute deadline: then it is deleted). A hash without a last touch
 -- and a deadline (a forward pointer, a tombstone, foreign data) is returned untouched;
--- a key of another type is a WRONGTYPE error.
+-- a key of another type is a WRONGTYPE error. A key of a newer format ('_F' other than
+-- '1') is returned untouched: the reader refuses it.
 local key = KEYS[1]
 local touched = false
-local m = redis.call('HMGET', key, '_t', '_a', '_i')
+local m = redis.call('HMGET', key, '_t', '_a', '_i', '_F')
 local last, abs = tonumber(m[1]), tonumber(m[2])
-if last and abs then
+if last and abs and (not m[4] or m[4] == '1') then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if abs <= now then
