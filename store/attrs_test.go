@@ -12,12 +12,7 @@ import (
 // The typed getters, Pop and Clear on a session's pending changes (nothing is sent to
 // Redis: the client points nowhere).
 func TestTypedGettersPopAndClear(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer rdb.Close()
-	st, err := store.New(rdb)
-	require.NoError(t, err)
-	s, err := st.NewSession()
-	require.NoError(t, err)
+	s := offlineSession(t)
 	require.NoError(t, s.Set("name", "ada"))
 	require.NoError(t, s.Set("n", 42))
 	require.NoError(t, s.Set("flash", "saved"))
@@ -57,12 +52,7 @@ func TestTypedGettersPopAndClear(t *testing.T) {
 // A value the codec cannot encode — a flash message of an unsupported type — is a typed
 // error, and the session is left as it was.
 func TestSetUnencodableValueIsTyped(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer rdb.Close()
-	st, err := store.New(rdb)
-	require.NoError(t, err)
-	s, err := st.NewSession()
-	require.NoError(t, err)
+	s := offlineSession(t)
 	require.NoError(t, s.Set("flash", "saved"))
 	for _, v := range []any{make(chan int), func() {}} {
 		err := s.Set("flash", v)
@@ -74,4 +64,17 @@ func TestSetUnencodableValueIsTyped(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "saved", got, "the session is unchanged")
 	}
+}
+
+// offlineSession returns a new session of a store whose client points nowhere: its pending
+// changes are all a test reads.
+func offlineSession(t *testing.T) *store.Session {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	st, err := store.New(rdb)
+	require.NoError(t, err)
+	s, err := st.NewSession()
+	require.NoError(t, err)
+	return s
 }

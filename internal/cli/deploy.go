@@ -72,21 +72,10 @@ func (e *env) client(ctx context.Context) (redis.UniversalClient, error) {
 		return nil, err
 	}
 	switch kind {
-	case kindSentinel:
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:            e.master,
-			SentinelAddrs:         e.addrs,
-			Username:              e.username,
-			Password:              e.password,
-			DialTimeout:           e.timeout,
-			ReadTimeout:           e.timeout,
-			WriteTimeout:          e.timeout,
-			ContextTimeoutEnabled: true,
-			DisableIdentity:       true,
-		}), nil
-	case kindCluster:
-		return redis.NewClusterClient(&redis.ClusterOptions{
+	case kindSentinel, kindCluster:
+		o := &redis.UniversalOptions{
 			Addrs:                 e.addrs,
+			MasterName:            e.master,
 			Username:              e.username,
 			Password:              e.password,
 			DialTimeout:           e.timeout,
@@ -94,7 +83,11 @@ func (e *env) client(ctx context.Context) (redis.UniversalClient, error) {
 			WriteTimeout:          e.timeout,
 			ContextTimeoutEnabled: true,
 			DisableIdentity:       true,
-		}), nil
+		}
+		if kind == kindSentinel {
+			return redis.NewFailoverClient(o.Failover()), nil
+		}
+		return redis.NewClusterClient(o.Cluster()), nil
 	}
 	return redis.NewClient(e.nodeOptions(e.addrs[0])), nil
 }
