@@ -61,7 +61,7 @@
 //   - hasession.sessions.created: sessions saved for the first time;
 //     hasession.sessions.destroyed: sessions deleted by Destroy (a logout; forward
 //     pointers and tombstones not counted); hasession.sessions.revoked: live sessions
-//     ended by Revoke or RevokeAll.
+//     ended by Revoke or RevokeAll, or evicted by a login (store.WithMaxSessions).
 //
 // The near-cache's hits and misses are not reported: the store has no near-cache yet.
 //
