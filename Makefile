@@ -22,7 +22,7 @@ define in_each
 	if [ -n "$$failed" ]; then echo "failed in:$$failed"; exit 1; fi
 endef
 
-.PHONY: all image image-if-missing test vet tidy staticcheck unit fmt sweep
+.PHONY: all image image-if-missing python-deps test vet tidy staticcheck unit fmt sweep
 
 all: test
 
@@ -33,8 +33,16 @@ image:
 image-if-missing:
 	@bash docker/build-image.sh --if-missing
 
-## test: the CI command — image if missing, vet, staticcheck, every test of every module with -race
-test: image-if-missing vet staticcheck
+## python-deps: Debian's python3-redis and python3-msgpack for the Python reference module
+## (python/): nothing when python3 imports them; otherwise apt-get, after waiting (bounded)
+## for another apt or dpkg. Without root it says so and goes on: tests/python then skip,
+## or fail when CI is set.
+python-deps:
+	@bash python/install-deps.sh || echo "python-deps: not installed; the Python tests (tests/python) skip, or fail when CI is set"
+
+## test: the CI command — image if missing, the Python packages if missing, vet, staticcheck,
+## every test of every module with -race
+test: image-if-missing python-deps vet staticcheck
 	$(call in_each,$(MODULES),$(GO) test -race -count=1 -p 1 -timeout 60m ./...)
 
 vet: tidy

@@ -25,15 +25,25 @@ if ! command -v apt-get >/dev/null; then
   echo "python-deps: apt-get not found: install redis-py (4.3 or newer) and msgpack (1.0 or newer) for python3" >&2
   exit 1
 fi
-bash docker/build-image.sh --wait-for-apt || exit 1
 export DEBIAN_FRONTEND=noninteractive
+# Another apt or dpkg (unattended-upgrades after boot) holds the lock: wait, bounded
+# (HASESSION_APT_WAIT seconds, 600 by default); apt-get's own lock timeout covers a race.
+bash docker/build-image.sh --wait-for-apt || exit 1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 install() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    -o DPkg::Lock::Timeout=600 python3-redis python3-msgpack
+    -o DPkg::Lock::Timeout=600 python3-redis python3-msgpack 2>&1 | tee "$log"
+  return "${PIPESTATUS[0]}"
 }
 echo "python-deps: installing python3-redis and python3-msgpack (apt-get)"
 if ! install; then
-  echo "python-deps: install failed; updating the package lists and trying again"
+  # Only a missing or stale package list (a fresh image) is worth an update and a retry.
+  if ! grep -qE 'Unable to locate package|has no installation candidate|Failed to fetch' "$log"; then
+    echo "python-deps: apt-get install failed" >&2
+    exit 1
+  fi
+  echo "python-deps: the package lists lack them; apt-get update, then again"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update || exit 1
   install || exit 1
 fi

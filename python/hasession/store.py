@@ -301,7 +301,9 @@ class Store:
 
     The defaults are the Go store's: 30 min idle timeout, 24 h lifetime, a touch at most
     once a minute, prefix 'hs:'. check_version makes saves of loaded sessions apply only
-    if the version is still the one loaded (Go's WithVersionCheck).
+    if the version is still the one loaded (Go's WithVersionCheck). The scripts are read
+    from lua_dir (the repository's store/lua by default) and, with preload, loaded into
+    Redis (every primary of a Cluster) when the Store is made.
     """
 
     def __init__(
@@ -314,6 +316,7 @@ class Store:
         grace=30,
         check_version=False,
         lua_dir=None,
+        preload=True,
     ):
         if "{" in prefix or "}" in prefix:
             raise ValueError("prefix must not contain braces")
@@ -330,6 +333,12 @@ class Store:
             with open(os.path.join(d, name + ".lua"), "rb") as f:
                 # As bytes: redis-py hashes them as they are (a RedisCluster has no encoder).
                 self._scripts[name] = client.register_script(f.read())
+        if preload:
+            # SCRIPT LOAD (on a RedisCluster: on every primary), so that the first EVALSHA
+            # finds the script; a node that lost it (a restart, a failover) answers NOSCRIPT
+            # and the script is loaded again there (RedisCluster logs that NoScriptError).
+            for script in self._scripts.values():
+                client.script_load(script.script)
 
     # keys
 
