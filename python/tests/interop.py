@@ -3,7 +3,8 @@
 Environment: HASESSION_KIND ('standalone' or 'cluster') and HASESSION_ADDRS (host:port,
 comma-separated: the node addresses the topology announces). Usage:
 
-    interop.py read ID            load ID, print its user and attributes as JSON
+    interop.py read ID            load ID, print its user and attributes as JSON (exit 3:
+                                  not found; 5: a newer format)
     interop.py write USER         save a new session of USER with attributes, print its ID
     interop.py save-loop ID NAME ROUNDS   load and save ID with NAME = round, ROUNDS times
     interop.py touch ID           touch ID (always due), print the TTL before and after
@@ -47,7 +48,11 @@ def main(argv):
     st = hasession.Store(rdb)
     cmd = argv[0]
     if cmd == "read":
-        s = st.load(argv[1])
+        try:
+            s = st.load(argv[1])
+        except hasession.FormatVersionError as e:
+            out("python: read: newer format", id=argv[1], version=e.version, error=str(e))
+            return 5
         if s is None:
             out("python: read: not found", id=argv[1])
             return 3

@@ -58,9 +58,16 @@ func interpreter(t *testing.T) string {
 }
 
 // py runs one step of python/tests/interop.py against topo, logs what it printed, and
-// returns its output. It fails the test when the step fails, unless wantCode says
-// otherwise.
+// returns its output. It fails the test when the step fails.
 func py(t *testing.T, topo cluster.Topology, kind cluster.Kind, args ...string) string {
+	t.Helper()
+	out, code := pyCode(t, topo, kind, args...)
+	require.Zero(t, code, "python3 interop.py %s", strings.Join(args, " "))
+	return out
+}
+
+// pyCode is py, returning the step's exit code instead of failing on it.
+func pyCode(t *testing.T, topo cluster.Topology, kind cluster.Kind, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -73,8 +80,12 @@ func py(t *testing.T, topo cluster.Topology, kind cluster.Kind, args ...string) 
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		t.Log(line)
 	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && ctx.Err() == nil {
+		return string(out), exit.ExitCode()
+	}
 	require.NoError(t, err, "python3 interop.py %s", strings.Join(args, " "))
-	return string(out)
+	return string(out), 0
 }
 
 // line returns the JSON that follows the output line starting with prefix.
@@ -134,6 +145,7 @@ func TestGoAndPython(t *testing.T) {
 				require.NoError(t, s.Set("admin", true))
 				require.NoError(t, s.Set("tags", []string{"a", "b", "ç"}))
 				require.NoError(t, s.Set("prefs", prefs{Theme: "dark", Size: 3}))
+				require.NoError(t, s.Set("when", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)))
 				s.SetUser("go-user-" + string(kind))
 				require.NoError(t, st.Save(ctx, s))
 
@@ -145,6 +157,7 @@ func TestGoAndPython(t *testing.T) {
 					"name": "Zoë from Go", "count": 42.0, "neg": -7.0, "big": float64(int64(1) << 40),
 					"ratio": 0.5, "admin": true, "tags": []any{"a", "b", "ç"},
 					"prefs": map[string]any{"theme": "dark", "size": 3.0},
+					"when":  "2026-01-02 03:04:05+00:00", // a msgpack timestamp: a datetime
 				}, got["attrs"])
 
 				// Python lists what Go wrote (sessions(user): index_read.lua, member.lua 'l').
@@ -281,6 +294,46 @@ func TestGoAndPython(t *testing.T) {
 				assert.Equal(t, false, got["found_after"])
 				_, err = st.Load(ctx, s.ID())
 				assert.True(t, errors.Is(err, store.ErrNotFound), "Load after Python's destroy: %v", err)
+			})
+
+			t.Run("RotatedAndNewerFormat", func(t *testing.T) {
+				// A rotation keeps the user: the old ID is a forward pointer, which Python
+				// follows to the new session, as Load does.
+				s, err := st.NewSession()
+				require.NoError(t, err)
+				require.NoError(t, s.Set("name", "rotated"))
+				s.SetUser("rot-user-" + string(kind))
+				require.NoError(t, st.Save(ctx, s))
+				old := s.ID()
+				require.NoError(t, st.Rotate(ctx, s))
+				require.NotEqual(t, old, s.ID())
+				got := line(t, py(t, topo, kind, "read", old), "python: read")
+				assert.Equal(t, s.ID(), got["id"], "Python follows the forward pointer")
+				assert.Equal(t, map[string]any{"name": "rotated"}, got["attrs"])
+
+				// Python's destroy of the old ID ends the new session too, as Destroy does.
+				py(t, topo, kind, "destroy", old)
+				_, err = st.Load(ctx, s.ID())
+				assert.ErrorIs(t, err, store.ErrNotFound, "the rotated session, after Python destroyed its old ID")
+
+				// A key of a newer format ('_F' = 2) is refused by Python, and left as it is.
+				n, err := st.NewSession()
+				require.NoError(t, err)
+				require.NoError(t, n.Set("x", 1))
+				require.NoError(t, st.Save(ctx, n))
+				key, err := st.Key(n.ID())
+				require.NoError(t, err)
+				rdb := cluster.Client(t, topo, nil)
+				require.NoError(t, rdb.HSet(ctx, key, "_F", "2").Err())
+				before, err := rdb.HGetAll(ctx, key).Result()
+				require.NoError(t, err)
+				out, code := pyCode(t, topo, kind, "read", n.ID())
+				assert.Equal(t, 5, code, "a FormatVersionError")
+				assert.EqualValues(t, 2, line(t, out, "python: read: newer format")["version"])
+				after, err := rdb.HGetAll(ctx, key).Result()
+				require.NoError(t, err)
+				assert.Equal(t, before, after, "left byte-identical")
+				require.NoError(t, rdb.Del(ctx, key).Err())
 			})
 		})
 	}
