@@ -7,7 +7,7 @@ comma-separated: the node addresses the topology announces). Usage:
                                   not found; 5: a newer format)
     interop.py write USER         save a new session of USER with attributes, print its ID
     interop.py save-loop ID NAME ROUNDS   load and save ID with NAME = round, ROUNDS times
-    interop.py touch ID           touch ID (always due), print the TTL before and after
+    interop.py touch ID           load and touch ID (always due), print the TTL before and after
     interop.py destroy ID         destroy ID, print whether a load finds it after
     interop.py sessions USER ID…  print the user's sessions; fail unless each ID's ref is listed
 """
@@ -76,20 +76,29 @@ def main(argv):
         out("python: wrote", id=s.id, version=s.version, user=s.user, attrs=s.names())
     elif cmd == "save-loop":
         sid, name, rounds = argv[1], argv[2], int(argv[3])
+        interleaved, last = 0, None  # rounds that found another writer's save since ours
         for i in range(1, rounds + 1):
             s = st.load(sid)
             if s is None:
                 out("python: save-loop: not found", round=i)
                 return 3
+            if last is not None and s.version != last:
+                interleaved += 1
             s.set(name, i)
             st.save(s)
-        out("python: save-loop done", name=name, rounds=rounds)
+            last = s.version
+        out("python: save-loop done", name=name, rounds=rounds, interleaved=interleaved)
     elif cmd == "touch":
+        # A store whose touch is always due: its load runs touch.lua (and strips the pair
+        # '!' 'touched' from the reply), then an explicit touch runs it again.
         key = st.key(argv[1])
         before = rdb.pttl(key)
         always = hasession.Store(rdb, touch_interval=0)
+        s = always.load(argv[1])
+        after_load = rdb.pttl(key)
         touched = always.touch(argv[1])
-        out("python: touch", touched=touched, pttl_before=before, pttl_after=rdb.pttl(key))
+        out("python: touch", touched_by_load=s.just_touched, attrs=s.names(), touched=touched,
+            pttl_before=before, pttl_after_load=after_load, pttl_after=rdb.pttl(key))
     elif cmd == "destroy":
         st.destroy(argv[1])
         out("python: destroy", id=argv[1], found_after=st.load(argv[1]) is not None)

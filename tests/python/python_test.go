@@ -249,9 +249,10 @@ func TestGoAndPython(t *testing.T) {
 						goRounds = i
 					}
 				})
+				var out string
 				func() {
 					defer close(done)
-					py(t, topo, kind, "save-loop", s.ID(), "py", strconv.Itoa(pyRounds))
+					out = py(t, topo, kind, "save-loop", s.ID(), "py", strconv.Itoa(pyRounds))
 				}()
 				wg.Wait()
 				require.NoError(t, goErr)
@@ -264,6 +265,8 @@ func TestGoAndPython(t *testing.T) {
 				assert.Equal(t, goRounds, g, "Go's attribute")
 				assert.Equal(t, pyRounds, p, "Python's attribute")
 				assert.EqualValues(t, 1+goRounds+pyRounds, got.Version(), "every save applied")
+				interleaved, _ := line(t, out, "python: save-loop done")["interleaved"].(float64)
+				assert.Positive(t, interleaved, "Go saved between Python's load and save")
 				ok, err := store.Get[bool](got, "start")
 				require.NoError(t, err)
 				assert.True(t, ok)
@@ -285,6 +288,9 @@ func TestGoAndPython(t *testing.T) {
 
 				// Python's store (30 min idle timeout) touches it: the TTL goes past 10 min.
 				got := line(t, py(t, topo, kind, "touch", s.ID()), "python: touch")
+				assert.Equal(t, true, got["touched_by_load"], "load ran touch.lua and touched")
+				assert.Equal(t, []any{"x"}, got["attrs"], "the pair '!' 'touched' is no attribute")
+				assert.Greater(t, got["pttl_after_load"], 29*60*1000.0)
 				assert.Equal(t, true, got["touched"])
 				after, err := rdb.PTTL(ctx, key).Result()
 				require.NoError(t, err)
