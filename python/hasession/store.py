@@ -182,6 +182,16 @@ def parse_fields(key, pairs):
     return ("session", meta, attrs)
 
 
+def touch_reply(flat):
+    """Reads touch.lua's reply, the hash as a flat list with a last pair '!' 'touched' when
+    the script touched it: returns the field/value pairs without that pair, and whether it
+    was there."""
+    touched = len(flat) >= 2 and _s(flat[-2]) == "!" and _s(flat[-1]) == "touched"
+    if touched:
+        flat = flat[:-2]
+    return list(zip(flat[0::2], flat[1::2])), touched
+
+
 def build_save_args(
     save_id, mode, idle_ms, lifetime_ms, user_arg="", expect="", until="", attrs_set=None, attrs_deleted=()
 ):
@@ -394,11 +404,8 @@ class Store:
             if shape[0] == "session" and time.time() * 1000 - int(shape[1]["_t"]) >= self.touch_ms_for(
                 int(shape[1].get("_i", "0"))
             ):
-                flat = self._run("touch", [key], [self.idle_ms, self.touch_ms])
-                touched = len(flat) >= 2 and _s(flat[-2]) == "!" and _s(flat[-1]) == "touched"
-                if touched:
-                    flat = flat[:-2]
-                shape = parse_fields(key, zip(flat[0::2], flat[1::2]))
+                pairs, touched = touch_reply(self._run("touch", [key], [self.idle_ms, self.touch_ms]))
+                shape = parse_fields(key, pairs)
                 if shape[0] == "session":
                     return self._session(sid, shape[1], shape[2], touched)
             elif shape[0] == "session":
@@ -416,8 +423,7 @@ class Store:
         by Redis time and the touch interval)."""
         if not valid_id(sid):
             raise ValueError("hasession: invalid session ID")
-        flat = self._run("touch", [self.key(sid)], [self.idle_ms, self.touch_ms])
-        return len(flat) >= 2 and _s(flat[-2]) == "!" and _s(flat[-1]) == "touched"
+        return touch_reply(self._run("touch", [self.key(sid)], [self.idle_ms, self.touch_ms]))[1]
 
     def save(self, s):
         """Saves the attributes set and deleted since the load (or all of a new session) and

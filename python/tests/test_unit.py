@@ -57,6 +57,17 @@ class Fields(unittest.TestCase):
             hasession.parse_fields("k", self.base[:4] + [("_k", "json")])
 
 
+class Touch(unittest.TestCase):
+    def test_reply(self):
+        base = [b"_v", b"1", b".x", b"\x01"]
+        self.assertEqual(store.touch_reply(base + [b"!", b"touched"]), ([(b"_v", b"1"), (b".x", b"\x01")], True))
+        self.assertEqual(store.touch_reply(base), ([(b"_v", b"1"), (b".x", b"\x01")], False))
+        self.assertEqual(store.touch_reply([]), ([], False))
+        # The pair is only the touch's mark in last place; a '!' field elsewhere stays (corrupt).
+        kind = store.touch_reply([b"!", b"touched"] + base)[0][0]
+        self.assertEqual(kind, (b"!", b"touched"))
+
+
 class Codec(unittest.TestCase):
     def test_round_trip(self):
         for v in ["", "Zoë", 0, -1, 127, 128, -33, 1 << 40, -(1 << 40), 0.5, True, False, None, [1, "a"], {"k": [1]}]:

@@ -161,7 +161,11 @@ func TestGoAndPython(t *testing.T) {
 				}, got["attrs"])
 
 				// Python lists what Go wrote (sessions(user): index_read.lua, member.lua 'l').
-				py(t, topo, kind, "sessions", "go-user-"+string(kind), s.ID())
+				listed := line(t, py(t, topo, kind, "sessions", "go-user-"+string(kind), s.ID()), "python: sessions")
+				ref, err := st.Ref(s.ID())
+				require.NoError(t, err)
+				assert.Equal(t, []any{ref}, listed["refs"], "Python's ref is Go's Ref")
+				assert.Equal(t, []any{"Zoë from Go"}, listed["names"])
 			})
 
 			t.Run("PythonWritesGoReads", func(t *testing.T) {
