@@ -6,7 +6,8 @@ comma-separated: the node addresses the topology announces). Usage:
     interop.py read ID            load ID, print its user and attributes as JSON (exit 3:
                                   not found; 5: a newer format)
     interop.py write USER         save a new session of USER with attributes, print its ID
-    interop.py save-loop ID NAME ROUNDS   load and save ID with NAME = round, ROUNDS times
+    interop.py save-loop ID NAME MIN MAX WANT   load and save ID with NAME = round, MIN to
+                                  MAX times, until WANT rounds saw another writer's save
     interop.py touch ID           load and touch ID (always due), print the TTL before and after
     interop.py destroy ID         destroy ID, print whether a load finds it after
     interop.py sessions USER ID…  print the user's sessions; fail unless each ID's ref is listed
@@ -75,9 +76,13 @@ def main(argv):
         st.save(s)
         out("python: wrote", id=s.id, version=s.version, user=s.user, attrs=s.names())
     elif cmd == "save-loop":
-        sid, name, rounds = argv[1], argv[2], int(argv[3])
-        interleaved, last = 0, None  # rounds that found another writer's save since ours
-        for i in range(1, rounds + 1):
+        # At least MIN rounds, at most MAX, until WANT rounds found another writer's save
+        # between this loop's save and its next load.
+        sid, name, least, most, want = argv[1], argv[2], int(argv[3]), int(argv[4]), int(argv[5])
+        interleaved, last, rounds = 0, None, 0
+        for i in range(1, most + 1):
+            if i > least and interleaved >= want:
+                break
             s = st.load(sid)
             if s is None:
                 out("python: save-loop: not found", round=i)
@@ -86,7 +91,7 @@ def main(argv):
                 interleaved += 1
             s.set(name, i)
             st.save(s)
-            last = s.version
+            last, rounds = s.version, i
         out("python: save-loop done", name=name, rounds=rounds, interleaved=interleaved)
     elif cmd == "touch":
         # A store whose touch is always due: its load runs touch.lua (and strips the pair
