@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // EventKind says what happened to a session (see [Event]).
@@ -214,24 +212,7 @@ func (st *Store) unindexExpired(ctx context.Context, user string, tags []string)
 	if len(tags) == 0 {
 		return
 	}
-	idx := st.indexKey(user)
-	removed, err := do(st, ctx, opUnindex, func(ctx context.Context) ([]int64, error) {
-		pipe := st.rdb.Pipeline()
-		cmds := make([]*redis.IntCmd, len(tags))
-		for i, t := range tags {
-			cmds[i] = pipe.ZRem(ctx, idx, t)
-		}
-		// Their logins go too (the same slot); a ZREM that removed nothing leaves none.
-		pipe.HDel(ctx, idx+loginsSuffix, tags...)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, err
-		}
-		out := make([]int64, len(cmds))
-		for i, c := range cmds {
-			out[i], _ = c.Result()
-		}
-		return out, nil
-	})
+	removed, err := st.indexUpdate(ctx, user, "r", tags)
 	if err != nil {
 		st.o.logger.Warn("hasession: could not drop expired sessions from the user's index; they are pruned when found", "err", err)
 		return

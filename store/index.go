@@ -110,25 +110,25 @@ func (st *Store) indexRemove(ctx context.Context, user string, tags ...string) {
 	if len(tags) == 0 {
 		return
 	}
-	if err := st.indexUpdate(ctx, user, "r", tags); err != nil {
+	if _, err := st.indexUpdate(ctx, user, "r", tags); err != nil {
 		st.o.logger.Warn("hasession: could not drop sessions from the user's index; they are pruned when found", "err", err)
 	}
 }
 
-// indexUpdate runs index_remove.lua in mode ("r" drop the tags, "w" close their logins'
-// pending windows).
-func (st *Store) indexUpdate(ctx context.Context, user, mode string, tags []string) error {
+// indexUpdate runs index_remove.lua in mode ("r" drop the tags, with their logins; "w"
+// close their logins' pending windows) and returns, for each tag, 1 where it applied
+// ("r": this call removed the entry), else 0.
+func (st *Store) indexUpdate(ctx context.Context, user, mode string, tags []string) ([]int64, error) {
 	idx := st.indexKey(user)
 	args := make([]any, 1, 1+len(tags))
 	args[0] = mode
 	for _, t := range tags {
 		args = append(args, t)
 	}
-	_, err := do(st, ctx, opUnindex, func(ctx context.Context) (int64, error) {
-		cmd, err := runScript(st, ctx, alone, indexRemoveScript, idx, redis.NewIntCmd, args...)
+	return do(st, ctx, opUnindex, func(ctx context.Context) ([]int64, error) {
+		cmd, err := runScript(st, ctx, alone, indexRemoveScript, idx, redis.NewIntSliceCmd, args...)
 		return cmd.Val(), err
 	})
-	return err
 }
 
 // indexRead returns the tags in the user's index whose deadline has not passed.

@@ -160,7 +160,7 @@ func (st *Store) afterLogin(ctx context.Context, user, tag string) {
 	case st.o.maxSessions == 0:
 		return
 	case st.o.limitPolicy == RefuseLogin:
-		err = st.indexUpdate(ctx, user, "w", []string{tag})
+		_, err = st.indexUpdate(ctx, user, "w", []string{tag})
 	default:
 		err = st.evict(ctx, user)
 	}

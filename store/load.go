@@ -75,7 +75,7 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, 
 	if err != nil {
 		return nil, "", TouchNone, st.redisErr(opLoad, key, err)
 	}
-	s, fwd, err := st.parseLoaded(ctx, id, key, rawb, false)
+	s, fwd, _, err := st.parseLoaded(ctx, id, key, rawb, false)
 	if err != nil || fwd != "" {
 		return nil, fwd, TouchNone, err
 	}
@@ -89,12 +89,12 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, 
 	if rawb, err = st.touchRead(ctx, key); err != nil {
 		return nil, "", TouchNone, st.redisErr(opLoad, key, err)
 	}
-	t, fwd, err := st.parseLoaded(ctx, id, key, rawb, true)
+	t, fwd, didTouch, err := st.parseLoaded(ctx, id, key, rawb, true)
 	if err != nil || fwd != "" {
 		return nil, fwd, TouchNone, err
 	}
 	touch := TouchSent
-	if t.justTouched {
+	if didTouch {
 		st.stats.touches.Add(1)
 	} else {
 		st.stats.touchesSkipped.Add(1) // not due by Redis's clock
@@ -111,36 +111,34 @@ const touchMark = "!"
 var loadTouchHook func(key string)
 
 // parseLoaded turns a raw reply of HGETALL (or, with touched, of the touch script: the
-// same shape, and a last pair named touchMark when it touched the session, which sets
-// Session.justTouched) into the session, or the forward token when the key is a forward
-// pointer.
-func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, touched bool) (*Session, string, error) {
+// same shape, and a last pair named touchMark when it touched the session: didTouch)
+// into the session, or the forward token when the key is a forward pointer.
+func (st *Store) parseLoaded(ctx context.Context, id, key string, rawb []byte, touched bool) (s *Session, fwd string, didTouch bool, err error) {
 	// The reply buffer is ours alone and never written again: the session's attributes
 	// point into it.
 	raw := unsafe.String(unsafe.SliceData(rawb), len(rawb))
 	var fields []string
-	var err error
 	if len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
 		// An error reply (WRONGTYPE, MOVED, CLUSTERDOWN, NOSCRIPT, …): the raw command
 		// does not interpret it, so run the typed command, which goes through the
 		// client's redirection and error handling (and loads a missing script).
 		if fields, err = st.typedFields(ctx, key, touched, raw); err != nil {
-			return nil, "", st.redisErr(opLoad, key, err)
+			return nil, "", false, st.redisErr(opLoad, key, err)
 		}
 	} else if fields, err = parseRESPFields(raw); err != nil {
-		return nil, "", &CorruptError{Key: key, Reason: "malformed HGETALL reply: " + err.Error()}
+		return nil, "", false, &CorruptError{Key: key, Reason: "malformed HGETALL reply: " + err.Error()}
 	}
 	if len(fields) == 0 {
-		return nil, "", ErrNotFound
+		return nil, "", false, ErrNotFound
 	}
-	s := &Session{st: st, id: id}
 	if n := len(fields); touched && n >= 2 && fields[n-2] == touchMark && fields[n-1] == "touched" { // see touch.lua
-		s.justTouched, fields = true, fields[:n-2]
+		didTouch, fields = true, fields[:n-2]
 	}
+	s = &Session{st: st, id: id}
 	if fwd, err := s.fill(key, fields); err != nil || fwd != "" {
-		return nil, fwd, err
+		return nil, fwd, false, err
 	}
-	return s, "", nil
+	return s, "", didTouch, nil
 }
 
 // fill reads the metadata out of the hash's fields and keeps the attribute pairs,

@@ -77,23 +77,23 @@ func WithPrefix(p string) Option {
 // WithIdleTimeout sets the sliding expiry: a session not loaded or saved for this long is
 // gone. Default 30 minutes. At least 1 s.
 func WithIdleTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		if d < time.Second {
-			return fmt.Errorf("hasession: idle timeout %s is under 1s", d)
-		}
-		o.idle = d
-		return nil
-	}
+	return durationOption("idle timeout", d, func(o *options) *time.Duration { return &o.idle })
 }
 
 // WithLifetime sets the absolute lifetime: a session is gone this long after it was
 // created, however active. Default 24 hours. At least 1 s.
 func WithLifetime(d time.Duration) Option {
+	return durationOption("lifetime", d, func(o *options) *time.Duration { return &o.absolute })
+}
+
+// durationOption sets the option that field points at to d, refusing d under 1 s (name
+// names the option in the error).
+func durationOption(name string, d time.Duration, field func(*options) *time.Duration) Option {
 	return func(o *options) error {
 		if d < time.Second {
-			return fmt.Errorf("hasession: lifetime %s is under 1s", d)
+			return fmt.Errorf("hasession: %s %s is under 1s", name, d)
 		}
-		o.absolute = d
+		*field(o) = d
 		return nil
 	}
 }
@@ -102,13 +102,7 @@ func WithLifetime(d time.Duration) Option {
 // ([Session.SetIdleTimeout]). Default: the store's idle timeout, so that without this
 // option a session may only shorten its own. It may not be under the idle timeout.
 func WithMaxIdleTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		if d < time.Second {
-			return fmt.Errorf("hasession: maximum idle timeout %s is under 1s", d)
-		}
-		o.maxIdle = d
-		return nil
-	}
+	return durationOption("maximum idle timeout", d, func(o *options) *time.Duration { return &o.maxIdle })
 }
 
 // WithMaxLifetime sets the longest absolute lifetime a session may be given of its own
@@ -116,13 +110,7 @@ func WithMaxIdleTimeout(d time.Duration) Option {
 // lifetime of everyone else. Default: the store's lifetime, so that without this option a
 // session may only shorten its own. It may not be under the lifetime.
 func WithMaxLifetime(d time.Duration) Option {
-	return func(o *options) error {
-		if d < time.Second {
-			return fmt.Errorf("hasession: maximum lifetime %s is under 1s", d)
-		}
-		o.maxAbsolute = d
-		return nil
-	}
+	return durationOption("maximum lifetime", d, func(o *options) *time.Duration { return &o.maxAbsolute })
 }
 
 // WithTouchInterval sets how stale the last touch must be before a load extends the

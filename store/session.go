@@ -23,10 +23,8 @@ type Session struct {
 	created  int64 // ms since epoch, Redis time
 	deadline int64 // absolute deadline, ms since epoch
 	touched  int64 // last touch, ms since epoch
-	// justTouched: the load that read the session touched it (the touch script said so).
-	justTouched bool
-	user        string
-	userSet     bool // SetUser called since the last save
+	user     string
+	userSet  bool // SetUser called since the last save
 	// storedUser is the user as last read or written: the index the session is in.
 	storedUser string
 	isNew      bool // never saved
