@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hasession/hasession/internal/sid"
 	"github.com/hasession/hasession/store"
 )
 
@@ -124,7 +123,7 @@ func (m *Manager) load(r *http.Request, h *Session) error {
 	if m.cfg.header != "" {
 		if v := r.Header.Get(m.cfg.header); v != "" {
 			h.cookieID, h.hadCookie = v, true
-			if sid.Valid(v) {
+			if m.st.ValidID(v) {
 				tries++
 				if found, err := m.loadID(r, h, v); found || err != nil {
 					return err
@@ -133,7 +132,7 @@ func (m *Manager) load(r *http.Request, h *Session) error {
 		}
 	}
 	for _, c := range r.CookiesNamed(m.cfg.name) {
-		if c.Value == "" || !sid.Valid(c.Value) {
+		if c.Value == "" || !m.st.ValidID(c.Value) {
 			if !h.hadCookie {
 				h.cookieID, h.hadCookie = c.Value, c.Value != ""
 			}
@@ -167,7 +166,7 @@ func (m *Manager) loadID(r *http.Request, h *Session, id string) (found bool, er
 		h.s = s
 		return true, nil
 	case errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrNotFound):
-	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrCodecMismatch):
+	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrCodecMismatch), errors.Is(err, store.ErrLegacyCorrupt):
 		m.logger.LogAttrs(r.Context(), slog.LevelWarn, "hasession: unreadable session replaced by a new one", slog.Any("err", err))
 	default:
 		return false, err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"time"
@@ -23,13 +24,28 @@ import (
 // ErrNotFound). A rotated session's old ID leads to the new session during the grace
 // period (one more round trip): the returned session's ID is then the new one.
 // The idle timeout is the session's own where it has one (Session.SetIdleTimeout).
+// With WithLegacyHash, an ID that names no session here is looked up in the legacy hash
+// and its session moved (see WithLegacyHash): the returned session's ID is then new.
 //
-// Other errors: *CodecError (ErrCodecMismatch), *CorruptError (ErrCorrupt), the context's
-// error, or a Redis error.
+// Other errors: *CodecError (ErrCodecMismatch), *CorruptError (ErrCorrupt),
+// *LegacyError (ErrLegacyCorrupt: a legacy session that does not move, left as it is),
+// the context's error, or a Redis error.
 func (st *Store) Load(ctx context.Context, id string) (*Session, error) {
 	if !sid.Valid(id) {
+		if st.o.legacyHash != nil && validLegacyID(id) {
+			return st.loadLegacy(ctx, id)
+		}
 		return nil, ErrInvalidID
 	}
+	s, err := st.loadID(ctx, id)
+	if st.o.legacyHash != nil && errors.Is(err, ErrNotFound) {
+		return st.loadLegacy(ctx, id)
+	}
+	return s, err
+}
+
+// loadID is Load of a well-formed ID, in the store's own format.
+func (st *Store) loadID(ctx context.Context, id string) (*Session, error) {
 	for range maxHops {
 		r, err := doWith(st, ctx, opLoad, id, loadOp)
 		if err != nil {

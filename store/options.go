@@ -36,6 +36,7 @@ type options struct {
 	events        func(Event)
 	maxSessions   int
 	limitPolicy   LimitPolicy
+	legacyHash    *legacyHash // nil: none (see WithLegacyHash)
 }
 
 // Defaults.

@@ -23,10 +23,15 @@ type Stats struct {
 	// emitted after Close; EventHandlerPanics the calls of the event handler that
 	// panicked (recovered).
 	EventsDropped, EventHandlerPanics int64
+	// LegacyImported counts the legacy sessions this store moved into its format
+	// (Adopt, WithLegacyHash); LegacyCorrupt those it found that do not decode (left
+	// untouched).
+	LegacyImported, LegacyCorrupt int64
 }
 
 type counters struct {
 	loads, saves, touches, touchesSkipped, retries, recovered, reloads, conflicts, unacked, acceptedUnacked atomic.Int64
+	legacyImported, legacyCorrupt                                                                           atomic.Int64
 }
 
 // Stats returns a snapshot of the store's counters.
@@ -41,5 +46,6 @@ func (st *Store) Stats() Stats {
 		Retries: c.retries.Load(), Recovered: c.recovered.Load(), Reloads: c.reloads.Load(),
 		Conflicts: c.conflicts.Load(), Unacknowledged: c.unacked.Load(), AcceptedUnacknowledged: c.acceptedUnacked.Load(),
 		EventsDropped: dropped, EventHandlerPanics: panics,
+		LegacyImported: c.legacyImported.Load(), LegacyCorrupt: c.legacyCorrupt.Load(),
 	}
 }

@@ -11,11 +11,16 @@ comma-separated: the node addresses the topology announces). Usage:
     interop.py touch ID           load and touch ID (always due), print the TTL before and after
     interop.py destroy ID         destroy ID, print whether a load finds it after
     interop.py sessions USER ID…  print the user's sessions; fail unless each ID's ref is listed
+    interop.py legacy-write KEY FORM DATA   store DATA (JSON) as a session of the hash KEY the
+                                  way a redis-py application does (HSET KEY ID DATA, no
+                                  TTL), under a new ID of FORM ('uuid4' or 'token'); print it
 """
 
 import json
 import os
+import secrets
 import sys
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -59,6 +64,11 @@ def main(argv):
             return 3
         out("python: read", id=s.id, version=s.version, user=s.user,
             attrs={n: s.get(n) for n in s.names()})
+    elif cmd == "legacy-write":
+        key, form, data = argv[1], argv[2], json.loads(argv[3])
+        sid = str(uuid.uuid4()) if form == "uuid4" else secrets.token_urlsafe(32)
+        rdb.hset(key, sid, json.dumps(data))
+        out("python: legacy-write", key=key, id=sid, fields=rdb.hlen(key))
     elif cmd == "write":
         s = st.new_session()
         s.set("name", "Zoë from Python")
