@@ -24,6 +24,12 @@ const ACLCommands = "+hgetall +evalsha +eval +wait +zrem " + // sent by the stor
 	"+zadd +zrange +zremrangebyscore " +
 	"+hello +auth +client|setname +ping +cluster|slots +command" // sent by go-redis
 
+// ACLMigrationCommands are the command rules a store's user needs beside [ACLCommands]
+// while it migrates sessions of another store ([Store.Adopt], [WithLegacyHash]): the
+// migration script reads and deletes the legacy keys and sets the claims. Such a user
+// also needs key patterns for the legacy keys and their claims ({<legacy key>}:<prefix>moved…).
+const ACLMigrationCommands = "+get +set"
+
 // ACLRules returns the ACL rules of a least-privilege user for a store whose keys start
 // with prefix ([DefaultPrefix] unless [WithPrefix] set another): keys matching prefix*
 // only, no Pub/Sub channel, and only [ACLCommands].

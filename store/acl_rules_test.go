@@ -26,8 +26,8 @@ func TestACLSetUserLineInREADMEIsGenerated(t *testing.T) {
 	require.Equal(t, []string{want}, lines, "README.md's ACL SETUSER line")
 }
 
-// Every command the scripts run is in ACLCommands: Redis checks those against the
-// caller's user too.
+// Every command the scripts run is in ACLCommands (and, for the migration script,
+// ACLMigrationCommands): Redis checks those against the caller's user too.
 func TestACLCommandsCoverTheScripts(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("lua", "*.lua"))
 	require.NoError(t, err)
@@ -41,8 +41,12 @@ func TestACLCommandsCoverTheScripts(t *testing.T) {
 		src := string(b)
 		calls, names := call.FindAllStringSubmatch(src, -1), named.FindAllStringSubmatch(src, -1)
 		require.Len(t, names, len(calls), "%s: every redis.call names its command as a literal", f)
+		ok := allowed
+		if filepath.Base(f) == "legacy.lua" {
+			ok = append(strings.Fields(store.ACLMigrationCommands), allowed...)
+		}
 		for _, m := range names {
-			require.Contains(t, allowed, "+"+strings.ToLower(m[1]), "%s runs %s", f, m[1])
+			require.Contains(t, ok, "+"+strings.ToLower(m[1]), "%s runs %s", f, m[1])
 		}
 	}
 }

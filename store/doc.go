@@ -344,6 +344,28 @@
 //     loads on the master may see it before a failover loses it (Redis reads do not
 //     wait for replicas), as they may see any write whose call ended in an error.
 //
+// # Migrating from another store
+//
+// A session that another Redis session store wrote (the legacy session) is moved into the
+// store's format the first time a request meets it — read, converted, saved as a new
+// hasession session with the lifetime it had left, and deleted — exactly once however
+// many requests meet it at the same time. The gorilla adapter uses [Store.Adopt] for
+// redistore's and redisstore's layouts (the scs adapter moves goredisstore's sessions
+// itself: scs keeps its token and its bytes); [WithLegacyHash] moves, in Load, the
+// sessions of one Redis hash of session IDs, a common pattern of Python applications;
+// the CLI's import moves them all up front.
+//
+// Exactly once, without a cross-slot command: the request that moves a session writes
+// the new session first, then claims the legacy one in a script on the legacy key's slot
+// — the claim key, {<legacy key>}:<prefix>moved[:<field>], holds the new session's ID and
+// the legacy session is deleted in the same step, but only if it still holds what the
+// request read. A request that finds the claim loads the session it names; one that
+// loses the claim destroys the session it wrote, which nobody was given. The claim lasts
+// as long as the new session can: a request with the old cookie (one in flight, or the
+// first after a bulk import) lands in the new session, whose ID the response carries.
+// That grants the old cookie nothing it did not have — the legacy store honoured it as
+// long — and a logout ends both: the claim then leads to a session that is gone.
+//
 // # Errors
 //
 // Every method that touches the network takes a context and returns typed errors:
@@ -368,5 +390,6 @@
 // The store needs its own keys (prefix*) and the commands of [ACLCommands]; [ACLSetUser]
 // writes the ACL SETUSER line of such a user. A command Redis refuses for lack of
 // permission returns a [*PermissionError] (matches [ErrPermission]) naming the command, at
-// once: it is not retried.
+// once: it is not retried. While it migrates sessions of another store, it also needs
+// [ACLMigrationCommands] and key patterns for the legacy keys and their claims.
 package store

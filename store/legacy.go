@@ -13,23 +13,6 @@ import (
 	"github.com/hasession/hasession/internal/sid"
 )
 
-// Migration from another store: a session that another Redis session store wrote (the
-// legacy session) is moved into the store's format the first time a request meets it —
-// read, converted, saved as a new hasession session with the lifetime it had left, and
-// deleted — exactly once however many requests meet it at the same time. The adapters
-// use [Store.Adopt] for their peers' layouts (scs's goredisstore, gorilla's redistore and
-// redisstore); [WithLegacyHash] moves the sessions of one Redis hash of session IDs, a
-// common pattern of Python applications, in Load.
-//
-// Exactly once, without a cross-slot command: the request that moves a session writes
-// the new session first, then claims the legacy one in a script on the legacy key's slot
-// — the claim key, {<legacy key>}:<prefix>moved[:<field>], holds the new session's ID and
-// the legacy session is deleted in the same step, but only if it still holds what the
-// request read. A request that finds the claim loads the session it names; one that
-// loses the claim destroys the session it wrote, which nobody was given. The claim lasts
-// the grace period (WithGracePeriod, at least a minute): requests in flight with the old
-// cookie land in the new session, whose ID the response carries.
-
 //go:embed lua/legacy.lua
 var legacyLua string
 
@@ -159,8 +142,7 @@ func (st *Store) adoptOnce(ctx context.Context, ref LegacyRef, claim string, con
 	if err := st.Save(ctx, s); err != nil {
 		return nil, false, err
 	}
-	keep := max(st.o.grace, time.Minute).Milliseconds()
-	got, err := st.legacyCall(ctx, ref, claim, "c", rep.val, s.ID(), keep)
+	got, err := st.legacyCall(ctx, ref, claim, "c", rep.val, s.ID(), life.Milliseconds())
 	if err == nil && got.state == legacyClaimed {
 		st.stats.legacyImported.Add(1)
 		return s, false, nil
@@ -276,7 +258,7 @@ const maxLegacyIDLen = 128
 // legacy session had none), the field is deleted, and Load returns the new session — its
 // ID is new: the caller sends it in the cookie, as after a rotation (httpsession does).
 // The move happens once however many requests meet the session (see [Store.Adopt]);
-// the old ID leads to the new session for the grace period after it.
+// the old ID leads to the new session after it, for as long as that one can live.
 //
 // With this option, an ID is taken (see [Store.ValidID]) when it is a hasession ID or a
 // legacy one: 1 to 128 printable ASCII characters, no space. A Load that finds no session
