@@ -142,17 +142,20 @@ func (st *Store) adoptOnce(ctx context.Context, ref LegacyRef, claim string, con
 	if err := st.Save(ctx, s); err != nil {
 		return nil, false, err
 	}
-	got, err := st.legacyCall(ctx, ref, claim, "c", rep.val, s.ID(), life.Milliseconds())
-	if err == nil && got.state == legacyClaimed {
+	got, err := st.legacyCall(ctx, ref, claim, "c", rep.val, forwardToken(st.claimMask(ref), s.ID()), life.Milliseconds())
+	if err != nil {
+		// The claim may have been made (its reply lost): the session saved is then the
+		// one the claim names, and must stay. If it was not, it expires on its own.
+		return nil, false, err
+	}
+	if got.state == legacyClaimed || got.state == legacyMoved && got.id == s.ID() {
+		// Claimed now, or by an earlier attempt of this call whose reply was lost.
 		st.stats.legacyImported.Add(1)
 		return s, false, nil
 	}
 	// Not ours: the session just saved was given to nobody.
 	if derr := st.DestroySession(context.WithoutCancel(ctx), s); derr != nil {
 		st.o.logger.Warn("hasession: an unclaimed migrated session was not destroyed; it expires on its own", "err", derr)
-	}
-	if err != nil {
-		return nil, false, err
 	}
 	switch got.state {
 	case legacyMoved:
@@ -204,8 +207,12 @@ func (st *Store) legacyCall(ctx context.Context, ref LegacyRef, claim, mode stri
 		if len(res) > 2 {
 			r.pttl, _ = res[2].(int64)
 		}
-		if r.state == legacyMoved && !sid.Valid(r.id) {
-			return legacyReply{}, &CorruptError{Key: claim, Reason: "claim of a migrated session holds no session ID"}
+		if r.state == legacyMoved {
+			id, ok := forwardTarget(st.claimMask(ref), r.id)
+			if !ok {
+				return legacyReply{}, &CorruptError{Key: claim, Reason: "claim of a migrated session holds no session ID"}
+			}
+			r.id = id
 		}
 		return r, nil
 	})
@@ -220,9 +227,16 @@ func (st *Store) claimKey(ref LegacyRef) (string, error) {
 	}
 	k := "{" + tag + "}:" + st.o.prefix + "moved"
 	if ref.Field != "" {
-		k += ":" + ref.Field
+		k += ":" + st.tag(ref.Field) // a legacy ID: hashed with WithHashedIDs
 	}
 	return k, nil
+}
+
+// claimMask is what the ID in ref's claim is masked with (see forwardToken): with
+// WithHashedIDs an HMAC Redis does not hold, so a dump of Redis reveals no live session
+// ID through a claim either.
+func (st *Store) claimMask(ref LegacyRef) string {
+	return st.tag("hasession/claim\x00" + ref.Key + "\x00" + ref.Field)
 }
 
 // slotTag returns what Redis Cluster hashes of key: the content of its hash tag (the

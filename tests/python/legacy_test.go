@@ -1,6 +1,8 @@
 package python_test
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -132,6 +135,24 @@ func TestLegacyHashMigration(t *testing.T) {
 				t.Logf("%d rounds of %d concurrent loads of one legacy session on %d stores: each moved once", 3, n, len(stores))
 			})
 
+			t.Run("HashedIDsLeaveNoLiveIDInRedis", func(t *testing.T) {
+				hashed := newStore(t, topo, store.WithLegacyHash(hash, "data"), store.WithHashedIDs(bytes.Repeat([]byte{7}, 32)))
+				old, _ := line(t, py(t, topo, kind, "legacy-write", hash, "token", `{"hashed": true}`), "python: legacy-write")["id"].(string)
+				s, err := hashed.Load(ctx, old)
+				require.NoError(t, err)
+				claims := scanKeys(t, rdb, "{"+hash+"}:hs:moved:*")
+				require.NotEmpty(t, claims)
+				for _, k := range claims {
+					assert.NotContains(t, k, old, "a claim key names no legacy ID")
+					v, err := rdb.Get(ctx, k).Result()
+					require.NoError(t, err)
+					assert.NotContains(t, v, s.ID(), "a claim holds no live ID")
+				}
+				again, err := hashed.Load(ctx, old)
+				require.NoError(t, err)
+				assert.Equal(t, s.ID(), again.ID(), "the claim still leads to the session")
+			})
+
 			t.Run("WrongType", func(t *testing.T) {
 				str := "sessions-string:" + t.Name()
 				require.NoError(t, rdb.Set(ctx, str, "not a hash", 0).Err())
@@ -152,4 +173,36 @@ func TestLegacyHashMigration(t *testing.T) {
 			})
 		})
 	}
+}
+
+// scanKeys returns the keys matching pattern on every master.
+func scanKeys(t *testing.T, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	var keys []string
+	scan := func(ctx context.Context, c *redis.Client) error {
+		it := c.Scan(ctx, 0, pattern, 100).Iterator()
+		for it.Next(ctx) {
+			keys = append(keys, it.Val())
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err = cc.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+			var mine []string
+			it := c.Scan(ctx, 0, pattern, 100).Iterator()
+			for it.Next(ctx) {
+				mine = append(mine, it.Val())
+			}
+			mu.Lock()
+			keys = append(keys, mine...)
+			mu.Unlock()
+			return it.Err()
+		})
+	} else {
+		err = scan(t.Context(), rdb.(*redis.Client))
+	}
+	require.NoError(t, err)
+	return keys
 }
