@@ -246,3 +246,33 @@ func ExampleWithEvents() {
 	// user-bound true
 	// destroyed true
 }
+
+// A Python application kept its sessions in one hash (HSET sessions <id> <json>). The Go
+// service that replaces it reads them through: the first request with an old cookie moves
+// that session — its JSON becomes the attribute "data" — and gets a new ID to send back.
+func ExampleWithLegacyHash() {
+	addrs := redisAddrs("HASESSION_REDIS_ADDR")
+	if addrs == nil {
+		return
+	}
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
+	defer rdb.Close()
+	ctx := context.Background()
+	st, err := store.New(rdb, store.WithLegacyHash("sessions:example", "data"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	rdb.HSet(ctx, "sessions:example", "py-7f3a9c", `{"user": "alice"}`) // as redis-py wrote it
+
+	s, err := st.Load(ctx, "py-7f3a9c") // the old cookie's value
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	data, _ := store.Get[string](s, "data")
+	fmt.Println(data, s.ID() != "py-7f3a9c")
+	left, _ := rdb.HExists(ctx, "sessions:example", "py-7f3a9c").Result()
+	fmt.Println("left in the hash:", left)
+}
