@@ -36,11 +36,13 @@
 //	sessionManager.Store, err = scsstore.New(st,
 //		scsstore.WithLegacy(scsstore.DefaultPrefix, sessionManager.Codec)) // goredisstore.New's prefix
 //
-// Moving is safe under concurrency and failover: of concurrent requests with one cookie
-// exactly one writes the session and the others return what it wrote; a session deleted
-// here since (a logout: see below) is not brought back; goredisstore's key is deleted
-// only when it still holds the bytes that were moved; a value the codec cannot decode, or
-// a key that is not a string, is left as it is and the request gets a new session.
+// Moving is safe under concurrency: of concurrent requests with one cookie exactly one
+// writes the session and the others return what it wrote; a session deleted here since
+// (a logout: see below) is not brought back; goredisstore's key is deleted only when it
+// still holds the bytes that were moved; a value the codec cannot decode, or a key that
+// is not a string, is left as it is and the request gets a new session. Each step runs
+// under the retry policy; as with any write, a failover that loses a master's last
+// writes can lose a session moved just before it.
 // [Store.LegacyStats] counts the sessions moved and the corrupt keys met. A miss costs
 // one more round trip or two (goredisstore's key, then this package's key again) — only
 // for requests whose cookie names no session here, as scs looks nothing up without one.
