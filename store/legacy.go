@@ -161,16 +161,20 @@ func (st *Store) adoptOnce(ctx context.Context, ref LegacyRef, claim string, con
 	}
 	keep := max(st.o.grace, time.Minute).Milliseconds()
 	got, err := st.legacyCall(ctx, ref, claim, "c", rep.val, s.ID(), keep)
-	if err == nil && got.state == legacyClaimed {
+	if err != nil {
+		// The claim may have been made and its reply lost: s is kept, as the session a
+		// later call finds the claim naming, or one given to nobody that expires on its
+		// own after the idle timeout.
+		return nil, false, err
+	}
+	// Claimed, or claimed by an attempt whose reply was lost and found by the retry.
+	if got.state == legacyClaimed || got.state == legacyMoved && got.id == s.ID() {
 		st.stats.legacyImported.Add(1)
 		return s, false, nil
 	}
 	// Not ours: the session just saved was given to nobody.
 	if derr := st.DestroySession(context.WithoutCancel(ctx), s); derr != nil {
 		st.o.logger.Warn("hasession: an unclaimed migrated session was not destroyed; it expires on its own", "err", derr)
-	}
-	if err != nil {
-		return nil, false, err
 	}
 	switch got.state {
 	case legacyMoved:
