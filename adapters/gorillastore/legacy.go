@@ -94,8 +94,11 @@ func WithLegacyRedisstore(keyPrefix string) Option {
 
 // WithLegacyJSON says that the legacy sessions were written with redistore's
 // JSONSerializer (RediStore.SetSerializer(redistore.JSONSerializer{})) rather than its
-// default GobSerializer: a JSON object, whose values come back as encoding/json gives them
-// (numbers as float64). It needs [WithLegacyRedistore] (an error from New otherwise).
+// default GobSerializer: a JSON object, whose values come back as encoding/json gave them
+// to the app (numbers as float64, objects as map[string]any). A key registered with
+// [WithValueType] must hold a value that decodes into its type (a number into a float
+// type, an object into a struct), or the session does not move. It needs
+// [WithLegacyRedistore] (an error from New otherwise).
 func WithLegacyJSON() Option {
 	return func(o *options) error {
 		o.legacyJSON = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base32"
 	"encoding/gob"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -54,15 +55,17 @@ type peer struct {
 	name   string
 	prefix string
 	option gorillastore.Option
+	json   bool // redistore's JSONSerializer
 	// write saves a session with values that lives maxAge seconds, as the peer does, and
 	// returns the cookie value its response set and the session's ID.
-	write func(t *testing.T, topo cluster.Topology, rdb redis.UniversalClient, prefix string, values map[any]any, maxAge int) (cookie, id string)
+	write func(t *testing.T, p peer, topo cluster.Topology, rdb redis.UniversalClient, values map[any]any, maxAge int) (cookie, id string)
 }
 
 func peers(prefix string) []peer {
 	return []peer{
 		{name: "redistore", prefix: prefix + "session_", option: gorillastore.WithLegacyRedistore(prefix+"session_", legacyKeys...), write: writeRedistore},
 		{name: "redisstore", prefix: prefix + "session:", option: gorillastore.WithLegacyRedisstore(prefix + "session:"), write: writeRedisstore},
+		{name: "redistore-json", prefix: prefix + "json_", option: gorillastore.WithLegacyRedistore(prefix+"json_", legacyKeys...), json: true, write: writeRedistore},
 	}
 }
 
@@ -70,13 +73,21 @@ func peers(prefix string) []peer {
 // (redigo): on a Cluster it cannot write, so there the test writes what it would — the
 // gob of Values (its GobSerializer), SETEX at prefix+ID, an ID of its generator, and the
 // cookie securecookie.EncodeMulti makes of the ID with the app's keys.
-func writeRedistore(t *testing.T, topo cluster.Topology, rdb redis.UniversalClient, prefix string, values map[any]any, maxAge int) (string, string) {
+func writeRedistore(t *testing.T, p peer, topo cluster.Topology, rdb redis.UniversalClient, values map[any]any, maxAge int) (string, string) {
 	t.Helper()
 	if topo.Kind() == cluster.KindCluster {
 		id := strings.TrimRight(base32.StdEncoding.EncodeToString(securecookie.GenerateRandomKey(32)), "=")
 		var b bytes.Buffer
-		require.NoError(t, gob.NewEncoder(&b).Encode(values))
-		require.NoError(t, rdb.SetEx(t.Context(), prefix+id, b.Bytes(), time.Duration(maxAge)*time.Second).Err())
+		if p.json {
+			m := make(map[string]any)
+			for k, v := range values {
+				m[k.(string)] = v
+			}
+			require.NoError(t, json.NewEncoder(&b).Encode(m))
+		} else {
+			require.NoError(t, gob.NewEncoder(&b).Encode(values))
+		}
+		require.NoError(t, rdb.SetEx(t.Context(), p.prefix+id, b.Bytes(), time.Duration(maxAge)*time.Second).Err())
 		cookie, err := securecookie.EncodeMulti(cookieName, id, securecookie.CodecsFromPairs(legacyKeys...)...)
 		require.NoError(t, err)
 		return cookie, id
@@ -85,17 +96,20 @@ func writeRedistore(t *testing.T, topo cluster.Topology, rdb redis.UniversalClie
 	rs, err := redistore.NewRediStore(2, "tcp", topo.Addrs()[0], o.Username, o.Password, legacyKeys...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rs.Close() })
-	rs.SetKeyPrefix(prefix)
+	rs.SetKeyPrefix(p.prefix)
+	if p.json {
+		rs.SetSerializer(redistore.JSONSerializer{})
+	}
 	return saveWith(t, rs, values, maxAge)
 }
 
 // writeRedisstore saves a session with rbcervilla/redisstore, on any topology (it takes a
 // go-redis UniversalClient).
-func writeRedisstore(t *testing.T, _ cluster.Topology, rdb redis.UniversalClient, prefix string, values map[any]any, maxAge int) (string, string) {
+func writeRedisstore(t *testing.T, p peer, _ cluster.Topology, rdb redis.UniversalClient, values map[any]any, maxAge int) (string, string) {
 	t.Helper()
 	rs, err := redisstore.NewRedisStore(t.Context(), rdb)
 	require.NoError(t, err)
-	rs.KeyPrefix(prefix)
+	rs.KeyPrefix(p.prefix)
 	return saveWith(t, rs, values, maxAge)
 }
 
@@ -136,9 +150,15 @@ func TestLegacySessionsMoveAtTheirFirstRequest(t *testing.T) {
 		for _, p := range peers("gs:legacy:move:") {
 			t.Run(p.name, func(t *testing.T) {
 				ctx := t.Context()
-				st, gs := newStores(t, rdb, "gs:legacy:move:", p.option,
-					gorillastore.WithValueType("visits", 0), gorillastore.WithValueType("cart", legacyCart{}))
-				cookie, id := p.write(t, topo, rdb, p.prefix, legacyValues(), 3600)
+				opts := []gorillastore.Option{p.option, gorillastore.WithValueType("visits", 0), gorillastore.WithValueType("cart", legacyCart{})}
+				want := map[any]any{"user": "ada", "visits": 3, "cart": legacyCart{Items: []string{"book", "pen"}}}
+				if p.json {
+					// JSON numbers are float64, as redistore's JSONSerializer gave them back.
+					opts = []gorillastore.Option{p.option, gorillastore.WithLegacyJSON(), gorillastore.WithValueType("cart", legacyCart{})}
+					want["visits"] = 3.0
+				}
+				st, gs := newStores(t, rdb, "gs:legacy:move:", opts...)
+				cookie, id := p.write(t, p, topo, rdb, legacyValues(), 3600)
 				legacyTTL, err := rdb.PTTL(ctx, p.prefix+id).Result()
 				require.NoError(t, err)
 				require.Greater(t, legacyTTL, 59*time.Minute)
@@ -154,7 +174,6 @@ func TestLegacySessionsMoveAtTheirFirstRequest(t *testing.T) {
 					return sess.Save(r, w) // nothing changed: the cookie is still sent
 				})
 				require.NoError(t, err)
-				want := map[any]any{"user": "ada", "visits": 3, "cart": legacyCart{Items: []string{"book", "pen"}}}
 				require.False(t, first.IsNew, "the user is still logged in")
 				require.Equal(t, want, first.Values)
 				require.True(t, st.ValidID(first.ID), "a hasession ID: %q", first.ID)
@@ -198,7 +217,7 @@ func TestLegacySessionMovesOnceUnderConcurrentRequests(t *testing.T) {
 			st, gs := newStores(t, rdb, "gs:legacy:conc:", p.option)
 			sts, gss = append(sts, st), append(gss, gs)
 		}
-		cookie, id := p.write(t, topo, rdb, p.prefix, map[any]any{"user": "grace-concurrent"}, 3600)
+		cookie, id := p.write(t, p, topo, rdb, map[any]any{"user": "grace-concurrent"}, 3600)
 
 		ids := make([]string, requests)
 		sent := make([]string, requests)
@@ -310,7 +329,7 @@ func TestLegacyCorruptSessionsAreLeftUntouched(t *testing.T) {
 func TestLegacyCookieThatDoesNotVerifySendsNothing(t *testing.T) {
 	eachLegacyKind(t, func(t *testing.T, topo cluster.Topology, rdb redis.UniversalClient) {
 		ps := peers("gs:legacy:badcookie:")
-		cookie, id := ps[0].write(t, topo, rdb, ps[0].prefix, legacyValues(), 3600)
+		cookie, id := ps[0].write(t, ps[0], topo, rdb, legacyValues(), 3600)
 		otherKeys := gorillastore.WithLegacyRedistore(ps[0].prefix, []byte("another-hash-key-0123456789abcde"), legacyKeys[1])
 		_, gsOther := newStores(t, rdb, "gs:legacy:badcookie:", otherKeys)
 		_, gsPlain := newStores(t, rdb, "gs:legacy:badcookie:", ps[1].option)
