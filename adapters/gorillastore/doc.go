@@ -70,6 +70,8 @@
 // number of app servers, and a request with the old cookie still finds it for the
 // hasession store's grace period (store.WithGracePeriod, at least a minute) — after
 // that, a browser that never got the new cookie (its handler did not Save) starts over.
+// Give the new cookie the legacy cookie's Path and Domain ([WithOptions]): with others,
+// the browser keeps both cookies, and may go on sending the legacy one.
 //
 // Values are read as the legacy store's GobSerializer wrote them (redistore's
 // JSONSerializer with [WithLegacyJSON]): register with gob.Register every type the app
