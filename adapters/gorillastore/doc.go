@@ -46,6 +46,56 @@
 //		if err := session.Save(r, w); err != nil { … }
 //	}
 //
+// # Switching from redistore / redisstore
+//
+// Sessions that github.com/boj/redistore or github.com/rbcervilla/redisstore/v9 wrote
+// move into the hasession store the first time a request brings their cookie, so that
+// the switch logs nobody out. Point the hasession store at the same Redis and name the
+// legacy store's layout:
+//
+//	// was: redistore.NewRediStore(10, "tcp", addr, "", "", hashKey, blockKey)
+//	sessionStore, err := gorillastore.New(st, gorillastore.WithLegacyRedistore(gorillastore.RedistorePrefix, hashKey, blockKey))
+//	// was: redisstore.NewRedisStore(ctx, client)
+//	sessionStore, err := gorillastore.New(st, gorillastore.WithLegacyRedisstore(gorillastore.RedisstorePrefix))
+//
+// The prefix is the one the legacy store used (SetKeyPrefix, KeyPrefix); redistore's
+// keys are the hash and block keys it was given, in the same order: its cookie is a
+// securecookie of the session ID, verified with them (its age is not checked: the legacy
+// session's TTL bounds it). redisstore's cookie is the ID itself (IDs of its default key
+// generator are taken). A cookie that verifies and names a legacy session — the key
+// <prefix><ID>, the gob of Values — makes Get return a session with its values, IsNew
+// false, that lives what the legacy session had left (its TTL) and has a new, hasession
+// ID, which Save sends in the cookie even when nothing changed; the legacy key is
+// deleted. Concurrent requests with the same cookie all get that one session, on any
+// number of app servers, and a request with the old cookie still finds it for as long as
+// the new session lives (a browser whose handler did not Save keeps the old cookie; a
+// logout ends both).
+// Give the new cookie the legacy cookie's Path and Domain ([WithOptions]): with others,
+// the browser keeps both cookies, and may go on sending the legacy one.
+//
+// Values are read as the legacy store's GobSerializer wrote them (redistore's
+// JSONSerializer with [WithLegacyJSON]): register with gob.Register every type the app
+// registered for the legacy store, before the first request. Each value is then stored
+// as one attribute and comes back as a load gives it (see below; register types with
+// [WithValueType] where they matter, as for any session).
+//
+// A legacy session that cannot move is left as it is, byte for byte, and the request
+// gets a new, empty session and no error (the user logs in again; a later version of the
+// app that can read it still finds it): a value that does not decode (an unregistered
+// type, garbage), a key of Values that is not a string, a value the hasession codec
+// cannot store or load back, a key of another Redis type. It is counted in
+// store.Stats().LegacyCorrupt and logged with [WithLogger]. A cookie that does not verify
+// or names no legacy ID gets a new session and sends nothing to Redis.
+//
+// The Redis user of the hasession store needs the legacy keys and their claim keys
+// ({<legacy key>}:<prefix>moved, in the legacy key's slot) and the GET and SET commands.
+// Remove the option once no legacy key is left (SCAN for <prefix>*; store.Stats().
+// LegacyImported stops growing) or once the legacy sessions' lifetime — redistore's and
+// redisstore's MaxAge, 30 days by default — has passed since the switch: they have all
+// moved or expired by then. Switch every app server at once: a legacy session that an
+// app server still on the legacy store writes again after its move does not reach the
+// session it moved to.
+//
 // # What Values hold after a load
 //
 // Each value is decoded on load. A key registered with [WithValueType] gives back that

@@ -48,3 +48,33 @@ func ExampleNew() {
 	})
 	log.Fatal(http.ListenAndServe(":8080", nil))
 }
+
+func ExampleWithLegacyRedistore() {
+	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"}) // the Redis redistore used
+	st, err := store.New(rdb)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The keys the app gave redistore.NewRediStore, in the same order.
+	hashKey, blockKey := []byte("the app's 32-byte hash key......"), []byte("its block key...")
+	sessionStore, err := gorillastore.New(st,
+		gorillastore.WithLegacyRedistore(gorillastore.RedistorePrefix, hashKey, blockKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Handlers stay as they were: a redistore cookie's session moves at its first
+	// request, and session.Save sends the cookie of its new ID.
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		session, err := sessionStore.Get(r, "session")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if err := session.Save(r, w); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "hello", session.Values["user"])
+	})
+	log.Fatal(http.ListenAndServe(":8080", nil))
+}

@@ -3,6 +3,7 @@ package gorillastore
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 
@@ -23,8 +24,11 @@ var DefaultOptions = sessions.Options{
 type Option func(*options) error
 
 type options struct {
-	cookie sessions.Options
-	types  map[string]reflect.Type
+	cookie     sessions.Options
+	types      map[string]reflect.Type
+	legacy     *legacy
+	legacyJSON bool
+	logger     *slog.Logger
 }
 
 // WithOptions sets the cookie options every new session starts with (a session's own

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"reflect"
@@ -29,6 +30,8 @@ type Store struct {
 	st     *store.Store
 	cookie sessions.Options
 	types  map[string]reflect.Type
+	legacy *legacy // nil: no legacy store's sessions to move
+	logger *slog.Logger
 
 	mu     sync.Mutex
 	states map[weak.Pointer[sessions.Session]]*state // nil: registered, nothing known
@@ -73,10 +76,18 @@ func New(st *store.Store, opts ...Option) (*Store, error) {
 	} else if err := checkMaxAge(st, o.cookie.MaxAge); err != nil {
 		return nil, fmt.Errorf("gorillastore: default MaxAge: %w", err)
 	}
+	if o.legacyJSON {
+		if o.legacy == nil || o.legacy.codecs == nil {
+			return nil, errors.New("gorillastore: WithLegacyJSON without WithLegacyRedistore")
+		}
+		o.legacy.json = true
+	}
 	return &Store{
 		st:     st,
 		cookie: o.cookie,
 		types:  o.types,
+		legacy: o.legacy,
+		logger: o.logger,
 		states: make(map[weak.Pointer[sessions.Session]]*state),
 	}, nil
 }
@@ -95,6 +106,14 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // well-formed session ID (nothing is sent to Redis), or when the session does not exist
 // or expired. On any other error — Redis unreachable past the retry policy, a value that
 // does not decode — it returns a new session and the error, as gorilla stores do.
+//
+// With a legacy store configured ([WithLegacyRedistore], [WithLegacyRedisstore]), a
+// cookie that is not a hasession session ID is read as the legacy store's cookie: one
+// that names a legacy session moves it (once, however many requests bring it) and
+// returns the hasession session it became, with a new ID (IsNew false) that Save sends in
+// the cookie. A cookie that does not verify or names no legacy session (nothing is sent
+// to Redis for one that is not a legacy ID), and a legacy session that does not move
+// (store.ErrLegacyCorrupt: left as it is, logged), give a new session and no error.
 func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
 	opts := s.cookie
@@ -105,6 +124,12 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		return sess, nil
 	}
 	hs, err := s.st.Load(r.Context(), c.Value)
+	if errors.Is(err, store.ErrInvalidID) && s.legacy != nil {
+		hs, err = s.adopt(r.Context(), name, c)
+		if hs == nil && err == nil {
+			return sess, nil
+		}
+	}
 	switch {
 	case errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrNotFound):
 		return sess, nil
