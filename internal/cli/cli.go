@@ -1,7 +1,7 @@
 // Package cli is the operator CLI of hasession (cmd/hasession): it inspects, lists,
-// revokes and counts the sessions of a deployment and checks the deployment's health,
-// against a single Redis, a Cluster (--addrs) or a Sentinel-managed master
-// (--sentinel-master and the sentinels' addresses in --addrs).
+// revokes and counts the sessions of a deployment, checks the deployment's health and
+// imports the sessions of a legacy store, against a single Redis, a Cluster (--addrs) or
+// a Sentinel-managed master (--sentinel-master and the sentinels' addresses in --addrs).
 //
 //	hasession inspect  --addrs 10.0.0.1:6379 3f2504e0-4f89-41d3-9a0c-0305e82c3301
 //	hasession sessions --addrs 10.0.0.1:6379 alice
@@ -9,6 +9,7 @@
 //	hasession revoke-all --addrs 10.0.0.1:6379 --yes alice
 //	hasession count    --addrs 10.0.0.1:6379
 //	hasession health   --addrs 10.0.0.1:6379 --json
+//	hasession import   --addrs 10.0.0.1:6379 --from scs --dry-run
 //
 // Sessions are read and revoked through package store, with the prefix, the codec and
 // the key of hashed IDs the application uses (--prefix, --codec, --hash-key or
@@ -19,9 +20,21 @@
 // Every Redis call has a deadline (--timeout) and count's SCAN of each master stops after
 // --max-keys keys (the counts are then marked as lower bounds).
 //
+// import moves every session of a legacy layout (package legacy; --from names it) into
+// hasession's format: it SCANs each master for the layout's keys (one master at a time,
+// --batch keys per SCAN call) and hands them to the layout in pipelined batches. A first
+// SCAN pass that reads no values counts the legacy keys, the total of the progress shown
+// on stderr (done/total, sessions per second, ETA: a line redrawn on a terminal, a line a
+// second otherwise). It is idempotent and resumable — moved sessions are no longer legacy
+// keys, and one moved meanwhile is skipped — so a failover that invalidates a SCAN cursor
+// starts that master's scan over, and after Ctrl-C (it prints the counts so far and exits
+// 1) the command is simply run again. --dry-run reads and decodes only. Corrupt sessions
+// (a value that does not decode, a key of the wrong type) are left as they are, counted
+// and the first few named: they do not make the exit status non-zero.
+//
 // Every command prints a table, or with --json one JSON document. The exit status is 0
-// on success, 1 on an error or, for health, an unhealthy deployment, and 2 for a usage
-// error.
+// on success, 1 on an error, an interrupted import or, for health, an unhealthy
+// deployment, and 2 for a usage error.
 //
 // The CLI reaches the nodes at the addresses they announce (CLUSTER SHARDS, the
 // sentinels' answers): those must be reachable from where it runs.
@@ -53,6 +66,8 @@ commands:
   revoke-all USER        end every session of a user (asks for confirmation)
   count                  sessions and their memory, per master
   health                 roles, replicas, replication offsets, slot coverage
+  import --from NAME     move every session of a legacy store (NAME: scs) into
+                         hasession's format, master by master
 
 the deployment (every command):
   --addrs HOST:PORT,...  a Cluster's nodes (any of them) or one server; with
@@ -76,8 +91,20 @@ per command:
   sessions --attrs A,B   also these attributes' values, decoded, as JSON
   revoke-all --except ID|REF,...  sessions to keep
   count --max-keys N     keys SCANned per master at most (default 1000000)
+  import --dry-run       read and decode only: write nothing, report what it would do
+  import --batch N       keys per SCAN call and per pipelined move (default 1000)
 
-Exit status: 0 ok, 1 an error or an unhealthy deployment (health), 2 a usage error.
+import SCANs each master for the legacy layout's keys, moves them in pipelined batches
+and reports how many were imported, skipped and corrupt (corrupt ones, which do not
+decode or are of the wrong type, are left as they are; the first 10 are named). It is
+idempotent and resumable: after an interruption (Ctrl-C prints the counts so far), run
+it again; moved sessions are no longer legacy keys, and a session moved meanwhile is
+skipped. A failover during the SCAN starts that master's scan over. Progress goes to
+stderr: done/total, sessions/s and ETA, the total counted by a first SCAN pass that
+reads no values.
+
+Exit status: 0 ok (import: also when it found corrupt sessions, which it reports), 1 an
+error, an interrupted import or an unhealthy deployment (health), 2 a usage error.
 `
 
 // UsageError is a command line the CLI cannot run: exit status 2.
@@ -107,6 +134,9 @@ type env struct {
 	attrs          []string
 	except         []string
 	maxKeys        int
+	from           string
+	dryRun         bool
+	batch          int
 	args           []string
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -139,7 +169,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	e.stdin, e.stdout, e.stderr = stdin, stdout, stderr
 	if err := cmd.run(ctx, e); err != nil {
-		if e.json && !errors.Is(err, ErrUnhealthy) {
+		var reported *reportedError
+		if e.json && !errors.Is(err, ErrUnhealthy) && !errors.As(err, &reported) {
 			_ = writeJSON(stdout, map[string]string{"error": err.Error()})
 		}
 		fmt.Fprintf(stderr, "hasession %s: %v\n", args[0], err)
@@ -164,6 +195,7 @@ var commands = map[string]command{
 	"revoke-all": {1, runRevokeAll},
 	"count":      {0, runCount},
 	"health":     {0, runHealth},
+	"import":     {0, runImport},
 }
 
 // parse reads the flags, which may come before, between or after the arguments.
@@ -186,6 +218,9 @@ func parse(name string, args []string, nargs int) (*env, error) {
 	fs.StringVar(&attrs, "attrs", "", "")
 	fs.StringVar(&except, "except", "", "")
 	fs.IntVar(&e.maxKeys, "max-keys", 1_000_000, "")
+	fs.StringVar(&e.from, "from", "", "")
+	fs.BoolVar(&e.dryRun, "dry-run", false, "")
+	fs.IntVar(&e.batch, "batch", defaultBatch, "")
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
