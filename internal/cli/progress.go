@@ -65,9 +65,12 @@ func formatRate(r float64) string {
 	return fmt.Sprintf("%.1fk/s", r/1000)
 }
 
-// formatETA formats a time left: "45s", "3m05s", "2h07m".
+// formatETA formats a time, rounded: "45s", "3m05s", "2h07m".
 func formatETA(d time.Duration) string {
 	d = d.Round(time.Second)
+	if d >= time.Hour {
+		d = d.Round(time.Minute)
+	}
 	h, m, s := int64(d/time.Hour), int64(d%time.Hour/time.Minute), int64(d%time.Minute/time.Second)
 	switch {
 	case h > 0:
