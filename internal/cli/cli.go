@@ -93,6 +93,10 @@ per command:
   count --max-keys N     keys SCANned per master at most (default 1000000)
   import --dry-run       read and decode only: write nothing, report what it would do
   import --batch N       keys per SCAN call and per pipelined move (default 1000)
+  import --legacy-prefix P   the legacy store's key prefix (scs: goredisstore's,
+                         default "scs:session:")
+  import --adapter-prefix P  the prefix of the adapter the sessions move to (scs:
+                         scsstore's, default "scs:session:"; its keys have a hash tag)
 
 import SCANs each master for the legacy layout's keys, moves them in pipelined batches
 and reports how many were imported, skipped and corrupt (corrupt ones, which do not
@@ -137,6 +141,8 @@ type env struct {
 	from           string
 	dryRun         bool
 	batch          int
+	legacyPrefix   *string // import --legacy-prefix, nil when not given
+	adapterPrefix  *string // import --adapter-prefix, nil when not given
 	args           []string
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -221,6 +227,9 @@ func parse(name string, args []string, nargs int) (*env, error) {
 	fs.StringVar(&e.from, "from", "", "")
 	fs.BoolVar(&e.dryRun, "dry-run", false, "")
 	fs.IntVar(&e.batch, "batch", defaultBatch, "")
+	var legacyPrefix, adapterPrefix string
+	fs.StringVar(&legacyPrefix, "legacy-prefix", "", "")
+	fs.StringVar(&adapterPrefix, "adapter-prefix", "", "")
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
@@ -234,6 +243,14 @@ func parse(name string, args []string, nargs int) (*env, error) {
 	if len(e.args) != nargs {
 		return nil, fmt.Errorf("%s takes %d argument(s), got %d", name, nargs, len(e.args))
 	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "legacy-prefix":
+			e.legacyPrefix = &legacyPrefix
+		case "adapter-prefix":
+			e.adapterPrefix = &adapterPrefix
+		}
+	})
 	e.addrs = splitList(addrs)
 	if len(e.addrs) == 0 {
 		return nil, errors.New("no deployment: give --addrs")

@@ -21,8 +21,9 @@ import (
 // again goes on from there.
 var ErrInterrupted = errors.New("interrupted: the counts are those so far; run the command again to go on")
 
-// newLayout builds a legacy layout whose sessions are moved into st.
-type newLayout func(st *store.Store) (legacy.Layout, error)
+// newLayout builds a legacy layout whose sessions are moved through st's client (and
+// retry policy), with the import flags of e (--legacy-prefix, --adapter-prefix).
+type newLayout func(st *store.Store, e *env) (legacy.Layout, error)
 
 // layouts are the legacy layouts import moves sessions from, by their --from name.
 var layouts = map[string]newLayout{}
@@ -108,7 +109,7 @@ func runImport(ctx context.Context, e *env) error {
 		return err
 	}
 	defer closeStore(st)
-	layout, err := layouts[e.from](st)
+	layout, err := layouts[e.from](st, e)
 	if err != nil {
 		return fmt.Errorf("layout %s: %w", e.from, err)
 	}
