@@ -1,0 +1,55 @@
+package cli_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/internal/cli"
+)
+
+// BenchmarkImport100k: `hasession import --from scs` of 100,000 sessions written as
+// scs's goredisstore writes them, on a standalone Redis and on a Cluster (3 masters),
+// the CLI run in-process with its progress display on stderr and its report on stdout.
+// Each iteration writes its own 100,000 sessions (not timed) and imports them (timed).
+// Run (one iteration each):
+//
+//	go test -run '^$' -bench Import100k -benchtime 1x ./cli/
+func BenchmarkImport100k(b *testing.B) {
+	const n = 100_000
+	for _, kind := range []cluster.Kind{cluster.KindStandalone, cluster.KindCluster} {
+		b.Run(string(kind), func(b *testing.B) {
+			topo := cluster.Shared(b, kind)
+			rdb := cluster.Client(b, topo, nil)
+			var reported float64
+			for b.Loop() {
+				b.StopTimer()
+				p := "bench-import:" + rand.Text()[:6] + ":scs:session:"
+				writeLegacySCS(b, rdb, p, n, time.Hour)
+				b.StartTimer()
+				var out strings.Builder
+				code := cli.Main(context.Background(),
+					args("import", topo, "--from", "scs", "--legacy-prefix", p, "--adapter-prefix", p, "--json"),
+					strings.NewReader(""), &out, os.Stderr)
+				b.StopTimer()
+				var got struct {
+					Imported  int64
+					PerSecond float64 `json:"sessions_per_second"`
+				}
+				if err := json.Unmarshal([]byte(out.String()), &got); code != 0 || err != nil || got.Imported != n {
+					b.Fatalf("exit status %d, %d imported, %v:\n%s", code, got.Imported, err, out.String())
+				}
+				b.Logf("%s", out.String())
+				reported = got.PerSecond
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
+			b.ReportMetric(reported, "moved/s") // the import pass alone, as the CLI reports it
+		})
+	}
+}
