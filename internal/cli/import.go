@@ -26,7 +26,26 @@ var ErrInterrupted = errors.New("interrupted: the counts are those so far; run t
 type newLayout func(st *store.Store, e *env) (legacy.Layout, error)
 
 // layouts are the legacy layouts import moves sessions from, by their --from name.
-var layouts = map[string]newLayout{}
+var layouts = map[string]newLayout{
+	"scs": newSCS,
+}
+
+// newSCS returns the layout of scs's goredisstore, moving to the scs adapter's keys, with
+// the store's retry policy; --legacy-prefix and --adapter-prefix override the default
+// prefixes (both scs:session:). Values are checked with scs's default codec (gob).
+func newSCS(st *store.Store, e *env) (legacy.Layout, error) {
+	cfg := legacy.DefaultSCSConfig()
+	if e.legacyPrefix != nil {
+		cfg.LegacyPrefix = *e.legacyPrefix
+	}
+	if e.adapterPrefix != nil {
+		cfg.Prefix = *e.adapterPrefix
+	}
+	retry := func(ctx context.Context, name string, op func(context.Context) (any, error)) (any, error) {
+		return store.RetryValue(ctx, st, name, op)
+	}
+	return legacy.NewSCS(st.Client(), retry, cfg)
+}
 
 // layoutNames returns the names of the registered layouts, sorted.
 func layoutNames() []string { return slices.Sorted(maps.Keys(layouts)) }
@@ -88,14 +107,14 @@ type target struct {
 func (e *env) checkImport() error {
 	switch _, ok := layouts[e.from]; {
 	case len(layouts) == 0:
-		return &UsageError{Msg: "import: no legacy layout is built in"}
+		return &UsageError{Msg: "no legacy layout is built in"}
 	case e.from == "":
-		return &UsageError{Msg: fmt.Sprintf("import: give --from NAME, one of %s", strings.Join(layoutNames(), ", "))}
+		return &UsageError{Msg: fmt.Sprintf("give --from NAME, one of %s", strings.Join(layoutNames(), ", "))}
 	case !ok:
-		return &UsageError{Msg: fmt.Sprintf("import: unknown layout --from %q: want one of %s", e.from, strings.Join(layoutNames(), ", "))}
+		return &UsageError{Msg: fmt.Sprintf("unknown layout --from %q: want one of %s", e.from, strings.Join(layoutNames(), ", "))}
 	}
 	if e.batch <= 0 || e.batch > maxBatch {
-		return &UsageError{Msg: fmt.Sprintf("import: --batch %d: want 1 to %d", e.batch, maxBatch)}
+		return &UsageError{Msg: fmt.Sprintf("--batch %d: want 1 to %d", e.batch, maxBatch)}
 	}
 	return nil
 }
@@ -176,7 +195,11 @@ func runImport(ctx context.Context, e *env) error {
 					n.Corrupt++
 					if len(out.CorruptKeys) < corruptExamples {
 						reason := "corrupt"
-						if r.Err != nil {
+						var ce *legacy.CorruptError
+						switch {
+						case errors.As(r.Err, &ce) && ce.Err != nil:
+							reason = ce.Err.Error() // the key is shown apart
+						case r.Err != nil:
 							reason = r.Err.Error()
 						}
 						out.CorruptKeys = append(out.CorruptKeys, corruptKey{r.Key, reason})
@@ -254,7 +277,8 @@ func (e *env) printImport(out *importJSON) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%.1fs, %s sessions\n", out.Seconds, formatRate(out.PerSecond))
+	fmt.Fprintf(e.stdout, "took %s, %s\n", time.Duration(out.Seconds*float64(time.Second)).Round(time.Millisecond),
+		strings.Replace(formatRate(out.PerSecond), "/s", " sessions/s", 1))
 	if out.Corrupt > 0 {
 		fmt.Fprintf(e.stdout, "corrupt keys, left as they are (%d of %d):\n", len(out.CorruptKeys), out.Corrupt)
 		w = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
