@@ -22,7 +22,8 @@
 //
 // import moves every session of a legacy layout (package legacy; --from names it) into
 // hasession's format: it SCANs each master for the layout's keys (one master at a time,
-// --batch keys per SCAN call) and hands them to the layout in pipelined batches. A first
+// --batch keys per SCAN call) and hands them to the layout in pipelined batches, --workers
+// of them at once while the SCAN goes on. A first
 // SCAN pass that reads no values counts the legacy keys, the total of the progress shown
 // on stderr (done/total, sessions per second, ETA: a line redrawn on a terminal, a line a
 // second otherwise). It is idempotent and resumable — moved sessions are no longer legacy
@@ -93,6 +94,7 @@ per command:
   count --max-keys N     keys SCANned per master at most (default 1000000)
   import --dry-run       read and decode only: write nothing, report what it would do
   import --batch N       keys per SCAN call and per pipelined move (default 1000)
+  import --workers N     batches of one master moved at once (default 4)
   import --legacy-prefix P   the legacy store's key prefix (scs: goredisstore's,
                          default "scs:session:")
   import --adapter-prefix P  the prefix of the adapter the sessions move to (scs:
@@ -141,6 +143,7 @@ type env struct {
 	from           string
 	dryRun         bool
 	batch          int
+	workers        int
 	legacyPrefix   *string // import --legacy-prefix, nil when not given
 	adapterPrefix  *string // import --adapter-prefix, nil when not given
 	args           []string
@@ -227,6 +230,7 @@ func parse(name string, args []string, nargs int) (*env, error) {
 	fs.StringVar(&e.from, "from", "", "")
 	fs.BoolVar(&e.dryRun, "dry-run", false, "")
 	fs.IntVar(&e.batch, "batch", defaultBatch, "")
+	fs.IntVar(&e.workers, "workers", defaultWorkers, "")
 	var legacyPrefix, adapterPrefix string
 	fs.StringVar(&legacyPrefix, "legacy-prefix", "", "")
 	fs.StringVar(&adapterPrefix, "adapter-prefix", "", "")

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -53,6 +54,8 @@ func layoutNames() []string { return slices.Sorted(maps.Keys(layouts)) }
 // Import's limits.
 const (
 	defaultBatch    = 1000             // --batch: keys per SCAN call and per Move
+	defaultWorkers  = 4                // --workers: batches moved at once
+	maxWorkers      = 64               // --workers at most
 	maxBatch        = 100_000          // --batch at most
 	maxRestarts     = 5                // scans of one master started over after a failover
 	failoverWait    = 30 * time.Second // time for a new master to take over
@@ -113,6 +116,9 @@ func (e *env) checkImport() error {
 	case !ok:
 		return &UsageError{Msg: fmt.Sprintf("unknown layout --from %q: want one of %s", e.from, strings.Join(layoutNames(), ", "))}
 	}
+	if e.workers <= 0 || e.workers > maxWorkers {
+		return &UsageError{Msg: fmt.Sprintf("--workers %d: want 1 to %d", e.workers, maxWorkers)}
+	}
 	if e.batch <= 0 || e.batch > maxBatch {
 		return &UsageError{Msg: fmt.Sprintf("--batch %d: want 1 to %d", e.batch, maxBatch)}
 	}
@@ -155,7 +161,7 @@ func runImport(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.stderr, "counting the %s sessions on %d master(s) (a SCAN pass that reads no values)...\n", layout.Name(), len(targets))
 	for i, t := range targets {
 		var n int64
-		_, restarts, err := e.scanMaster(ctx, kind, t, layout.Match(), func() { n = 0 },
+		_, restarts, err := e.scanMaster(ctx, kind, t, layout.Match(), 1, func() { n = 0 },
 			func(_ context.Context, keys []string) error { n += int64(len(keys)); return nil })
 		nodes[i].Legacy, nodes[i].Restarts = n, restarts
 		out.Legacy += n
@@ -171,15 +177,18 @@ func runImport(ctx context.Context, e *env) error {
 	}
 	pr := startProgress(e.stderr, isTerminal(e.stderr), label, out.Legacy)
 	start = time.Now()
+	var mu sync.Mutex            // guards the counts, from the workers of scanMaster
 	corrupt := map[string]bool{} // a key SCAN returns twice is counted once
 	var failed error
 	for i, t := range targets {
 		n := &nodes[i]
-		last, restarts, err := e.scanMaster(ctx, kind, t, layout.Match(), func() {}, func(ctx context.Context, keys []string) error {
+		last, restarts, err := e.scanMaster(ctx, kind, t, layout.Match(), e.workers, func() {}, func(ctx context.Context, keys []string) error {
 			res, err := call(ctx, e, func(ctx context.Context) ([]legacy.Result, error) { return layout.Move(ctx, keys, e.dryRun) })
 			if err != nil {
 				return fmt.Errorf("move: %w", err)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			n.Scanned += int64(len(keys))
 			for _, r := range res {
 				switch r.Outcome {
@@ -319,17 +328,17 @@ func (e *env) targets(ctx context.Context, kind string) ([]target, error) {
 }
 
 // scanMaster SCANs one master for the keys matching pattern, --batch keys per call, and
-// hands them to fn in batches of at least --batch keys (fewer at the end). begin is
-// called before each scan. When a SCAN or fn fails on a Cluster or a Sentinel-managed
-// master, scanMaster waits for a master to serve the target's slots (or for the
-// sentinels to name one), and starts the scan over on it — a failover invalidates the
-// cursor — at most maxRestarts times. It returns the target scanned last and the number
-// of restarts.
-func (e *env) scanMaster(ctx context.Context, kind string, t target, pattern string, begin func(), fn func(context.Context, []string) error) (target, int, error) {
+// hands them to fn in batches of at least --batch keys (fewer at the end), from up to
+// workers goroutines at once. begin is called before each scan. When a SCAN or fn fails
+// on a Cluster or a Sentinel-managed master, scanMaster waits for a master to serve the
+// target's slots (or for the sentinels to name one), and starts the scan over on it — a
+// failover invalidates the cursor — at most maxRestarts times. It returns the target
+// scanned last and the number of restarts.
+func (e *env) scanMaster(ctx context.Context, kind string, t target, pattern string, workers int, begin func(), fn func(context.Context, []string) error) (target, int, error) {
 	restarts := 0
 	for {
 		begin()
-		err := e.scanNode(ctx, t.addr, pattern, fn)
+		err := e.scanNode(ctx, t.addr, pattern, workers, fn)
 		if err == nil || ctx.Err() != nil || kind == kindStandalone {
 			return t, restarts, err
 		}
@@ -345,10 +354,37 @@ func (e *env) scanMaster(ctx context.Context, kind string, t target, pattern str
 	}
 }
 
-// scanNode SCANs one node for the keys matching pattern and hands them to fn in batches.
-func (e *env) scanNode(ctx context.Context, addr, pattern string, fn func(context.Context, []string) error) error {
+// scanNode SCANs one node for the keys matching pattern and hands them to fn in batches,
+// from workers goroutines: the next SCAN runs while batches are moved. The first error
+// stops the scan and the workers; scanNode returns when they are done.
+func (e *env) scanNode(ctx context.Context, addr, pattern string, workers int, fn func(context.Context, []string) error) error {
 	c := redis.NewClient(e.nodeOptions(addr))
 	defer c.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	batches := make(chan []string)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for b := range batches {
+				if err := fn(ctx, b); err != nil {
+					cancel(err) // the first cause is kept
+				}
+			}
+		})
+	}
+	err := e.scanBatches(ctx, c, pattern, batches)
+	close(batches)
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // a worker's error: the SCAN's, if any, is its consequence
+	}
+	return err
+}
+
+// scanBatches SCANs c for the keys matching pattern and sends them on batches, at least
+// --batch keys at a time (fewer at the end), until the SCAN ends or ctx does.
+func (e *env) scanBatches(ctx context.Context, c *redis.Client, pattern string, batches chan<- []string) error {
 	var cursor uint64
 	var batch []string
 	for {
@@ -363,10 +399,12 @@ func (e *env) scanNode(ctx context.Context, addr, pattern string, fn func(contex
 		keys, cursor = scan.Val()
 		batch = append(batch, keys...)
 		if len(batch) > 0 && (len(batch) >= e.batch || cursor == 0) {
-			if err := fn(ctx, batch); err != nil {
-				return err
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return context.Cause(ctx)
 			}
-			batch = batch[:0]
+			batch = nil
 		}
 		if cursor == 0 {
 			return nil

@@ -121,6 +121,8 @@ func TestImportUsage(t *testing.T) {
 		{"import", "--from", "nope"},
 		{"import", "--from", "scs", "--batch", "0"},
 		{"import", "--from", "scs", "--batch", "1000001"},
+		{"import", "--from", "scs", "--workers", "0"},
+		{"import", "--from", "scs", "--workers", "65"},
 		{"import", "--from", "scs", "extra"},
 	} {
 		_, stderr, code := run(t, "", append(a, none...)...)

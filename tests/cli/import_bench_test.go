@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,17 +16,20 @@ import (
 )
 
 // BenchmarkImport100k: `hasession import --from scs` of 100,000 sessions written as
-// scs's goredisstore writes them, on a standalone Redis and on a Cluster (3 masters),
-// the CLI run in-process with its progress display on stderr and its report on stdout.
+// scs's goredisstore writes them, on a standalone Redis and on a Cluster (3 masters), with
+// 1 and 4 batches moved at once (--workers), the CLI run in-process with its progress display on stderr and its report on stdout.
 // Each iteration writes its own 100,000 sessions (not timed) and imports them (timed).
 // Run (one iteration each):
 //
 //	go test -run '^$' -bench Import100k -benchtime 1x ./cli/
 func BenchmarkImport100k(b *testing.B) {
 	const n = 100_000
-	for _, kind := range []cluster.Kind{cluster.KindStandalone, cluster.KindCluster} {
-		b.Run(string(kind), func(b *testing.B) {
-			topo := cluster.Shared(b, kind)
+	for _, c := range []struct {
+		kind    cluster.Kind
+		workers int
+	}{{cluster.KindStandalone, 1}, {cluster.KindStandalone, 4}, {cluster.KindCluster, 1}, {cluster.KindCluster, 4}} {
+		b.Run(fmt.Sprintf("%s/workers=%d", c.kind, c.workers), func(b *testing.B) {
+			topo := cluster.Shared(b, c.kind)
 			rdb := cluster.Client(b, topo, nil)
 			var reported float64
 			for b.Loop() {
@@ -34,7 +39,7 @@ func BenchmarkImport100k(b *testing.B) {
 				b.StartTimer()
 				var out strings.Builder
 				code := cli.Main(context.Background(),
-					args("import", topo, "--from", "scs", "--legacy-prefix", p, "--adapter-prefix", p, "--json"),
+					args("import", topo, "--from", "scs", "--legacy-prefix", p, "--adapter-prefix", p, "--workers", strconv.Itoa(c.workers), "--json"),
 					strings.NewReader(""), &out, os.Stderr)
 				b.StopTimer()
 				var got struct {
