@@ -23,15 +23,15 @@
 // import moves every session of a legacy layout (package legacy; --from names it) into
 // hasession's format: it SCANs each master for the layout's keys (one master at a time,
 // --batch keys per SCAN call) and hands them to the layout in pipelined batches, --workers
-// of them at once while the SCAN goes on. A first
-// SCAN pass that reads no values counts the legacy keys, the total of the progress shown
-// on stderr (done/total, sessions per second, ETA: a line redrawn on a terminal, a line a
-// second otherwise). It is idempotent and resumable — moved sessions are no longer legacy
-// keys, and one moved meanwhile is skipped — so a failover that invalidates a SCAN cursor
-// starts that master's scan over, and after Ctrl-C (it prints the counts so far and exits
-// 1) the command is simply run again. --dry-run reads and decodes only. Corrupt sessions
-// (a value that does not decode, a key of the wrong type) are left as they are, counted
-// and the first few named: they do not make the exit status non-zero.
+// of them at once while the SCAN goes on. A first SCAN pass that reads no values counts
+// the legacy keys: the total of the progress shown on stderr (done/total, sessions per
+// second, ETA; a line redrawn on a terminal, a new line every second otherwise). It is
+// idempotent and resumable — moved sessions are no longer legacy keys, and one moved
+// meanwhile is skipped — so a failover that invalidates a SCAN cursor starts that
+// master's scan over, and after Ctrl-C (it prints the counts so far and exits 1) the
+// command is simply run again. --dry-run reads and decodes only. Corrupt sessions (a
+// value that does not decode, a key of the wrong type) are left as they are, counted and
+// the first few named: they do not make the exit status non-zero.
 //
 // Every command prints a table, or with --json one JSON document. The exit status is 0
 // on success, 1 on an error, an interrupted import or, for health, an unhealthy
@@ -107,7 +107,7 @@ idempotent and resumable: after an interruption (Ctrl-C prints the counts so far
 it again; moved sessions are no longer legacy keys, and a session moved meanwhile is
 skipped. A failover during the SCAN starts that master's scan over. Progress goes to
 stderr: done/total, sessions/s and ETA, the total counted by a first SCAN pass that
-reads no values.
+reads no values. scs values are checked with scs's default codec (gob).
 
 Exit status: 0 ok (import: also when it found corrupt sessions, which it reports), 1 an
 error, an interrupted import or an unhealthy deployment (health), 2 a usage error.
