@@ -267,3 +267,85 @@ func TestCLIImport(t *testing.T) {
 		})
 	})
 }
+
+// onWrite is a writer that runs f (once) when what was written contains s, before the
+// Write returns: the command waits for it.
+type onWrite struct {
+	s    string
+	f    func()
+	done bool
+	b    strings.Builder
+}
+
+func (w *onWrite) Write(p []byte) (int, error) {
+	w.b.Write(p)
+	if !w.done && strings.Contains(w.b.String(), w.s) {
+		w.done = true
+		w.f()
+	}
+	return len(p), nil
+}
+
+// TestCLIImportFailover kills the master import is about to SCAN first (on a Cluster of
+// its own): the SCAN fails, import waits for the replica's promotion and scans the new
+// master from the start, and every session is moved.
+func TestCLIImportFailover(t *testing.T) {
+	ctx := t.Context()
+	c, err := cluster.RunCluster(ctx)
+	cluster.Cleanup(t, c)
+	require.NoError(t, err)
+	rdb := cluster.Client(t, c, nil)
+	p := "cli-import-failover:scs:session:"
+	const n = 3000
+	legacy := writeLegacySCS(t, rdb, p, n, time.Hour)
+	// Every master's replica has the sessions before the kill.
+	require.NoError(t, rdb.(*redis.ClusterClient).ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		return m.Wait(ctx, 1, 5*time.Second).Err()
+	}))
+	masters, err := c.Masters(ctx)
+	require.NoError(t, err)
+	first := masters[0]
+	for _, m := range masters {
+		if m.Addr() < first.Addr() {
+			first = m
+		}
+	}
+
+	var out strings.Builder
+	stderr := &onWrite{s: "session key(s) in", f: func() {
+		f, err := c.Inject(ctx, cluster.FaultKill, first, time.Minute)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = f.Heal(context.Background()) })
+		t.Logf("killed %s", first)
+	}}
+	code := cli.Main(ctx, args("import", c, "--from", "scs", "--legacy-prefix", p, "--adapter-prefix", p, "--timeout", "1s", "--json"),
+		strings.NewReader(""), &out, stderr)
+	t.Logf("%s%s(exit status %d)", out.String(), stderr.b.String(), code)
+	require.True(t, stderr.done)
+	require.Equal(t, 0, code)
+	got := decode[struct {
+		Imported, Skipped, Corrupt int64
+		Nodes                      []struct {
+			Addr     string
+			Restarts int
+		}
+	}](t, result{stdout: out.String()})
+	require.EqualValues(t, n, got.Imported)
+	require.Zero(t, got.Corrupt)
+	require.Len(t, got.Nodes, 3)
+	require.GreaterOrEqual(t, got.Nodes[0].Restarts, 1, "the first master's scan started over")
+	require.NotEqual(t, first.Addr(), got.Nodes[0].Addr, "on the promoted replica")
+
+	for k, b := range legacy {
+		require.NoError(t, cluster.Poll(ctx, 50*time.Millisecond, func() error {
+			n, err := rdb.Exists(ctx, k).Result()
+			if err != nil || n != 0 {
+				return fmt.Errorf("legacy key %s: %d, %v", k, n, err)
+			}
+			return nil
+		}))
+		got, err := rdb.Get(ctx, p+"{"+strings.TrimPrefix(k, p)+"}").Bytes()
+		require.NoError(t, err)
+		require.Equal(t, b, got)
+	}
+}
