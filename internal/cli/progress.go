@@ -15,7 +15,7 @@ import (
 const (
 	redrawEvery = 200 * time.Millisecond
 	lineEvery   = time.Second
-	barWidth    = 24
+	barWidth    = 20
 )
 
 // progressState is a snapshot of a long command's progress.

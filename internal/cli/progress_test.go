@@ -71,12 +71,12 @@ func TestProgressRateAndETA(t *testing.T) {
 
 func TestFormatProgress(t *testing.T) {
 	p := progressState{label: "import scs", done: 2500, total: 10_000, elapsed: 5 * time.Second}
-	require.Equal(t, "import scs [######..................] 2500/10000 (25%), 500/s, ETA 15s", formatProgress(p, true))
+	require.Equal(t, "import scs [#####...............] 2500/10000 (25%), 500/s, ETA 15s", formatProgress(p, true))
 	require.Equal(t, "import scs 2500/10000 (25%), 500/s, ETA 15s", formatProgress(p, false))
 
 	t.Run("done", func(t *testing.T) {
 		p := progressState{label: "x", done: 10, total: 10, elapsed: 2 * time.Second}
-		require.Equal(t, "x [########################] 10/10 (100%), 5.00/s, 2s elapsed", formatProgress(p, true))
+		require.Equal(t, "x [####################] 10/10 (100%), 5.00/s, 2s elapsed", formatProgress(p, true))
 	})
 	t.Run("past the estimated total it shows what was done, not more than 100%", func(t *testing.T) {
 		p := progressState{label: "x", done: 12, total: 10, elapsed: 4 * time.Second}
@@ -84,7 +84,7 @@ func TestFormatProgress(t *testing.T) {
 	})
 	t.Run("nothing done yet", func(t *testing.T) {
 		p := progressState{label: "x", total: 10}
-		require.Equal(t, "x [........................] 0/10 (0%), 0/s, ETA -", formatProgress(p, true))
+		require.Equal(t, "x [....................] 0/10 (0%), 0/s, ETA -", formatProgress(p, true))
 	})
 	t.Run("nothing to do", func(t *testing.T) {
 		require.Equal(t, "x 0, 0/s, 0s elapsed", formatProgress(progressState{label: "x"}, false))
