@@ -99,13 +99,6 @@ type importJSON struct {
 	Nodes       []nodeImport `json:"nodes"`
 }
 
-// target is a master to SCAN: its address and, on a Cluster, a slot it serves, by which
-// the master that takes over after a failover is found.
-type target struct {
-	addr string
-	slot int64
-}
-
 // checkImport checks import's flags before anything is sent.
 func (e *env) checkImport() error {
 	switch _, ok := layouts[e.from]; {
@@ -302,29 +295,6 @@ func (e *env) printImport(out *importJSON) error {
 		fmt.Fprintln(e.stdout, "interrupted: run the command again to go on (what was moved stays moved)")
 	}
 	return nil
-}
-
-// targets returns the masters to SCAN, each with a slot it serves on a Cluster.
-func (e *env) targets(ctx context.Context, kind string) ([]target, error) {
-	if kind != kindCluster {
-		masters, err := e.masters(ctx, kind)
-		if err != nil {
-			return nil, err
-		}
-		return []target{{addr: masters[0], slot: -1}}, nil
-	}
-	shards, _, err := e.clusterShards(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []target
-	for _, sh := range shards {
-		if m := shardMaster(sh); m != nil && len(sh.Slots) > 0 {
-			out = append(out, target{addr: nodeAddr(*m), slot: sh.Slots[0].Start})
-		}
-	}
-	slices.SortFunc(out, func(a, b target) int { return strings.Compare(a.addr, b.addr) })
-	return out, nil
 }
 
 // scanMaster SCANs one master for the keys matching pattern, --batch keys per call, and
