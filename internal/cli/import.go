@@ -23,7 +23,8 @@ import (
 var ErrInterrupted = errors.New("interrupted: the counts are those so far; run the command again to go on")
 
 // newLayout builds a legacy layout whose sessions are moved through st's client (and
-// retry policy), with the import flags of e (--legacy-prefix, --adapter-prefix).
+// retry policy), with the import flags of e (--legacy-prefix, --adapter-prefix). Its
+// error is about those flags: a usage error.
 type newLayout func(st *store.Store, e *env) (legacy.Layout, error)
 
 // layouts are the legacy layouts import moves sessions from, by their --from name.
@@ -129,7 +130,8 @@ func runImport(ctx context.Context, e *env) error {
 	defer closeStore(st)
 	layout, err := layouts[e.from](st, e)
 	if err != nil {
-		return fmt.Errorf("layout %s: %w", e.from, err)
+		// A layout's constructor checks its flags only (a prefix it cannot use).
+		return &UsageError{Msg: fmt.Sprintf("--from %s: %v", e.from, err)}
 	}
 	kind, err := e.kind(ctx)
 	if err != nil {

@@ -260,10 +260,13 @@ func TestCLIImport(t *testing.T) {
 			}
 			require.Len(t, got.Nodes, wantNodes)
 		})
-		t.Run("an unknown layout is a usage error", func(t *testing.T) {
+		t.Run("an unknown layout, or a prefix it cannot use, is a usage error", func(t *testing.T) {
 			r := run(t, "", args("import", topo, "--from", "gorilla")...)
 			require.Equal(t, 2, r.code)
 			require.Contains(t, r.stderr, `unknown layout --from "gorilla"`)
+			r = run(t, "", args("import", topo, "--from", "scs", "--adapter-prefix", "a{b}:")...)
+			require.Equal(t, 2, r.code)
+			require.Contains(t, r.stderr, "brace")
 		})
 	})
 }
