@@ -15,8 +15,7 @@
 // IdleTimeout, HashTokenInStore, the codec — stays as it is: scs still encodes the session
 // and decides its expiry, and this package only stores the bytes. The client may now be
 // a *redis.ClusterClient (goredisstore takes a *redis.Client only), and the non-ctx
-// methods work instead of panicking. Sessions written by goredisstore are not read
-// (their keys have no hash tag): users log in once more after the switch.
+// methods work instead of panicking.
 //
 // A typical setup, with a client tuned for failover:
 //
@@ -26,6 +25,34 @@
 //	sessionManager := scs.New()
 //	sessionManager.Store, err = scsstore.New(st)
 //	http.ListenAndServe(":4000", sessionManager.LoadAndSave(mux))
+//
+// # Moving goredisstore's sessions: nobody is logged out
+//
+// goredisstore keeps a session at <prefix><token> (no hash tag), this package at
+// <prefix>{<token>}, with the same bytes; the token, which scs owns, does not change.
+// With [WithLegacy] the Store reads goredisstore's key when its own is missing, and
+// moves the session over — the same bytes, the TTL it had left — before returning it:
+//
+//	sessionManager.Store, err = scsstore.New(st,
+//		scsstore.WithLegacy(scsstore.DefaultPrefix, sessionManager.Codec)) // goredisstore.New's prefix
+//
+// Moving is safe under concurrency: of concurrent requests with one cookie exactly one
+// writes the session and the others return what it wrote; a session deleted here since
+// (a logout: see below) is not brought back; goredisstore's key is deleted only when it
+// still holds the bytes that were moved; a value the codec cannot decode, or a key that
+// is not a string, is left as it is and the request gets a new session. Each step runs
+// under the retry policy; as with any write, a failover that loses a master's last
+// writes can lose a session moved just before it.
+// [Store.LegacyStats] counts the sessions moved and the corrupt keys met. A miss costs
+// one more round trip or two (goredisstore's key, then this package's key again) — only
+// for requests whose cookie names no session here, as scs looks nothing up without one.
+//
+// Drop the option once goredisstore's sessions are gone: after the longest Lifetime the
+// SessionManager had when the switch was made (goredisstore set each key's TTL from the
+// session's expiry), or sooner once no goredisstore key is left (a SCAN of the prefix
+// finds only <prefix>{<token>} keys and their tombstones). A goredisstore still writing
+// in the meantime (a rolling deploy) writes keys this Store reads only while it has no
+// session of its own for the token.
 //
 // # Keys and expiry
 //

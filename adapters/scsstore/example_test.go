@@ -1,6 +1,7 @@
 package scsstore_test
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -35,6 +36,30 @@ func ExampleNew() {
 	})
 	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, sessionManager.GetString(r.Context(), "message"))
+	})
+	log.Fatal(http.ListenAndServe(":4000", sessionManager.LoadAndSave(mux)))
+}
+
+func ExampleWithLegacy() {
+	rdb := store.NewFailoverClient(&redis.UniversalOptions{Addrs: []string{"10.0.0.1:6379"}})
+	st, err := store.New(rdb)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	sessionManager := scs.New()
+	// Was: sessionManager.Store = goredisstore.New(client). Sessions goredisstore wrote
+	// are moved over as requests meet them: nobody is logged out by the switch.
+	ad, err := scsstore.New(st, scsstore.WithLegacy(scsstore.DefaultPrefix, sessionManager.Codec))
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessionManager.Store = ad
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/migration", func(w http.ResponseWriter, r *http.Request) {
+		s := ad.LegacyStats()
+		_, _ = fmt.Fprintf(w, "moved %d, corrupt %d\n", s.Imported, s.Corrupt)
 	})
 	log.Fatal(http.ListenAndServe(":4000", sessionManager.LoadAndSave(mux)))
 }

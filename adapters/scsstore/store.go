@@ -10,6 +10,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/internal/legacy"
 	"github.com/hasession/hasession/store"
 )
 
@@ -46,6 +47,7 @@ type Store struct {
 	st     *store.Store
 	rdb    redis.UniversalClient
 	prefix string
+	legacy *legacy.SCS // nil without WithLegacy
 }
 
 var (
@@ -76,7 +78,46 @@ func New(st *store.Store, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	return &Store{st: st, rdb: st.Client(), prefix: o.prefix}, nil
+	s := &Store{st: st, rdb: st.Client(), prefix: o.prefix}
+	if o.legacy {
+		codec := o.legacyCodec
+		l, err := legacy.NewSCS(s.rdb, func(ctx context.Context, name string, op func(context.Context) (any, error)) (any, error) {
+			return store.RetryValue(ctx, st, name, op)
+		}, legacy.SCSConfig{
+			LegacyPrefix: o.legacyPrefix,
+			Prefix:       o.prefix,
+			Decode: func(b []byte) (time.Time, error) {
+				deadline, _, err := codec.Decode(b)
+				return deadline, err
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("scsstore: %w", err)
+		}
+		s.legacy = l
+	}
+	return s, nil
+}
+
+// LegacyStats counts what the Store did with goredisstore's sessions (see [WithLegacy]).
+type LegacyStats struct {
+	// Imported is the number of sessions moved from goredisstore's keys to the Store's.
+	// Of concurrent requests with one cookie, one moves the session.
+	Imported uint64
+	// Corrupt is the number of times a goredisstore key was met that the codec cannot
+	// decode, or that is not a string: the request got a new session, and the key was
+	// left as it is.
+	Corrupt uint64
+}
+
+// LegacyStats returns what the Store has done with goredisstore's sessions since New;
+// zero without [WithLegacy].
+func (s *Store) LegacyStats() LegacyStats {
+	if s.legacy == nil {
+		return LegacyStats{}
+	}
+	st := s.legacy.Stats()
+	return LegacyStats{Imported: st.Imported, Corrupt: st.Corrupt}
 }
 
 // Key returns the Redis key of the session with the given token: <prefix>{<token>}, one
@@ -96,6 +137,14 @@ func (s *Store) tombKey(token string) string { return s.key(token) + ":deleted" 
 
 // FindCtx returns the data of the session with the given token: one GET. A missing or
 // expired session, and a malformed token (nothing is sent then), are (nil, false, nil).
+//
+// With [WithLegacy], a miss reads goredisstore's key for the token, and a session found
+// there is moved to the Store's key (same bytes, the TTL it had left) and returned; of
+// concurrent requests with the token, one moves it and the others return what it
+// wrote. A session deleted here since (a tombstone) is not brought back. A goredisstore
+// value the codec cannot decode, or a key that is not a string, is a miss: the key is
+// left as it is and counted in [Store.LegacyStats].
+//
 // Errors: the context's error or a Redis error, once the retry policy gave up.
 func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	if !ValidToken(token) {
@@ -116,7 +165,18 @@ func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 	if err != nil {
 		return nil, false, fmt.Errorf("scsstore: find session: %w", err)
 	}
-	return f.b, f.ok, nil
+	if f.ok || s.legacy == nil {
+		return f.b, f.ok, nil
+	}
+	b, ok, err := s.legacy.Find(ctx, token)
+	var corrupt *legacy.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		return nil, false, nil // counted; the user gets a new session
+	case err != nil:
+		return nil, false, fmt.Errorf("scsstore: find goredisstore session: %w", err)
+	}
+	return b, ok, nil
 }
 
 // CommitCtx stores the session's data until expiry, in one script: a SET with the TTL, in
@@ -148,14 +208,18 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 // that loaded the session before the delete (a logout in another tab) cannot write it
 // back with its commit (see CommitCtx). A new scs session never meets a tombstone: its
 // token is new. A missing session, or a malformed token (nothing is sent then), is not
-// an error. Errors: the context's error or a Redis error, once the retry policy gave up.
+// an error. With [WithLegacy], goredisstore's key for the token is deleted too.
+// Errors: the context's error or a Redis error, once the retry policy gave up.
 func (s *Store) DeleteCtx(ctx context.Context, token string) error {
 	if !ValidToken(token) {
 		return nil
 	}
 	keys := []string{s.key(token), s.tombKey(token)}
 	err := s.st.Retry(ctx, "scs delete", func(ctx context.Context) error {
-		return deleteScript.Run(ctx, s.rdb, keys, tombstoneMin.Milliseconds()).Err()
+		if err := deleteScript.Run(ctx, s.rdb, keys, tombstoneMin.Milliseconds()).Err(); err != nil || s.legacy == nil {
+			return err
+		}
+		return s.rdb.Del(ctx, s.legacy.LegacyKey(token)).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("scsstore: delete session: %w", err)

@@ -33,10 +33,12 @@ type CorruptError struct {
 	Err error
 }
 
+// Error names the key and the reason.
 func (e *CorruptError) Error() string {
 	return "legacy: corrupt session at key " + strconv.Quote(e.Key) + ": " + e.Err.Error()
 }
 
+// Unwrap returns Err: [ErrWrongType] or the decoder's error.
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 // RetryFunc runs op under a retry policy and returns the value of the attempt that
