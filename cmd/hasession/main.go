@@ -1,7 +1,8 @@
 // Command hasession is the operator CLI of the hasession session store: it inspects a
 // session, lists and revokes a user's sessions, counts the sessions and their memory per
-// master and checks the health of the deployment (roles, replicas, replication offsets,
-// slot coverage), on a single Redis, a Cluster or a Sentinel-managed master.
+// master, checks the health of the deployment (roles, replicas, replication offsets,
+// slot coverage) and imports the sessions of a legacy store (scs's goredisstore), on a
+// single Redis, a Cluster or a Sentinel-managed master.
 //
 //	go run github.com/hasession/hasession/cmd/hasession health --addrs 10.0.0.1:6379
 //	go run ./cmd/hasession inspect --addrs 10.0.0.1:6379 3f2504e0-4f89-41d3-9a0c-0305e82c3301

@@ -1,7 +1,7 @@
 // Package cli is the operator CLI of hasession (cmd/hasession): it inspects, lists,
-// revokes and counts the sessions of a deployment and checks the deployment's health,
-// against a single Redis, a Cluster (--addrs) or a Sentinel-managed master
-// (--sentinel-master and the sentinels' addresses in --addrs).
+// revokes and counts the sessions of a deployment, checks the deployment's health and
+// imports the sessions of a legacy store, against a single Redis, a Cluster (--addrs) or
+// a Sentinel-managed master (--sentinel-master and the sentinels' addresses in --addrs).
 //
 //	hasession inspect  --addrs 10.0.0.1:6379 3f2504e0-4f89-41d3-9a0c-0305e82c3301
 //	hasession sessions --addrs 10.0.0.1:6379 alice
@@ -9,6 +9,7 @@
 //	hasession revoke-all --addrs 10.0.0.1:6379 --yes alice
 //	hasession count    --addrs 10.0.0.1:6379
 //	hasession health   --addrs 10.0.0.1:6379 --json
+//	hasession import   --addrs 10.0.0.1:6379 --from scs --dry-run
 //
 // Sessions are read and revoked through package store, with the prefix, the codec and
 // the key of hashed IDs the application uses (--prefix, --codec, --hash-key or
@@ -19,9 +20,22 @@
 // Every Redis call has a deadline (--timeout) and count's SCAN of each master stops after
 // --max-keys keys (the counts are then marked as lower bounds).
 //
+// import moves every session of a legacy layout (package legacy; --from names it) into
+// hasession's format: it SCANs each master for the layout's keys (one master at a time,
+// --batch keys per SCAN call) and hands them to the layout in pipelined batches, --workers
+// of them at once while the SCAN goes on. A first SCAN pass that reads no values counts
+// the legacy keys: the total of the progress shown on stderr (done/total, sessions per
+// second, ETA; a line redrawn on a terminal, a new line every second otherwise). It is
+// idempotent and resumable — moved sessions are no longer legacy keys, and one moved
+// meanwhile is skipped — so a failover that invalidates a SCAN cursor starts that
+// master's scan over, and after Ctrl-C (it prints the counts so far and exits 1) the
+// command is simply run again. --dry-run reads and decodes only. Corrupt sessions (a
+// value that does not decode, a key of the wrong type) are left as they are, counted and
+// the first few named: they do not make the exit status non-zero.
+//
 // Every command prints a table, or with --json one JSON document. The exit status is 0
-// on success, 1 on an error or, for health, an unhealthy deployment, and 2 for a usage
-// error.
+// on success, 1 on an error, an interrupted import or, for health, an unhealthy
+// deployment, and 2 for a usage error.
 //
 // The CLI reaches the nodes at the addresses they announce (CLUSTER SHARDS, the
 // sentinels' answers): those must be reachable from where it runs.
@@ -53,6 +67,8 @@ commands:
   revoke-all USER        end every session of a user (asks for confirmation)
   count                  sessions and their memory, per master
   health                 roles, replicas, replication offsets, slot coverage
+  import --from NAME     move every session of a legacy store (NAME: scs) into
+                         hasession's format, master by master
 
 the deployment (every command):
   --addrs HOST:PORT,...  a Cluster's nodes (any of them) or one server; with
@@ -76,8 +92,25 @@ per command:
   sessions --attrs A,B   also these attributes' values, decoded, as JSON
   revoke-all --except ID|REF,...  sessions to keep
   count --max-keys N     keys SCANned per master at most (default 1000000)
+  import --dry-run       read and decode only: write nothing, report what it would do
+  import --batch N       keys per SCAN call and per pipelined move (default 1000)
+  import --workers N     batches of one master moved at once (default 4)
+  import --legacy-prefix P   the legacy store's key prefix (scs: goredisstore's,
+                         default "scs:session:")
+  import --adapter-prefix P  the prefix of the adapter the sessions move to (scs:
+                         scsstore's, default "scs:session:"; its keys have a hash tag)
 
-Exit status: 0 ok, 1 an error or an unhealthy deployment (health), 2 a usage error.
+import SCANs each master for the legacy layout's keys, moves them in pipelined batches
+and reports how many were imported, skipped and corrupt (corrupt ones, which do not
+decode or are of the wrong type, are left as they are; the first 10 are named). It is
+idempotent and resumable: after an interruption (Ctrl-C prints the counts so far), run
+it again; moved sessions are no longer legacy keys, and a session moved meanwhile is
+skipped. A failover during the SCAN starts that master's scan over. Progress goes to
+stderr: done/total, sessions/s and ETA, the total counted by a first SCAN pass that
+reads no values. scs values are checked with scs's default codec (gob).
+
+Exit status: 0 ok (import: also when it found corrupt sessions, which it reports), 1 an
+error, an interrupted import or an unhealthy deployment (health), 2 a usage error.
 `
 
 // UsageError is a command line the CLI cannot run: exit status 2.
@@ -107,6 +140,12 @@ type env struct {
 	attrs          []string
 	except         []string
 	maxKeys        int
+	from           string
+	dryRun         bool
+	batch          int
+	workers        int
+	legacyPrefix   *string // import --legacy-prefix, nil when not given
+	adapterPrefix  *string // import --adapter-prefix, nil when not given
 	args           []string
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -139,7 +178,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	e.stdin, e.stdout, e.stderr = stdin, stdout, stderr
 	if err := cmd.run(ctx, e); err != nil {
-		if e.json && !errors.Is(err, ErrUnhealthy) {
+		var reported *reportedError
+		if e.json && !errors.Is(err, ErrUnhealthy) && !errors.As(err, &reported) {
 			_ = writeJSON(stdout, map[string]string{"error": err.Error()})
 		}
 		fmt.Fprintf(stderr, "hasession %s: %v\n", args[0], err)
@@ -164,6 +204,7 @@ var commands = map[string]command{
 	"revoke-all": {1, runRevokeAll},
 	"count":      {0, runCount},
 	"health":     {0, runHealth},
+	"import":     {0, runImport},
 }
 
 // parse reads the flags, which may come before, between or after the arguments.
@@ -186,6 +227,13 @@ func parse(name string, args []string, nargs int) (*env, error) {
 	fs.StringVar(&attrs, "attrs", "", "")
 	fs.StringVar(&except, "except", "", "")
 	fs.IntVar(&e.maxKeys, "max-keys", 1_000_000, "")
+	fs.StringVar(&e.from, "from", "", "")
+	fs.BoolVar(&e.dryRun, "dry-run", false, "")
+	fs.IntVar(&e.batch, "batch", defaultBatch, "")
+	fs.IntVar(&e.workers, "workers", defaultWorkers, "")
+	var legacyPrefix, adapterPrefix string
+	fs.StringVar(&legacyPrefix, "legacy-prefix", "", "")
+	fs.StringVar(&adapterPrefix, "adapter-prefix", "", "")
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
@@ -199,6 +247,14 @@ func parse(name string, args []string, nargs int) (*env, error) {
 	if len(e.args) != nargs {
 		return nil, fmt.Errorf("%s takes %d argument(s), got %d", name, nargs, len(e.args))
 	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "legacy-prefix":
+			e.legacyPrefix = &legacyPrefix
+		case "adapter-prefix":
+			e.adapterPrefix = &adapterPrefix
+		}
+	})
 	e.addrs = splitList(addrs)
 	if len(e.addrs) == 0 {
 		return nil, errors.New("no deployment: give --addrs")

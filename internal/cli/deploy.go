@@ -127,30 +127,51 @@ func (e *env) sentinelMaster(ctx context.Context) (string, map[string]string, ma
 }
 
 // masters returns the addresses of the deployment's masters: a Cluster's (from CLUSTER
-// SHARDS), the one the sentinels name, or the single server.
+// SHARDS, sorted), the one the sentinels name, or the single server.
 func (e *env) masters(ctx context.Context, kind string) ([]string, error) {
+	targets, err := e.targets(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = t.addr
+	}
+	return out, nil
+}
+
+// target is a master to SCAN: its address and, on a Cluster, a slot it serves, by which
+// the master that takes over after a failover is found.
+type target struct {
+	addr string
+	slot int64
+}
+
+// targets returns the deployment's masters, as [env.masters] does, each with a slot it
+// serves on a Cluster.
+func (e *env) targets(ctx context.Context, kind string) ([]target, error) {
 	switch kind {
 	case kindSentinel:
 		m, _, errs := e.sentinelMaster(ctx)
 		if m == "" {
 			return nil, fmt.Errorf("no majority of the sentinels names a master %q (%d errors: %v)", e.master, len(errs), joinErrs(errs))
 		}
-		return []string{m}, nil
+		return []target{{addr: m, slot: -1}}, nil
 	case kindCluster:
 		shards, _, err := e.clusterShards(ctx)
 		if err != nil {
 			return nil, err
 		}
-		var out []string
+		var out []target
 		for _, sh := range shards {
 			if m := shardMaster(sh); m != nil && len(sh.Slots) > 0 {
-				out = append(out, nodeAddr(*m))
+				out = append(out, target{addr: nodeAddr(*m), slot: sh.Slots[0].Start})
 			}
 		}
-		slices.Sort(out)
+		slices.SortFunc(out, func(a, b target) int { return strings.Compare(a.addr, b.addr) })
 		return out, nil
 	}
-	return e.addrs[:1], nil
+	return []target{{addr: e.addrs[0], slot: -1}}, nil
 }
 
 // clusterShards reads CLUSTER SHARDS from the first address that answers, and returns it

@@ -370,8 +370,9 @@ func (e *env) confirm(what string) error {
 	return nil
 }
 
-// isTerminal reports whether r is a terminal (not a pipe, a file or /dev/null).
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether the stream (a reader or a writer) is a terminal (not a
+// pipe, a file, a buffer or /dev/null).
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && isatty(f)
 }
