@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hasession/hasession/internal/testhook"
 	"github.com/hasession/hasession/store"
 )
 
@@ -66,7 +67,13 @@ func TestCloseStopsTheStore(t *testing.T) {
 	const id = "6f1c2a9e-2b0d-4a8e-9a51-3c7d9f0e4b21"
 
 	noLoops(t)
+	// A lone load goes alone from its caller's goroutine; queued, it starts a loop.
 	_, err = st.Load(ctx, id)
+	require.Error(t, err, "nothing listens")
+	require.Zero(t, pipeliningLoops(), "a lone load started no loop")
+	testhook.QueueLoneCommands.Store(true)
+	_, err = st.Load(ctx, id)
+	testhook.QueueLoneCommands.Store(false)
 	require.Error(t, err, "nothing listens")
 	require.NotErrorIs(t, err, store.ErrClosed)
 	require.Positive(t, pipeliningLoops(), "the load went through a pipelining loop, which waits 2 s for more")

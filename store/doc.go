@@ -28,14 +28,17 @@
 // # Auto-pipelining
 //
 // The loads and saves that concurrent requests make are sent together, one pipeline per
-// Redis node ([WithAutoPipeline], on by default): a request alone goes at once, and the
-// requests that arrive while a pipeline is in flight share the next one. Most of what a
-// small command costs is the round trip's system calls and wake-ups, on the app server
-// and in Redis; shared, they are paid once per pipeline. Each caller still gets its own
-// reply and error, and waits no longer than its context allows. The commands go through
-// the client given to New, so its hooks see them (as pipelines). The goroutines that send
-// them end after 2 s with nothing to send, or at once when the store is closed
-// ([Store.Close], which leaves the client open).
+// Redis node ([WithAutoPipeline], on by default): a request alone goes at once, from its
+// own goroutine, and the requests that arrive while it or a pipeline is in flight share
+// the next pipeline. Most of what a small command costs is the round trip's system calls
+// and wake-ups, on the app server and in Redis; shared, they are paid once per pipeline.
+// Each caller still gets its own reply and error; a pipelined one waits no longer than its
+// context allows, and one sent alone waits as without auto-pipelining (its context's
+// deadline is kept; a cancellation is seen when the reply or the client's timeout comes).
+// The commands go through the client given to New, so its hooks see them (as pipelines,
+// or as themselves when sent alone). The goroutines that send the pipelines end after 2 s
+// with nothing to send, or at once when the store is closed ([Store.Close], which leaves
+// the client open).
 //
 // # Time and expiry
 //

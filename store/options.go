@@ -203,10 +203,11 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithAutoPipeline turns auto-pipelining on (the default) or off. With it, the session
 // reads and saves that concurrent requests make are sent together, one pipeline per
-// Redis node, instead of one round trip each: a request alone is sent at once, and
-// requests that arrive while a pipeline is in flight go in the next one. It saves most of
-// the system calls and wake-ups a round trip costs the app server and Redis. Each caller
-// still gets its own reply and error and waits no longer than its context allows. It
+// Redis node, instead of one round trip each: a request alone is sent at once from its own
+// goroutine, as without auto-pipelining, and requests that arrive while it or a pipeline
+// is in flight go in the next pipeline. It saves most of the system calls and wake-ups a
+// round trip costs the app server and Redis. Each caller still gets its own reply and
+// error; a pipelined one waits no longer than its context allows. It
 // applies to a *redis.Client (single server or Sentinel) and a *redis.ClusterClient;
 // other clients send each command alone.
 func WithAutoPipeline(on bool) Option {

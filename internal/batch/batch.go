@@ -1,7 +1,9 @@
 // Package batch is the store's auto-pipelining: the commands that concurrent requests
 // make at the same time are sent together, one pipeline per Redis node, instead of one
-// round trip each. A command alone is sent at once (no timer, no waiting for company);
-// commands that arrive while a pipeline is in flight go in the next one. Per command this
+// round trip each. A command alone (nothing queued, no pipeline in flight) is sent at once
+// from its caller's goroutine, as the client sends any command (no timer, no waiting for
+// company, no hand-off to a sending loop); commands that arrive while a pipeline or such
+// a command is in flight queue for the next pipeline. Per command this
 // saves the system calls and the wake-ups of a round trip of its own, on the app server
 // and in Redis — the bulk of a small command's cost.
 //
@@ -14,8 +16,9 @@
 // go-redis 9.23 has an auto-pipeliner of its own ([redis.Client.AutoPipeline], marked
 // experimental). On the project's bench, comparing the store's loads through each, this
 // package made 84k loads/s against 60k with AutoPipeliner. Beyond speed, the store
-// relies on these properties of this package: a caller whose context ends gets the
-// context's error at once and its command, if not yet sent, is never sent; a pipeline
+// relies on these properties of this package: a caller whose context ends while its
+// command is queued or pipelined gets the context's error at once and its command, if not
+// yet sent, is never sent; a pipeline
 // carries the latest deadline of its callers, so a node that hangs holds a loop no
 // longer than its callers wait; when every loop is stuck in a pipeline, commands stop
 // queueing behind them (see [Batchers.Process]); and commands that go-redis must not
@@ -31,6 +34,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/internal/testhook"
 )
 
 const (
@@ -93,10 +98,14 @@ func newBatchers(rdb redis.UniversalClient, h *Hooks) *Batchers {
 // returns cmd's error. On a client that is neither a *redis.Client nor a
 // *redis.ClusterClient, and after [Batchers.Close], it runs cmd alone.
 //
-// A caller whose context ends gets the context's error at once. If its command has not
-// been sent by then, it is never sent; if it has, the pipeline may still write the
-// command's reply into cmd (and into any buffer cmd writes to) after Process has
-// returned: the caller must then leave cmd alone.
+// A caller whose queued or pipelined command is not answered yet gets its context's error
+// at once when the context ends. If its command has not been sent by then, it is never
+// sent; if it has, the pipeline may still write the command's reply into cmd (and into
+// any buffer cmd writes to) after Process has returned: the caller must then leave cmd
+// alone. A command that goes alone on its caller's goroutine (nothing queued, no pipeline
+// or other such command in flight) is sent as the client's own Process sends it: it
+// returns when the client does, by the context's deadline where the client applies
+// context deadlines to its sockets (ContextTimeoutEnabled), else by its own timeouts.
 //
 // A command goes alone, through the client's own routing and retries, instead of
 // queueing when the node's queue is full (4096 commands) or when every one of the node's
@@ -152,6 +161,7 @@ type batcher struct {
 	// sending, a progress older than batchStall means they have all been stuck that long.
 	sending  atomic.Int32
 	progress atomic.Int64
+	alone    atomic.Bool    // a command is going alone on its caller's goroutine (see goAlone)
 	idle     func(*batcher) // called by the last loop to end, with nothing queued
 	closed   <-chan struct{}
 	hooks    *Hooks
@@ -203,6 +213,13 @@ func (b *batcher) do(ctx context.Context, cmd redis.Cmder) error {
 	if b.stalled() {
 		return b.c.Process(ctx, cmd)
 	}
+	if b.goAlone() {
+		// Nothing to pipeline it with: sent at once from the caller's goroutine, as a loop
+		// would send it (a pipeline of one is the command itself), without the two
+		// goroutine hand-offs of the queue.
+		defer b.alone.Store(false)
+		return b.c.Process(ctx, cmd)
+	}
 	op := batchOps.Get().(*batchOp)
 	op.ctx, op.cmd = ctx, cmd
 	select {
@@ -226,6 +243,17 @@ func (b *batcher) do(ctx context.Context, cmd redis.Cmder) error {
 		// the pool, where another caller could take it while the loop still holds it.
 		return ctx.Err()
 	}
+}
+
+// goAlone reports whether a command may go alone, on its caller's goroutine: nothing is
+// queued, no loop is in a pipeline and no other command is going alone. It then counts
+// the command as the one going alone; the caller clears b.alone when it is done. Under
+// load the next commands find one going alone and queue, so they are still pipelined.
+func (b *batcher) goAlone() bool {
+	if b.hooks != nil && !b.hooks.Alone || testhook.QueueLoneCommands.Load() {
+		return false // a test that drives the loops, or a benchmark: every command queues
+	}
+	return len(b.q) == 0 && b.sending.Load() == 0 && b.alone.CompareAndSwap(false, true)
 }
 
 // stalled reports whether every loop is stuck in a pipeline that began over batchStall

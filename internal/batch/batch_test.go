@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -190,4 +191,67 @@ func TestBatchCloseRejoin(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return bs.Loops() == 0 }, batchIdle/2, time.Millisecond,
 		"closed, the loops end once the queue is empty")
+}
+
+// holdingRedis is fakeRedis whose commands on the key "slow" wait for release.
+type holdingRedis struct {
+	fakeRedis
+	held    atomic.Int32
+	release chan struct{}
+}
+
+func (h *holdingRedis) ProcessHook(redis.ProcessHook) redis.ProcessHook {
+	return func(_ context.Context, cmd redis.Cmder) error {
+		if cmd.Args()[1] == "slow" {
+			h.held.Add(1)
+			<-h.release
+		}
+		h.alone.Add(1)
+		answer(cmd)
+		return nil
+	}
+}
+
+// A command with nothing to be pipelined with (nothing queued, no pipeline and no other
+// lone command in flight) is sent at once on its caller's goroutine: not queued, no loop
+// started. While it is in flight, the commands that come queue for the loops.
+func TestBatchLoneCommandGoesAlone(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { _ = rdb.Close() })
+	h := &holdingRedis{release: make(chan struct{})}
+	rdb.AddHook(h)
+	var queued atomic.Int32
+	bs := NewWithHooks(rdb, Hooks{Alone: true, Idle: 10 * time.Millisecond, Queued: func() { queued.Add(1) }})
+	t.Cleanup(bs.Close)
+	ctx := t.Context()
+
+	require.NoError(t, get(ctx, bs, "lone"))
+	require.Zero(t, queued.Load(), "a lone command does not queue")
+	require.Zero(t, bs.Loops(), "nor start a loop")
+	require.EqualValues(t, 1, h.alone.Load())
+
+	slow := make(chan error, 1)
+	go func() { slow <- get(ctx, bs, "slow") }()
+	require.Eventually(t, func() bool { return h.held.Load() == 1 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, queued.Load(), "the slow command went alone")
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- get(ctx, bs, "k"+strconv.Itoa(i)) }()
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a command behind the lone one in flight is not answered")
+		}
+	}
+	require.EqualValues(t, n, queued.Load(), "with a lone command in flight, the others queue for the loops")
+	close(h.release)
+	require.NoError(t, <-slow)
+	require.Eventually(t, func() bool { return bs.Loops() == 0 }, 5*time.Second, time.Millisecond)
+
+	require.NoError(t, get(ctx, bs, "lone again"))
+	require.EqualValues(t, n, queued.Load(), "once nothing is in flight, a command goes alone again")
 }

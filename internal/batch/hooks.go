@@ -30,6 +30,10 @@ type Hooks struct {
 	// the loop counts as in its pipeline. It gets the commands the loop sends, without
 	// those whose callers have gone (it may get none: then nothing is sent).
 	Sending func(cmds []redis.Cmder)
+	// Alone lets a command with nothing to be pipelined with go alone on its caller's
+	// goroutine, as it does without hooks. Otherwise, with hooks, every command queues for
+	// the loops, so that the hooks above see it (and can hold it).
+	Alone bool
 }
 
 // NewWithHooks is New with test hooks.

@@ -14,3 +14,8 @@ var FreshSaveID atomic.Bool
 // IgnoreVersionCheck makes a version-checked save apply whatever the session's version:
 // a save that should have been refused with ErrConflict overwrites a concurrent one.
 var IgnoreVersionCheck atomic.Bool
+
+// QueueLoneCommands makes the auto-pipelining queue every command for its sending loops,
+// also one with nothing to be pipelined with, which otherwise goes alone from its
+// caller's goroutine: for the benchmark that compares the two in one run.
+var QueueLoneCommands atomic.Bool

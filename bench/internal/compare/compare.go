@@ -887,10 +887,12 @@ func floorStore(s *sessionStore, rdb redis.UniversalClient) error {
 	return nil
 }
 
-func hasessionStore(s *sessionStore, rdb redis.UniversalClient) error {
+// hasessionStore sets up hasession's operations on rdb; opts are added to the store's
+// options (the split benchmark compares auto-pipelining on and off).
+func hasessionStore(s *sessionStore, rdb redis.UniversalClient, opts ...store.Option) error {
 	// Errors reach the figures as errors (or statuses): the libraries' logs stay quiet.
 	quiet := slog.New(slog.DiscardHandler)
-	st, err := store.New(rdb, store.WithIdleTimeout(idle), store.WithLogger(quiet))
+	st, err := store.New(rdb, append([]store.Option{store.WithIdleTimeout(idle), store.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		return err
 	}
