@@ -153,20 +153,33 @@ func TestStoreEventsOption(t *testing.T) {
 	_, err := New(rdb, WithEvents(nil))
 	require.Error(t, err, "a nil handler is refused")
 
-	before := eventLoops()
+	// Counting goroutines against a count taken before is racy (other tests' stores end
+	// theirs meanwhile): each store's queue is checked instead — a queue is what runs
+	// the one delivery goroutine, and its done channel closes when that goroutine ends.
 	plain, err := New(rdb)
 	require.NoError(t, err)
-	require.Nil(t, plain.events)
-	require.Equal(t, before, eventLoops())
+	require.Nil(t, plain.events, "no queue, so no delivery goroutine")
 	require.NoError(t, plain.Close())
 
 	st, err := New(rdb, WithEvents(func(Event) {}))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return eventLoops() == before+1 }, 5*time.Second, 5*time.Millisecond,
-		"one delivery goroutine")
+	require.NotNil(t, st.events)
+	require.Eventually(t, func() bool { return eventLoops() >= 1 }, 5*time.Second, 5*time.Millisecond,
+		"a delivery goroutine runs")
+	select {
+	case <-st.events.done:
+		t.Fatal("the delivery goroutine ended before Close")
+	default:
+	}
 	require.NoError(t, st.Close())
-	require.Eventually(t, func() bool { return eventLoops() == before }, 5*time.Second, 5*time.Millisecond,
-		"Close ends the delivery goroutine")
+	require.Eventually(t, func() bool {
+		select {
+		case <-st.events.done:
+			return true
+		default:
+			return false
+		}
+	}, 5*time.Second, 5*time.Millisecond, "Close ends the delivery goroutine")
 	st.emit(EventCreated, "tag", "")
 	require.Equal(t, Stats{EventsDropped: 1}, st.Stats(), "an event emitted after Close is counted as dropped")
 }
