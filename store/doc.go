@@ -360,8 +360,9 @@
 //
 // Exactly once, without a cross-slot command: the request that moves a session writes
 // the new session first, then claims the legacy one in a script on the legacy key's slot
-// — the claim key, {<legacy key>}:<prefix>moved[:<field>], holds the new session's ID
-// (masked as in a forward pointer, see FORMAT.md) and
+// — the claim key, {<tag of the legacy key's slot>}:<prefix>moved:<legacy key and field>,
+// holds the new session's ID (masked as in a forward pointer; with hashed IDs the name is
+// hashed too, see FORMAT.md) and
 // the legacy session is deleted in the same step, but only if it still holds what the
 // request read. A request that finds the claim loads the session it names; one that
 // loses the claim destroys the session it wrote, which nobody was given. The claim lasts

@@ -5,7 +5,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,7 +21,8 @@ var legacyLua string
 var legacyScript = redis.NewScript(legacyLua)
 
 // ErrLegacyCorrupt: a legacy session being migrated (see [Store.Adopt], [WithLegacyHash])
-// does not decode, or its key holds another Redis type. It was left untouched, and no
+// does not decode, cannot be stored (an attribute the codec cannot encode, a session over
+// the size limit), or its key holds another Redis type. It was left untouched, and no
 // session was made of it.
 var ErrLegacyCorrupt = errors.New("hasession: unreadable legacy session")
 
@@ -46,7 +49,7 @@ func (e *LegacyError) Error() string {
 // Is reports whether target is ErrLegacyCorrupt.
 func (e *LegacyError) Is(target error) bool { return target == ErrLegacyCorrupt }
 
-// Unwrap returns the decoder's error.
+// Unwrap returns the decoder's or the store's error (a *ValueError, a *SizeError).
 func (e *LegacyError) Unwrap() error { return e.Err }
 
 // LegacyRef names a legacy session: a string key, or a field of a hash.
@@ -76,16 +79,12 @@ const maxLegacyTries = 3
 //
 // Errors: ErrNotFound when ref holds no session (or it has expired, or it was moved and
 // the new session is gone since: logged out, expired); a [*LegacyError]
-// (ErrLegacyCorrupt) when it does not convert or the key is of another type, with
-// nothing written and ref untouched; [*ValueError] for an attribute the codec cannot
-// encode (ref untouched); the context's error or a Redis error once the retry policy
-// gave up — ref is then unchanged, or moved (a later call finds the claim). ref.Key may
-// not contain '{' unless it has a hash tag: another key in its slot could not be named.
+// (ErrLegacyCorrupt) when it does not convert, cannot be stored (an attribute the codec
+// cannot encode, a session over the size limit: Err is the [*ValueError] or [*SizeError])
+// or the key is of another type, with nothing written and ref untouched; the context's error or a Redis error once the retry policy
+// gave up — ref is then unchanged, or moved (a later call finds the claim).
 func (st *Store) Adopt(ctx context.Context, ref LegacyRef, convert LegacyConvert) (*Session, error) {
-	claim, err := st.claimKey(ref)
-	if err != nil {
-		return nil, err
-	}
+	claim := st.claimKey(ref)
 	for range maxLegacyTries {
 		s, again, err := st.adoptOnce(ctx, ref, claim, convert)
 		if !again {
@@ -131,15 +130,23 @@ func (st *Store) adoptOnce(ctx context.Context, ref LegacyRef, claim string, con
 	if err != nil {
 		return nil, false, err
 	}
+	unstorable := func(err error) (*Session, bool, error) {
+		st.stats.legacyCorrupt.Add(1)
+		return nil, false, &LegacyError{Key: ref.Key, Field: ref.Field, Reason: "cannot be stored", Err: err}
+	}
 	for k, v := range attrs {
 		if err := s.Set(k, v); err != nil {
-			return nil, false, err
+			return unstorable(err) // *ValueError: the codec cannot encode it
 		}
 	}
 	if err := s.SetLifetime(life); err != nil {
 		return nil, false, err
 	}
 	if err := st.Save(ctx, s); err != nil {
+		var se *SizeError
+		if errors.As(err, &se) {
+			return unstorable(err) // over the store's size limit: nothing was sent
+		}
 		return nil, false, err
 	}
 	got, err := st.legacyCall(ctx, ref, claim, "c", rep.val, forwardToken(st.claimMask(ref), s.ID()), life.Milliseconds())
@@ -218,18 +225,13 @@ func (st *Store) legacyCall(ctx context.Context, ref LegacyRef, claim, mode stri
 	})
 }
 
-// claimKey returns the key of ref's claim: in ref.Key's hash slot, as Redis Cluster
-// hashes it.
-func (st *Store) claimKey(ref LegacyRef) (string, error) {
-	tag, ok := slotTag(ref.Key)
-	if !ok {
-		return "", fmt.Errorf("hasession: legacy key %q: a '{' without a hash tag: no key of its slot can be named", ref.Key)
-	}
-	k := "{" + tag + "}:" + st.o.prefix + "moved"
-	if ref.Field != "" {
-		k += ":" + st.tag(ref.Field) // a legacy ID: hashed with WithHashedIDs
-	}
-	return k, nil
+// claimKey returns the key of ref's claim: in ref.Key's Cluster slot, whatever ref.Key
+// looks like, and one key per legacy session — {<slot tag>}:<prefix>moved:<name>, where
+// the slot tag is the canonical tag of that slot (see slotTags) and the name is ref.Key
+// and ref.Field, or with WithHashedIDs their HMAC tag: a dump of Redis then shows no
+// legacy ID either (a legacy ID may be a cookie that still works, through the claim).
+func (st *Store) claimKey(ref LegacyRef) string {
+	return "{" + slotTag(keySlot(ref.Key)) + "}:" + st.o.prefix + "moved:" + st.tag(ref.Key+"\x00"+ref.Field)
 }
 
 // claimMask is what the ID in ref's claim is masked with (see forwardToken): with
@@ -239,20 +241,62 @@ func (st *Store) claimMask(ref LegacyRef) string {
 	return st.tag("hasession/claim\x00" + ref.Key + "\x00" + ref.Field)
 }
 
-// slotTag returns what Redis Cluster hashes of key: the content of its hash tag (the
-// first '{' with a '}' after it and something between), or the whole key. A key with a
-// '{' and no hash tag hashes whole, and no other key can be made to hash with it by a tag
-// of the key itself: ok is false.
-func slotTag(key string) (tag string, ok bool) {
-	i := strings.IndexByte(key, '{')
-	if i < 0 {
-		return key, key != ""
+// hashedPart returns what Redis Cluster hashes of key: the content of its hash tag (the
+// first '{' with a '}' after it and something between), or else the whole key.
+func hashedPart(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
 	}
-	j := strings.IndexByte(key[i+1:], '}')
-	if j <= 0 {
-		return "", false
+	return key
+}
+
+// clusterSlots is the number of Redis Cluster hash slots.
+const clusterSlots = 16384
+
+// keySlot returns key's Redis Cluster hash slot: CRC16 (XMODEM) of its hashed part,
+// modulo 16384.
+func keySlot(key string) int { return int(crc16(hashedPart(key)) % clusterSlots) }
+
+// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial 0), Redis Cluster's key hash.
+func crc16(s string) uint16 {
+	var crc uint16
+	for i := range len(s) {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
 	}
-	return key[i+1 : i+1+j], true
+	return crc
+}
+
+var (
+	slotTagsOnce sync.Once
+	slotTagsTab  []string
+)
+
+// slotTag returns the canonical hash tag of a Cluster slot: the decimal form of the least
+// integer n ≥ 0 whose CRC16 lands in the slot. Every slot has one below 200,000; the table
+// is built once, on the first migration.
+func slotTag(slot int) string {
+	slotTagsOnce.Do(func() {
+		tab := make([]string, clusterSlots)
+		left := clusterSlots
+		for n := 0; left > 0; n++ {
+			v := strconv.Itoa(n)
+			if sl := crc16(v) % clusterSlots; tab[sl] == "" {
+				tab[sl] = v
+				left--
+			}
+		}
+		slotTagsTab = tab
+	})
+	return slotTagsTab[slot]
 }
 
 // legacyHash is the configuration of WithLegacyHash.
@@ -280,14 +324,11 @@ const maxLegacyIDLen = 128
 // codec cannot encode it) is left as it is, and Load returns the error. Remove the option
 // once the hash is empty (HLEN), or import the rest up front with the CLI.
 //
-// key and attr must not be empty; key may not contain '{' unless it has a hash tag.
+// key and attr must not be empty.
 func WithLegacyHash(key, attr string) Option {
 	return func(o *options) error {
 		if key == "" || attr == "" {
 			return errors.New("hasession: WithLegacyHash: empty key or attribute name")
-		}
-		if _, ok := slotTag(key); !ok {
-			return fmt.Errorf("hasession: WithLegacyHash: key %q has a '{' but no hash tag", key)
 		}
 		o.legacyHash = &legacyHash{key: key, attr: attr}
 		return nil

@@ -8,44 +8,69 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestSlotTag(t *testing.T) {
-	for _, c := range []struct {
-		key, tag string
-		ok       bool
-	}{
-		{"sessions", "sessions", true},
-		{"session_ABC", "session_ABC", true},
-		{"a{b}c", "b", true},
-		{"{x}", "x", true},
-		{"a{}b", "", false},   // hashed whole: no tag names its slot
-		{"a{bc", "", false},   // no '}'
-		{"a}b{c}", "c", true}, // the first '{' counts
-		{"", "", false},
+func TestHashedPart(t *testing.T) {
+	for key, want := range map[string]string{
+		"sessions": "sessions", "session_ABC": "session_ABC", "a{b}c": "b", "{x}": "x",
+		"a{}b": "a{}b", "a{bc": "a{bc", "a}b{c}": "c", "x}y": "x}y", "": "",
 	} {
-		tag, ok := slotTag(c.key)
-		if tag != c.tag || ok != c.ok {
-			t.Errorf("slotTag(%q) = %q, %v; want %q, %v", c.key, tag, ok, c.tag, c.ok)
+		if got := hashedPart(key); got != want {
+			t.Errorf("hashedPart(%q) = %q, want %q", key, got, want)
 		}
 	}
 }
 
-func TestClaimKeyIsInTheLegacyKeysSlot(t *testing.T) {
-	st, err := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}))
+// Redis Cluster's own examples: CRC16("123456789") is 0x31C3, and keys of one hash tag
+// share a slot.
+func TestKeySlot(t *testing.T) {
+	if got := crc16("123456789"); got != 0x31c3 {
+		t.Fatalf("crc16 = %#x, want 0x31c3", got)
+	}
+	for key, slot := range map[string]int{"foo": 12182, "bar": 5061, "{user1000}.following": 3443, "{user1000}.followers": 3443} {
+		if got := keySlot(key); got != slot {
+			t.Errorf("keySlot(%q) = %d, want %d", key, got, slot)
+		}
+	}
+}
+
+func TestSlotTagsCoverEverySlot(t *testing.T) {
+	for slot := range clusterSlots {
+		tag := slotTag(slot)
+		if tag == "" || keySlot("{"+tag+"}:x") != slot {
+			t.Fatalf("slot %d: tag %q", slot, tag)
+		}
+	}
+}
+
+// A claim is in its legacy key's slot, whatever the key (braces included), and one per
+// legacy session; with hashed IDs its name holds no legacy ID.
+func TestClaimKey(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	st, err := New(rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ref := range []LegacyRef{{Key: "sessions", Field: "abc"}, {Key: "session_X7Q"}, {Key: "app:{tenant}:s"}} {
-		k, err := st.claimKey(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, _ := slotTag(ref.Key)
-		if got, _ := slotTag(k); got != tag {
-			t.Errorf("claim %q of %q hashes %q, not %q", k, ref.Key, got, tag)
-		}
+	hashed, err := New(rdb, WithHashedIDs(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := st.claimKey(LegacyRef{Key: "a{}b"}); err == nil {
-		t.Error("a key with '{' and no hash tag: no error")
+	seen := map[string]bool{}
+	for _, ref := range []LegacyRef{
+		{Key: "sessions", Field: "abc"}, {Key: "sessions", Field: "abd"}, {Key: "session_X7Q"},
+		{Key: "{sess}:A"}, {Key: "{sess}:B"}, {Key: "x}y"}, {Key: "a{}b"}, {Key: "py}sessions", Field: "abc"},
+	} {
+		for _, s := range []*Store{st, hashed} {
+			k := s.claimKey(ref)
+			if keySlot(k) != keySlot(ref.Key) {
+				t.Errorf("claim %q of %q: slot %d, not %d", k, ref.Key, keySlot(k), keySlot(ref.Key))
+			}
+			if seen[k] {
+				t.Errorf("claim %q named twice", k)
+			}
+			seen[k] = true
+			if s == hashed && (strings.Contains(k, ref.Key) || ref.Field != "" && strings.Contains(k, ref.Field)) {
+				t.Errorf("hashed IDs: claim %q names %q", k, ref.Key+" "+ref.Field)
+			}
+		}
 	}
 }
 
@@ -63,7 +88,7 @@ func TestValidLegacyID(t *testing.T) {
 
 func TestWithLegacyHashValidates(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	for _, c := range [][2]string{{"", "data"}, {"sessions", ""}, {"a{}b", "data"}} {
+	for _, c := range [][2]string{{"", "data"}, {"sessions", ""}} {
 		if _, err := New(rdb, WithLegacyHash(c[0], c[1])); err == nil {
 			t.Errorf("WithLegacyHash(%q, %q): no error", c[0], c[1])
 		}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,4 +78,66 @@ func TestAdoptKeepsItsSessionWhenTheClaimsReplyIsLost(t *testing.T) {
 	again, err := st.Adopt(ctx, store.LegacyRef{Key: key}, nil)
 	require.NoError(t, err)
 	require.Equal(t, s.ID(), again.ID())
+}
+
+// Legacy keys of any shape move, each once, on every topology: keys that share a hash tag
+// (each gets a claim of its own), a key with a '}' and no '{' (its claim is in its slot:
+// no CROSSSLOT); a legacy session too large for the store is an ErrLegacyCorrupt, counted
+// and left as it is, not an error on every request.
+func TestAdoptKeysOfAnyShape(t *testing.T) {
+	for _, kind := range []cluster.Kind{cluster.KindStandalone, cluster.KindCluster} {
+		t.Run(string(kind), func(t *testing.T) {
+			rdb := client(t, cluster.Shared(t, kind))
+			ctx := t.Context()
+			st, err := store.New(rdb, store.WithPrefix("adopt:shape:"))
+			require.NoError(t, err)
+			stamp := time.Now().Format("150405.000000000")
+			convert := func(raw []byte, ttl time.Duration) (map[string]any, time.Duration, error) {
+				return map[string]any{"user": string(raw)}, ttl, nil
+			}
+			ids := map[string]string{}
+			for _, key := range []string{"{app" + stamp + "}:sess:A", "{app" + stamp + "}:sess:B", "x}y" + stamp, "a{}b" + stamp} {
+				require.NoError(t, rdb.SetEx(ctx, key, "user of "+key, time.Hour).Err())
+				t.Cleanup(func() { rdb.Del(context.WithoutCancel(ctx), key) })
+				s, err := st.Adopt(ctx, store.LegacyRef{Key: key}, convert)
+				require.NoError(t, err, key)
+				user, err := store.Get[string](s, "user")
+				require.NoError(t, err)
+				require.Equal(t, "user of "+key, user, "each legacy session moves to a session of its own")
+				n, err := rdb.Exists(ctx, key).Result()
+				require.NoError(t, err)
+				require.Zero(t, n, "%s is deleted", key)
+				ids[key] = s.ID()
+			}
+			require.Len(t, ids, 4)
+			for key, id := range ids {
+				s, err := st.Adopt(ctx, store.LegacyRef{Key: key}, convert)
+				require.NoError(t, err, key)
+				require.Equal(t, id, s.ID(), "%s's claim leads to its own session", key)
+			}
+			require.EqualValues(t, 4, st.Stats().LegacyImported)
+
+			hash := "py}sessions" + stamp
+			big := strings.Repeat("x", 70_000)
+			require.NoError(t, rdb.HSet(ctx, hash, "small", "ok", "big", big).Err())
+			t.Cleanup(func() { rdb.Del(context.WithoutCancel(ctx), hash) })
+			hs, err := store.New(rdb, store.WithPrefix("adopt:shape:"), store.WithLegacyHash(hash, "data"))
+			require.NoError(t, err)
+			s, err := hs.Load(ctx, "small")
+			require.NoError(t, err, "a hash key with a '}': no CROSSSLOT")
+			data, err := store.Get[string](s, "data")
+			require.NoError(t, err)
+			require.Equal(t, "ok", data)
+			_, err = hs.Load(ctx, "big")
+			var le *store.LegacyError
+			require.ErrorAs(t, err, &le)
+			require.ErrorIs(t, err, store.ErrLegacyCorrupt)
+			var se *store.SizeError
+			require.ErrorAs(t, err, &se, "the size limit is why")
+			v, err := rdb.HGet(ctx, hash, "big").Result()
+			require.NoError(t, err)
+			require.Equal(t, big, v, "left as it is")
+			require.EqualValues(t, 1, hs.Stats().LegacyCorrupt)
+		})
+	}
 }
