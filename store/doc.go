@@ -355,8 +355,7 @@
 // many requests meet it at the same time. The gorilla adapter uses [Store.Adopt] for
 // redistore's and redisstore's layouts (the scs adapter moves goredisstore's sessions
 // itself: scs keeps its token and its bytes); [WithLegacyHash] moves, in Load, the
-// sessions of one Redis hash of session IDs, a common pattern of Python applications;
-// the CLI's import moves them all up front.
+// sessions of one Redis hash of session IDs, a common pattern of Python applications.
 //
 // Exactly once, without a cross-slot command: the request that moves a session writes
 // the new session first, then claims the legacy one in a script on the legacy key's slot

@@ -322,7 +322,8 @@ const maxLegacyIDLen = 128
 // legacy one: 1 to 128 printable ASCII characters, no space. A Load that finds no session
 // costs one more round trip (the hash's slot). A value of the hash that does not move (the
 // codec cannot encode it) is left as it is, and Load returns the error. Remove the option
-// once the hash is empty (HLEN), or import the rest up front with the CLI.
+// once the hash is empty (HLEN) and no old cookie can still lead through a claim (the
+// claims live as long as the sessions moved).
 //
 // key and attr must not be empty.
 func WithLegacyHash(key, attr string) Option {
