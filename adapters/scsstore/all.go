@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/internal/legacy"
 	"github.com/hasession/hasession/store"
 )
 
@@ -124,20 +125,7 @@ func (s *Store) token(key string) (string, bool) {
 }
 
 // pattern is the SCAN MATCH pattern of the Store's keys.
-func (s *Store) pattern() string { return globEscape(s.prefix) + "{*}" }
-
-// globEscape escapes the characters Redis's glob matching treats specially.
-func globEscape(p string) string {
-	var b strings.Builder
-	for i := range len(p) {
-		switch p[i] {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
-}
+func (s *Store) pattern() string { return legacy.GlobEscape(s.prefix) + "{*}" }
 
 type scanner interface {
 	Scan(ctx context.Context, cursor uint64, match string, count int64) *redis.ScanCmd

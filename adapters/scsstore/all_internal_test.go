@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hasession/hasession/internal/legacy"
 	"github.com/hasession/hasession/store"
 )
 
@@ -71,7 +72,7 @@ func TestScanStopsWhenTheNodeIsNoLongerMaster(t *testing.T) {
 }
 
 func TestGlobEscape(t *testing.T) {
-	require.Equal(t, `a\*b\?c\[d\]e\\f:`, globEscape(`a*b?c[d]e\f:`))
+	require.Equal(t, `a\*b\?c\[d\]e\\f:`, legacy.GlobEscape(`a*b?c[d]e\f:`))
 	s := newTestStore(t)
 	require.Equal(t, "scs:session:{*}", s.pattern())
 	tok := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"

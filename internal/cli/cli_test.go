@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hasession/hasession/internal/legacy"
 )
 
 // run runs the CLI with stdin as its input and logs what it printed.
@@ -32,8 +34,8 @@ func TestParseTakesFlagsAnywhere(t *testing.T) {
 }
 
 func TestGlobEscape(t *testing.T) {
-	require.Equal(t, `hs:`, globEscape("hs:"))
-	require.Equal(t, `a\*b\?c\[d\]e\\`, globEscape(`a*b?c[d]e\`))
+	require.Equal(t, `hs:`, legacy.GlobEscape("hs:"))
+	require.Equal(t, `a\*b\?c\[d\]e\\`, legacy.GlobEscape(`a*b?c[d]e\`))
 }
 
 func TestCheckIDOrRef(t *testing.T) {

@@ -3,12 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hasession/hasession/internal/format"
+	"github.com/hasession/hasession/internal/legacy"
 )
 
 // scanCount is the COUNT hint of each SCAN call.
@@ -45,7 +45,7 @@ func runCount(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	pattern := globEscape(e.prefix) + "{*"
+	pattern := legacy.GlobEscape(e.prefix) + "{*"
 	var nodes []nodeCount
 	var total nodeCount
 	failed := 0
@@ -164,18 +164,6 @@ func (e *env) countKeys(ctx context.Context, c *redis.Client, keys []string, n *
 		}
 	}
 	return nil
-}
-
-// globEscape escapes the characters that SCAN's MATCH pattern treats specially.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 func bytesString(n int64) string {

@@ -160,7 +160,7 @@ func (s *SCS) Name() string { return "scs" }
 // Match returns the SCAN MATCH pattern of exactly the legacy keys: the glob-escaped
 // legacy prefix followed by the 43 digits of an scs token. It matches none of the
 // adapter's keys (<prefix>{<token>}) or tombstones, even with the same prefix.
-func (s *SCS) Match() string { return globEscape(s.legacyPrefix) + scsTokenGlob }
+func (s *SCS) Match() string { return GlobEscape(s.legacyPrefix) + scsTokenGlob }
 
 // Token returns the token of a legacy key: the key is the legacy prefix followed by a
 // valid scs token ([ValidSCSToken]). Any other key — the adapter's keys and tombstones
@@ -541,8 +541,8 @@ func (s *SCS) findNew(ctx context.Context, token string) ([]byte, bool, error) {
 	return b, b != nil, nil
 }
 
-// globEscape escapes the characters Redis's glob matching treats specially.
-func globEscape(p string) string {
+// GlobEscape escapes the characters Redis's glob matching (SCAN MATCH) treats specially.
+func GlobEscape(p string) string {
 	var b strings.Builder
 	for i := range len(p) {
 		switch p[i] {
