@@ -29,9 +29,12 @@ import (
 // format (FORMAT.md) is left untouched and is a *FormatError (ErrFormatVersion). Errors:
 // ErrInvalidID (nothing sent), *CorruptError, *FormatError, the context's error or a
 // Redis error.
-func (st *Store) Destroy(ctx context.Context, id string) error {
+func (st *Store) Destroy(ctx context.Context, id string) (err error) {
 	if !sid.Valid(id) {
 		return ErrInvalidID
+	}
+	if st.near != nil {
+		defer st.nearRevoked(&err)
 	}
 	// The chain is followed by ID (a forward token is masked with its key's ID) and, where
 	// the ID is not known (a mark found on a tombstone names a tag), by the rotation mark.

@@ -87,7 +87,13 @@ func loadOp(st *Store, ctx context.Context, id string) (loaded, error) {
 // whether it touched the session.
 func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, error) {
 	key := st.key(id)
-	rawb, err := st.hgetall(ctx, key)
+	var rawb []byte
+	var err error
+	if st.near != nil {
+		rawb, err = st.nearRead(ctx, key)
+	} else {
+		rawb, err = st.hgetall(ctx, key)
+	}
 	if err != nil {
 		return nil, "", TouchNone, st.redisErr(opLoad, key, err)
 	}

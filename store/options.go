@@ -37,6 +37,7 @@ type options struct {
 	maxSessions   int
 	limitPolicy   LimitPolicy
 	legacyHash    *legacyHash // nil: none (see WithLegacyHash)
+	near          *NearCache  // nil: none (see WithNearCache)
 }
 
 // Defaults.

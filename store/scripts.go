@@ -123,6 +123,9 @@ func runScript[C redis.Cmder](st *Store, ctx context.Context, batch bool, s *scr
 	if !inFlight && noScript(cmd) {
 		cmd, _, err = send(true)
 	}
+	if st.near != nil {
+		st.nearDrop(key)
+	}
 	return cmd, err
 }
 
@@ -172,6 +175,9 @@ func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, s *script, key
 	}
 	if len(again) > 0 && ctx.Err() == nil {
 		run(again, true)
+	}
+	if st.near != nil {
+		st.nearDrop(keys...)
 	}
 	return out, acked, waitErr
 }

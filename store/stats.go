@@ -27,6 +27,19 @@ type Stats struct {
 	// (Adopt, WithLegacyHash); LegacyCorrupt those it found that do not decode (left
 	// untouched).
 	LegacyImported, LegacyCorrupt int64
+
+	// The near-cache's (WithNearCache; all zero without it). NearHits counts the loads
+	// served from memory, NearMisses those that read Redis; NearCached is the number of
+	// entries now. NearEvicted* count the entries dropped by cause: an invalidation from
+	// Redis (a write by any app server, or this store's own), a lapsed lease (the node's
+	// connection answered nothing for the lease when the entry was wanted), a closed or
+	// replaced connection (a reconnect, a failover, a node that stopped being a master),
+	// the size limit. NearLeaseWaits counts the revocations that waited the lease;
+	// NearConnects the tracking connections opened; NearFallbacks the misses read through
+	// the client because the tracking connection failed or the node refused the read.
+	NearHits, NearMisses, NearCached                                                    int64
+	NearEvictedInvalidated, NearEvictedLease, NearEvictedReconnect, NearEvictedCapacity int64
+	NearLeaseWaits, NearConnects, NearFallbacks                                         int64
 }
 
 type counters struct {
@@ -41,11 +54,15 @@ func (st *Store) Stats() Stats {
 	if q := st.events; q != nil {
 		dropped, panics = q.dropped.Load(), q.panics.Load()
 	}
-	return Stats{
+	s := Stats{
 		Loads: c.loads.Load(), Saves: c.saves.Load(), Touches: c.touches.Load(), TouchesSkipped: c.touchesSkipped.Load(),
 		Retries: c.retries.Load(), Recovered: c.recovered.Load(), Reloads: c.reloads.Load(),
 		Conflicts: c.conflicts.Load(), Unacknowledged: c.unacked.Load(), AcceptedUnacknowledged: c.acceptedUnacked.Load(),
 		EventsDropped: dropped, EventHandlerPanics: panics,
 		LegacyImported: c.legacyImported.Load(), LegacyCorrupt: c.legacyCorrupt.Load(),
 	}
+	if st.near != nil {
+		st.near.stats(&s)
+	}
+	return s
 }

@@ -57,6 +57,7 @@ type Store struct {
 	replyHint   atomic.Int64
 	closed      atomic.Bool // see Close
 	events      *eventQueue // nil: no WithEvents
+	near        *nearCache  // nil: no WithNearCache
 }
 
 // New returns a Store on any go-redis v9 client: *redis.Client, a Sentinel
@@ -121,6 +122,13 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if o.autoPipeline {
 		st.batch = batch.New(rdb)
 	}
+	if o.near != nil {
+		nc, err := newNearCache(st, o.near)
+		if err != nil {
+			return nil, err
+		}
+		st.near = nc
+	}
 	if o.events != nil {
 		st.events = newEventQueue(o.events, o.logger, EventQueueSize)
 	}
@@ -146,6 +154,9 @@ func (st *Store) Close() error {
 	}
 	if st.batch != nil {
 		st.batch.Close()
+	}
+	if st.near != nil {
+		st.near.close()
 	}
 	if st.events != nil {
 		st.events.close()

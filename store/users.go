@@ -159,7 +159,10 @@ func (st *Store) sessionInfo(tag string, vals []any, attrs []string, now time.Ti
 // period, the session it leads to ends too). Revoking a session that is already gone,
 // or a Ref that is not listed, is not an error; a session that belongs to another user
 // is ErrNotFound and is left alone.
-func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
+func (st *Store) Revoke(ctx context.Context, user, idOrRef string) (err error) {
+	if st.near != nil {
+		defer st.nearRevoked(&err)
+	}
 	if user == "" {
 		return ErrNoUser
 	}
@@ -215,7 +218,10 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) error {
 // login that runs concurrently may survive it, and is then listed in the index. When some
 // sessions could not be reached (a node down beyond the retry policy) it returns a
 // *RevokeError naming them; calling it again is safe.
-func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) error {
+func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) (err error) {
+	if st.near != nil {
+		defer st.nearRevoked(&err)
+	}
 	if user == "" {
 		return ErrNoUser
 	}

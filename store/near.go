@@ -1,0 +1,456 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NearCache configures the near-cache (see WithNearCache). A zero field takes its
+// default.
+type NearCache struct {
+	// Size is the most sessions one store keeps cached (default 10,000). An entry holds
+	// the session's HGETALL reply and about 200 bytes besides.
+	Size int
+	// Heartbeat is how often a tracking connection that sent nothing for this long is
+	// sent a ROLE command while the store is in use (default 5 ms). Its reply renews the
+	// lease and tells that the node is still a master.
+	Heartbeat time.Duration
+	// Lease is how recent the last reply on a node's tracking connection must be for an
+	// entry read over it to be served (default 50 ms). It bounds how stale a cached
+	// session can be, and a revocation (Destroy, DestroySession, Revoke, RevokeAll)
+	// waits this long, and a little more, after its write before it returns.
+	Lease time.Duration
+}
+
+// Defaults of NearCache.
+const (
+	DefaultNearCacheSize      = 10_000
+	DefaultNearCacheHeartbeat = 5 * time.Millisecond
+	DefaultNearCacheLease     = 50 * time.Millisecond
+)
+
+// WithNearCache keeps recently loaded sessions in the app server's memory, so that a Load
+// of a cached session costs no round trip. Default off.
+//
+// The store opens one connection of its own to each master (RESP3, CLIENT TRACKING ON),
+// reads the sessions it caches over it, and Redis sends it an invalidation whenever one
+// of them changes, from any app server; the entry is then dropped. An entry is served
+// only when all of these hold, and a Load is a miss otherwise:
+//   - it came over the current tracking connection of the master that owns its key's
+//     slot: any reconnect, failover or change of the slot map drops it;
+//   - a reply arrived on that connection for a command sent within the last Lease (the
+//     store pings each connection every Heartbeat while in use): a node that stopped
+//     answering, or a network that stopped carrying its replies, serves nothing after
+//     Lease;
+//   - the session is not past its expiry, and its touch is not due (a Load whose touch is
+//     due goes to Redis as without the cache, so an active session is kept alive).
+//
+// What it guarantees:
+//   - A revocation is strict: Destroy, DestroySession, Revoke and RevokeAll return nil
+//     only after their write and then Lease and a margin for the drift of clock rates. A
+//     hit after that needs a lease from a reply Redis sent after the write, and Redis
+//     sent the invalidation on that connection before that reply: the entry is gone.
+//     Every app server that loads sessions with the cache must have it on with the same
+//     Lease or a shorter one.
+//   - A Save, Rotate or revocation of this store drops its own entry when it returns:
+//     this store reads its own writes.
+//   - A session another app server saved is seen within Lease (typically within the time
+//     an invalidation takes to arrive, a fraction of a millisecond).
+//
+// Lost: nothing but the Lease a revocation waits. It needs a *redis.Client (single server
+// or Sentinel) or a *redis.ClusterClient, and the user's ACL to allow ROLE and CLIENT
+// TRACKING ([ACLNearCacheCommands]); credentials come from the client's options
+// (Username, Password, CredentialsProvider, CredentialsProviderContext), not a
+// StreamingCredentialsProvider. Loads only are cached: Sessions, Inspect and the other
+// calls read Redis as before.
+func WithNearCache(c NearCache) Option {
+	return func(o *options) error {
+		if c.Size < 0 || c.Heartbeat < 0 || c.Lease < 0 {
+			return fmt.Errorf("hasession: negative value in near-cache options %+v", c)
+		}
+		if c.Size == 0 {
+			c.Size = DefaultNearCacheSize
+		}
+		if c.Heartbeat == 0 {
+			c.Heartbeat = DefaultNearCacheHeartbeat
+		}
+		if c.Lease == 0 {
+			c.Lease = DefaultNearCacheLease
+		}
+		if c.Heartbeat >= c.Lease {
+			return fmt.Errorf("hasession: near-cache heartbeat %s is not shorter than its lease %s", c.Heartbeat, c.Lease)
+		}
+		if c.Lease > 5*time.Second {
+			return fmt.Errorf("hasession: near-cache lease %s is over 5s (every revocation waits it)", c.Lease)
+		}
+		o.near = &c
+		return nil
+	}
+}
+
+// ACLNearCacheCommands are the command rules a store's user needs beside [ACLCommands]
+// with [WithNearCache]: the heartbeat (ROLE) and turning tracking on.
+const ACLNearCacheCommands = "+role +client|tracking +select"
+
+// monoBase anchors mono: nanoseconds on the monotonic clock.
+var monoBase = time.Now()
+
+func mono() int64 { return int64(time.Since(monoBase)) }
+
+// nearCache is the near-cache of one store.
+type nearCache struct {
+	st        *Store
+	size      int
+	heartbeat time.Duration
+	lease     int64 // ns
+	stall     int64 // ns: a command unanswered this long closes its connection
+	cluster   *redis.ClusterClient
+	single    *nearNode // a *redis.Client's one node
+
+	mu    sync.Mutex
+	nodes map[string]*nearNode // a cluster's masters by address
+
+	emu     sync.Mutex
+	entries map[string]*nearEntry
+	fills   map[string]int    // fills in flight per key
+	fences  map[string]uint64 // a local write while a fill was in flight: fills sent up to it are not kept
+
+	seq     atomic.Uint64 // numbers the commands sent on tracking connections
+	lastUse atomic.Int64  // mono of the last lookup: idle, the heartbeat rests
+	done    chan struct{}
+	closed  atomic.Bool
+
+	hits, misses, leaseWaits                              atomic.Int64
+	evInvalidated, evLease, evReconnect, evCapacity       atomic.Int64
+	connects, connectFailures, fallbacks, notMasterCloses atomic.Int64
+}
+
+// nearEntry is one cached session: its raw HGETALL reply (RESP3), read over conn.
+type nearEntry struct {
+	raw  []byte
+	conn *trackConn
+}
+
+// nearNode is one master: its address, the options to dial it, and its current tracking
+// connection.
+type nearNode struct {
+	nc      *nearCache
+	addr    string
+	opt     *redis.Options
+	cur     atomic.Pointer[trackConn]
+	dialing atomic.Bool
+	retryAt atomic.Int64 // mono: no dial before
+}
+
+// errNearUnsupported: WithNearCache on a client it cannot serve.
+var errNearUnsupported = errors.New("hasession: the near-cache needs a *redis.Client or a *redis.ClusterClient")
+
+func newNearCache(st *Store, c *NearCache) (*nearCache, error) {
+	nc := &nearCache{
+		st: st, size: c.Size, heartbeat: c.Heartbeat, lease: int64(c.Lease),
+		nodes: map[string]*nearNode{}, entries: map[string]*nearEntry{},
+		fills: map[string]int{}, fences: map[string]uint64{}, done: make(chan struct{}),
+	}
+	var opt *redis.Options
+	switch r := st.rdb.(type) {
+	case *redis.Client:
+		opt = r.Options()
+		nc.single = &nearNode{nc: nc, addr: opt.Addr, opt: opt}
+	case *redis.ClusterClient:
+		nc.cluster = r
+		co := r.Options()
+		if co.StreamingCredentialsProvider != nil {
+			return nil, errors.New("hasession: the near-cache does not take a StreamingCredentialsProvider")
+		}
+		nc.stall = stallOf(co.ReadTimeout)
+	default:
+		return nil, fmt.Errorf("%w, not %T", errNearUnsupported, st.rdb)
+	}
+	if opt != nil {
+		if opt.StreamingCredentialsProvider != nil {
+			return nil, errors.New("hasession: the near-cache does not take a StreamingCredentialsProvider")
+		}
+		nc.stall = stallOf(opt.ReadTimeout)
+	}
+	go nc.heartbeats()
+	return nc, nil
+}
+
+// stallOf is how long a command on a tracking connection may go unanswered before the
+// connection is closed: the client's read timeout (3 s by default), at least 500 ms.
+func stallOf(readTimeout time.Duration) int64 {
+	if readTimeout <= 0 {
+		readTimeout = 3 * time.Second
+	}
+	return int64(max(readTimeout, 500*time.Millisecond))
+}
+
+// node returns the master that owns key's slot, as the client sees it (nil: unknown).
+func (nc *nearCache) node(ctx context.Context, key string) *nearNode {
+	if nc.single != nil {
+		return nc.single
+	}
+	c, err := nc.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		return nil
+	}
+	opt := c.Options()
+	nc.mu.Lock()
+	n := nc.nodes[opt.Addr]
+	if n == nil {
+		n = &nearNode{nc: nc, addr: opt.Addr, opt: opt}
+		nc.nodes[opt.Addr] = n
+	}
+	nc.mu.Unlock()
+	return n
+}
+
+// read returns the raw HGETALL reply of key: from the cache when an entry may be served,
+// else read over the tracking connection (and cached), else read as without the cache.
+func (st *Store) nearRead(ctx context.Context, key string) ([]byte, error) {
+	nc := st.near
+	now := mono()
+	nc.lastUse.Store(now)
+	n := nc.node(ctx, key)
+	if n == nil {
+		nc.misses.Add(1)
+		return st.hgetall(ctx, key)
+	}
+	tc := n.cur.Load()
+	if tc == nil || tc.dead.Load() {
+		nc.misses.Add(1)
+		n.connect()
+		return st.hgetall(ctx, key)
+	}
+	// The lease first, then the entry: an invalidation is applied before the reply that
+	// renews the lease, so an entry seen after a lease is not older than the lease.
+	leased := now-tc.acked.Load() < nc.lease
+	nc.emu.Lock()
+	e := nc.entries[key]
+	if e != nil && e.conn == tc && leased {
+		nc.emu.Unlock()
+		nc.hits.Add(1)
+		return e.raw, nil
+	}
+	if e != nil {
+		delete(nc.entries, key)
+		if e.conn == tc {
+			nc.evLease.Add(1)
+		} else {
+			nc.evReconnect.Add(1)
+		}
+	}
+	nc.fills[key]++
+	nc.emu.Unlock()
+	nc.misses.Add(1)
+	raw, err := tc.fill(ctx, key)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// The tracking connection failed, or the node refused the read (MOVED, …): as
+		// without the cache, through the client.
+		nc.fallbacks.Add(1)
+		return st.hgetall(ctx, key)
+	}
+	return raw, nil
+}
+
+// nearDrop drops the entries of keys this store just wrote (after the write's reply): it
+// reads its own writes, whatever the invalidation's way.
+func (st *Store) nearDrop(keys ...string) {
+	nc := st.near
+	if nc == nil {
+		return
+	}
+	fence := nc.seq.Load()
+	nc.emu.Lock()
+	for _, k := range keys {
+		delete(nc.entries, k)
+		if nc.fills[k] > 0 {
+			nc.fences[k] = fence
+		}
+	}
+	nc.emu.Unlock()
+}
+
+// nearRevoked is deferred by a revocation: one that wrote (no error, or a write not
+// acknowledged by enough replicas) returns only after the lease and its margin.
+func (st *Store) nearRevoked(err *error) {
+	if *err == nil || errors.Is(*err, ErrNotAcknowledged) {
+		st.nearWaitLease()
+	}
+}
+
+// nearWaitLease waits the lease and its margin.
+func (st *Store) nearWaitLease() {
+	nc := st.near
+	nc.leaseWaits.Add(1)
+	// Clock rates differ by far less than 10% between app servers; 1 ms covers the
+	// scheduling of this timer.
+	d := time.Duration(nc.lease + nc.lease/10 + int64(time.Millisecond))
+	t := time.NewTimer(d)
+	<-t.C
+}
+
+// keep is the reader's: it caches a fill's reply, unless a local write of the key came
+// while it was in flight. It ends the fill either way (ok false: the fill failed).
+func (nc *nearCache) keep(tc *trackConn, key string, seq uint64, raw []byte, ok bool) {
+	nc.emu.Lock()
+	defer nc.emu.Unlock()
+	if nc.fills[key]--; nc.fills[key] <= 0 {
+		delete(nc.fills, key)
+		defer delete(nc.fences, key)
+	}
+	if !ok || nc.closed.Load() {
+		return
+	}
+	if f, fenced := nc.fences[key]; fenced && f >= seq {
+		return
+	}
+	if _, there := nc.entries[key]; !there && len(nc.entries) >= nc.size {
+		for k := range nc.entries { // an arbitrary entry: Go's map order is random
+			delete(nc.entries, k)
+			nc.evCapacity.Add(1)
+			break
+		}
+	}
+	nc.entries[key] = &nearEntry{raw: raw, conn: tc}
+}
+
+// invalidate is the reader's: Redis says keys changed (nil: all of them, a flush).
+func (nc *nearCache) invalidate(tc *trackConn, keys []string, all bool) {
+	nc.emu.Lock()
+	defer nc.emu.Unlock()
+	if all {
+		for k, e := range nc.entries {
+			if e.conn == tc {
+				delete(nc.entries, k)
+				nc.evInvalidated.Add(1)
+			}
+		}
+		return
+	}
+	for _, k := range keys {
+		if _, ok := nc.entries[k]; ok {
+			delete(nc.entries, k)
+			nc.evInvalidated.Add(1)
+		}
+	}
+}
+
+// dropConn drops the entries read over a connection that closed.
+func (nc *nearCache) dropConn(tc *trackConn) {
+	nc.emu.Lock()
+	defer nc.emu.Unlock()
+	for k, e := range nc.entries {
+		if e.conn == tc {
+			delete(nc.entries, k)
+			nc.evReconnect.Add(1)
+		}
+	}
+}
+
+// connect dials the node's tracking connection in the background, unless a dial is
+// under way or failed a moment ago.
+func (n *nearNode) connect() {
+	if n.nc.closed.Load() || mono() < n.retryAt.Load() || !n.dialing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer n.dialing.Store(false)
+		tc, err := dialTrack(n)
+		if err != nil {
+			n.nc.connectFailures.Add(1)
+			n.retryAt.Store(mono() + int64(100*time.Millisecond))
+			n.nc.st.o.logger.Debug("hasession: near-cache connection failed", "addr", n.addr, "err", err)
+			return
+		}
+		n.nc.connects.Add(1)
+		if old := n.cur.Swap(tc); old != nil {
+			old.close(errReplaced)
+		}
+		if n.nc.closed.Load() {
+			tc.close(ErrClosed)
+		}
+	}()
+}
+
+var errReplaced = errors.New("replaced")
+
+// heartbeats sends ROLE on every tracking connection that sent nothing for a heartbeat
+// period while the store is in use, and closes connections whose oldest command went
+// unanswered too long.
+func (nc *nearCache) heartbeats() {
+	t := time.NewTicker(nc.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-nc.done:
+			return
+		case <-t.C:
+		}
+		now := mono()
+		idle := now-nc.lastUse.Load() > int64(time.Second)
+		for _, n := range nc.allNodes() {
+			tc := n.cur.Load()
+			if tc == nil || tc.dead.Load() {
+				continue
+			}
+			if tc.stalled(now, nc.stall) {
+				tc.close(errStalled)
+				continue
+			}
+			if !idle && now-tc.sent.Load() >= int64(nc.heartbeat) {
+				tc.ping()
+			}
+		}
+	}
+}
+
+var errStalled = errors.New("no reply in time")
+
+func (nc *nearCache) allNodes() []*nearNode {
+	if nc.single != nil {
+		return []*nearNode{nc.single}
+	}
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	out := make([]*nearNode, 0, len(nc.nodes))
+	for _, n := range nc.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+func (nc *nearCache) close() {
+	if nc.closed.Swap(true) {
+		return
+	}
+	close(nc.done)
+	for _, n := range nc.allNodes() {
+		if tc := n.cur.Load(); tc != nil {
+			tc.close(ErrClosed)
+		}
+	}
+	nc.emu.Lock()
+	clear(nc.entries)
+	nc.emu.Unlock()
+}
+
+// nearStats fills the near-cache's counters into s.
+func (nc *nearCache) stats(s *Stats) {
+	nc.emu.Lock()
+	s.NearCached = int64(len(nc.entries))
+	nc.emu.Unlock()
+	s.NearHits, s.NearMisses, s.NearLeaseWaits = nc.hits.Load(), nc.misses.Load(), nc.leaseWaits.Load()
+	s.NearEvictedInvalidated, s.NearEvictedLease = nc.evInvalidated.Load(), nc.evLease.Load()
+	s.NearEvictedReconnect, s.NearEvictedCapacity = nc.evReconnect.Load(), nc.evCapacity.Load()
+	s.NearConnects, s.NearFallbacks = nc.connects.Load(), nc.fallbacks.Load()
+}

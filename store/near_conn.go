@@ -1,0 +1,420 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// trackConn is a near-cache's connection to one master: RESP3 with CLIENT TRACKING ON.
+// Callers write commands to it (the first writes for those that come while it writes:
+// they travel together); one reader goroutine reads the stream in order: invalidation
+// pushes drop entries, and each reply goes to its command, a fill's reply into the cache
+// first. A connection is never reused after it fails: the node dials a new one.
+type trackConn struct {
+	node *nearNode
+	conn net.Conn
+	br   *bufio.Reader
+	wto  time.Duration // write timeout
+
+	mu      sync.Mutex
+	pending []*nearReq // sent, not answered, in order
+	head    int
+	wbuf    []byte // to write
+	spare   []byte
+	writing bool
+	err     error
+
+	sent  atomic.Int64 // mono of the last command sent
+	acked atomic.Int64 // mono of the sending of the last command answered
+	dead  atomic.Bool
+	gone  chan struct{} // closed with the connection
+}
+
+type reqKind uint8
+
+const (
+	reqFill reqKind = iota // HGETALL of key
+	reqRole                // the heartbeat
+)
+
+// nearReq is one command on a tracking connection.
+type nearReq struct {
+	kind   reqKind
+	key    string
+	seq    uint64
+	sentAt int64
+	done   chan struct{} // nil: nobody waits (the heartbeat)
+	raw    []byte
+	err    error
+}
+
+var (
+	errTrackClosed = errors.New("hasession: near-cache connection closed")
+	errNotMaster   = errors.New("the node is no longer a master")
+)
+
+// dialTrack dials n and turns tracking on.
+func dialTrack(n *nearNode) (*trackConn, error) {
+	opt := n.opt
+	dt := opt.DialTimeout
+	if dt <= 0 {
+		dt = 5 * time.Second
+	}
+	rt := opt.ReadTimeout
+	if rt <= 0 {
+		rt = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dt+rt)
+	defer cancel()
+	dial := opt.Dialer
+	if dial == nil {
+		dial = redis.NewDialer(opt)
+	}
+	network := opt.Network
+	if network == "" {
+		network = "tcp"
+	}
+	conn, err := dial(ctx, network, opt.Addr)
+	if err != nil {
+		return nil, err
+	}
+	user, pass := opt.Username, opt.Password
+	switch {
+	case opt.CredentialsProviderContext != nil:
+		if user, pass, err = opt.CredentialsProviderContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	case opt.CredentialsProvider != nil:
+		user, pass = opt.CredentialsProvider()
+	}
+	hello := []string{"HELLO", "3"}
+	if pass != "" {
+		if user == "" {
+			user = "default"
+		}
+		hello = append(hello, "AUTH", user, pass)
+	}
+	cmds := [][]string{hello}
+	if opt.DB != 0 {
+		cmds = append(cmds, []string{"SELECT", strconv.Itoa(opt.DB)})
+	}
+	cmds = append(cmds, []string{"CLIENT", "TRACKING", "ON"})
+	var w []byte
+	for _, c := range cmds {
+		w = appendCommand(w, c...)
+	}
+	_ = conn.SetDeadline(time.Now().Add(rt))
+	if _, err := conn.Write(w); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(conn, 16<<10)
+	for _, c := range cmds {
+		raw, err := readValue(br, nil)
+		if err == nil && len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
+			err = fmt.Errorf("%s: %s", c[0], bytes.TrimSpace(raw[1:]))
+		}
+		if err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	wto := opt.WriteTimeout
+	if wto <= 0 {
+		wto = 3 * time.Second
+	}
+	tc := &trackConn{node: n, conn: conn, br: br, wto: wto, gone: make(chan struct{})}
+	now := mono()
+	tc.sent.Store(now)
+	tc.acked.Store(now - 1<<40) // no lease before the first reply
+	go tc.readLoop()
+	return tc, nil
+}
+
+// appendCommand appends a command in RESP.
+func appendCommand(b []byte, args ...string) []byte {
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(len(args)), 10)
+	b = append(b, '\r', '\n')
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, '\r', '\n')
+		b = append(b, a...)
+		b = append(b, '\r', '\n')
+	}
+	return b
+}
+
+// fill reads key with HGETALL over the connection; the reader caches the reply.
+func (tc *trackConn) fill(ctx context.Context, key string) ([]byte, error) {
+	req := &nearReq{kind: reqFill, key: key, done: make(chan struct{})}
+	if err := tc.send(req, "HGETALL", key); err != nil {
+		tc.node.nc.keep(tc, key, 0, nil, false) // never queued
+		return nil, err
+	}
+	select {
+	case <-req.done:
+		return req.raw, req.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ping sends the heartbeat; its reply renews the lease.
+func (tc *trackConn) ping() {
+	_ = tc.send(&nearReq{kind: reqRole}, "ROLE")
+}
+
+// send queues req and writes its command: at once when no write is under way, else with
+// the write that follows the one under way. An error says req was not queued; once
+// queued, the reader finishes it (with the connection's error if the write fails).
+func (tc *trackConn) send(req *nearReq, args ...string) error {
+	tc.mu.Lock()
+	if tc.err != nil {
+		tc.mu.Unlock()
+		return tc.err
+	}
+	req.seq = tc.node.nc.seq.Add(1)
+	req.sentAt = mono()
+	tc.sent.Store(req.sentAt)
+	tc.pending = append(tc.pending, req)
+	tc.wbuf = appendCommand(tc.wbuf, args...)
+	if tc.writing {
+		tc.mu.Unlock()
+		return nil
+	}
+	tc.writing = true
+	for len(tc.wbuf) > 0 {
+		buf := tc.wbuf
+		tc.wbuf = tc.spare[:0]
+		tc.mu.Unlock()
+		_ = tc.conn.SetWriteDeadline(time.Now().Add(tc.wto))
+		_, err := tc.conn.Write(buf)
+		tc.mu.Lock()
+		tc.spare = buf[:0]
+		if err != nil {
+			tc.writing = false
+			tc.mu.Unlock()
+			tc.close(err)
+			return nil
+		}
+	}
+	tc.writing = false
+	tc.mu.Unlock()
+	return nil
+}
+
+// stalled says whether the oldest command unanswered was sent over d ago.
+func (tc *trackConn) stalled(now, d int64) bool {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.head < len(tc.pending) && now-tc.pending[tc.head].sentAt > d
+}
+
+// close closes the connection with err (the first error wins); the reader then fails
+// what is pending and drops the connection's entries.
+func (tc *trackConn) close(err error) {
+	tc.mu.Lock()
+	if tc.err == nil {
+		tc.err = fmt.Errorf("%w: %w", errTrackClosed, err)
+	}
+	tc.mu.Unlock()
+	if !tc.dead.Swap(true) {
+		_ = tc.conn.Close()
+	}
+}
+
+// readLoop reads the connection's stream until it fails.
+func (tc *trackConn) readLoop() {
+	nc := tc.node.nc
+	var err error
+	for {
+		var raw []byte
+		if raw, err = readValue(tc.br, nil); err != nil {
+			break
+		}
+		if raw[0] == '>' {
+			if keys, all, ok := parseInvalidation(raw); ok {
+				nc.invalidate(tc, keys, all)
+			}
+			continue
+		}
+		tc.mu.Lock()
+		if tc.head == len(tc.pending) {
+			tc.mu.Unlock()
+			err = errors.New("a reply to no command")
+			break
+		}
+		req := tc.pending[tc.head]
+		tc.pending[tc.head] = nil
+		if tc.head++; tc.head == len(tc.pending) {
+			tc.pending, tc.head = tc.pending[:0], 0
+		}
+		tc.mu.Unlock()
+		isErr := raw[0] == '-' || raw[0] == '!'
+		switch req.kind {
+		case reqFill:
+			nc.keep(tc, req.key, req.seq, raw, !isErr && !bytes.Equal(raw, emptyMap))
+		case reqRole:
+			if isErr || !bytes.Contains(raw[:min(len(raw), 24)], []byte("master")) {
+				if !isErr {
+					nc.notMasterCloses.Add(1)
+					err = errNotMaster
+				} else {
+					err = fmt.Errorf("ROLE: %s", bytes.TrimSpace(raw[1:]))
+					tc.node.retryAt.Store(mono() + int64(time.Second))
+				}
+				tc.finish(req, raw, nil)
+				tc.close(err)
+				continue // the stream ends at the close
+			}
+		}
+		// After the entries: a lease seen means the invalidations before it were applied.
+		if req.sentAt > tc.acked.Load() {
+			tc.acked.Store(req.sentAt)
+		}
+		if isErr {
+			tc.finish(req, nil, fmt.Errorf("%s", bytes.TrimSpace(raw[1:])))
+		} else {
+			tc.finish(req, raw, nil)
+		}
+	}
+	tc.close(err)
+	tc.mu.Lock()
+	left := tc.pending[tc.head:]
+	tc.pending, tc.head = nil, 0
+	cerr := tc.err
+	tc.mu.Unlock()
+	for _, req := range left {
+		if req.kind == reqFill {
+			nc.keep(tc, req.key, req.seq, nil, false)
+		}
+		tc.finish(req, nil, cerr)
+	}
+	nc.dropConn(tc)
+	close(tc.gone)
+}
+
+var emptyMap = []byte("%0\r\n")
+
+func (tc *trackConn) finish(req *nearReq, raw []byte, err error) {
+	if req.done == nil {
+		return
+	}
+	req.raw, req.err = raw, err
+	close(req.done)
+}
+
+// maxBulk bounds a bulk string read from a tracking connection (Redis's own limit).
+const maxBulk = 512 << 20
+
+// readValue appends one RESP3 value read from br to out.
+func readValue(br *bufio.Reader, out []byte) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return out, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return out, fmt.Errorf("malformed RESP line %q", line)
+	}
+	out = append(out, line...)
+	kind := line[0]
+	var n int
+	switch kind {
+	case '+', '-', ':', ',', '#', '(', '_':
+		return out, nil
+	case '$', '!', '=', '*', '~', '>', '%', '|':
+		body := line[1 : len(line)-2]
+		if len(body) == 2 && body[0] == '-' && body[1] == '1' { // a RESP2 null
+			return out, nil
+		}
+		if n, err = strconv.Atoi(string(body)); err != nil || n < 0 || n > maxBulk {
+			return out, fmt.Errorf("malformed RESP length %q", line)
+		}
+	default:
+		return out, fmt.Errorf("unknown RESP type %q", kind)
+	}
+	switch kind {
+	case '$', '!', '=':
+		start := len(out)
+		out = append(out, make([]byte, n+2)...)
+		if _, err := io.ReadFull(br, out[start:]); err != nil {
+			return out, err
+		}
+		if out[len(out)-2] != '\r' || out[len(out)-1] != '\n' {
+			return out, errors.New("bulk string not terminated by CRLF")
+		}
+		return out, nil
+	case '%', '|':
+		n *= 2
+	}
+	for range n {
+		if out, err = readValue(br, out); err != nil {
+			return out, err
+		}
+	}
+	if kind == '|' { // attributes come before the value they describe
+		return readValue(br, out)
+	}
+	return out, nil
+}
+
+// parseInvalidation reads an invalidation push: the keys, or all (a flush). ok is false
+// for any other push.
+func parseInvalidation(raw []byte) (keys []string, all bool, ok bool) {
+	s := string(raw)
+	n, off, err := respLen(s, 1)
+	if err != nil || n != 2 || off >= len(s) || s[off] != '$' {
+		return nil, false, false
+	}
+	l, off, err := respLen(s, off+1)
+	if err != nil || off+l+2 > len(s) || s[off:off+l] != "invalidate" {
+		return nil, false, false
+	}
+	off += l + 2
+	if off >= len(s) {
+		return nil, false, false
+	}
+	switch s[off] {
+	case '_':
+		return nil, true, true
+	case '$':
+		if s[off:] == "$-1\r\n" {
+			return nil, true, true
+		}
+		return nil, false, false
+	case '*':
+	default:
+		return nil, false, false
+	}
+	n, off, err = respLen(s, off+1)
+	if err != nil {
+		return nil, false, false
+	}
+	keys = make([]string, 0, min(n, 64))
+	for range n {
+		if off >= len(s) || s[off] != '$' {
+			return nil, true, true // unreadable: drop everything, to be safe
+		}
+		if l, off, err = respLen(s, off+1); err != nil || off+l+2 > len(s) {
+			return nil, true, true
+		}
+		keys = append(keys, s[off:off+l])
+		off += l + 2
+	}
+	return keys, false, true
+}
