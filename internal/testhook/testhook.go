@@ -19,3 +19,12 @@ var IgnoreVersionCheck atomic.Bool
 // also one with nothing to be pipelined with, which otherwise goes alone from its
 // caller's goroutine: for the benchmark that compares the two in one run.
 var QueueLoneCommands atomic.Bool
+
+// NearNoLeaseWait makes a revocation with the near-cache return as soon as its write
+// did, without waiting the lease: another app server may serve the revoked session from
+// its cache until the invalidation reaches it.
+var NearNoLeaseWait atomic.Bool
+
+// NearIgnoreLease makes the near-cache serve an entry whatever its connection's lease:
+// an app server cut off from Redis serves what it cached, revoked or not.
+var NearIgnoreLease atomic.Bool

@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hasession/hasession/cluster"
+	"github.com/hasession/hasession/internal/testhook"
 	"github.com/hasession/hasession/store"
 )
 
@@ -91,4 +96,140 @@ func TestNearCacheOptions(t *testing.T) {
 	_, err := store.New(redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}}), store.WithNearCache(store.NearCache{}))
 	require.Error(t, err)
 	require.False(t, errors.Is(err, context.Canceled))
+}
+
+// raceResult is what revokeRace saw.
+type raceResult struct {
+	revokes    int64 // revocations that returned nil
+	after      int64 // loads invoked after a revocation returned
+	violations int64 // of those, loads that returned the session
+	hits       int64 // loads served from a cache, in all
+}
+
+// revokeRace runs n revocations racing cached reads on three app servers (three stores,
+// each on a client of its own, with the near-cache on): lanes at once, each creating a
+// session of its own user on one app server, loading it into the other two's caches, and
+// revoking it (Destroy, Revoke or RevokeAll, in turn) on one of the three while the other
+// two load it in a loop. A load invoked after the revocation returned that returns the
+// session is a violation (reported, unless quiet, and counted).
+func revokeRace(t *testing.T, topo cluster.Topology, n int64, quiet bool) raceResult {
+	t.Helper()
+	prefix := uniquePrefix(t)
+	var apps [3]*store.Store
+	for i := range apps {
+		apps[i] = nearStore(t, topo, prefix)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	const lanes = 48
+	var started, revokes, after, violations atomic.Int64
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		wg.Go(func() {
+			user := fmt.Sprintf("u%d", lane)
+			for k := started.Add(1); k <= n && ctx.Err() == nil; k = started.Add(1) {
+				creator, revoker := apps[k%3], apps[(k/3)%3]
+				s, err := creator.NewSession()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				s.SetUser(user)
+				if err := creator.Save(ctx, s); err != nil {
+					t.Error(err)
+					return
+				}
+				var readers []*store.Store
+				for _, a := range apps {
+					if a != revoker {
+						readers = append(readers, a)
+					}
+				}
+				// Into the readers' caches (a few loads: the first fills the cache).
+				for _, r := range readers {
+					for range 3 {
+						if _, err := r.Load(ctx, s.ID()); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+				var revokedAt atomic.Pointer[time.Time]
+				stop := make(chan struct{})
+				var rg sync.WaitGroup
+				for _, r := range readers {
+					rg.Go(func() {
+						seen := 0
+						for {
+							select {
+							case <-stop:
+								if seen >= 3 || ctx.Err() != nil {
+									return
+								}
+							default:
+							}
+							inv := time.Now()
+							got, err := r.Load(ctx, s.ID())
+							if at := revokedAt.Load(); at != nil && inv.After(*at) {
+								seen++
+								after.Add(1)
+								if err == nil {
+									if violations.Add(1) <= 5 && !quiet {
+										t.Errorf("session %s (version %d) loaded %s after its revocation returned", got.ID(), got.Version(), inv.Sub(*at))
+									}
+								}
+							}
+							runtime.Gosched()
+						}
+					})
+				}
+				switch k % 3 {
+				case 0:
+					err = revoker.Destroy(ctx, s.ID())
+				case 1:
+					err = revoker.Revoke(ctx, user, s.ID())
+				default:
+					err = revoker.RevokeAll(ctx, user)
+				}
+				now := time.Now()
+				revokedAt.Store(&now)
+				close(stop)
+				rg.Wait()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				revokes.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	var hits int64
+	for _, a := range apps {
+		hits += a.Stats().NearHits
+	}
+	return raceResult{revokes: revokes.Load(), after: after.Load(), violations: violations.Load(), hits: hits}
+}
+
+// After a revocation returns on one app server, no app server serves the session again,
+// cached or not: 0 violations over 10,000 revocations racing cached reads, on each
+// topology.
+func TestNearCacheRevokeRace(t *testing.T) {
+	eachTopology(t, func(t *testing.T, topo cluster.Topology, _ redis.UniversalClient) {
+		r := revokeRace(t, topo, 10_000, false)
+		t.Logf("%s: %d revocations, %d loads after them, %d violations, %d hits in all", topo.Kind(), r.revokes, r.after, r.violations, r.hits)
+		require.Equal(t, int64(10_000), r.revokes)
+		require.Zero(t, r.violations)
+		require.Greater(t, r.hits, r.revokes, "the reads raced were served from the caches")
+	})
+}
+
+// The race finds the hole in a build whose revocations do not wait the lease.
+func TestNearCacheRevokeRaceBrokenNoLeaseWait(t *testing.T) {
+	testhook.NearNoLeaseWait.Store(true)
+	defer testhook.NearNoLeaseWait.Store(false)
+	topo := cluster.Shared(t, cluster.KindStandalone)
+	r := revokeRace(t, topo, 2_000, true)
+	t.Logf("without the lease wait: %d revocations, %d loads after them, %d violations", r.revokes, r.after, r.violations)
+	require.Positive(t, r.violations)
 }
