@@ -115,8 +115,7 @@ type nearCache struct {
 	cluster   *redis.ClusterClient
 	single    *nearNode // a *redis.Client's one node
 
-	mu    sync.Mutex
-	nodes map[string]*nearNode // a cluster's masters by address
+	nodes sync.Map // a cluster's masters by address: *nearNode
 
 	emu     sync.Mutex
 	entries map[string]*nearEntry
@@ -156,7 +155,7 @@ var errNearUnsupported = errors.New("hasession: the near-cache needs a *redis.Cl
 func newNearCache(st *Store, c *NearCache) (*nearCache, error) {
 	nc := &nearCache{
 		st: st, size: c.Size, heartbeat: c.Heartbeat, lease: int64(c.Lease),
-		nodes: map[string]*nearNode{}, entries: map[string]*nearEntry{},
+		entries: map[string]*nearEntry{},
 		fills: map[string]int{}, fences: map[string]uint64{}, done: make(chan struct{}),
 	}
 	var opt *redis.Options
@@ -170,7 +169,7 @@ func newNearCache(st *Store, c *NearCache) (*nearCache, error) {
 		if co.StreamingCredentialsProvider != nil {
 			return nil, errors.New("hasession: the near-cache does not take a StreamingCredentialsProvider")
 		}
-		nc.stall = stallOf(co.ReadTimeout)
+		nc.stall = stallOf(co.ReadTimeout, c.Lease)
 	default:
 		return nil, fmt.Errorf("%w, not %T", errNearUnsupported, st.rdb)
 	}
@@ -178,19 +177,27 @@ func newNearCache(st *Store, c *NearCache) (*nearCache, error) {
 		if opt.StreamingCredentialsProvider != nil {
 			return nil, errors.New("hasession: the near-cache does not take a StreamingCredentialsProvider")
 		}
-		nc.stall = stallOf(opt.ReadTimeout)
+		nc.stall = stallOf(opt.ReadTimeout, c.Lease)
 	}
 	go nc.heartbeats()
 	return nc, nil
 }
 
 // stallOf is how long a command on a tracking connection may go unanswered before the
-// connection is closed: the client's read timeout (3 s by default), at least 500 ms.
-func stallOf(readTimeout time.Duration) int64 {
+// connection is closed (and its node dialled again, which after a failover reaches the
+// new master): 20 leases, at least 1 s, at most the client's read timeout (3 s by
+// default) unless that is under 1 s.
+func stallOf(readTimeout, lease time.Duration) int64 {
 	if readTimeout <= 0 {
 		readTimeout = 3 * time.Second
 	}
-	return int64(max(readTimeout, 500*time.Millisecond))
+	return int64(max(min(20*lease, readTimeout), time.Second))
+}
+
+// fillWait is how long a load waits for a fill's reply before it reads through the client
+// instead (the fill goes on, and is cached if its reply comes): 4 leases, at least 100 ms.
+func (nc *nearCache) fillWait() time.Duration {
+	return max(4*time.Duration(nc.lease), 100*time.Millisecond)
 }
 
 // node returns the master that owns key's slot, as the client sees it (nil: unknown).
@@ -203,14 +210,11 @@ func (nc *nearCache) node(ctx context.Context, key string) *nearNode {
 		return nil
 	}
 	opt := c.Options()
-	nc.mu.Lock()
-	n := nc.nodes[opt.Addr]
-	if n == nil {
-		n = &nearNode{nc: nc, addr: opt.Addr, opt: opt}
-		nc.nodes[opt.Addr] = n
+	if n, ok := nc.nodes.Load(opt.Addr); ok {
+		return n.(*nearNode)
 	}
-	nc.mu.Unlock()
-	return n
+	n, _ := nc.nodes.LoadOrStore(opt.Addr, &nearNode{nc: nc, addr: opt.Addr, opt: opt})
+	return n.(*nearNode)
 }
 
 // read returns the raw HGETALL reply of key: from the cache when an entry may be served,
@@ -251,13 +255,13 @@ func (st *Store) nearRead(ctx context.Context, key string) ([]byte, error) {
 	nc.fills[key]++
 	nc.emu.Unlock()
 	nc.misses.Add(1)
-	raw, err := tc.fill(ctx, key)
+	raw, err := tc.fill(ctx, key, nc.fillWait())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		// The tracking connection failed, or the node refused the read (MOVED, …): as
-		// without the cache, through the client.
+		// The tracking connection failed or is slow, or the node refused the read
+		// (MOVED, …): as without the cache, through the client.
 		nc.fallbacks.Add(1)
 		return st.hgetall(ctx, key)
 	}
@@ -422,12 +426,11 @@ func (nc *nearCache) allNodes() []*nearNode {
 	if nc.single != nil {
 		return []*nearNode{nc.single}
 	}
-	nc.mu.Lock()
-	defer nc.mu.Unlock()
-	out := make([]*nearNode, 0, len(nc.nodes))
-	for _, n := range nc.nodes {
-		out = append(out, n)
-	}
+	var out []*nearNode
+	nc.nodes.Range(func(_, n any) bool {
+		out = append(out, n.(*nearNode))
+		return true
+	})
 	return out
 }
 

@@ -159,20 +159,27 @@ func appendCommand(b []byte, args ...string) []byte {
 	return b
 }
 
-// fill reads key with HGETALL over the connection; the reader caches the reply.
-func (tc *trackConn) fill(ctx context.Context, key string) ([]byte, error) {
+// fill reads key with HGETALL over the connection; the reader caches the reply. It waits
+// at most wait for the reply (errFillSlow).
+func (tc *trackConn) fill(ctx context.Context, key string, wait time.Duration) ([]byte, error) {
 	req := &nearReq{kind: reqFill, key: key, done: make(chan struct{})}
 	if err := tc.send(req, "HGETALL", key); err != nil {
 		tc.node.nc.keep(tc, key, 0, nil, false) // never queued
 		return nil, err
 	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case <-req.done:
 		return req.raw, req.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-t.C:
+		return nil, errFillSlow
 	}
 }
+
+var errFillSlow = errors.New("hasession: near-cache fill too slow")
 
 // ping sends the heartbeat; its reply renews the lease.
 func (tc *trackConn) ping() {
@@ -323,7 +330,15 @@ func (tc *trackConn) finish(req *nearReq, raw []byte, err error) {
 const maxBulk = 512 << 20
 
 // readValue appends one RESP3 value read from br to out.
-func readValue(br *bufio.Reader, out []byte) ([]byte, error) {
+func readValue(br *bufio.Reader, out []byte) ([]byte, error) { return readNested(br, out, 0) }
+
+// maxNesting bounds how deep aggregates nest (Redis's own replies nest a few levels).
+const maxNesting = 64
+
+func readNested(br *bufio.Reader, out []byte, depth int) ([]byte, error) {
+	if depth > maxNesting {
+		return out, errors.New("RESP aggregates nested too deep")
+	}
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return out, err
@@ -363,12 +378,12 @@ func readValue(br *bufio.Reader, out []byte) ([]byte, error) {
 		n *= 2
 	}
 	for range n {
-		if out, err = readValue(br, out); err != nil {
+		if out, err = readNested(br, out, depth+1); err != nil {
 			return out, err
 		}
 	}
 	if kind == '|' { // attributes come before the value they describe
-		return readValue(br, out)
+		return readNested(br, out, depth+1)
 	}
 	return out, nil
 }
