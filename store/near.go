@@ -147,6 +147,7 @@ type nearNode struct {
 	cur     atomic.Pointer[trackConn]
 	dialing atomic.Bool
 	retryAt atomic.Int64 // mono: no dial before
+	fails   int          // dials failed in a row (the dialling goroutine's)
 }
 
 // errNearUnsupported: WithNearCache on a client it cannot serve.
@@ -373,11 +374,17 @@ func (n *nearNode) connect() {
 		defer n.dialing.Store(false)
 		tc, err := dialTrack(n)
 		if err != nil {
+			// Loads read through the client meanwhile. The wait doubles from 100 ms to
+			// 5 s while dials fail (a node down, a user without the ACL rules).
 			n.nc.connectFailures.Add(1)
-			n.retryAt.Store(mono() + int64(100*time.Millisecond))
-			n.nc.st.o.logger.Debug("hasession: near-cache connection failed", "addr", n.addr, "err", err)
+			n.retryAt.Store(mono() + int64(min(100*time.Millisecond<<min(n.fails, 6), 5*time.Second)))
+			if n.fails == 0 {
+				n.nc.st.o.logger.Warn("hasession: near-cache connection failed; loads read through the client until it connects", "addr", n.addr, "err", err)
+			}
+			n.fails++
 			return
 		}
+		n.fails = 0
 		n.nc.connects.Add(1)
 		if old := n.cur.Swap(tc); old != nil {
 			old.close(errReplaced)

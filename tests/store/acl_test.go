@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -185,4 +186,37 @@ func TestACLCommandRefusedInScriptIsTyped(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.Empty(t, pe.Command)
 	require.False(t, errors.Is(err, store.ErrNotFound))
+}
+
+// The near-cache works over TLS as a least-privilege user given ACLNearCacheCommands
+// too; a user without them loads as without the cache (the tracking connection is
+// refused), with no hit.
+func TestACLNearCache(t *testing.T) {
+	rules := store.ACLRules(store.DefaultPrefix)
+	s := cluster.StandaloneForTest(t, cluster.WithTLS(true),
+		cluster.WithACLUser("plain", "pw-plain", rules...),
+		cluster.WithACLUser("near", "pw-near", append(rules, strings.Fields(store.ACLNearCacheCommands)...)...))
+	ctx := t.Context()
+	for _, tc := range []struct {
+		user string
+		hits bool
+	}{{"near", true}, {"plain", false}} {
+		st, err := store.New(userClient(t, s, tc.user, "pw-"+tc.user, nil), store.WithNearCache(store.NearCache{}))
+		require.NoError(t, err)
+		sess, err := st.NewSession()
+		require.NoError(t, err)
+		require.NoError(t, sess.Set("a", 1))
+		require.NoError(t, st.Save(ctx, sess))
+		if tc.hits {
+			loadHit(t, st, sess.ID())
+		} else {
+			for range 20 {
+				_, err := st.Load(ctx, sess.ID())
+				require.NoError(t, err)
+			}
+			require.Zero(t, st.Stats().NearHits, "%s: %+v", tc.user, st.Stats())
+			require.Zero(t, st.Stats().NearConnects)
+		}
+		require.NoError(t, st.Close())
+	}
 }
