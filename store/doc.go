@@ -291,6 +291,15 @@
 //     then reported destroyed and expired). EventExpired says: this session ended
 //     without this store seeing a logout or revoke of it.
 //
+// # Near-cache
+//
+// With [WithNearCache] a store keeps the sessions it loaded in the app server's memory:
+// a Load of a cached session sends nothing. Redis invalidates the entries (CLIENT
+// TRACKING on a connection of the store's own per master), and an entry is served only
+// under a lease that replies on that connection renew. Revocations wait the lease before
+// they return, so logout stays strict; a load may return a session up to a lease older
+// than another app server's last save ([NearCache] says exactly what holds).
+//
 // # Consistency
 //
 // What a caller can rely on, checked by the history tests (cluster/history: porcupine,
@@ -346,6 +355,11 @@
 //     confirm returns ErrNotAcknowledged: applied on the master, perhaps lost — and
 //     loads on the master may see it before a failover loses it (Redis reads do not
 //     wait for replicas), as they may see any write whose call ended in an error.
+//   - With [WithNearCache], a load is linearizable as if it had been called a lease (and
+//     its margin) earlier: it may miss a save another app server made within that time.
+//     Revocations and destroys keep the rule above: they return only after the lease,
+//     and no app server serves the session after that. The history tests check this
+//     with the cache on, as the rest, under the same faults.
 //
 // # Migrating from another store
 //

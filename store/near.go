@@ -62,8 +62,8 @@ const (
 //     Lease or a shorter one.
 //   - A Save, Rotate or revocation of this store drops its own entry when it returns:
 //     this store reads its own writes.
-//   - A session another app server saved is seen within Lease (typically within the time
-//     an invalidation takes to arrive, a fraction of a millisecond).
+//   - A session another app server saved is seen within Lease, usually at once (when
+//     the invalidation arrives; see the README for measured figures).
 //
 // Lost: nothing but the Lease a revocation waits. It needs a *redis.Client (single server
 // or Sentinel) or a *redis.ClusterClient, and the user's ACL to allow ROLE and CLIENT
