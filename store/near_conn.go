@@ -249,11 +249,16 @@ func (tc *trackConn) close(err error) {
 func (tc *trackConn) readLoop() {
 	nc := tc.node.nc
 	var err error
+	var scratch []byte // each value is read into it; a fill's reply is kept as a copy of its own size
 	for {
+		if cap(scratch) > 64<<10 {
+			scratch = nil // not kept after one large reply
+		}
 		var raw []byte
-		if raw, err = readValue(tc.br, nil); err != nil {
+		if raw, err = readValue(tc.br, scratch[:0]); err != nil {
 			break
 		}
+		scratch = raw
 		if raw[0] == '>' {
 			if keys, all, ok := parseInvalidation(raw); ok {
 				nc.invalidate(tc, keys, all)
@@ -275,6 +280,7 @@ func (tc *trackConn) readLoop() {
 		isErr := raw[0] == '-' || raw[0] == '!'
 		switch req.kind {
 		case reqFill:
+			raw = bytes.Clone(raw)
 			nc.keep(tc, req.key, req.seq, raw, !isErr && !bytes.Equal(raw, emptyMap))
 		case reqRole:
 			if isErr || !bytes.Contains(raw[:min(len(raw), 24)], []byte("master")) {
@@ -285,7 +291,7 @@ func (tc *trackConn) readLoop() {
 					err = fmt.Errorf("ROLE: %s", bytes.TrimSpace(raw[1:]))
 					tc.node.retryAt.Store(mono() + int64(time.Second))
 				}
-				tc.finish(req, raw, nil)
+				tc.finish(req, nil, nil)
 				tc.close(err)
 				continue // the stream ends at the close
 			}
@@ -294,10 +300,13 @@ func (tc *trackConn) readLoop() {
 		if req.sentAt > tc.acked.Load() {
 			tc.acked.Store(req.sentAt)
 		}
-		if isErr {
+		switch {
+		case isErr:
 			tc.finish(req, nil, fmt.Errorf("%s", bytes.TrimSpace(raw[1:])))
-		} else {
+		case req.kind == reqFill:
 			tc.finish(req, raw, nil)
+		default:
+			tc.finish(req, nil, nil) // the scratch buffer is read again next
 		}
 	}
 	tc.close(err)
