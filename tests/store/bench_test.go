@@ -160,12 +160,12 @@ func BenchmarkRawSet(b *testing.B) {
 	}
 }
 
-func benchLoad(b *testing.B, touch time.Duration) {
+func benchLoad(b *testing.B, touch time.Duration, opts ...store.Option) {
 	for _, size := range sizes {
 		b.Run(size, func(b *testing.B) {
 			var sent atomic.Int64
 			rdb := benchClient(b, &sent)
-			st := benchStore(b, rdb, store.WithTouchInterval(touch))
+			st := benchStore(b, rdb, append([]store.Option{store.WithTouchInterval(touch)}, opts...)...)
 			ids := seed(b, st, size, 64)
 			var i atomic.Int64
 			parallel(b, &sent, func(pb *testing.PB) {
@@ -183,6 +183,12 @@ func benchLoad(b *testing.B, touch time.Duration) {
 
 // BenchmarkLoad: a hit whose touch is not due (the common, read-only path).
 func BenchmarkLoad(b *testing.B) { benchLoad(b, 10*time.Minute) }
+
+// BenchmarkLoadNearCache: BenchmarkLoad with the near-cache on (the 64 sessions stay
+// cached: after the first loads, every load is a hit).
+func BenchmarkLoadNearCache(b *testing.B) {
+	benchLoad(b, 10*time.Minute, store.WithNearCache(store.NearCache{}))
+}
 
 // BenchmarkLoadTouch: a hit whose touch is due on every load.
 func BenchmarkLoadTouch(b *testing.B) { benchLoad(b, 0) }
