@@ -97,8 +97,9 @@ func WithNearCache(c NearCache) Option {
 }
 
 // ACLNearCacheCommands are the command rules a store's user needs beside [ACLCommands]
-// with [WithNearCache]: the heartbeat (ROLE) and turning tracking on.
-const ACLNearCacheCommands = "+role +client|tracking +select"
+// with [WithNearCache]: the heartbeat (ROLE), turning tracking on, SELECT for a database
+// other than 0, and INFO replication (on Sentinel, to tell the client's master).
+const ACLNearCacheCommands = "+role +client|tracking +select +info"
 
 // monoBase anchors mono: nanoseconds on the monotonic clock.
 var monoBase = time.Now()
@@ -114,6 +115,14 @@ type nearCache struct {
 	stall     int64 // ns: a command unanswered this long closes its connection
 	cluster   *redis.ClusterClient
 	single    *nearNode // a *redis.Client's one node
+	// sentinel: the client is a Sentinel failover client. Its master can change while
+	// the old one stays up and a master for a while (a manual failover, a healed
+	// partition: Sentinel demotes it seconds later): the store then checks, every half
+	// lease, that the master the client talks to is the tracking connection's (the same
+	// replication ID), and closes the connection when it is not.
+	sentinel bool
+	checking atomic.Bool
+	checked  atomic.Int64 // mono of the last check sent
 
 	nodes sync.Map // a cluster's masters by address: *nearNode
 
@@ -130,6 +139,7 @@ type nearCache struct {
 	hits, misses, leaseWaits                              atomic.Int64
 	evInvalidated, evLease, evReconnect, evCapacity       atomic.Int64
 	connects, connectFailures, fallbacks, notMasterCloses atomic.Int64
+	masterMoves                                           atomic.Int64
 }
 
 // nearEntry is one cached session: its raw HGETALL reply (RESP3), read over conn.
@@ -157,13 +167,14 @@ func newNearCache(st *Store, c *NearCache) (*nearCache, error) {
 	nc := &nearCache{
 		st: st, size: c.Size, heartbeat: c.Heartbeat, lease: int64(c.Lease),
 		entries: map[string]*nearEntry{},
-		fills: map[string]int{}, fences: map[string]uint64{}, done: make(chan struct{}),
+		fills:   map[string]int{}, fences: map[string]uint64{}, done: make(chan struct{}),
 	}
 	var opt *redis.Options
 	switch r := st.rdb.(type) {
 	case *redis.Client:
 		opt = r.Options()
 		nc.single = &nearNode{nc: nc, addr: opt.Addr, opt: opt}
+		nc.sentinel = opt.Addr == "FailoverClient" // go-redis's name for a failover client's address
 	case *redis.ClusterClient:
 		nc.cluster = r
 		co := r.Options()
@@ -423,9 +434,31 @@ func (nc *nearCache) heartbeats() {
 			if !idle && now-tc.sent.Load() >= int64(nc.heartbeat) {
 				tc.ping()
 			}
+			if nc.sentinel && !idle && !testhook.NearNoMasterCheck.Load() && now-nc.checked.Load() >= nc.lease/2 && nc.checking.CompareAndSwap(false, true) {
+				nc.checked.Store(now)
+				go nc.checkMaster(tc)
+			}
 		}
 	}
 }
+
+// checkMaster asks the master the client talks to for its replication ID, and closes tc
+// when it is not the one tc's master had (the client moved to a new master).
+func (nc *nearCache) checkMaster(tc *trackConn) {
+	defer nc.checking.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(nc.stall))
+	defer cancel()
+	info, err := nc.st.rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return // the client cannot tell: the lease and the stall check still hold
+	}
+	if role, replid := replicationOf(info); role == "master" && replid != "" && replid != tc.replid {
+		nc.masterMoves.Add(1)
+		tc.close(errMasterMoved)
+	}
+}
+
+var errMasterMoved = errors.New("the client's master is another node")
 
 var errStalled = errors.New("no reply in time")
 

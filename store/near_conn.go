@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,9 @@ type trackConn struct {
 	conn net.Conn
 	br   *bufio.Reader
 	wto  time.Duration // write timeout
+	// replid is the master's replication ID when the connection was made (Sentinel
+	// only): a master promoted since has another.
+	replid string
 
 	mu      sync.Mutex
 	pending []*nearReq // sent, not answered, in order
@@ -111,6 +115,9 @@ func dialTrack(n *nearNode) (*trackConn, error) {
 		cmds = append(cmds, []string{"SELECT", strconv.Itoa(opt.DB)})
 	}
 	cmds = append(cmds, []string{"CLIENT", "TRACKING", "ON"})
+	if n.nc.sentinel {
+		cmds = append(cmds, []string{"INFO", "replication"})
+	}
 	var w []byte
 	for _, c := range cmds {
 		w = appendCommand(w, c...)
@@ -121,10 +128,17 @@ func dialTrack(n *nearNode) (*trackConn, error) {
 		return nil, err
 	}
 	br := bufio.NewReaderSize(conn, 16<<10)
+	var replid string
 	for _, c := range cmds {
 		raw, err := readValue(br, nil)
 		if err == nil && len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
 			err = fmt.Errorf("%s: %s", c[0], bytes.TrimSpace(raw[1:]))
+		}
+		if err == nil && c[0] == "INFO" {
+			var role string
+			if role, replid = replicationOf(string(raw)); role != "master" || replid == "" {
+				err = fmt.Errorf("INFO replication: role %q, replication ID %q", role, replid)
+			}
 		}
 		if err != nil {
 			_ = conn.Close()
@@ -136,7 +150,7 @@ func dialTrack(n *nearNode) (*trackConn, error) {
 	if wto <= 0 {
 		wto = 3 * time.Second
 	}
-	tc := &trackConn{node: n, conn: conn, br: br, wto: wto, gone: make(chan struct{})}
+	tc := &trackConn{node: n, conn: conn, br: br, wto: wto, replid: replid, gone: make(chan struct{})}
 	now := mono()
 	tc.sent.Store(now)
 	tc.acked.Store(now - 1<<40) // no lease before the first reply
@@ -441,4 +455,17 @@ func parseInvalidation(raw []byte) (keys []string, all bool, ok bool) {
 		off += l + 2
 	}
 	return keys, false, true
+}
+
+// replicationOf reads the role and master_replid of an INFO replication reply.
+func replicationOf(info string) (role, replid string) {
+	for line := range strings.Lines(info) {
+		line = strings.TrimRight(line, "\r\n")
+		if v, ok := strings.CutPrefix(line, "role:"); ok {
+			role = v
+		} else if v, ok := strings.CutPrefix(line, "master_replid:"); ok {
+			replid = v
+		}
+	}
+	return role, replid
 }

@@ -122,3 +122,11 @@ func TestNearFence(t *testing.T) {
 	require.Empty(t, nc.entries)
 	require.Empty(t, nc.fills)
 }
+
+func TestReplicationOf(t *testing.T) {
+	role, id := replicationOf("txt:# Replication\r\nrole:master\r\nconnected_slaves:2\r\nmaster_replid:4f1e\r\nmaster_replid2:0000\r\n")
+	require.Equal(t, "master", role)
+	require.Equal(t, "4f1e", id)
+	role, id = replicationOf("")
+	require.Empty(t, role + id)
+}

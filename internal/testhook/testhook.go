@@ -28,3 +28,8 @@ var NearNoLeaseWait atomic.Bool
 // NearIgnoreLease makes the near-cache serve an entry whatever its connection's lease:
 // an app server cut off from Redis serves what it cached, revoked or not.
 var NearIgnoreLease atomic.Bool
+
+// NearNoMasterCheck turns off the near-cache's check, on Sentinel, that the client's
+// master is still the tracking connection's: after a failover that leaves the old master
+// up, the cache keeps serving what it read there.
+var NearNoMasterCheck atomic.Bool
