@@ -128,5 +128,5 @@ func TestReplicationOf(t *testing.T) {
 	require.Equal(t, "master", role)
 	require.Equal(t, "4f1e", id)
 	role, id = replicationOf("")
-	require.Empty(t, role + id)
+	require.Empty(t, role+id)
 }

@@ -15,7 +15,7 @@ import (
 // nearFailoverResult is what nearAcrossFailover saw.
 type nearFailoverResult struct {
 	rounds, stale, staleHits int
-	hits              int64
+	hits                     int64
 }
 
 // nearAcrossFailover runs a SENTINEL FAILOVER (the old master stays up, a master until
