@@ -114,7 +114,7 @@ func dialTrack(n *nearNode) (*trackConn, error) {
 	if opt.DB != 0 {
 		cmds = append(cmds, []string{"SELECT", strconv.Itoa(opt.DB)})
 	}
-	cmds = append(cmds, []string{"CLIENT", "TRACKING", "ON"})
+	cmds = append(cmds, []string{"CLIENT", "TRACKING", "ON"}, []string{"ROLE"})
 	if n.nc.sentinel {
 		cmds = append(cmds, []string{"INFO", "replication"})
 	}
@@ -133,6 +133,9 @@ func dialTrack(n *nearNode) (*trackConn, error) {
 		raw, err := readValue(br, nil)
 		if err == nil && len(raw) > 0 && (raw[0] == '-' || raw[0] == '!') {
 			err = fmt.Errorf("%s: %s", c[0], bytes.TrimSpace(raw[1:]))
+		}
+		if err == nil && c[0] == "ROLE" && !isMasterRole(raw) {
+			err = errNotMaster // a replica since the client's slot map was read: not cached from
 		}
 		if err == nil && c[0] == "INFO" {
 			var role string
@@ -297,7 +300,7 @@ func (tc *trackConn) readLoop() {
 			raw = bytes.Clone(raw)
 			nc.keep(tc, req.key, req.seq, raw, !isErr && !bytes.Equal(raw, emptyMap))
 		case reqRole:
-			if isErr || !bytes.Contains(raw[:min(len(raw), 24)], []byte("master")) {
+			if isErr || !isMasterRole(raw) {
 				if !isErr {
 					nc.notMasterCloses.Add(1)
 					err = errNotMaster
@@ -468,4 +471,11 @@ func replicationOf(info string) (role, replid string) {
 		}
 	}
 	return role, replid
+}
+
+// isMasterRole says whether a ROLE reply is a master's.
+func isMasterRole(raw []byte) bool {
+	// *3\r\n$6\r\nmaster\r\n…; a replica's starts with $5 slave, a sentinel's $8 sentinel.
+	_, rest, ok := bytes.Cut(raw, []byte("\r\n"))
+	return ok && raw[0] == '*' && bytes.HasPrefix(rest, []byte("$6\r\nmaster\r\n"))
 }

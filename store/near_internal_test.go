@@ -130,3 +130,10 @@ func TestReplicationOf(t *testing.T) {
 	role, id = replicationOf("")
 	require.Empty(t, role+id)
 }
+
+func TestIsMasterRole(t *testing.T) {
+	require.True(t, isMasterRole([]byte("*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n")))
+	require.False(t, isMasterRole([]byte("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:1\r\n")))
+	require.False(t, isMasterRole([]byte("-NOPERM\r\n")))
+	require.False(t, isMasterRole([]byte("$6\r\nmaster\r\n")))
+}
