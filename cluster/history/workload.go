@@ -30,6 +30,12 @@ type Config struct {
 	OpTimeout       time.Duration // each call's context deadline (default 5 s)
 	UserPrefix      string        // user names are UserPrefix + number (default "u")
 	Seed            uint64
+	// LoadStaleness is how stale a Load may be, for stores with the near-cache
+	// (store.WithNearCache): what a revocation waits, the lease + a tenth + 1 ms. Loads
+	// are recorded as invoked that much earlier and revocations that returned OK as
+	// returning that much earlier (package documentation, "Bounded staleness"). Zero: no
+	// staleness (strict linearizability).
+	LoadStaleness time.Duration
 }
 
 func (c *Config) defaults() {
@@ -101,6 +107,7 @@ type Workload struct {
 func NewWorkload(apps []App, cfg Config) *Workload {
 	cfg.defaults()
 	w := &Workload{cfg: cfg, apps: apps, rec: NewRecorder()}
+	w.rec.SetLoadStaleness(cfg.LoadStaleness)
 	for i := range cfg.Users {
 		w.users = append(w.users, fmt.Sprintf("%s%d", cfg.UserPrefix, i))
 		w.pools = append(w.pools, &pool{creating: map[int]string{}})
