@@ -228,13 +228,10 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 	}
 }
 
-// nearStaleness is how stale a load with the near-cache at its defaults may be, and what
-// a revocation waits: the lease, a tenth of it and 1 ms (store's nearWaitLease).
-const nearStaleness = store.DefaultNearCacheLease + store.DefaultNearCacheLease/10 + time.Millisecond
-
 // waitVariants: WAIT, no WAIT, and WAIT with the near-cache (store.WithNearCache at its
-// defaults), whose loads may be stale by nearStaleness and whose revocations are strict
-// (history's "Bounded staleness"); it is held to what the WAIT variant is.
+// defaults), whose loads may be stale by history.NearCacheStaleness and whose
+// revocations are strict (history's "Bounded staleness"); it is held to what the WAIT
+// variant is.
 func waitVariants(topo cluster.Topology, wait int) []variant {
 	client := func() redis.UniversalClient { return store.NewFailoverClient(topo.UniversalOptions()) }
 	ack := store.WithWriteAck(wait, 500*time.Millisecond)
@@ -242,7 +239,7 @@ func waitVariants(topo cluster.Topology, wait int) []variant {
 		{name: fmt.Sprintf("WAIT %d", wait), opts: []store.Option{ack}, client: client},
 		{name: "no WAIT", client: client},
 		{name: fmt.Sprintf("WAIT %d + cache", wait), opts: []store.Option{ack, store.WithNearCache(store.NearCache{})},
-			cfg: history.Config{LoadStaleness: nearStaleness}, client: client},
+			cfg: history.Config{LoadStaleness: history.NearCacheStaleness(store.NearCache{})}, client: client},
 	}
 }
 
