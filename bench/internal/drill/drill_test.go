@@ -623,7 +623,7 @@ func TestDrillCacheFlag(t *testing.T) {
 	if err := writeTable(&out, rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"near-cache on (lease 50ms", "hasession WAIT 1 + cache: near-cache: 900 hits, 100 misses (hit ratio 90.0%); evicted: 7 invalidated, 0 lease lapsed, 3 reconnect, 0 capacity"} {
+	for _, want := range []string{"near-cache on (lease 50ms; the checker allows a load 56ms of staleness)", "hasession WAIT 1 + cache: near-cache: 900 hits, 100 misses (hit ratio 90.0%); evicted: 7 invalidated, 0 lease lapsed, 3 reconnect, 0 capacity"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hasession/hasession/bench/internal/report"
+	"github.com/hasession/hasession/cluster/history"
 	"github.com/hasession/hasession/store"
 )
 
@@ -536,7 +537,8 @@ func writeTable(w io.Writer, r *Report) error {
 	}
 	cache := ""
 	if r.NearCache {
-		cache = fmt.Sprintf(", near-cache on (lease %s; the checker allows loads that stale)", store.DefaultNearCacheLease)
+		cache = fmt.Sprintf(", near-cache on (lease %s; the checker allows a load %s of staleness)",
+			store.DefaultNearCacheLease, history.NearCacheStaleness(store.NearCache{}))
 	}
 	fmt.Fprintf(w, "drill: %s, %s, %d users, %s, %.0fs of load per run (warm-up %.0fs), WAIT shortfall: %s%s\n\n",
 		where, faults, r.Users, load, r.DurationS, r.WarmupS, r.AckPolicy, cache)
