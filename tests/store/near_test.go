@@ -70,7 +70,7 @@ func TestNearCacheBasics(t *testing.T) {
 		require.Positive(t, b.Stats().NearEvictedInvalidated, "%+v", b.Stats())
 
 		// a reads its own write at once, cached or not.
-		got = loadHit(t, a, s.ID())
+		loadHit(t, a, s.ID())
 		require.NoError(t, s.Set("n", 3))
 		require.NoError(t, a.Save(ctx, s))
 		got, err = a.Load(ctx, s.ID())
