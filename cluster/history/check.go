@@ -78,9 +78,24 @@ type Result struct {
 }
 
 type checked struct {
-	ops  []porcupine.Operation
-	info porcupine.LinearizationInfo
-	res  porcupine.CheckResult
+	ops   []porcupine.Operation
+	moved map[int]int64 // Op.Moved by Seq, where not 0
+	info  porcupine.LinearizationInfo
+	res   porcupine.CheckResult
+}
+
+// when describes an operation's interval: "called …, returned …", saying by how much
+// the recorder moved one end (Op.Moved).
+func (c checked) when(o porcupine.Operation) string {
+	call, ret := secs(o.Call), secs(o.Return)
+	if m := c.moved[o.Input.(Input).Seq]; m != 0 {
+		if o.Input.(Input).Kind == Load {
+			call = fmt.Sprintf("%s (at %s, moved by the load staleness)", call, secs(o.Call+m))
+		} else if o.Return != math.MaxInt64 {
+			ret = fmt.Sprintf("%s (at %s, moved by the load staleness)", ret, secs(o.Return+m))
+		}
+	}
+	return "called " + call + ", returned " + ret
 }
 
 // Kinds counts the violations by kind.
@@ -115,6 +130,7 @@ func Check(ops []Op) Result { return CheckTimeout(ops, DefaultTimeout) }
 // CheckTimeout is Check with the bound of one partition's search.
 func CheckTimeout(ops []Op, timeout time.Duration) Result {
 	byUser := map[string][]porcupine.Operation{}
+	moved := map[string]map[int]int64{}
 	var res Result
 	for _, o := range ops {
 		unknown := o.Out.Status == Unknown
@@ -127,6 +143,12 @@ func CheckTimeout(ops []Op, timeout time.Duration) Result {
 			res.Unknown++
 		}
 		res.Ops++
+		if o.Moved != 0 && !unknown {
+			if moved[o.In.User] == nil {
+				moved[o.In.User] = map[int]int64{}
+			}
+			moved[o.In.User][o.In.Seq] = o.Moved
+		}
 		byUser[o.In.User] = append(byUser[o.In.User], porcupine.Operation{
 			ClientId: o.Client, Input: o.In, Call: o.Call, Output: o.Out, Return: ret})
 	}
@@ -144,7 +166,7 @@ func CheckTimeout(ops []Op, timeout time.Duration) Result {
 			p := byUser[u]
 			cr, info := porcupine.CheckOperationsVerbose(model, p, timeout)
 			mu.Lock()
-			res.parts[u] = checked{ops: p, info: info, res: cr}
+			res.parts[u] = checked{ops: p, moved: moved[u], info: info, res: cr}
 			mu.Unlock()
 		})
 	}
@@ -214,7 +236,7 @@ func explain(user string, c checked) Violation {
 	}
 	op := c.ops[culprit]
 	in, out := op.Input.(Input), op.Output.(Output)
-	e := explainer{ops: c.ops}
+	e := explainer{c: c}
 	v.Kind, v.Line = e.classify(s, in, out)
 	v.UnknownWriter = e.unknownWriter
 	if v.Kind == KindOther && !v.UnknownWriter {
@@ -229,25 +251,25 @@ func explain(user string, c checked) Violation {
 			}
 		}
 	}
-	v.Line = fmt.Sprintf("%s (user %s: %s, called %s, returned %s)", v.Line, user, describeOp(in, out), secs(op.Call), secs(op.Return))
+	v.Line = fmt.Sprintf("%s (user %s: %s, %s)", v.Line, user, describeOp(in, out), c.when(op))
 	return v
 }
 
 // explainer names what a partition's culprit operation shows, from the partition's
 // operations; unknownWriter records whether the write it names had an unknown outcome.
 type explainer struct {
-	ops           []porcupine.Operation
+	c             checked
 	unknownWriter bool
 }
 
 // writer describes the operation that wrote r, from the partition's history.
 func (e *explainer) writer(r rec) string {
-	for _, o := range e.ops {
+	for _, o := range e.c.ops {
 		in := o.Input.(Input)
 		if in.Seq == r.by {
 			out := o.Output.(Output)
 			e.unknownWriter = out.Status == Unknown
-			return fmt.Sprintf("%s, called %s, returned %s", describeOp(in, out), secs(o.Call), secs(o.Return))
+			return fmt.Sprintf("%s, %s", describeOp(in, out), e.c.when(o))
 		}
 	}
 	return "?"
@@ -400,7 +422,11 @@ func (r Result) Dump(partition string) string {
 	slices.SortFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	var b strings.Builder
 	for _, o := range ops {
-		fmt.Fprintf(&b, "%s–%s c%d %s\n", secs(o.Call), secs(o.Return), o.ClientId, describeOp(o.Input.(Input), o.Output.(Output)))
+		fmt.Fprintf(&b, "%s–%s c%d %s", secs(o.Call), secs(o.Return), o.ClientId, describeOp(o.Input.(Input), o.Output.(Output)))
+		if m := c.moved[o.Input.(Input).Seq]; m != 0 {
+			fmt.Fprintf(&b, " (moved %s by the load staleness)", time.Duration(m))
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

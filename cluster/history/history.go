@@ -17,6 +17,27 @@
 // or not, and a revoke of that one session. A session whose creation was still running
 // when RevokeAll began may survive it or not.
 //
+// # Bounded staleness (the near-cache)
+//
+// With [store.WithNearCache] a Load is served from the app server's memory and may be
+// stale: a write another store instance made up to the cache's lease before the Load
+// may be missing from it. A revocation (Destroy, Revoke, RevokeAll) is strict instead:
+// it returns only after its write and then the lease and a margin, so no instance serves
+// the session it ended once it returned. [Config.LoadStaleness] (the recorder's
+// [Recorder.SetLoadStaleness]) encodes that guarantee, and should be set to what a
+// revocation waits (the lease + a tenth + 1 ms, see [store.NearCache]):
+//   - a Load is recorded as invoked LoadStaleness before it was: porcupine may place it
+//     at any point from then on, so a read that misses writes made within LoadStaleness
+//     before the call passes, and one that misses an older write does not;
+//   - a revocation that returned OK is recorded as returning LoadStaleness before it
+//     did (not before its call): its writes were done by then, as the store waited that
+//     long after them. A Load invoked after the revocation returned is thus, even moved
+//     earlier, after the revocation: a revoked or destroyed session it returns is a
+//     violation. (Moving Loads alone would let a Load up to LoadStaleness after the
+//     revocation returned be placed before it.)
+//
+// Zero (no cache) records every call as it happened.
+//
 // [Run] drives such a workload through several store instances; [Check] checks it and
 // explains each violation in one line; [Result.WriteHTML] writes porcupine's
 // visualisation of the partitions that failed.
@@ -115,12 +136,16 @@ type Output struct {
 }
 
 // Op is one recorded operation. Call and Return are nanoseconds on the recorder's
-// monotonic clock; Return is math.MaxInt64 while the operation runs.
+// monotonic clock (a Load's Call and a revocation's Return moved by the recorder's load
+// staleness, if any); Return is math.MaxInt64 while the operation runs.
 type Op struct {
 	Client       int
 	In           Input
 	Out          Output
 	Call, Return int64
+	// Moved is how much earlier than it happened the recorder recorded the Load's Call
+	// or the revocation's Return (its load staleness; 0 without).
+	Moved int64
 }
 
 // Pending reports whether the operation has not returned yet.
@@ -131,7 +156,23 @@ type Recorder struct {
 	start time.Time
 	mu    sync.Mutex
 	ops   []Op
+	stale int64 // ns: SetLoadStaleness
 }
+
+// SetLoadStaleness makes the recorder record every Load as invoked d earlier (not before
+// the recorder's start), and every revocation (Destroy, Revoke, RevokeOne) that returns
+// OK as returning d earlier (not before its call): the encoding of the near-cache's
+// bounded staleness and strict revocations (package documentation, "Bounded
+// staleness"). Set it before the first operation is recorded.
+func (r *Recorder) SetLoadStaleness(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stale = max(int64(d), 0)
+}
+
+// revocation reports whether an operation of kind k ends sessions (and, with the
+// near-cache, waits the lease before it returns).
+func revocation(k Kind) bool { return k == Destroy || k == Revoke || k == RevokeOne }
 
 // NewRecorder returns an empty recorder whose clock starts now.
 func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
@@ -152,7 +193,11 @@ func (r *Recorder) InvokeAt(client int, in Input, call int64) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	in.Seq = len(r.ops)
-	r.ops = append(r.ops, Op{Client: client, In: in, Call: call, Return: math.MaxInt64})
+	var moved int64
+	if in.Kind == Load {
+		moved = min(r.stale, max(call, 0))
+	}
+	r.ops = append(r.ops, Op{Client: client, In: in, Call: call - moved, Return: math.MaxInt64, Moved: moved})
 	return in.Seq
 }
 
@@ -163,6 +208,11 @@ func (r *Recorder) Return(h int, out Output) { r.ReturnAt(h, out, r.Now()) }
 func (r *Recorder) ReturnAt(h int, out Output, ret int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if out.Status == OK && revocation(r.ops[h].In.Kind) {
+		moved := min(r.stale, max(ret-r.ops[h].Call, 0))
+		ret -= moved
+		r.ops[h].Moved = moved
+	}
 	r.ops[h].Out = out
 	r.ops[h].Return = ret
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -209,4 +210,94 @@ func TestCheckRevokeOfALoggedOutIDEndsNothing(t *testing.T) {
 		t.Fatalf("the revoke of an ID that leads nowhere ended the session: %s, want one violation", res.Summary())
 	}
 	t.Logf("reported as: %s", res.Violations[0])
+}
+
+// With the near-cache a Load may miss writes made up to the lease before it, and a
+// revocation waits the lease before it returns. A recorder with LoadStaleness lets a Load
+// return an older version within the bound, not beyond it, and never a session revoked
+// or destroyed before the Load was called.
+func TestCheckLoadStaleness(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	stale := 56 * time.Millisecond // the default lease (50 ms) + a tenth + 1 ms
+	type call struct {
+		client    int
+		call, ret int64 // ms; ret < 0: never returned
+		in        Input
+		out       Output
+	}
+	record := func(stale time.Duration, calls []call) []Op {
+		r := NewRecorder()
+		r.SetLoadStaleness(stale)
+		for _, c := range calls {
+			c.in.User = "u"
+			h := r.InvokeAt(c.client, c.in, c.call*ms)
+			if c.ret >= 0 {
+				r.ReturnAt(h, c.out, c.ret*ms)
+			}
+		}
+		return r.Ops()
+	}
+	const at = 1000 // ms: the history's operations start here (a Load is not moved before 0)
+	create := call{0, at, at + 2, Input{Kind: Create, ID: s1, Val: 1}, Output{Status: OK, Ver: 1}}
+	save := call{0, at + 3, at + 5, Input{Kind: Save, ID: s1, Attr: 'b', Val: 2}, Output{Status: OK, Ver: 2}}
+	old := Output{Status: OK, ID: s1, Ver: 1, A: 1}
+	loadOld := func(client int, at int64) call {
+		return call{client, at, at + 1, Input{Kind: Load, ID: s1}, old}
+	}
+	for _, tc := range []struct {
+		name  string
+		calls []call
+		kind  string // "": consistent
+	}{
+		// The save returned at 1005 ms; a load called 50 ms later (within 56 ms) misses it.
+		{"stale within the bound", []call{create, save, loadOld(1, at+55)}, ""},
+		// Called 60 ms after the save returned: beyond the bound.
+		{"stale beyond the bound", []call{create, save, loadOld(1, at+65)}, KindAckedSaveLost},
+		// A revoke's write, then its wait of the lease: a load concurrent with it may
+		// still serve the session.
+		{"load during a revoke", []call{create,
+			{1, at + 10, at + 70, Input{Kind: Revoke, ID: s1}, Output{Status: OK}},
+			loadOld(2, at+40)}, ""},
+		// A load called after the revoke returned does not, even 1 ms after.
+		{"load after a revoke returned", []call{create,
+			{1, at + 10, at + 70, Input{Kind: Revoke, ID: s1}, Output{Status: OK}},
+			loadOld(2, at+71)}, KindRevokedServed},
+		{"load after a destroy returned", []call{create,
+			{1, at + 10, at + 70, Input{Kind: Destroy, ID: s1}, Output{Status: OK}},
+			loadOld(2, at+71)}, KindDestroyedServed},
+		{"load after a revoke-all returned", []call{create,
+			{1, at + 10, at + 70, Input{Kind: RevokeOne, ID: s1}, Output{Status: OK}},
+			loadOld(2, at+71)}, KindRevokedServed},
+		// A revoke that failed (unknown outcome) may apply later: nothing is moved.
+		{"load after a failed revoke", []call{create,
+			{1, at + 10, at + 70, Input{Kind: Revoke, ID: s1}, Output{Status: Unknown, Err: "timeout"}},
+			loadOld(2, at+71)}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Check(record(stale, tc.calls))
+			if tc.kind == "" {
+				if !res.Consistent {
+					t.Fatalf("want consistent: %s %v", res.Summary(), res.Violations)
+				}
+				return
+			}
+			if len(res.Violations) != 1 || res.Violations[0].Kind != tc.kind {
+				t.Fatalf("want one violation of kind %q: %s %v", tc.kind, res.Summary(), res.Violations)
+			}
+			t.Logf("reported as: %s", res.Violations[0])
+		})
+	}
+	// Without staleness the stale load within the bound is a violation.
+	res := Check(record(0, []call{create, save, loadOld(1, at+55)}))
+	if len(res.Violations) != 1 || res.Violations[0].Kind != KindAckedSaveLost {
+		t.Fatalf("no staleness allowed: %s %v", res.Summary(), res.Violations)
+	}
+	// A load is not moved before the recorder's start; a revocation not before its call.
+	ops := record(stale, []call{
+		{0, 10, 12, Input{Kind: Load, ID: s1}, Output{Status: NotFound}},
+		{0, 13, 20, Input{Kind: Destroy, ID: s1}, Output{Status: OK}},
+	})
+	if ops[0].Call != 0 || ops[0].Return != 12*ms || ops[1].Call != 13*ms || ops[1].Return != 13*ms {
+		t.Fatalf("clamped times: %+v", ops)
+	}
 }

@@ -30,6 +30,23 @@ type Config struct {
 	OpTimeout       time.Duration // each call's context deadline (default 5 s)
 	UserPrefix      string        // user names are UserPrefix + number (default "u")
 	Seed            uint64
+	// LoadStaleness is how stale a Load may be, for stores with the near-cache
+	// (store.WithNearCache): what a revocation waits, [NearCacheStaleness]. Loads
+	// are recorded as invoked that much earlier and revocations that returned OK as
+	// returning that much earlier (package documentation, "Bounded staleness"). Zero: no
+	// staleness (strict linearizability).
+	LoadStaleness time.Duration
+}
+
+// NearCacheStaleness is the LoadStaleness of stores with the near-cache c: what their
+// revocations wait after their writes, the lease (c.Lease, or its default) + a tenth +
+// 1 ms (store.WithNearCache), which bounds how stale their loads may be.
+func NearCacheStaleness(c store.NearCache) time.Duration {
+	lease := c.Lease
+	if lease <= 0 {
+		lease = store.DefaultNearCacheLease
+	}
+	return lease + lease/10 + time.Millisecond
 }
 
 func (c *Config) defaults() {
@@ -101,6 +118,7 @@ type Workload struct {
 func NewWorkload(apps []App, cfg Config) *Workload {
 	cfg.defaults()
 	w := &Workload{cfg: cfg, apps: apps, rec: NewRecorder()}
+	w.rec.SetLoadStaleness(cfg.LoadStaleness)
 	for i := range cfg.Users {
 		w.users = append(w.users, fmt.Sprintf("%s%d", cfg.UserPrefix, i))
 		w.pools = append(w.pools, &pool{creating: map[int]string{}})

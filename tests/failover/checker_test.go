@@ -30,7 +30,8 @@ import (
 // concurrently on a few users' sessions while a fault hits the topology; every call is
 // recorded and the history is checked with porcupine against the model of the store's
 // documented consistency (store's package documentation, "Consistency"). Each fault runs
-// two histories at once, one with WAIT and one without. Run:
+// three histories at once: one with WAIT, one without, and one with WAIT and the
+// near-cache (its loads checked with bounded staleness). Run:
 // go test -race -count=1 -p 1 -run TestChecker -v .
 
 const (
@@ -89,13 +90,16 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 	ctx, cancel := context.WithTimeout(t.Context(), historyBound+3*time.Minute)
 	defer cancel()
 	var ws []*history.Workload
+	var appsOf [][]history.App
 	for i, v := range vs {
 		cfg := v.cfg
 		cfg.MaxOps = max(cfg.MaxOps, 3*minCheckedOps)
 		cfg.MaxDuration = historyBound + 2*time.Minute // the fault's time on top
 		cfg.Seed = uint64(i + 1)
 		cfg.UserPrefix = fmt.Sprintf("%s-%d-", randHex(), i)
-		ws = append(ws, history.NewWorkload(apps(t, v, "chk-"+randHex()+":"), cfg))
+		as := apps(t, v, "chk-"+randHex()+":")
+		appsOf = append(appsOf, as)
+		ws = append(ws, history.NewWorkload(as, cfg))
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -135,8 +139,13 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 		cstart := time.Now()
 		res := history.Check(w.Recorder().Ops())
 		t.Logf("%s, %s: %s; fault took %s, check %s", label, vs[i].name, res.Summary(), faultTook.Round(time.Millisecond), time.Since(cstart).Round(time.Millisecond))
+		if near := nearStats(appsOf[i]); near.NearHits+near.NearMisses > 0 {
+			t.Logf("%s, %s: near-cache: %d hits, %d misses, evicted %d invalidated, %d lease, %d reconnect; %d lease waits, %d connects, %d fallbacks",
+				label, vs[i].name, near.NearHits, near.NearMisses, near.NearEvictedInvalidated, near.NearEvictedLease,
+				near.NearEvictedReconnect, near.NearLeaseWaits, near.NearConnects, near.NearFallbacks)
+		}
 		kinds := res.Kinds()
-		addRow("%-44s | %-10s | %7d | %7d | %3d | %v | undecided %d", label, vs[i].name, res.Ops, res.Unknown, len(res.Violations), kinds, len(res.Undecided))
+		addRow("%-44s | %-14s | %7d | %7d | %3d | %v | undecided %d", label, vs[i].name, res.Ops, res.Unknown, len(res.Violations), kinds, len(res.Undecided))
 		for j, v := range res.Violations {
 			if j == 10 {
 				t.Logf("… %d more", len(res.Violations)-j)
@@ -161,6 +170,25 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 	return out
 }
 
+// nearStats sums the near-cache counters of the apps' stores.
+func nearStats(as []history.App) store.Stats {
+	var sum store.Stats
+	for _, a := range as {
+		for _, st := range []*store.Store{a.Plain, a.Checked} {
+			s := st.Stats()
+			sum.NearHits += s.NearHits
+			sum.NearMisses += s.NearMisses
+			sum.NearEvictedInvalidated += s.NearEvictedInvalidated
+			sum.NearEvictedLease += s.NearEvictedLease
+			sum.NearEvictedReconnect += s.NearEvictedReconnect
+			sum.NearLeaseWaits += s.NearLeaseWaits
+			sum.NearConnects += s.NearConnects
+			sum.NearFallbacks += s.NearFallbacks
+		}
+	}
+	return sum
+}
+
 // requireResults: the history without WAIT may lose acknowledged writes (counted in the
 // table); a history with WAIT may show only a write that was not acknowledged, seen and
 // then lost in the failover (documented); nothing else. Undecided partitions are logged
@@ -178,7 +206,7 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 		if len(r.Undecided) > 0 {
 			t.Logf("%s: %d partitions undecided (search timed out): %v", vs[i].name, len(r.Undecided), r.Undecided)
 		}
-		wait := strings.HasPrefix(vs[i].name, "WAIT ")
+		wait := strings.HasPrefix(vs[i].name, "WAIT ") // with the near-cache too
 		for _, v := range r.Violations {
 			if vs[i].name == "no WAIT" && v.Kind != history.KindUnexpectedError {
 				// Without WAIT a failover loses acknowledged writes, and what the callers
@@ -200,11 +228,18 @@ func requireResults(t *testing.T, label string, vs []variant, res []history.Resu
 	}
 }
 
+// waitVariants: WAIT, no WAIT, and WAIT with the near-cache (store.WithNearCache at its
+// defaults), whose loads may be stale by history.NearCacheStaleness and whose
+// revocations are strict (history's "Bounded staleness"); it is held to what the WAIT
+// variant is.
 func waitVariants(topo cluster.Topology, wait int) []variant {
 	client := func() redis.UniversalClient { return store.NewFailoverClient(topo.UniversalOptions()) }
+	ack := store.WithWriteAck(wait, 500*time.Millisecond)
 	return []variant{
-		{name: fmt.Sprintf("WAIT %d", wait), opts: []store.Option{store.WithWriteAck(wait, 500*time.Millisecond)}, client: client},
+		{name: fmt.Sprintf("WAIT %d", wait), opts: []store.Option{ack}, client: client},
 		{name: "no WAIT", client: client},
+		{name: fmt.Sprintf("WAIT %d + cache", wait), opts: []store.Option{ack, store.WithNearCache(store.NearCache{})},
+			cfg: history.Config{LoadStaleness: history.NearCacheStaleness(store.NearCache{})}, client: client},
 	}
 }
 

@@ -27,9 +27,29 @@ const (
 
 // checker is a running checker workload.
 type checker struct {
-	w    *history.Workload
-	rdbs []redis.UniversalClient
-	done chan struct{}
+	w      *history.Workload
+	rdbs   []redis.UniversalClient
+	stores []*store.Store
+	done   chan struct{}
+}
+
+// stats sums the counters of the checker's stores (the near-cache's among them).
+func (chk *checker) stats() store.Stats {
+	var sum store.Stats
+	for _, st := range chk.stores {
+		s := st.Stats()
+		sum.NearHits += s.NearHits
+		sum.NearMisses += s.NearMisses
+		sum.NearCached += s.NearCached
+		sum.NearEvictedInvalidated += s.NearEvictedInvalidated
+		sum.NearEvictedLease += s.NearEvictedLease
+		sum.NearEvictedReconnect += s.NearEvictedReconnect
+		sum.NearEvictedCapacity += s.NearEvictedCapacity
+		sum.NearLeaseWaits += s.NearLeaseWaits
+		sum.NearConnects += s.NearConnects
+		sum.NearFallbacks += s.NearFallbacks
+	}
+	return sum
 }
 
 // checkReport is the checker's verdict on one run, as the report shows it.
@@ -48,12 +68,7 @@ type checkReport struct {
 // startCheck starts the checker's workload on the run's target, with the run's
 // write acknowledgement; it stops when stop closes, or at its bounds.
 func startCheck(ctx context.Context, c *Config, tgt target, spec runSpec, stop <-chan struct{}) (*checker, error) {
-	prefix := fmt.Sprintf("hs:drill-check:%d:", time.Now().UnixNano())
-	opts := []store.Option{store.WithPrefix(prefix), store.WithIdleTimeout(sessionIdle), store.WithLifetime(sessionLifetime),
-		store.WithGracePeriod(5 * time.Minute)} // forwards outlive the history
-	if spec.Wait {
-		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
-	}
+	opts, cfg := checkSetup(c, spec)
 	chk := &checker{done: make(chan struct{})}
 	var apps []history.App
 	for range checkApps {
@@ -70,20 +85,40 @@ func startCheck(ctx context.Context, c *Config, tgt target, spec runSpec, stop <
 			return nil, err
 		}
 		apps = append(apps, history.App{Plain: plain, Checked: checked})
+		chk.stores = append(chk.stores, plain, checked)
 	}
-	chk.w = history.NewWorkload(apps, history.Config{
+	chk.w = history.NewWorkload(apps, cfg)
+	go func() {
+		defer close(chk.done)
+		chk.w.Run(ctx, stop)
+	}()
+	return chk, nil
+}
+
+// checkSetup is the checker's store options and workload of a run: with the
+// near-cache (--cache) its stores have it on, and its loads may be as stale as a
+// revocation waits (history's "Bounded staleness").
+func checkSetup(c *Config, spec runSpec) ([]store.Option, history.Config) {
+	prefix := fmt.Sprintf("hs:drill-check:%d:", time.Now().UnixNano())
+	opts := []store.Option{store.WithPrefix(prefix), store.WithIdleTimeout(sessionIdle), store.WithLifetime(sessionLifetime),
+		store.WithGracePeriod(5 * time.Minute)} // forwards outlive the history
+	if spec.Wait {
+		opts = append(opts, store.WithWriteAck(1, spec.WaitTimeout), store.WithWriteAckPolicy(spec.Ack))
+	}
+	cfg := history.Config{
 		Users:         checkUsers,
 		WorkersPerApp: checkWorkers,
 		MaxOps:        checkMaxOps,
 		MaxDuration:   c.duration + overrun,
 		OpTimeout:     sessionTimeout,
 		Seed:          uint64(time.Now().UnixNano()),
-	})
-	go func() {
-		defer close(chk.done)
-		chk.w.Run(ctx, stop)
-	}()
-	return chk, nil
+	}
+	if spec.Cache {
+		near := store.NearCache{}
+		opts = append(opts, store.WithNearCache(near))
+		cfg.LoadStaleness = history.NearCacheStaleness(near)
+	}
+	return opts, cfg
 }
 
 // check waits for the workload to stop, checks its history and writes the visualisation

@@ -67,6 +67,11 @@ graceful faults (failover: CLUSTER FAILOVER on the master's replica, SENTINEL FA
 needs --yes, and never kills anything. Its sessions use their own key prefixes and are
 deleted at the end.
 
+With --cache the hasession runs' stores, and the history checker's, have the near-cache
+on (store.WithNearCache at its defaults: loads served from memory, stale by at most the
+50 ms lease, revocations waiting it); the checker allows a load that staleness and no
+more, and the report shows the cache's hits, misses and evictions.
+
 With --metrics ADDR the hasession runs' stores report OpenTelemetry metrics (the
 hasessionotel module), served in Prometheus format at http://ADDR/metrics while the
 drill runs, for a Prometheus or a dashboard of your own to scrape; the report then ends
@@ -103,6 +108,7 @@ type Config struct {
 	sentinelMaster string
 	yes            bool
 	check          bool   // the history checker runs beside each hasession run
+	cache          bool   // --cache: the hasession stores have the near-cache on
 	metrics        string // --metrics: where to serve the store's metrics ("": nowhere)
 
 	// observer, when set, is given to the hasession runs' stores (--metrics).
@@ -153,6 +159,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.sentinelMaster, "sentinel-master", "", "with --addrs: the master name the sentinels monitor")
 	fs.BoolVar(&c.yes, "yes", false, "with --addrs: confirm that the drill may send load and a graceful failover to that deployment")
 	fs.StringVar(&c.metrics, "metrics", "", "serve the hasession runs' store metrics (OpenTelemetry, Prometheus format) at http://ADDR/metrics during the drill, e.g. 127.0.0.1:9464; the report then shows the metrics to alert on")
+	fs.BoolVar(&c.cache, "cache", false, "hasession runs (and the history checker's stores) with the near-cache on (store.WithNearCache at its defaults): loads of cached sessions cost no round trip and may be stale by the 50 ms lease, revocations wait it; the checker allows that staleness, and the report shows the cache's counters")
 	fs.BoolVar(&c.check, "check", true, "beside each hasession run, three more app servers (stores on clients of their own) record a history of concurrent loads, saves, rotations, destroys and revokes of a few users' sessions; porcupine checks it against the store's documented consistency, and a violation fails the drill")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
@@ -289,16 +296,21 @@ type runSpec struct {
 	Wait        bool            // hasession: WAIT 1 after every save
 	WaitTimeout time.Duration   // with Wait: WAIT's timeout
 	Ack         store.AckPolicy // with Wait: what a save WAIT cannot confirm does
+	Cache       bool            // hasession: the near-cache on (--cache)
 	observer    store.Observer  // hasession: the store's observer (--metrics), or nil
 }
 
 func (c *Config) runs() []runSpec {
 	var out []runSpec
+	suffix := ""
+	if c.cache {
+		suffix = " + cache"
+	}
 	if c.wait == "on" || c.wait == "both" {
-		out = append(out, runSpec{Name: "hasession WAIT 1", Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack, observer: c.observer})
+		out = append(out, runSpec{Name: "hasession WAIT 1" + suffix, Store: "hasession", Wait: true, WaitTimeout: c.waitTimeout, Ack: c.ack, Cache: c.cache, observer: c.observer})
 	}
 	if c.wait == "off" || c.wait == "both" {
-		out = append(out, runSpec{Name: "hasession", Store: "hasession", observer: c.observer})
+		out = append(out, runSpec{Name: "hasession" + suffix, Store: "hasession", Cache: c.cache, observer: c.observer})
 	}
 	switch c.compare {
 	case "scs":
@@ -689,6 +701,9 @@ func newHasessionBackend(spec runSpec, o *redis.UniversalOptions) (*hasessionBac
 	}
 	if spec.observer != nil {
 		opts = append(opts, store.WithObserver(spec.observer))
+	}
+	if spec.Cache {
+		opts = append(opts, store.WithNearCache(store.NearCache{}))
 	}
 	st, err := store.New(rdb, opts...)
 	if err != nil {
@@ -1311,7 +1326,7 @@ func runOne(ctx context.Context, c *Config, tgt target, spec runSpec, p *progres
 	}
 
 	// The load.
-	run := &runReport{Name: spec.Name, Store: spec.Store, Wait: spec.Wait}
+	run := &runReport{Name: spec.Name, Store: spec.Store, Wait: spec.Wait, Cache: spec.Cache}
 	if spec.Wait {
 		run.AckPolicy = spec.Ack.String()
 	}
@@ -1546,6 +1561,12 @@ func runOne(ctx context.Context, c *Config, tgt target, spec runSpec, p *progres
 	run.StoreStats = b.stats()
 	if st, ok := run.StoreStats.(store.Stats); ok {
 		run.UnackedSaves = st.AcceptedUnacknowledged
+		if spec.Cache {
+			run.NearCache = nearCacheOf(st)
+		}
+	}
+	if chk != nil && spec.Cache {
+		run.CheckerNearCache = nearCacheOf(chk.stats())
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

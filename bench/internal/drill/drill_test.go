@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/bench/internal/cli"
 	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/store"
@@ -540,5 +543,104 @@ func TestDrillStandalone(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "removed: no container or network of this drill is left") {
 		t.Error("the drill did not report removing its topology")
+	}
+}
+
+// --cache turns the near-cache on in the hasession runs and in the history checker's
+// stores, the checker allows loads the cache's staleness, and the report says so and
+// shows the counters. No Redis: a load through a store whose server is unreachable is
+// a miss of its near-cache, and a store without it counts none.
+func TestDrillCacheFlag(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.cache {
+		t.Fatal("the near-cache is on by default")
+	}
+	for _, spec := range c.runs() {
+		if spec.Cache || strings.Contains(spec.Name, "cache") {
+			t.Errorf("default run %+v has the cache", spec)
+		}
+	}
+	if _, cfg := checkSetup(c, c.runs()[0]); cfg.LoadStaleness != 0 {
+		t.Errorf("checker without the cache: staleness %s", cfg.LoadStaleness)
+	}
+
+	c, err = parseFlags([]string{"--cache"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := c.runs()
+	if !c.cache || len(runs) != 2 || runs[0].Name != "hasession WAIT 1 + cache" || runs[1].Name != "hasession + cache" {
+		t.Fatalf("--cache runs: %+v", runs)
+	}
+	redis.SetLogger(cli.QuietRedis{}) // as the drill does: every dial fails here
+	dead := &redis.UniversalOptions{Addrs: []string{"127.0.0.1:1"}, MaxRetries: -1, DialTimeout: 200 * time.Millisecond}
+	misses := func(st *store.Store) int64 {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		_, err := st.Load(ctx, "11111111-1111-4111-8111-111111111111")
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a load from an unreachable server: %v", err)
+		}
+		return st.Stats().NearMisses
+	}
+	for _, cache := range []bool{true, false} {
+		spec := runs[0]
+		spec.Cache = cache
+		b, err := newHasessionBackend(spec, dead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := misses(b.st); (n > 0) != cache {
+			t.Errorf("the run's store with cache %t: %d near-cache misses", cache, n)
+		}
+		_ = b.close()
+
+		opts, cfg := checkSetup(c, spec)
+		if want := map[bool]time.Duration{true: 56 * time.Millisecond}[cache]; cfg.LoadStaleness != want {
+			t.Errorf("checker with cache %t: staleness %s, want %s (the lease 50 ms + 5 ms + 1 ms)", cache, cfg.LoadStaleness, want)
+		}
+		rdb := store.NewFailoverClient(dead)
+		st, err := store.New(rdb, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := misses(st); (n > 0) != cache {
+			t.Errorf("the checker's store with cache %t: %d near-cache misses", cache, n)
+		}
+		_ = st.Close()
+		_ = rdb.Close()
+	}
+
+	rep := newReport(c)
+	run := &runReport{Name: runs[0].Name, Store: "hasession", Cache: true,
+		NearCache: nearCacheOf(store.Stats{NearHits: 900, NearMisses: 100, NearEvictedInvalidated: 7, NearEvictedReconnect: 3})}
+	rep.Runs = append(rep.Runs, run)
+	rep.finish()
+	var out bytes.Buffer
+	if err := writeTable(&out, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"near-cache on (lease 50ms; the checker allows a load 56ms of staleness)", "hasession WAIT 1 + cache: near-cache: 900 hits, 100 misses (hit ratio 90.0%); evicted: 7 invalidated, 0 lease lapsed, 3 reconnect, 0 capacity"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	js, err := rep.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		NearCache bool `json:"near_cache"`
+		Runs      []struct {
+			Stats struct {
+				HitRatio float64 `json:"hit_ratio"`
+			} `json:"near_cache_stats"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(js, &got); err != nil || !got.NearCache || len(got.Runs) != 1 || got.Runs[0].Stats.HitRatio != 0.9 {
+		t.Errorf("drill.json: %+v (%v)", got, err)
 	}
 }

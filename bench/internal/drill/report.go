@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hasession/hasession/bench/internal/report"
+	"github.com/hasession/hasession/cluster/history"
+	"github.com/hasession/hasession/store"
 )
 
 // bucket is the width of the chart's time buckets.
@@ -37,6 +39,7 @@ type Report struct {
 	DurationS   float64      `json:"duration_s"`
 	WarmupS     float64      `json:"warmup_s"`
 	RequestCap  int          `json:"request_cap"`
+	NearCache   bool         `json:"near_cache"` // --cache: hasession's stores had the near-cache on
 	Runs        []*runReport `json:"runs"`
 	Passed      bool         `json:"passed"`
 	Verdict     string       `json:"verdict"`
@@ -48,6 +51,7 @@ type runReport struct {
 	Name  string `json:"name"`
 	Store string `json:"store"` // hasession, scs or raw
 	Wait  bool   `json:"wait"`
+	Cache bool   `json:"near_cache"` // hasession with the near-cache (--cache)
 	// AckPolicy is what a save WAIT could not confirm did: best-effort (accepted and
 	// counted in UnackedSaves) or required (failed); "" without WAIT.
 	AckPolicy string `json:"ack_policy,omitempty"`
@@ -90,9 +94,51 @@ type runReport struct {
 	ErrorSamples []errorSample `json:"error_samples,omitempty"`
 	StoreStats   any           `json:"store_stats,omitempty"`
 
+	// NearCache: the counters of the load's store's near-cache (--cache);
+	// CheckerNearCache: those of the history checker's stores, summed.
+	NearCache        *nearCacheReport `json:"near_cache_stats,omitempty"`
+	CheckerNearCache *nearCacheReport `json:"checker_near_cache_stats,omitempty"`
+
 	// Checker is the history checker's verdict on this run (hasession runs, --check).
 	Checker *checkReport `json:"checker,omitempty"`
 	Series  series       `json:"series"`
+}
+
+// nearCacheReport is a near-cache's counters (store.Stats' Near…) at a run's end.
+type nearCacheReport struct {
+	Hits     int64    `json:"hits"`   // loads served from memory
+	Misses   int64    `json:"misses"` // loads that read Redis
+	HitRatio *float64 `json:"hit_ratio"`
+	// Evictions by cause: an invalidation from Redis, a lapsed lease, a closed or
+	// replaced connection (a failover, a reconnect), the size limit.
+	EvictedInvalidated int64 `json:"evicted_invalidated"`
+	EvictedLease       int64 `json:"evicted_lease"`
+	EvictedReconnect   int64 `json:"evicted_reconnect"`
+	EvictedCapacity    int64 `json:"evicted_capacity"`
+	LeaseWaits         int64 `json:"lease_waits"` // revocations that waited the lease
+	Connects           int64 `json:"connects"`    // tracking connections opened
+	Fallbacks          int64 `json:"fallbacks"`   // misses read through the client
+}
+
+func nearCacheOf(s store.Stats) *nearCacheReport {
+	r := &nearCacheReport{Hits: s.NearHits, Misses: s.NearMisses,
+		EvictedInvalidated: s.NearEvictedInvalidated, EvictedLease: s.NearEvictedLease,
+		EvictedReconnect: s.NearEvictedReconnect, EvictedCapacity: s.NearEvictedCapacity,
+		LeaseWaits: s.NearLeaseWaits, Connects: s.NearConnects, Fallbacks: s.NearFallbacks}
+	if n := r.Hits + r.Misses; n > 0 {
+		r.HitRatio = report.Ptr(math.Round(1e4*float64(r.Hits)/float64(n)) / 1e4)
+	}
+	return r
+}
+
+// String is the counters in one line.
+func (r *nearCacheReport) String() string {
+	ratio := "–"
+	if r.HitRatio != nil {
+		ratio = fmt.Sprintf("%.1f%%", 100**r.HitRatio)
+	}
+	return fmt.Sprintf("%d hits, %d misses (hit ratio %s); evicted: %d invalidated, %d lease lapsed, %d reconnect, %d capacity; %d revocations waited the lease, %d tracking connections, %d fallbacks",
+		r.Hits, r.Misses, ratio, r.EvictedInvalidated, r.EvictedLease, r.EvictedReconnect, r.EvictedCapacity, r.LeaseWaits, r.Connects, r.Fallbacks)
 }
 
 // shard is one shard's share of a run.
@@ -146,7 +192,7 @@ func newReport(c *Config) *Report {
 	return &Report{
 		Topology: string(c.topology), Existing: c.existing(), Fault: c.fault, Faults: c.faults,
 		HoldS: report.Seconds(c.hold), Clients: c.clients, Inflight: c.inflight, AckPolicy: c.ack.String(), Users: c.users, Rate: c.rate,
-		DurationS: report.Seconds(c.duration), WarmupS: report.Seconds(c.warmup), RequestCap: c.requests,
+		DurationS: report.Seconds(c.duration), WarmupS: report.Seconds(c.warmup), RequestCap: c.requests, NearCache: c.cache,
 		Runs: []*runReport{}, GeneratedAt: time.Now().UTC().Format(time.RFC3339),
 	}
 }
@@ -489,8 +535,13 @@ func writeTable(w io.Writer, r *Report) error {
 	if r.Rate == 0 {
 		load = fmt.Sprintf("%d clients as fast as they go", r.Clients)
 	}
-	fmt.Fprintf(w, "drill: %s, %s, %d users, %s, %.0fs of load per run (warm-up %.0fs), WAIT shortfall: %s\n\n",
-		where, faults, r.Users, load, r.DurationS, r.WarmupS, r.AckPolicy)
+	cache := ""
+	if r.NearCache {
+		cache = fmt.Sprintf(", near-cache on (lease %s; the checker allows a load %s of staleness)",
+			store.DefaultNearCacheLease, history.NearCacheStaleness(store.NearCache{}))
+	}
+	fmt.Fprintf(w, "drill: %s, %s, %d users, %s, %.0fs of load per run (warm-up %.0fs), WAIT shortfall: %s%s\n\n",
+		where, faults, r.Users, load, r.DurationS, r.WarmupS, r.AckPolicy, cache)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tPHASE\tFROM\tTO\tREQUESTS\tERRORS\tP50\tP99\tMAX")
@@ -549,6 +600,12 @@ func writeTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "%s: dropped at the in-flight bound (counted as failed): %d\n", run.Name, run.Dropped)
 		if run.Wait {
 			fmt.Fprintf(w, "%s: saved without replica acknowledgement (WAIT shortfall %s): %d\n", run.Name, cmp.Or(run.AckPolicy, "–"), run.UnackedSaves)
+		}
+		if run.NearCache != nil {
+			fmt.Fprintf(w, "%s: near-cache: %s\n", run.Name, run.NearCache)
+		}
+		if run.CheckerNearCache != nil {
+			fmt.Fprintf(w, "%s: near-cache of the history checker's stores: %s\n", run.Name, run.CheckerNearCache)
 		}
 	}
 	for _, run := range r.Runs {
