@@ -40,13 +40,16 @@ import (
 	"github.com/hasession/hasession/codec"
 	"github.com/hasession/hasession/httpsession"
 	"github.com/hasession/hasession/internal/benchshape"
+	"github.com/hasession/hasession/internal/format"
 	"github.com/hasession/hasession/store"
 )
 
 // Stores, as they are named in the table, the JSON and the chart.
 const (
 	floorName     = "floor"              // go-redis GET / SET EX of the session's bytes
+	bareName      = "bare"               // the HTTP request with no session store at all
 	hasessionName = "hasession"          // store and httpsession
+	cacheName     = "hasession+cache"    // the same with WithNearCache, on a workload of ~10 reads per write
 	scsName       = "scs"                // alexedwards/scs v2 + goredisstore
 	rbName        = "gorilla+rbcervilla" // gorilla/sessions + rbcervilla/redisstore
 	bojName       = "gorilla+redistore"  // gorilla/sessions + boj/redistore (redigo)
@@ -62,6 +65,7 @@ const (
 	opLoad       = "load"        // hasession: Store.Load (touch not due: one HGETALL)
 	opRead       = "read"        // hasession: Load and read 2 attributes (sliding expiry by touch)
 	opModify     = "modify"      // hasession: Load, read 2 attributes, set 2, Save
+	opHTTP       = "http"        // bare: the HTTP request alone, no session store
 	opHTTPRead   = "http-read"   // through the library's middleware: read 2 attributes
 	opHTTPModify = "http-modify" // through the library's middleware: read 2, set 2
 )
@@ -112,7 +116,7 @@ func Run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.IntVar(&cfg.Sessions, "sessions", 100_000, "sessions stored per store for the memory measurement (0: skip it)")
 	workers := fs.String("workers", "1,8,32", "comma-separated concurrency levels (goroutines issuing requests)")
 	sizes := fs.String("sizes", "typical,large", "comma-separated session sizes: typical (~300 B, 6 attributes), large (~8 KB)")
-	stores := fs.String("stores", strings.Join([]string{floorName, hasessionName, scsName, rbName, bojName}, ","), "comma-separated stores to measure")
+	stores := fs.String("stores", strings.Join([]string{floorName, bareName, hasessionName, cacheName, scsName, rbName, bojName}, ","), "comma-separated stores to measure")
 	fs.BoolVar(&cfg.Cluster, "cluster", false, "also measure on a Redis Cluster (3 masters, 3 replicas): floor, hasession and gorilla+rbcervilla")
 	fs.StringVar(&cfg.Out, "out", "compare-out", `directory for the chart (compare.html) and compare.json ("": none)`)
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON instead of a table")
@@ -121,15 +125,21 @@ func Run(ctx context.Context, args []string, out, progress io.Writer) error {
                             [--sizes LIST] [--stores LIST] [--cluster] [--out DIR] [--json]
 
 Measures, against one containerized standalone Redis (and a Redis Cluster with --cluster),
-side by side: the go-redis floor (GET / SET EX of the session's bytes), hasession (load;
-read-only request with sliding expiry; request that changes 2 attributes; the same two
-through the httpsession middleware), scs + goredisstore (LoadAndSave, IdleTimeout set),
-gorilla/sessions + rbcervilla/redisstore and gorilla/sessions + boj/redistore (Get and
-Save on every request, for sliding expiry), for each session size and concurrency level.
+side by side: the go-redis floor (GET / SET EX of the session's bytes), the bare HTTP
+request (the same request through the same handler path with no session store: the
+limit), hasession (load; read-only request with sliding expiry; request that changes 2
+attributes; the same two through the httpsession middleware), hasession+cache (the two
+HTTP requests with WithNearCache, on a workload of about 10 reads per write, see below),
+scs + goredisstore (LoadAndSave, IdleTimeout set), gorilla/sessions +
+rbcervilla/redisstore and gorilla/sessions + boj/redistore (Get and Save on every request,
+for sliding expiry), for each session size and concurrency level.
+
+hasession+cache's workload (`+cacheWorkload+`)
 
 Reports ops/s (median of --repeat runs and their spread), p50/p99 latency, Redis commands
 and bytes sent per request, client allocations per request, Redis memory per session, the
-ratios to the floor and to each peer, and the targets with PASS or MISS. Progress goes to
+near-cache's hit ratio and app-server memory per cached session, the ratios to the floor,
+to each peer and to the bare request, and the targets with PASS or MISS. Progress goes to
 stderr, the table (or JSON) to stdout; the chart and the JSON are written to --out.
 
 flags:
@@ -156,7 +166,7 @@ flags:
 	if cfg.Sizes, err = cli.ParseList(*sizes, parseOneOf("size", "typical", "large")); err != nil {
 		return err
 	}
-	if cfg.Stores, err = cli.ParseList(*stores, parseOneOf("store", floorName, hasessionName, scsName, rbName, bojName)); err != nil {
+	if cfg.Stores, err = cli.ParseList(*stores, parseOneOf("store", floorName, bareName, hasessionName, cacheName, scsName, rbName, bojName)); err != nil {
 		return err
 	}
 	if len(cfg.Workers) == 0 || len(cfg.Sizes) == 0 || len(cfg.Stores) == 0 {
@@ -249,6 +259,9 @@ func compare(ctx context.Context, cfg Config, progress io.Writer) (*Result, erro
 		kinds = append(kinds, cluster.KindCluster)
 	}
 	res := &Result{Config: cfg, DurationS: cfg.Duration.Seconds(), GoMaxProcs: runtime.GOMAXPROCS(0)}
+	if slices.Contains(cfg.Stores, cacheName) {
+		res.CacheWorkload = strings.Join(strings.Fields(cacheWorkload), " ")
+	}
 	defer res.finish() // also for what an interrupted or failed run measured
 	for _, kind := range kinds {
 		if ctx.Err() != nil {
@@ -301,11 +314,16 @@ func measureTopology(ctx context.Context, cfg Config, kind cluster.Kind, img str
 		stores = append(stores, s)
 	}
 
-	// Memory first, on an empty server each time.
+	// Memory first, on an empty server each time: Redis's per session (not for the bare
+	// request, nor for hasession+cache, whose sessions are hasession's), then the app
+	// server's per session cached.
 	if cfg.Sessions > 0 {
 		for _, s := range stores {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if s.name == bareName || s.name == cacheName {
+				continue
 			}
 			m, err := memory(ctx, admin, s, cfg.Sessions, logf)
 			if err != nil {
@@ -318,6 +336,24 @@ func measureTopology(ctx context.Context, cfg Config, kind cluster.Kind, img str
 			}
 			m.Topology = string(kind)
 			res.Memory = append(res.Memory, m)
+		}
+		for _, s := range stores {
+			if s.name != cacheName || ctx.Err() != nil {
+				continue
+			}
+			m, err := appMemory(ctx, s, cfg.Sessions, logf)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				logf("[%s app memory %s] failed: %v", kind, s.name, err)
+				m = cacheMem{Store: s.name, Error: err.Error()}
+			}
+			m.Topology = string(kind)
+			res.CacheMemory = append(res.CacheMemory, m)
+			if err := flush(ctx, admin); err != nil {
+				return err
+			}
 		}
 	}
 	if err := flush(ctx, admin); err != nil {
@@ -528,23 +564,45 @@ type sample struct {
 	Cmds      float64 // per op
 	Bytes     float64 // sent per op
 	Allocs    float64 // per op
+	// With untimed steps (hasession+cache's workload): their time summed over the
+	// workers, and the requests of this app server they made.
+	Untimed time.Duration
+	Extra   int64
+	// The near-cache's loads served from memory and from Redis during the run
+	// (hasession+cache; both 0 for the others).
+	Hits, Misses int64
+	CmdsTotal    int64 // commands sent during the run
+	// The other app server's writes done for the run, and those dropped because its
+	// queue was full (hasession+cache's read-only requests).
+	Writes, Dropped int64
 }
 
 // measure runs one operation of a store with w workers for cfg.Duration or
-// cfg.MaxOps operations, whichever ends first.
+// cfg.MaxOps operations, whichever ends first. A workload's untimed steps (between) run
+// before each operation; their time is left out of the worker's: ops/s is then the sum
+// over the workers of operations / (run time − the worker's untimed time), and the
+// figures per op (commands, bytes, allocations) are those of the whole run, untimed
+// steps included, over the timed operations.
 func measure(ctx context.Context, cfg Config, s *sessionStore, size, op string, w int) (sample, error) {
-	newWorker, err := s.worker(size, op)
+	newWorker, err := s.worker(size, op, w)
 	if err != nil {
 		return sample{}, err
 	}
-	fns := make([]func(ctx context.Context) error, w)
+	fns := make([]workerFns, w)
 	for i := range fns {
 		fns[i] = newWorker(i)
 	}
 	hists := make([]hist, w)
+	untimed := make([]time.Duration, w)
+	extra := make([]int64, w)
 	// Warm up: one op per worker, outside the figures (connections, script cache).
 	for _, f := range fns {
-		if err := f(ctx); err != nil {
+		if f.between != nil {
+			if _, err := f.between(ctx); err != nil {
+				return sample{}, err
+			}
+		}
+		if err := f.op(ctx); err != nil {
 			return sample{}, err
 		}
 	}
@@ -555,7 +613,18 @@ func measure(ctx context.Context, cfg Config, s *sessionStore, size, op string, 
 	var stop atomic.Bool
 	var firstErr atomic.Pointer[error]
 	var m0, m1 runtime.MemStats
+	var st0, st1 store.Stats
+	var wr0, wr1 writerCounts
+	if s.writer != nil {
+		if err := s.writer.quiesce(ctx); err != nil {
+			return sample{}, err
+		}
+		wr0 = s.writer.counts()
+	}
 	s.counter.reset()
+	if s.hs != nil {
+		st0 = s.hs.Stats()
+	}
 	runtime.ReadMemStats(&m0)
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
@@ -568,7 +637,21 @@ func measure(ctx context.Context, cfg Config, s *sessionStore, size, op string, 
 				if !t.Before(deadline) {
 					break
 				}
-				if err := f(ctx); err != nil {
+				if f.between != nil {
+					k, err := f.between(ctx)
+					if err != nil {
+						if ctx.Err() == nil {
+							firstErr.CompareAndSwap(nil, &err)
+						}
+						stop.Store(true)
+						return
+					}
+					extra[i] += int64(k)
+					t1 := time.Now()
+					untimed[i] += t1.Sub(t)
+					t = t1
+				}
+				if err := f.op(ctx); err != nil {
 					if ctx.Err() == nil {
 						firstErr.CompareAndSwap(nil, &err)
 					}
@@ -583,6 +666,16 @@ func measure(ctx context.Context, cfg Config, s *sessionStore, size, op string, 
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&m1)
 	bytes, cmds := s.counter.read()
+	if s.hs != nil {
+		st1 = s.hs.Stats()
+	}
+	if s.writer != nil {
+		// The writes queued during the run, done before the next measurement starts.
+		if err := s.writer.quiesce(ctx); err != nil && firstErr.Load() == nil {
+			firstErr.Store(&err)
+		}
+		wr1 = s.writer.counts()
+	}
 	if p := firstErr.Load(); p != nil {
 		return sample{}, *p
 	}
@@ -590,12 +683,21 @@ func measure(ctx context.Context, cfg Config, s *sessionStore, size, op string, 
 		return sample{}, ctx.Err()
 	}
 	var all hist
-	var n int64
+	var n, ext int64
+	var rate float64
+	var idle time.Duration
 	for i := range hists {
 		all.merge(&hists[i])
-	}
-	for _, c := range all {
-		n += int64(c)
+		var ni int64
+		for _, c := range hists[i] {
+			ni += int64(c)
+		}
+		n += ni
+		ext += extra[i]
+		idle += untimed[i]
+		if timed := elapsed - untimed[i]; timed > 0 {
+			rate += float64(ni) / timed.Seconds()
+		}
 	}
 	if n == 0 {
 		return sample{}, errors.New("no operation completed")
@@ -604,12 +706,19 @@ func measure(ctx context.Context, cfg Config, s *sessionStore, size, op string, 
 	return sample{
 		Ops:       n,
 		Elapsed:   elapsed,
-		OpsPerSec: f / elapsed.Seconds(),
+		OpsPerSec: rate,
 		P50:       all.quantile(0.50),
 		P99:       all.quantile(0.99),
 		Cmds:      float64(cmds) / f,
 		Bytes:     float64(bytes) / f,
 		Allocs:    float64(m1.Mallocs-m0.Mallocs) / f,
+		Untimed:   idle,
+		Extra:     ext,
+		Hits:      st1.NearHits - st0.NearHits,
+		Misses:    st1.NearMisses - st0.NearMisses,
+		CmdsTotal: cmds,
+		Writes:    wr1.done - wr0.done,
+		Dropped:   wr1.dropped - wr0.dropped,
 	}, nil
 }
 
@@ -762,8 +871,21 @@ type sessionStore struct {
 	seed    func(ctx context.Context, size string) (string, error) // a new session of the shape; its handle
 	handles map[string][]string                                    // per size, the sessions the workers use
 	convert map[string]func(string) string                         // per operation, the handle it takes instead
+	// between are, per operation, the untimed steps of its workload (hasession+cache):
+	// run before each operation of a worker, with the operation's handle and count; it
+	// returns how many requests of this app server it made.
+	between map[string]betweenFunc
+	// spread are the operations whose workers share the seeded sessions out (worker i of
+	// w takes sessions i, i+w, …) and go round them, rather than each working on one.
+	spread  map[string]bool
+	hs      *store.Store // hasession's store (nil for the others)
+	writer  *writerPool  // hasession+cache's other app server (nil for the others)
 	closers []func()
 }
+
+// betweenFunc is an untimed step of a workload, run before an operation of a worker: n
+// counts the worker's operations on that session, this one included.
+type betweenFunc func(ctx context.Context, handle string, n int) (requests int, err error)
 
 func (s *sessionStore) close() {
 	for _, c := range slices.Backward(s.closers) {
@@ -795,8 +917,14 @@ func (s *sessionStore) prepare(ctx context.Context, size string) error {
 	return nil
 }
 
-// worker returns a function that makes worker i's operation.
-func (s *sessionStore) worker(size, op string) (func(i int) func(context.Context) error, error) {
+// workerFns are one worker's operation and the untimed step before each (nil: none).
+type workerFns struct {
+	between func(context.Context) (int, error)
+	op      func(context.Context) error
+}
+
+// worker returns a function that makes worker i's operation (of w workers).
+func (s *sessionStore) worker(size, op string, w int) (func(i int) workerFns, error) {
 	f, ok := s.impl[op]
 	if !ok {
 		return nil, fmt.Errorf("%s has no operation %q", s.name, op)
@@ -805,15 +933,31 @@ func (s *sessionStore) worker(size, op string) (func(i int) func(context.Context
 	if len(hs) == 0 {
 		return nil, fmt.Errorf("%s: no %s session seeded", s.name, size)
 	}
-	return func(i int) func(context.Context) error {
-		h, n := hs[i%len(hs)], 0
+	b, spread := s.between[op], s.spread[op]
+	return func(i int) workerFns {
+		mine := []string{hs[i%len(hs)]}
+		if spread {
+			for j := i + w; j < len(hs); j += w {
+				mine = append(mine, hs[j])
+			}
+		}
 		if conv := s.convert[op]; conv != nil {
-			h = conv(h) // once per worker, not per operation
+			for k, h := range mine {
+				mine[k] = conv(h) // once per worker, not per operation
+			}
 		}
-		return func(ctx context.Context) error {
-			n++
-			return f(ctx, h, n)
+		counts := make([]int, len(mine))
+		k := 0 // the session of the next operation
+		wf := workerFns{op: func(ctx context.Context) error {
+			counts[k]++
+			err := f(ctx, mine[k], counts[k])
+			k = (k + 1) % len(mine)
+			return err
+		}}
+		if b != nil {
+			wf.between = func(ctx context.Context) (int, error) { return b(ctx, mine[k], counts[k]+1) }
 		}
+		return wf
 	}, nil
 }
 
@@ -821,20 +965,27 @@ func (s *sessionStore) worker(size, op string) (func(i int) func(context.Context
 func newSessionStore(ctx context.Context, name string, topo cluster.Topology) (*sessionStore, error) {
 	registerGob()
 	s := &sessionStore{name: name, counter: &counter{}, impl: map[string]opFunc{}}
-	universal := func() redis.UniversalClient {
+	universalWith := func(ctr *counter) redis.UniversalClient {
 		o := topo.UniversalOptions()
 		o.PoolSize = 64
-		o.Dialer = dialer(s.counter)
+		o.Dialer = dialer(ctr)
 		c := redis.NewUniversalClient(o)
 		s.closers = append(s.closers, func() { _ = c.Close() })
 		return c
 	}
+	universal := func() redis.UniversalClient { return universalWith(s.counter) }
 	var err error
 	switch name {
 	case floorName:
 		err = floorStore(s, universal())
+	case bareName:
+		bareStore(s)
 	case hasessionName:
 		err = hasessionStore(s, universal())
+	case cacheName:
+		// The writer, another app server, counts on a counter of its own: its commands
+		// are not this store's.
+		err = cacheStore(s, universal(), universalWith(&counter{}))
 	case scsName:
 		c := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0], PoolSize: 64, Dialer: dialer(s.counter)})
 		s.closers = append(s.closers, func() { _ = c.Close() })
@@ -858,7 +1009,7 @@ func newSessionStore(ctx context.Context, name string, topo cluster.Topology) (*
 }
 
 // ops lists the operations in the order they are shown.
-var ops = []string{opGet, opSet, opLoad, opRead, opModify, opHTTPRead, opHTTPModify}
+var ops = []string{opGet, opSet, opHTTP, opLoad, opRead, opModify, opHTTPRead, opHTTPModify}
 
 func opOrder(op string) int { return slices.Index(ops, op) }
 
@@ -896,6 +1047,8 @@ func hasessionStore(s *sessionStore, rdb redis.UniversalClient, opts ...store.Op
 	if err != nil {
 		return err
 	}
+	s.hs = st
+	s.closers = append(s.closers, func() { _ = st.Close() })
 	hm, err := httpsession.New(st, httpsession.WithLogger(quiet))
 	if err != nil {
 		return err
@@ -1126,4 +1279,278 @@ func httpSeed(h http.Handler, cookie string) func(ctx context.Context, size stri
 		}
 		return "", fmt.Errorf("seed: no %s cookie in the response", cookie)
 	}
+}
+
+// readsPerWrite is hasession+cache's workload: each session is read this many times per
+// write.
+const readsPerWrite = 10
+
+// nearCache is the near-cache hasession+cache is given: the defaults (10,000 sessions,
+// heartbeat 5 ms, lease 50 ms).
+var nearCache = store.NearCache{}
+
+// cacheWorkload says what hasession+cache's rows measure.
+const cacheWorkload = `each session is read about 10 times per write. http-read: the 64
+sessions seeded are shared out among the workers, each going round its own; after every
+10th read request of a session, a write of it is queued to another writer: an HSET of
+one attribute (codec-encoded as the store does), on a client of its own, 2 goroutines
+sending what is queued in pipelines of up to 256, a queue of 4096. Redis then
+invalidates the cached entry, as on any write by another app server, and the next read
+of it refills it. The writer's time is not the workers' and its Redis commands are not
+counted, but it shares the machine's 2 cores (its CPU and Redis's work are in the row); a
+write that finds the queue full is dropped and counted, and READS/WRITE says what the run
+did. http-modify: each worker on a session of its own; before every modifying request,
+10 read requests of the same session through the same app server, not timed (the Save
+drops the entry, the first of the next reads refills it, the others and the modify's own
+load hit); ops/s is then the sum over the workers of their requests / (run time − their
+untimed time), and UNTIMED% says how much that left out. CMDS/OP, B-SENT/OP and
+ALLOCS/OP are those of the whole run (untimed steps included: an overstatement) over the
+timed requests. HIT% is NearHits / (NearHits + NearMisses) over all the app server's loads
+in the run`
+
+// cacheStore sets up hasession with the near-cache: the two HTTP requests, on the
+// workload cacheWorkload describes. writer is the other app server's client.
+func cacheStore(s *sessionStore, rdb, writer redis.UniversalClient) error {
+	if err := hasessionStore(s, rdb, store.WithNearCache(nearCache)); err != nil {
+		return err
+	}
+	for _, op := range []string{opLoad, opRead, opModify} {
+		delete(s.impl, op)
+	}
+	wp := newWriterPool(s.hs, writer)
+	s.writer = wp
+	s.closers = append(s.closers, wp.close)
+	read := s.impl[opHTTPRead]
+	s.spread = map[string]bool{opHTTPRead: true}
+	s.between = map[string]betweenFunc{
+		opHTTPRead: func(_ context.Context, cookie string, n int) (int, error) {
+			if n%readsPerWrite == 0 {
+				_, id, _ := strings.Cut(cookie, "=")
+				wp.enqueue(id)
+			}
+			return 0, nil
+		},
+		opHTTPModify: func(ctx context.Context, cookie string, n int) (int, error) {
+			for range readsPerWrite {
+				if err := read(ctx, cookie, n); err != nil {
+					return 0, err
+				}
+			}
+			return readsPerWrite, nil
+		},
+	}
+	return nil
+}
+
+// bareStore is the HTTP request with no session store: the same request (with a cookie
+// of a session ID's length) through the same handler path, answering what the others'
+// handlers answer.
+func bareStore(s *sessionStore) {
+	s.seed = func(context.Context, string) (string, error) {
+		return "bare=" + strings.Repeat("x", 43), nil
+	}
+	s.impl[opHTTP] = httpOp(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, nameAttr)
+	}))
+}
+
+// appMemory fills n typical sessions into hasession+cache's near-cache (at most its size)
+// and returns the growth of the app server's heap (runtime HeapAlloc after a GC) per
+// entry cached.
+func appMemory(ctx context.Context, s *sessionStore, n int, logf func(string, ...any)) (cacheMem, error) {
+	size := nearCache.Size
+	if size == 0 {
+		size = store.DefaultNearCacheSize
+	}
+	n = min(n, size-seeded) // room for the warm-up's sessions
+	logf("[app memory %s] seeding %d typical sessions…", s.name, n+seeded)
+	t0 := time.Now()
+	ids := make([]string, n+seeded)
+	var nextI atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for ctx.Err() == nil && failed.Load() == nil {
+				i := nextI.Add(1) - 1
+				if i >= int64(len(ids)) {
+					return
+				}
+				id, err := s.seed(ctx, "typical")
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+				ids[i] = id
+			}
+		})
+	}
+	wg.Wait()
+	if p := failed.Load(); p != nil {
+		return cacheMem{}, *p
+	}
+	if err := ctx.Err(); err != nil {
+		return cacheMem{}, err
+	}
+	warm, ids := ids[:seeded], ids[seeded:]
+	// The tracking connections first (a load before it is up is read through the client,
+	// not cached): load the warm-up sessions until all are cached, bounded.
+	for try := 0; ; try++ {
+		for _, id := range warm {
+			if _, err := s.hs.Load(ctx, id); err != nil {
+				return cacheMem{}, err
+			}
+		}
+		if s.hs.Stats().NearCached >= int64(len(warm)) {
+			break
+		}
+		if try == 100 {
+			return cacheMem{}, errors.New("the near-cache did not fill within 100 passes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	c0 := s.hs.Stats().NearCached
+	for _, id := range ids {
+		if _, err := s.hs.Load(ctx, id); err != nil {
+			return cacheMem{}, err
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	st := s.hs.Stats()
+	cached := st.NearCached - c0
+	if cached < int64(n)*9/10 {
+		return cacheMem{}, fmt.Errorf("%d of %d sessions cached (%+v)", cached, n, st)
+	}
+	m := cacheMem{Store: s.name, Sessions: n, Cached: cached, BytesPerSession: float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(cached)}
+	runtime.KeepAlive(ids)
+	logf("[app memory %s] %.0f B of heap per cached session (%d cached, %s)", s.name, m.BytesPerSession, cached, report.Secs(time.Since(t0)))
+	return m, nil
+}
+
+// writerPool is hasession+cache's other writer: it changes the sessions the read-only
+// requests read, one write per session queued: an HSET of one attribute (the csrf
+// token, codec-encoded as the store does) on a client of its own, the writes queued
+// meanwhile sent in one pipeline. That is the cheapest write that makes Redis invalidate
+// the entry (what a Save by another app server does to the cache, at a fraction of its
+// CPU, which here shares the machine with the workers).
+type writerPool struct {
+	st      *store.Store // for the keys
+	rdb     redis.UniversalClient
+	q       chan string
+	wg      sync.WaitGroup
+	pending atomic.Int64 // queued or being written
+	done    atomic.Int64
+	dropped atomic.Int64
+	err     atomic.Pointer[error]
+}
+
+// writers, writerBatch and writerQueue bound the pool: its goroutines, the writes of one
+// pipeline, the writes waiting.
+const (
+	writers     = 2
+	writerBatch = 256
+	writerQueue = 4096
+)
+
+type writerCounts struct{ done, dropped int64 }
+
+func newWriterPool(st *store.Store, rdb redis.UniversalClient) *writerPool {
+	wp := &writerPool{st: st, rdb: rdb, q: make(chan string, writerQueue)}
+	for range writers {
+		wp.wg.Go(func() {
+			batch := make([]string, 0, writerBatch)
+			for id := range wp.q {
+				batch = append(batch[:0], id)
+			more:
+				for len(batch) < writerBatch {
+					select {
+					case id, ok := <-wp.q:
+						if !ok {
+							break more
+						}
+						batch = append(batch, id)
+					default:
+						break more
+					}
+				}
+				if err := wp.write(batch); err != nil {
+					wp.err.CompareAndSwap(nil, &err)
+				}
+				wp.done.Add(int64(len(batch)))
+				wp.pending.Add(-int64(len(batch)))
+			}
+		})
+	}
+	return wp
+}
+
+func (wp *writerPool) write(ids []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmds := make([]*redis.IntCmd, len(ids))
+	_, err := wp.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			key, err := wp.st.Key(id)
+			if err != nil {
+				return err
+			}
+			v, err := codec.MsgPack.Marshal("token-" + next())
+			if err != nil {
+				return err
+			}
+			cmds[i] = p.HSet(ctx, key, format.AttrPrefix+"csrf", v)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	for _, c := range cmds {
+		if n, err := c.Result(); err != nil || n != 0 { // 0: the field was there, replaced
+			return fmt.Errorf("writer: HSET answered %d, %v", n, err)
+		}
+	}
+	return nil
+}
+
+// enqueue queues a write of the session, or drops it (counted) when the queue is full.
+func (wp *writerPool) enqueue(id string) {
+	wp.pending.Add(1)
+	select {
+	case wp.q <- id:
+	default:
+		wp.pending.Add(-1)
+		wp.dropped.Add(1)
+	}
+}
+
+// quiesce waits, 30 s at most, until the writes queued are done, and returns the first
+// write's error since the last call.
+func (wp *writerPool) quiesce(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for wp.pending.Load() > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("writer: %d writes still pending after 30s", wp.pending.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if p := wp.err.Swap(nil); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (wp *writerPool) counts() writerCounts {
+	return writerCounts{done: wp.done.Load(), dropped: wp.dropped.Load()}
+}
+
+func (wp *writerPool) close() {
+	close(wp.q)
+	wp.wg.Wait()
 }

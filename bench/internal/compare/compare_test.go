@@ -2,7 +2,9 @@ package compare
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -38,7 +40,9 @@ func TestCompare(t *testing.T) {
 	// Every store, operation, size and concurrency level is measured once.
 	want := map[string][]string{
 		floorName:     {opGet, opSet},
+		bareName:      {opHTTP},
 		hasessionName: {opLoad, opRead, opModify, opHTTPRead, opHTTPModify},
+		cacheName:     {opHTTPRead, opHTTPModify},
 		scsName:       {opHTTPRead, opHTTPModify},
 		rbName:        {opHTTPRead, opHTTPModify},
 		bojName:       {opHTTPRead, opHTTPModify},
@@ -62,8 +66,33 @@ func TestCompare(t *testing.T) {
 					if c.Runs != 1 || len(c.OpsPerSec.Samples) != 1 || len(c.Errors) > 0 {
 						t.Errorf("%s %s %s w=%d: runs %d, samples %v, errors %v", store, op, size, w, c.Runs, c.OpsPerSec.Samples, c.Errors)
 					}
-					if c.OpsPerSec.Median <= 0 || c.P50us <= 0 || c.P99us < c.P50us || c.CmdsPerOp <= 0 || c.BytesPerOp <= 0 || c.AllocsPerOp <= 0 {
+					sends := store != bareName // the bare request sends nothing to Redis
+					if c.OpsPerSec.Median <= 0 || c.P50us <= 0 || c.P99us < c.P50us || (c.CmdsPerOp <= 0) == sends || (c.BytesPerOp <= 0) == sends || c.AllocsPerOp <= 0 {
 						t.Errorf("%s %s %s w=%d: implausible figures %+v", store, op, size, w, *c)
+					}
+					// An HTTP request's ratio to the bare one.
+					if store != bareName && strings.HasPrefix(op, "http-") {
+						checkRatio(t, c.Store+" "+c.Op+" vs bare", c.VsBare, c, byKey[key(size, w, bareName, opHTTP)])
+					} else if c.VsBare != nil {
+						t.Errorf("%s %s has a ratio to the bare request", store, op)
+					}
+					// The near-cache's figures: its workload of about 10 reads per write.
+					if store == cacheName {
+						if c.HitRatio == nil || *c.HitRatio < 0.5 || *c.HitRatio > 1 {
+							t.Errorf("%s %s %s w=%d: hit ratio %v", store, op, size, w, c.HitRatio)
+						}
+						switch op {
+						case opHTTPRead: // the writer's writes, one per 10 reads of a session, few dropped
+							if c.ReadsPerWrite < 9 || c.RequestsPerOp != 1 {
+								t.Errorf("%s %s %s w=%d: %.1f reads per write, %.1f requests per op", store, op, size, w, c.ReadsPerWrite, c.RequestsPerOp)
+							}
+						case opHTTPModify: // 10 untimed reads per modify
+							if c.RequestsPerOp != 1+readsPerWrite || c.UntimedPct <= 0 || c.UntimedPct >= 100 {
+								t.Errorf("%s %s %s w=%d: %.1f requests per op, %.1f%% untimed", store, op, size, w, c.RequestsPerOp, c.UntimedPct)
+							}
+						}
+					} else if c.HitRatio != nil {
+						t.Errorf("%s %s has a hit ratio", store, op)
 					}
 					// The ratios are those of the ops/s figures.
 					floor := byKey[key(size, w, floorName, floorOp(op))]
@@ -105,6 +134,18 @@ func TestCompare(t *testing.T) {
 			t.Errorf("%s %s: %.2f commands per request, want %g", tc.store, tc.op, c.CmdsPerOp, tc.cmds)
 		}
 	}
+	// With the near-cache, Redis sees a read-only request's session only when it changed
+	// (a fill per write, and the heartbeat's ROLE); a modifying request, the Save and the
+	// fill of the read after it (and heartbeats).
+	if c := byKey[key("typical", 1, cacheName, opHTTPRead)]; c == nil || c.CmdsPerOp > 0.5 {
+		t.Errorf("%s %s: commands per request %+v, want at most 0.5", cacheName, opHTTPRead, c)
+	}
+	if c := byKey[key("typical", 1, cacheName, opHTTPModify)]; c == nil || c.CmdsPerOp < 1.99 || c.CmdsPerOp > 2.5 {
+		t.Errorf("%s %s: commands per request %+v, want 2 to 2.5", cacheName, opHTTPModify, c)
+	}
+	if c := byKey[key("typical", 1, bareName, opHTTP)]; c == nil || c.CmdsPerOp != 0 {
+		t.Errorf("%s %s: commands per request %+v, want 0", bareName, opHTTP, c)
+	}
 
 	// Memory per session for every store.
 	mem := map[string]mem{}
@@ -112,15 +153,33 @@ func TestCompare(t *testing.T) {
 		mem[m.Store] = m
 	}
 	for store := range want {
+		if store == bareName || store == cacheName {
+			if _, ok := mem[store]; ok {
+				t.Errorf("Redis memory measured for %s", store)
+			}
+			continue
+		}
 		m, ok := mem[store]
 		if !ok || m.Error != "" || m.Sessions != 300 || m.Keys < 300 || m.BytesPerSession <= 0 {
 			t.Errorf("memory of %s: %+v (measured: %v)", store, m, ok)
 		}
 	}
 
-	// Targets: every one evaluated, its ratio that of the figures.
-	if n := len(res.Targets); n != 4*2*2+3 {
-		t.Errorf("%d targets, want %d", n, 4*2*2+3)
+	// The app server's memory per cached session: every session loaded is cached, and
+	// an entry holds at least its reply.
+	if len(res.CacheMemory) != 1 {
+		t.Errorf("app-server memory: %+v, want one", res.CacheMemory)
+	}
+	for _, m := range res.CacheMemory {
+		if m.Error != "" || m.Store != cacheName || m.Sessions != 300 || m.Cached != 300 || m.BytesPerSession < 200 || m.BytesPerSession > 20000 {
+			t.Errorf("app-server memory: %+v", m)
+		}
+	}
+
+	// Targets: every one evaluated, its ratio that of the figures (the near-cache's at
+	// one worker only here: two for each size).
+	if n := len(res.Targets); n != 4*2*2+2*2+3 {
+		t.Errorf("%d targets, want %d", n, 4*2*2+2*2+3)
 	}
 	for _, tg := range res.Targets {
 		if tg.Ratio == nil || (tg.Status != "PASS" && tg.Status != "MISS") {
@@ -141,7 +200,11 @@ func TestCompare(t *testing.T) {
 		if strings.Contains(tg.Name, "modif") {
 			op = opHTTPModify
 		}
-		checkRatio(t, "target "+tg.Name+" vs "+tg.Peer, tg.Ratio, byKey[key(tg.Size, tg.Workers, hasessionName, op)], byKey[key(tg.Size, tg.Workers, tg.Peer, op)])
+		peerOp := op
+		if tg.Peer == bareName {
+			peerOp = opHTTP
+		}
+		checkRatio(t, "target "+tg.Store+" "+tg.Name+" vs "+tg.Peer, tg.Ratio, byKey[key(tg.Size, tg.Workers, tg.Store, op)], byKey[key(tg.Size, tg.Workers, tg.Peer, peerOp)])
 	}
 
 	// The files: the same JSON, and a page that fetches nothing.
@@ -281,5 +344,118 @@ func TestCmpConnDoesNotAllocate(t *testing.T) {
 	cmd := []byte("*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$5\r\nvalue\r\n")
 	if n := testing.AllocsPerRun(100, func() { _, _ = conn.Write(cmd) }); n > 0 {
 		t.Errorf("%g allocations per write", n)
+	}
+}
+
+// TestCmpCacheTargets checks the near-cache's targets (each at its concurrency level),
+// the ratios to the bare request and the near-cache's figures from the runs' samples.
+func TestCmpCacheTargets(t *testing.T) {
+	r := &Result{}
+	set := func(w int, store, op string, ops float64, smp sample) {
+		c := r.cell("standalone", "typical", w, store, op)
+		smp.OpsPerSec, smp.Ops, smp.Elapsed = ops, 1000, time.Second
+		c.samples = []sample{smp}
+	}
+	for _, w := range []int{1, 8, 32} {
+		set(w, bareName, opHTTP, 200000, sample{})
+		set(w, scsName, opHTTPRead, 10000, sample{})
+		set(w, scsName, opHTTPModify, 9000, sample{})
+		set(w, cacheName, opHTTPRead, 90000, sample{Hits: 900, Misses: 100, Writes: 100, CmdsTotal: 100})
+		set(w, cacheName, opHTTPModify, 15000, sample{Hits: 10000, Misses: 1000, Extra: 10000, CmdsTotal: 2000, Untimed: time.Duration(w) * time.Second / 2})
+	}
+	r.finish()
+	got := map[string]string{}
+	for _, tg := range r.Targets {
+		got[fmt.Sprintf("%s %s vs %s w=%d", tg.Store, tg.Name, tg.Peer, tg.Workers)] = tg.Status + " " + fmtRatio(tg.Ratio)
+	}
+	want := map[string]string{
+		"hasession+cache read-only request, near-cache, 10 reads per write vs scs w=1":                  "PASS 9.00x",
+		"hasession+cache read-only request, near-cache, 10 reads per write vs scs w=32":                 "MISS 9.00x",
+		"hasession+cache request that modifies 2 attributes, near-cache, 10 reads per write vs scs w=1": "MISS 1.67x",
+		"hasession+cache read-only request, near-cache, 10 reads per write vs bare w=32":                "MISS 0.45x",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("targets %v, want %v", got, want)
+	}
+	read, modify := r.find("standalone", "typical", 32, cacheName, opHTTPRead), r.find("standalone", "typical", 32, cacheName, opHTTPModify)
+	if read.VsBare == nil || *read.VsBare != 0.45 || read.HitRatio == nil || *read.HitRatio != 0.9 || read.ReadsPerWrite != 10 || read.CmdsPerAppRequest != 0.1 {
+		t.Errorf("read cell %+v", *read)
+	}
+	if modify.RequestsPerOp != 11 || modify.CmdsPerAppRequest != 2000.0/11000 || modify.UntimedPct != 50 || *modify.HitRatio != 10.0/11 {
+		t.Errorf("modify cell %+v", *modify)
+	}
+	if c := r.find("standalone", "typical", 32, bareName, opHTTP); c.VsBare != nil || c.HitRatio != nil {
+		t.Errorf("bare cell %+v", *c)
+	}
+	var buf bytes.Buffer
+	if err := writeTable(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"×BARE", "== near-cache", "90.0%", "0.45x", "1 PASS, 3 MISS, 0 N/A"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, buf.String())
+		}
+	}
+}
+
+// TestCmpWorkerSpread checks how the workers of an operation share the sessions out: each
+// its own, gone round in turn, with the untimed step told the count of the session's
+// operations.
+func TestCmpWorkerSpread(t *testing.T) {
+	var seen []string
+	s := &sessionStore{
+		name:    "x",
+		impl:    map[string]opFunc{opHTTPRead: func(_ context.Context, h string, n int) error { seen = append(seen, fmt.Sprint(h, "#", n)); return nil }},
+		handles: map[string][]string{"typical": {"a", "b", "c", "d", "e"}},
+		convert: map[string]func(string) string{opHTTPRead: strings.ToUpper},
+		spread:  map[string]bool{opHTTPRead: true},
+		between: map[string]betweenFunc{opHTTPRead: func(_ context.Context, h string, n int) (int, error) {
+			seen = append(seen, fmt.Sprint("before ", h, "#", n))
+			return 1, nil
+		}},
+	}
+	newWorker, err := s.worker("typical", opHTTPRead, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, want := range []string{"A#1 C#1 E#1 A#2", "B#1 D#1 B#2 D#2"} {
+		seen = nil
+		w := newWorker(i)
+		var ops []string
+		for range 4 {
+			if _, err := w.between(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_ = w.op(ctx)
+		}
+		for j, x := range seen {
+			if j%2 == 0 {
+				if x != "before "+seen[j+1] {
+					t.Errorf("worker %d: %q before %q", i, x, seen[j+1])
+				}
+				continue
+			}
+			ops = append(ops, x)
+		}
+		if got := strings.Join(ops, " "); got != want {
+			t.Errorf("worker %d: %s, want %s", i, got, want)
+		}
+	}
+	// Without spread, a worker works on one session.
+	s.spread = nil
+	newWorker, _ = s.worker("typical", opHTTPRead, 2)
+	seen = nil
+	w := newWorker(1)
+	_, _ = w.between(ctx)
+	_ = w.op(ctx)
+	_ = w.op(ctx)
+	if got := strings.Join(seen, " "); got != "before B#1 B#1 B#2" {
+		t.Errorf("without spread: %s", got)
 	}
 }

@@ -17,12 +17,16 @@ import (
 
 // Result is everything compare measured.
 type Result struct {
-	Config     Config   `json:"config"`
-	DurationS  float64  `json:"duration_per_measurement_s"`
-	GoMaxProcs int      `json:"gomaxprocs"`
-	Cells      []*cell  `json:"cells"`
-	Memory     []mem    `json:"memory"`
-	Targets    []target `json:"targets"`
+	Config     Config  `json:"config"`
+	DurationS  float64 `json:"duration_per_measurement_s"`
+	GoMaxProcs int     `json:"gomaxprocs"`
+	Cells      []*cell `json:"cells"`
+	Memory     []mem   `json:"memory"`
+	// CacheMemory is the app server's heap per session in hasession+cache's near-cache.
+	CacheMemory []cacheMem `json:"cache_memory"`
+	// CacheWorkload says what hasession+cache's rows measure.
+	CacheWorkload string   `json:"cache_workload"`
+	Targets       []target `json:"targets"`
 }
 
 // spread summarises the ops/s of a cell's runs.
@@ -57,7 +61,22 @@ type cell struct {
 	// median ops/s to each peer's (null when either is missing).
 	PeerOp string              `json:"peer_op"`
 	VsPeer map[string]*float64 `json:"vs_peer"`
-	Errors []string            `json:"errors,omitempty"`
+	// VsBare is an HTTP request's ratio of median ops/s to the bare request's (null when
+	// either is missing or the operation is not an HTTP request).
+	VsBare *float64 `json:"vs_bare"`
+	// For hasession+cache: the near-cache's hit ratio (median of the runs), the app
+	// server's requests per timed one (untimed steps included) and Redis commands per
+	// request of the app server, timed or not.
+	HitRatio          *float64 `json:"hit_ratio,omitempty"`
+	RequestsPerOp     float64  `json:"app_requests_per_op,omitempty"`
+	CmdsPerAppRequest float64  `json:"redis_commands_per_app_request,omitempty"`
+	// UntimedPct is the share of the workers' time left out of ops/s (the untimed steps);
+	// ReadsPerWrite the read requests per write of the other app server (0: none), and
+	// WritesDropped the writes its full queue dropped (medians of the runs).
+	UntimedPct    float64  `json:"untimed_pct,omitempty"`
+	ReadsPerWrite float64  `json:"reads_per_write,omitempty"`
+	WritesDropped float64  `json:"writes_dropped,omitempty"`
+	Errors        []string `json:"errors,omitempty"`
 
 	samples []sample
 }
@@ -72,14 +91,26 @@ type mem struct {
 	Error           string  `json:"error,omitempty"`
 }
 
+// cacheMem is the app server's memory per session in the near-cache: the growth of the
+// heap (HeapAlloc after a GC) over the entries added by loading Sessions sessions.
+type cacheMem struct {
+	Topology        string  `json:"topology"`
+	Store           string  `json:"store"`
+	Sessions        int     `json:"sessions"`
+	Cached          int64   `json:"cached"`
+	BytesPerSession float64 `json:"heap_bytes_per_cached_session"`
+	Error           string  `json:"error,omitempty"`
+}
+
 // target is one target, evaluated on this run's figures.
 type target struct {
 	Topology string   `json:"topology"`
 	Name     string   `json:"name"`
+	Store    string   `json:"store"` // hasession or hasession+cache
 	Size     string   `json:"size,omitempty"`
 	Workers  int      `json:"workers,omitempty"`
 	Peer     string   `json:"peer"`
-	Ratio    *float64 `json:"ratio"` // hasession ÷ peer: ops/s, or bytes per session
+	Ratio    *float64 `json:"ratio"` // store ÷ peer: ops/s, or bytes per session
 	Want     string   `json:"want"`  // ">= 4", "<= 1"
 	Status   string   `json:"status"`
 }
@@ -169,9 +200,32 @@ func (r *Result) finish() {
 		c.CmdsPerOp = medianOf(c.samples, func(s sample) float64 { return s.Cmds })
 		c.BytesPerOp = medianOf(c.samples, func(s sample) float64 { return s.Bytes })
 		c.AllocsPerOp = medianOf(c.samples, func(s sample) float64 { return s.Allocs })
+		if c.Store == cacheName {
+			c.HitRatio = report.Ptr(medianOf(c.samples, func(s sample) float64 {
+				if s.Hits+s.Misses == 0 {
+					return 0
+				}
+				return float64(s.Hits) / float64(s.Hits+s.Misses)
+			}))
+			c.RequestsPerOp = medianOf(c.samples, func(s sample) float64 { return float64(s.Ops+s.Extra) / float64(s.Ops) })
+			c.CmdsPerAppRequest = medianOf(c.samples, func(s sample) float64 { return float64(s.CmdsTotal) / float64(s.Ops+s.Extra) })
+			c.UntimedPct = medianOf(c.samples, func(s sample) float64 {
+				return float64(s.Untimed) / (float64(s.Elapsed) * float64(c.Workers)) * 100
+			})
+			c.ReadsPerWrite = medianOf(c.samples, func(s sample) float64 {
+				if s.Writes == 0 {
+					return 0
+				}
+				return float64(s.Ops) / float64(s.Writes)
+			})
+			c.WritesDropped = medianOf(c.samples, func(s sample) float64 { return float64(s.Dropped) })
+		}
 	}
 	for _, c := range r.Cells {
 		c.VsFloor = ratio(c, r.find(c.Topology, c.Size, c.Workers, floorName, c.FloorOp))
+		if c.Store != bareName && strings.HasPrefix(c.Op, "http-") {
+			c.VsBare = ratio(c, r.find(c.Topology, c.Size, c.Workers, bareName, opHTTP))
+		}
 		for _, p := range peers {
 			if p == c.Store {
 				continue
@@ -184,15 +238,22 @@ func (r *Result) finish() {
 	r.Targets = r.evalTargets()
 }
 
-// goals are the throughput targets: hasession's HTTP cycle against each peer's.
+// goals are the throughput targets: hasession's HTTP cycle against each peer's (at every
+// concurrency level, or at one), and the near-cache's read-only request against the bare
+// request.
 var goals = []struct {
-	name, op, peer string
-	want           float64
+	name, store, op, peer, peerOp string
+	workers                       int // 0: every level
+	want                          float64
 }{
-	{"read-only request with sliding expiry", opHTTPRead, scsName, 4},
-	{"request that modifies 2 attributes", opHTTPModify, scsName, 2},
-	{"request that modifies 2 attributes", opHTTPModify, rbName, 2},
-	{"request that modifies 2 attributes", opHTTPModify, bojName, 3},
+	{"read-only request with sliding expiry", hasessionName, opHTTPRead, scsName, opHTTPRead, 0, 4},
+	{"request that modifies 2 attributes", hasessionName, opHTTPModify, scsName, opHTTPModify, 0, 2},
+	{"request that modifies 2 attributes", hasessionName, opHTTPModify, rbName, opHTTPModify, 0, 2},
+	{"request that modifies 2 attributes", hasessionName, opHTTPModify, bojName, opHTTPModify, 0, 3},
+	{"read-only request, near-cache, 10 reads per write", cacheName, opHTTPRead, scsName, opHTTPRead, 1, 8},
+	{"read-only request, near-cache, 10 reads per write", cacheName, opHTTPRead, scsName, opHTTPRead, 32, 10},
+	{"request that modifies 2 attributes, near-cache, 10 reads per write", cacheName, opHTTPModify, scsName, opHTTPModify, 1, 2},
+	{"read-only request, near-cache, 10 reads per write", cacheName, opHTTPRead, bareName, opHTTP, 32, 0.7},
 }
 
 func (r *Result) evalTargets() []target {
@@ -210,12 +271,15 @@ func (r *Result) evalTargets() []target {
 	}
 	for _, goal := range goals {
 		for _, g := range groups {
-			hs := r.find(g.topology, g.size, g.workers, hasessionName, goal.op)
-			peer := r.find(g.topology, g.size, g.workers, goal.peer, goal.op)
+			if goal.workers != 0 && goal.workers != g.workers {
+				continue
+			}
+			hs := r.find(g.topology, g.size, g.workers, goal.store, goal.op)
+			peer := r.find(g.topology, g.size, g.workers, goal.peer, goal.peerOp)
 			if hs == nil || peer == nil {
 				continue // a store not measured on this topology
 			}
-			t := target{Topology: g.topology, Name: goal.name, Size: g.size, Workers: g.workers, Peer: goal.peer, Want: ">= " + strconv.FormatFloat(goal.want, 'g', -1, 64)}
+			t := target{Topology: g.topology, Name: goal.name, Store: goal.store, Size: g.size, Workers: g.workers, Peer: goal.peer, Want: ">= " + strconv.FormatFloat(goal.want, 'g', -1, 64)}
 			t.Ratio = ratio(hs, peer)
 			t.Status = status(t.Ratio, func(v float64) bool { return v >= goal.want })
 			out = append(out, t)
@@ -229,7 +293,7 @@ func (r *Result) evalTargets() []target {
 			if p.Topology != hs.Topology || !slices.Contains(peers, p.Store) {
 				continue
 			}
-			t := target{Topology: hs.Topology, Name: "memory per session", Peer: p.Store, Want: "<= 1"}
+			t := target{Topology: hs.Topology, Name: "memory per session", Store: hasessionName, Peer: p.Store, Want: "<= 1"}
 			if hs.Error == "" && p.Error == "" && p.BytesPerSession > 0 {
 				t.Ratio = report.Ptr(hs.BytesPerSession / p.BytesPerSession)
 			}
@@ -259,6 +323,14 @@ func fmtRatio(r *float64) string {
 	return strconv.FormatFloat(*r, 'f', 2, 64) + "x"
 }
 
+// fmtPct formats a ratio as a percentage, "-" when missing.
+func fmtPct(r *float64) string {
+	if r == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*r*100, 'f', 1, 64) + "%"
+}
+
 func fmtUs(us float64) string {
 	if us >= 1000 {
 		return strconv.FormatFloat(us/1000, 'f', 2, 64) + "ms"
@@ -273,12 +345,16 @@ var short = map[string]string{scsName: "SCS", rbName: "RB", bojName: "BOJ"}
 func writeTable(w io.Writer, r *Result) error {
 	fmt.Fprintf(w, "median of %d run(s) of %s each; GOMAXPROCS=%d; ratios are of median ops/s (×FLOOR: to GET for reads, SET EX for changes; ×SCS, ×RB, ×BOJ: to that peer's HTTP cycle of the same kind)\n",
 		r.Config.Repeat, r.Config.Duration, r.GoMaxProcs)
-	fmt.Fprintln(w, "peers: SCS = scs+goredisstore, RB = gorilla+rbcervilla/redisstore, BOJ = gorilla+boj/redistore")
+	fmt.Fprintln(w, "peers: SCS = scs+goredisstore, RB = gorilla+rbcervilla/redisstore, BOJ = gorilla+boj/redistore; ×BARE: to the bare HTTP request (no session store)")
+	if r.CacheWorkload != "" {
+		fmt.Fprintf(w, "hasession+cache (WithNearCache, defaults: 10,000 sessions, heartbeat 5ms, lease 50ms): %s\n", r.CacheWorkload)
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	head := "STORE\tOP\tOPS/S\tSPREAD\tP50\tP99\tCMDS/OP\tB-SENT/OP\tALLOCS/OP\t×FLOOR"
+	head := "STORE\tOP\tOPS/S\tSPREAD\tP50\tP99\tCMDS/OP\tB-SENT/OP\tALLOCS/OP\tHIT%\t×FLOOR"
 	for _, p := range peers {
 		head += "\t×" + short[p]
 	}
+	head += "\t×BARE"
 	var last string
 	for _, c := range r.Cells {
 		if g := fmt.Sprintf("%s, %s session, %d worker(s)", c.Topology, c.Size, c.Workers); g != last {
@@ -293,12 +369,13 @@ func writeTable(w io.Writer, r *Result) error {
 			fmt.Fprintf(tw, "%s\t%s\tfailed: %s\t\n", c.Store, c.Op, strings.Join(c.Errors, "; "))
 			continue
 		}
-		line := fmt.Sprintf("%s\t%s\t%.0f\t%.0f%%\t%s\t%s\t%.1f\t%.0f\t%.0f\t%s",
+		line := fmt.Sprintf("%s\t%s\t%.0f\t%.0f%%\t%s\t%s\t%.2f\t%.0f\t%.0f\t%s\t%s",
 			c.Store, c.Op, c.OpsPerSec.Median, c.OpsPerSec.SpreadPct, fmtUs(c.P50us), fmtUs(c.P99us),
-			c.CmdsPerOp, c.BytesPerOp, c.AllocsPerOp, fmtRatio(c.VsFloor))
+			c.CmdsPerOp, c.BytesPerOp, c.AllocsPerOp, fmtPct(c.HitRatio), fmtRatio(c.VsFloor))
 		for _, p := range peers {
 			line += "\t" + fmtRatio(c.VsPeer[p])
 		}
+		line += "\t" + fmtRatio(c.VsBare)
 		fmt.Fprintln(tw, line+"\t")
 	}
 	if err := tw.Flush(); err != nil {
@@ -321,7 +398,40 @@ func writeTable(w io.Writer, r *Result) error {
 		}
 	}
 
-	fmt.Fprintln(w, "\n== targets (hasession ÷ peer, from this run's medians)")
+	var near []*cell
+	for _, c := range r.Cells {
+		if c.Store == cacheName && c.Runs > 0 {
+			near = append(near, c)
+		}
+	}
+	if len(near) > 0 || len(r.CacheMemory) > 0 {
+		fmt.Fprintln(w, "\n== near-cache (hasession+cache): hit ratio and Redis commands of the app server, untimed requests of the workload included")
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "TOPOLOGY\tSIZE\tWORKERS\tOP\tOPS/S\tHIT%\tREADS/WRITE\tDROPPED\tUNTIMED%\tAPP-REQS/OP\tCMDS/APP-REQ\tCMDS/OP\t×BARE\t")
+		for _, c := range near {
+			rpw := "-"
+			if c.ReadsPerWrite > 0 {
+				rpw = strconv.FormatFloat(c.ReadsPerWrite, 'f', 1, 64)
+			} else if c.Op == opHTTPModify {
+				rpw = strconv.FormatFloat(c.RequestsPerOp-1, 'f', 1, 64)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.0f\t%s\t%s\t%.0f\t%.1f%%\t%.1f\t%.3f\t%.3f\t%s\t\n", c.Topology, c.Size, c.Workers, c.Op, c.OpsPerSec.Median,
+				fmtPct(c.HitRatio), rpw, c.WritesDropped, c.UntimedPct, c.RequestsPerOp, c.CmdsPerAppRequest, c.CmdsPerOp, fmtRatio(c.VsBare))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, m := range r.CacheMemory {
+			if m.Error != "" {
+				fmt.Fprintf(w, "app-server memory per cached session (%s): failed: %s\n", m.Topology, m.Error)
+				continue
+			}
+			fmt.Fprintf(w, "app-server memory per cached typical session (%s): %.0f B of heap (HeapAlloc after GC, before and after loading %d sessions; %d cached)\n",
+				m.Topology, m.BytesPerSession, m.Sessions, m.Cached)
+		}
+	}
+
+	fmt.Fprintln(w, "\n== targets (store ÷ peer, from this run's medians)")
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	pass, miss := 0, 0
 	for _, t := range r.Targets {
@@ -335,7 +445,7 @@ func writeTable(w io.Writer, r *Result) error {
 		case "MISS":
 			miss++
 		}
-		fmt.Fprintf(tw, "%s\t%s vs %s\t%s\t%s\twant %s\t\n", t.Status, t.Name, t.Peer, where, fmtRatio(t.Ratio), t.Want)
+		fmt.Fprintf(tw, "%s\t%s: %s vs %s\t%s\t%s\twant %s\t\n", t.Status, t.Store, t.Name, t.Peer, where, fmtRatio(t.Ratio), t.Want)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -354,6 +464,8 @@ func writeJSON(w io.Writer, r *Result) error {
 var colors = map[string]string{
 	floorName:     "#9e9e9e",
 	hasessionName: "#1b7f3b",
+	cacheName:     "#56c271",
+	bareName:      "#424242",
 	scsName:       "#3461b5",
 	rbName:        "#c2612b",
 	bojName:       "#8c3fa8",
@@ -414,8 +526,8 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left}.PASS{color
 		if t.Size != "" {
 			where += fmt.Sprintf(", %s, %d worker(s)", t.Size, t.Workers)
 		}
-		fmt.Fprintf(&b, "<tr><td class=%q>%s</td><td>%s vs %s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-			t.Status, t.Status, html.EscapeString(t.Name), html.EscapeString(t.Peer), html.EscapeString(where), fmtRatio(t.Ratio), html.EscapeString(t.Want))
+		fmt.Fprintf(&b, "<tr><td class=%q>%s</td><td>%s: %s vs %s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+			t.Status, t.Status, html.EscapeString(t.Store), html.EscapeString(t.Name), html.EscapeString(t.Peer), html.EscapeString(where), fmtRatio(t.Ratio), html.EscapeString(t.Want))
 	}
 	b.WriteString("</table>\n")
 
@@ -429,6 +541,20 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left}.PASS{color
 		}
 		b.WriteString("<h2>Redis memory per typical session</h2>\n")
 		writeSVG(&b, "bytes per session (lower is better)", bars)
+	}
+	if len(r.CacheMemory) > 0 {
+		var bars []bar
+		for _, m := range r.CacheMemory {
+			if m.Error != "" {
+				continue
+			}
+			bars = append(bars, bar{label: m.Topology + " " + m.Store, store: m.Store, value: m.BytesPerSession, text: fmt.Sprintf("%.0f B (%d cached)", m.BytesPerSession, m.Cached)})
+		}
+		b.WriteString("<h2>App-server memory per cached typical session (near-cache)</h2>\n")
+		writeSVG(&b, "heap bytes per cached session (lower is better)", bars)
+	}
+	if r.CacheWorkload != "" {
+		fmt.Fprintf(&b, "<p>hasession+cache: %s.</p>\n", html.EscapeString(r.CacheWorkload))
 	}
 
 	b.WriteString("<h2>Throughput</h2>\n")
@@ -449,9 +575,13 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left}.PASS{color
 		if c.Runs == 0 {
 			continue
 		}
+		text := fmt.Sprintf("%.0f ops/s, p99 %s", c.OpsPerSec.Median, fmtUs(c.P99us))
+		if c.HitRatio != nil {
+			text += ", hits " + fmtPct(c.HitRatio)
+		}
 		bars = append(bars, bar{
 			label: c.Store + " " + c.Op, store: c.Store, value: c.OpsPerSec.Median, lo: c.OpsPerSec.Min, hi: c.OpsPerSec.Max,
-			text: fmt.Sprintf("%.0f ops/s, p99 %s", c.OpsPerSec.Median, fmtUs(c.P99us)),
+			text: text,
 		})
 	}
 	flush()

@@ -94,11 +94,11 @@ func BenchmarkModifySplit(b *testing.B) {
 		return v
 	}
 	op := func(s *sessionStore, op string) func(n int) error {
-		w, err := s.worker("typical", op)
+		w, err := s.worker("typical", op, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
-		f := w(0)
+		f := w(0).op
 		return func(int) error { return f(ctx) }
 	}
 	// parts are timed within a run of another variant: no run of their own.
