@@ -61,9 +61,7 @@ const (
 //     Every app server that loads sessions with the cache must have it on with the same
 //     Lease or a shorter one.
 //   - A Save, Rotate or revocation of this store drops its own entry when it returns:
-//     this store reads its own writes. A Save then reads the session again over the
-//     tracking connection, without waiting for it, so that the user's next request is a
-//     hit (one HGETALL more per save).
+//     this store reads its own writes.
 //   - A session another app server saved is seen within Lease, usually at once (when
 //     the invalidation arrives; see the README for measured figures).
 //
@@ -305,28 +303,6 @@ func (st *Store) nearDrop(keys ...string) {
 func (st *Store) nearRevoked(err *error) {
 	if (*err == nil || errors.Is(*err, ErrNotAcknowledged)) && !testhook.NearNoLeaseWait.Load() { // the switch: a broken build, for the tests
 		st.nearWaitLease()
-	}
-}
-
-// nearRefill reads key over its tracking connection again, without waiting for the
-// reply: after a save of this store, so that the next load of the session (the user's
-// next request) is a hit. (The save dropped the entry; the refill is sent after it, so
-// it is not fenced out.)
-func (st *Store) nearRefill(ctx context.Context, key string) {
-	nc := st.near
-	n := nc.node(ctx, key)
-	if n == nil {
-		return
-	}
-	tc := n.cur.Load()
-	if tc == nil || tc.dead.Load() {
-		return
-	}
-	nc.emu.Lock()
-	nc.fills[key]++
-	nc.emu.Unlock()
-	if err := tc.send(&nearReq{kind: reqFill, key: key}, "HGETALL", key); err != nil {
-		nc.keep(tc, key, 0, nil, false) // never queued
 	}
 }
 

@@ -132,9 +132,6 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	// A session that leaves a user stays in that user's index until it is found to
 	// belong to another: removing it here could race a save that gives it back.
 	s.applyChanges()
-	if st.near != nil {
-		st.nearRefill(ctx, st.key(s.id))
-	}
 	if a.mode == saveUpdate && r.deadline == 0 {
 		// A retry answered where the session is gone since its first attempt applied: an
 		// update does not send the deadline and created-at, which never change under one
