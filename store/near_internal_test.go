@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,18 @@ func TestIsMasterRole(t *testing.T) {
 	require.False(t, isMasterRole([]byte("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:1\r\n")))
 	require.False(t, isMasterRole([]byte("-NOPERM\r\n")))
 	require.False(t, isMasterRole([]byte("$6\r\nmaster\r\n")))
+}
+
+// Stats.Add sums every field: a field added to Stats and forgotten in Add fails here.
+func TestStatsAdd(t *testing.T) {
+	var one Stats
+	v := reflect.ValueOf(&one).Elem()
+	for i := range v.NumField() {
+		v.Field(i).SetInt(int64(i + 1))
+	}
+	sum := one.Add(one)
+	sv := reflect.ValueOf(sum)
+	for i := range sv.NumField() {
+		require.Equal(t, 2*int64(i+1), sv.Field(i).Int(), sv.Type().Field(i).Name)
+	}
 }

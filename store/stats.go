@@ -66,3 +66,33 @@ func (st *Store) Stats() Stats {
 	}
 	return s
 }
+
+// Add returns the sum of s and o, field by field: the counters of several stores (an app
+// server's stores, or a fleet's) as one. NearCached adds up too (the entries of all).
+func (s Stats) Add(o Stats) Stats {
+	s.Loads += o.Loads
+	s.Saves += o.Saves
+	s.Touches += o.Touches
+	s.TouchesSkipped += o.TouchesSkipped
+	s.Retries += o.Retries
+	s.Recovered += o.Recovered
+	s.Reloads += o.Reloads
+	s.Conflicts += o.Conflicts
+	s.Unacknowledged += o.Unacknowledged
+	s.AcceptedUnacknowledged += o.AcceptedUnacknowledged
+	s.EventsDropped += o.EventsDropped
+	s.EventHandlerPanics += o.EventHandlerPanics
+	s.LegacyImported += o.LegacyImported
+	s.LegacyCorrupt += o.LegacyCorrupt
+	s.NearHits += o.NearHits
+	s.NearMisses += o.NearMisses
+	s.NearCached += o.NearCached
+	s.NearEvictedInvalidated += o.NearEvictedInvalidated
+	s.NearEvictedLease += o.NearEvictedLease
+	s.NearEvictedReconnect += o.NearEvictedReconnect
+	s.NearEvictedCapacity += o.NearEvictedCapacity
+	s.NearLeaseWaits += o.NearLeaseWaits
+	s.NearConnects += o.NearConnects
+	s.NearFallbacks += o.NearFallbacks
+	return s
+}

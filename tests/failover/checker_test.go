@@ -174,17 +174,7 @@ func checkHistories(t *testing.T, label string, vs []variant, fault func(ctx con
 func nearStats(as []history.App) store.Stats {
 	var sum store.Stats
 	for _, a := range as {
-		for _, st := range []*store.Store{a.Plain, a.Checked} {
-			s := st.Stats()
-			sum.NearHits += s.NearHits
-			sum.NearMisses += s.NearMisses
-			sum.NearEvictedInvalidated += s.NearEvictedInvalidated
-			sum.NearEvictedLease += s.NearEvictedLease
-			sum.NearEvictedReconnect += s.NearEvictedReconnect
-			sum.NearLeaseWaits += s.NearLeaseWaits
-			sum.NearConnects += s.NearConnects
-			sum.NearFallbacks += s.NearFallbacks
-		}
+		sum = sum.Add(a.Plain.Stats()).Add(a.Checked.Stats())
 	}
 	return sum
 }

@@ -37,17 +37,7 @@ type checker struct {
 func (chk *checker) stats() store.Stats {
 	var sum store.Stats
 	for _, st := range chk.stores {
-		s := st.Stats()
-		sum.NearHits += s.NearHits
-		sum.NearMisses += s.NearMisses
-		sum.NearCached += s.NearCached
-		sum.NearEvictedInvalidated += s.NearEvictedInvalidated
-		sum.NearEvictedLease += s.NearEvictedLease
-		sum.NearEvictedReconnect += s.NearEvictedReconnect
-		sum.NearEvictedCapacity += s.NearEvictedCapacity
-		sum.NearLeaseWaits += s.NearLeaseWaits
-		sum.NearConnects += s.NearConnects
-		sum.NearFallbacks += s.NearFallbacks
+		sum = sum.Add(st.Stats())
 	}
 	return sum
 }
