@@ -32,7 +32,8 @@ type contender struct {
 
 var benchWant = []byte("alice en-GB")
 
-// BenchmarkHTTPCycle measures one request through each library's middleware and handler,
+// BenchmarkHTTPCycle measures one request through each library's middleware and handler
+// (hasession also with its near-cache, where "read" is then served from memory),
 // against the shared standalone Redis: load the session the cookie names, read two
 // attributes, and in "modify" change one; the response writer is an
 // httptest.ResponseRecorder, so the cost is the library's and Redis's, not a socket's.
@@ -64,28 +65,19 @@ func BenchmarkHTTPCycle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hasession := contender{
-		name:   "hasession",
-		cookie: hm.CookieName(),
-		handler: func(modify bool) http.Handler {
-			var n atomic.Int64
-			return hm.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s := httpsession.FromContext(r.Context())
-				var a, lang string
-				_ = s.Get("a", &a)
-				_ = s.Get("b", &lang)
-				if modify {
-					_ = s.Set("c", n.Add(1))
-				}
-				writeBody(w, a, lang)
-			}))
-		},
-		seed: hm.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s := httpsession.FromContext(r.Context())
-			_ = s.Set("a", "alice")
-			_ = s.Set("b", "en-GB")
-		})),
+	hasession := hasessionContender("hasession", hm)
+
+	// hasession with the near-cache: the same, its loads served from memory once cached.
+	cst, err := store.New(newClient(), store.WithIdleTimeout(idle), store.WithNearCache(store.NearCache{}))
+	if err != nil {
+		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = cst.Close() })
+	chm, err := httpsession.New(cst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cached := hasessionContender("hasession+cache", chm)
 
 	// scs v2 + goredisstore.
 	sm := scs.New()
@@ -152,7 +144,7 @@ func BenchmarkHTTPCycle(b *testing.B) {
 
 	for _, mode := range []string{"read", "modify"} {
 		b.Run(mode, func(b *testing.B) {
-			for _, c := range []contender{hasession, scsC, gorilla} {
+			for _, c := range []contender{hasession, cached, scsC, gorilla} {
 				b.Run(c.name, func(b *testing.B) {
 					h := c.handler(mode == "modify")
 					b.ReportAllocs()
@@ -179,6 +171,32 @@ func BenchmarkHTTPCycle(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// hasessionContender is hasession behind the middleware m.
+func hasessionContender(name string, m *httpsession.Manager) contender {
+	return contender{
+		name:   name,
+		cookie: m.CookieName(),
+		handler: func(modify bool) http.Handler {
+			var n atomic.Int64
+			return m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s := httpsession.FromContext(r.Context())
+				var a, lang string
+				_ = s.Get("a", &a)
+				_ = s.Get("b", &lang)
+				if modify {
+					_ = s.Set("c", n.Add(1))
+				}
+				writeBody(w, a, lang)
+			}))
+		},
+		seed: m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := httpsession.FromContext(r.Context())
+			_ = s.Set("a", "alice")
+			_ = s.Set("b", "en-GB")
+		})),
 	}
 }
 
