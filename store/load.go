@@ -89,8 +89,9 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, 
 	key := st.key(id)
 	var rawb []byte
 	var err error
+	cached := false
 	if st.near != nil {
-		rawb, err = st.nearRead(ctx, key)
+		rawb, cached, err = st.nearRead(ctx, key)
 	} else {
 		rawb, err = st.hgetall(ctx, key)
 	}
@@ -98,6 +99,15 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, 
 		return nil, "", TouchNone, st.redisErr(opLoad, key, err)
 	}
 	s, fwd, _, err := st.parseLoaded(ctx, id, key, rawb, false)
+	if cached && err == nil && fwd == "" && time.Now().UnixMilli() >= s.deadline {
+		// Past its absolute deadline: Redis ends the key then (its TTL never reaches
+		// past it), but sends the invalidation only when it gets to deleting it. Read it
+		// as without the cache.
+		if rawb, err = st.hgetall(ctx, key); err != nil {
+			return nil, "", TouchNone, st.redisErr(opLoad, key, err)
+		}
+		s, fwd, _, err = st.parseLoaded(ctx, id, key, rawb, false)
+	}
 	if err != nil || fwd != "" {
 		return nil, fwd, TouchNone, err
 	}

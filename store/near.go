@@ -135,6 +135,8 @@ type nearCache struct {
 	lastUse atomic.Int64  // mono of the last lookup: idle, the heartbeat rests
 	done    chan struct{}
 	closed  atomic.Bool
+	ctx     context.Context // ends with close: dials and master checks
+	cancel  context.CancelFunc
 
 	hits, misses, leaseWaits                              atomic.Int64
 	evInvalidated, evLease, evReconnect, evCapacity       atomic.Int64
@@ -169,6 +171,7 @@ func newNearCache(st *Store, c *NearCache) (*nearCache, error) {
 		entries: map[string]*nearEntry{},
 		fills:   map[string]int{}, fences: map[string]uint64{}, done: make(chan struct{}),
 	}
+	nc.ctx, nc.cancel = context.WithCancel(context.Background())
 	var opt *redis.Options
 	switch r := st.rdb.(type) {
 	case *redis.Client:
@@ -229,22 +232,33 @@ func (nc *nearCache) node(ctx context.Context, key string) *nearNode {
 	return n.(*nearNode)
 }
 
-// read returns the raw HGETALL reply of key: from the cache when an entry may be served,
-// else read over the tracking connection (and cached), else read as without the cache.
-func (st *Store) nearRead(ctx context.Context, key string) ([]byte, error) {
+// nearRead returns the raw HGETALL reply of key: from the cache when an entry may be
+// served (hit), else read over the tracking connection (and cached), else read as
+// without the cache.
+func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, hit bool, err error) {
 	nc := st.near
+	n := nc.node(ctx, key)
 	now := mono()
 	nc.lastUse.Store(now)
-	n := nc.node(ctx, key)
 	if n == nil {
 		nc.misses.Add(1)
-		return st.hgetall(ctx, key)
+		raw, err = st.hgetall(ctx, key)
+		return raw, false, err
 	}
 	tc := n.cur.Load()
 	if tc == nil || tc.dead.Load() {
 		nc.misses.Add(1)
 		n.connect()
-		return st.hgetall(ctx, key)
+		raw, err = st.hgetall(ctx, key)
+		return raw, false, err
+	}
+	if nc.sentinel && now-tc.verified.Load() >= nc.lease && !testhook.NearNoMasterCheck.Load() {
+		// Not known to be the client's master within the lease (an idle store, a check
+		// that failed): through the client, and a check.
+		nc.misses.Add(1)
+		nc.kickCheck(tc)
+		raw, err = st.hgetall(ctx, key)
+		return raw, false, err
 	}
 	// The lease first, then the entry: an invalidation is applied before the reply that
 	// renews the lease, so an entry seen after a lease is not older than the lease.
@@ -254,30 +268,38 @@ func (st *Store) nearRead(ctx context.Context, key string) ([]byte, error) {
 	if e != nil && e.conn == tc && leased {
 		nc.emu.Unlock()
 		nc.hits.Add(1)
-		return e.raw, nil
+		return e.raw, true, nil
 	}
 	if e != nil {
-		delete(nc.entries, key)
+		// Not served; kept, unless read over another connection (a fill replaces it).
 		if e.conn == tc {
 			nc.evLease.Add(1)
 		} else {
+			delete(nc.entries, key)
 			nc.evReconnect.Add(1)
 		}
 	}
+	nc.misses.Add(1)
+	if tc.stalled(now, nc.lease) {
+		// Its oldest command has waited a lease: a fill would too.
+		nc.emu.Unlock()
+		nc.fallbacks.Add(1)
+		raw, err = st.hgetall(ctx, key)
+		return raw, false, err
+	}
 	nc.fills[key]++
 	nc.emu.Unlock()
-	nc.misses.Add(1)
-	raw, err := tc.fill(ctx, key, nc.fillWait())
+	raw, err = tc.fill(ctx, key, nc.fillWait())
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, err
+			return nil, false, err
 		}
 		// The tracking connection failed or is slow, or the node refused the read
 		// (MOVED, …): as without the cache, through the client.
 		nc.fallbacks.Add(1)
-		return st.hgetall(ctx, key)
+		raw, err = st.hgetall(ctx, key)
 	}
-	return raw, nil
+	return raw, false, err
 }
 
 // nearDrop drops the entries of keys this store just wrote (after the write's reply): it
@@ -292,7 +314,7 @@ func (st *Store) nearDrop(keys ...string) {
 	for _, k := range keys {
 		delete(nc.entries, k)
 		if nc.fills[k] > 0 {
-			nc.fences[k] = fence
+			nc.fences[k] = max(nc.fences[k], fence)
 		}
 	}
 	nc.emu.Unlock()
@@ -383,10 +405,13 @@ func (n *nearNode) connect() {
 	}
 	go func() {
 		defer n.dialing.Store(false)
-		tc, err := dialTrack(n)
+		tc, err := dialTrack(n.nc.ctx, n)
 		if err != nil {
 			// Loads read through the client meanwhile. The wait doubles from 100 ms to
 			// 5 s while dials fail (a node down, a user without the ACL rules).
+			if n.nc.closed.Load() {
+				return
+			}
 			n.nc.connectFailures.Add(1)
 			n.retryAt.Store(mono() + int64(min(100*time.Millisecond<<min(n.fails, 6), 5*time.Second)))
 			if n.fails == 0 {
@@ -428,31 +453,48 @@ func (nc *nearCache) heartbeats() {
 				continue
 			}
 			if tc.stalled(now, nc.stall) {
-				tc.close(errStalled)
+				go tc.close(errStalled) // closing a TLS connection can block
 				continue
 			}
-			if !idle && now-tc.sent.Load() >= int64(nc.heartbeat) {
+			if !idle && now-tc.roleSent.Load() >= int64(nc.heartbeat) {
 				tc.ping()
 			}
-			if nc.sentinel && !idle && !testhook.NearNoMasterCheck.Load() && now-nc.checked.Load() >= nc.lease/2 && nc.checking.CompareAndSwap(false, true) {
-				nc.checked.Store(now)
-				go nc.checkMaster(tc)
+			if nc.sentinel && !idle && now-nc.checked.Load() >= nc.lease/2 {
+				nc.kickCheck(tc)
 			}
 		}
 	}
 }
 
-// checkMaster asks the master the client talks to for its replication ID, and closes tc
-// when it is not the one tc's master had (the client moved to a new master).
+// kickCheck starts a check of the client's master (checkMaster), unless one is under way.
+func (nc *nearCache) kickCheck(tc *trackConn) {
+	if testhook.NearNoMasterCheck.Load() || !nc.checking.CompareAndSwap(false, true) { // the switch: a broken build, for the tests
+		return
+	}
+	nc.checked.Store(mono())
+	go nc.checkMaster(tc)
+}
+
+// checkMaster asks the master the client talks to for its replication ID: when it is tc's
+// master's, tc is verified as of the check's sending (on Sentinel, entries and fills are
+// served only within a lease of that); when it is another's (the client moved to a new
+// master), tc is closed. A check that fails verifies nothing.
 func (nc *nearCache) checkMaster(tc *trackConn) {
 	defer nc.checking.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(nc.stall))
+	ctx, cancel := context.WithTimeout(nc.ctx, time.Duration(nc.stall))
 	defer cancel()
+	sent := mono()
 	info, err := nc.st.rdb.Info(ctx, "replication").Result()
 	if err != nil {
-		return // the client cannot tell: the lease and the stall check still hold
+		return
 	}
-	if role, replid := replicationOf(info); role == "master" && replid != "" && replid != tc.replid {
+	role, replid := replicationOf(info)
+	switch {
+	case role == "master" && replid == tc.replid:
+		if sent > tc.verified.Load() {
+			tc.verified.Store(sent) // the only writer: checks run one at a time
+		}
+	case role == "master" && replid != "":
 		nc.masterMoves.Add(1)
 		tc.close(errMasterMoved)
 	}
@@ -479,6 +521,7 @@ func (nc *nearCache) close() {
 		return
 	}
 	close(nc.done)
+	nc.cancel()
 	for _, n := range nc.allNodes() {
 		if tc := n.cur.Load(); tc != nil {
 			tc.close(ErrClosed)
@@ -498,4 +541,5 @@ func (nc *nearCache) stats(s *Stats) {
 	s.NearEvictedInvalidated, s.NearEvictedLease = nc.evInvalidated.Load(), nc.evLease.Load()
 	s.NearEvictedReconnect, s.NearEvictedCapacity = nc.evReconnect.Load(), nc.evCapacity.Load()
 	s.NearConnects, s.NearFallbacks = nc.connects.Load(), nc.fallbacks.Load()
+	s.NearConnectFailures, s.NearMasterChanges = nc.connectFailures.Load(), nc.notMasterCloses.Load()+nc.masterMoves.Load()
 }

@@ -39,10 +39,15 @@ type trackConn struct {
 	writing bool
 	err     error
 
-	sent  atomic.Int64 // mono of the last command sent
-	acked atomic.Int64 // mono of the sending of the last command answered
-	dead  atomic.Bool
-	gone  chan struct{} // closed with the connection
+	sent     atomic.Int64 // mono of the last command sent
+	roleSent atomic.Int64 // mono of the last heartbeat sent
+	acked    atomic.Int64 // mono of the sending of the last ROLE answered "master": the lease
+	// verified is, on Sentinel, the mono of the sending of the last check that found the
+	// client's master to be this connection's (see nearCache.checkMaster).
+	verified atomic.Int64
+	pinging  atomic.Bool
+	dead     atomic.Bool
+	gone     chan struct{} // closed with the connection
 }
 
 type reqKind uint8
@@ -68,8 +73,8 @@ var (
 	errNotMaster   = errors.New("the node is no longer a master")
 )
 
-// dialTrack dials n and turns tracking on.
-func dialTrack(n *nearNode) (*trackConn, error) {
+// dialTrack dials n and turns tracking on; ctx ends with the store.
+func dialTrack(parent context.Context, n *nearNode) (*trackConn, error) {
 	opt := n.opt
 	dt := opt.DialTimeout
 	if dt <= 0 {
@@ -79,7 +84,7 @@ func dialTrack(n *nearNode) (*trackConn, error) {
 	if rt <= 0 {
 		rt = 3 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dt+rt)
+	ctx, cancel := context.WithTimeout(parent, dt+rt)
 	defer cancel()
 	dial := opt.Dialer
 	if dial == nil {
@@ -157,6 +162,7 @@ func dialTrack(n *nearNode) (*trackConn, error) {
 	now := mono()
 	tc.sent.Store(now)
 	tc.acked.Store(now - 1<<40) // no lease before the first reply
+	tc.verified.Store(now - 1<<40)
 	go tc.readLoop()
 	return tc, nil
 }
@@ -198,9 +204,18 @@ func (tc *trackConn) fill(ctx context.Context, key string, wait time.Duration) (
 
 var errFillSlow = errors.New("hasession: near-cache fill too slow")
 
-// ping sends the heartbeat; its reply renews the lease.
+// ping sends the heartbeat, from a goroutine of its own (a write to a stalled server can
+// block until the write timeout: the heartbeat loop serves every node); its reply renews
+// the lease.
 func (tc *trackConn) ping() {
-	_ = tc.send(&nearReq{kind: reqRole}, "ROLE")
+	if !tc.pinging.CompareAndSwap(false, true) {
+		return
+	}
+	tc.roleSent.Store(mono())
+	go func() {
+		defer tc.pinging.Store(false)
+		_ = tc.send(&nearReq{kind: reqRole}, "ROLE")
+	}()
 }
 
 // send queues req and writes its command: at once when no write is under way, else with
@@ -313,8 +328,11 @@ func (tc *trackConn) readLoop() {
 				continue // the stream ends at the close
 			}
 		}
-		// After the entries: a lease seen means the invalidations before it were applied.
-		if req.sentAt > tc.acked.Load() {
+		// The lease comes from a ROLE reply that says master, and only after the entries:
+		// a lease seen means the invalidations before it were applied, by a node that was
+		// a master when it answered. (A fill's reply does not renew it: a node that turned
+		// replica answers reads too, and an error reply such as MOVED says nothing.)
+		if req.kind == reqRole && req.sentAt > tc.acked.Load() {
 			tc.acked.Store(req.sentAt)
 		}
 		switch {
@@ -355,8 +373,42 @@ func (tc *trackConn) finish(req *nearReq, raw []byte, err error) {
 // maxBulk bounds a bulk string read from a tracking connection (Redis's own limit).
 const maxBulk = 512 << 20
 
-// readValue appends one RESP3 value read from br to out.
-func readValue(br *bufio.Reader, out []byte) ([]byte, error) { return readNested(br, out, 0) }
+// readValue appends one RESP3 value read from br to out. An attribute before it (a '|'
+// frame) is read and dropped: what is appended is the value it describes.
+func readValue(br *bufio.Reader, out []byte) ([]byte, error) {
+	start := len(out)
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return out, err
+		}
+		if b[0] != '|' {
+			return readNested(br, out, 0)
+		}
+		if out, err = readAttribute(br, out); err != nil {
+			return out, err
+		}
+		out = out[:start]
+	}
+}
+
+// readAttribute appends an attribute frame (its map only) to out.
+func readAttribute(br *bufio.Reader, out []byte) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return out, err
+	}
+	n, err := strconv.Atoi(string(bytes.TrimRight(line[1:], "\r\n")))
+	if err != nil || n < 0 || n > maxBulk {
+		return out, fmt.Errorf("malformed RESP attribute %q", line)
+	}
+	for range 2 * n {
+		if out, err = readNested(br, out, 1); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
 
 // maxNesting bounds how deep aggregates nest (Redis's own replies nest a few levels).
 const maxNesting = 64
@@ -391,10 +443,15 @@ func readNested(br *bufio.Reader, out []byte, depth int) ([]byte, error) {
 	}
 	switch kind {
 	case '$', '!', '=':
-		start := len(out)
-		out = append(out, make([]byte, n+2)...)
-		if _, err := io.ReadFull(br, out[start:]); err != nil {
-			return out, err
+		// Read in pieces of at most 64 KiB: a length is only a claim until the bytes come.
+		for left := n + 2; left > 0; {
+			k := min(left, 64<<10)
+			start := len(out)
+			out = append(out, make([]byte, k)...)
+			if _, err := io.ReadFull(br, out[start:]); err != nil {
+				return out, err
+			}
+			left -= k
 		}
 		if out[len(out)-2] != '\r' || out[len(out)-1] != '\n' {
 			return out, errors.New("bulk string not terminated by CRLF")
@@ -426,25 +483,14 @@ func parseInvalidation(raw []byte) (keys []string, all bool, ok bool) {
 	if err != nil || off+l+2 > len(s) || s[off:off+l] != "invalidate" {
 		return nil, false, false
 	}
+	// An invalidation from here on: what cannot be read drops everything, to be safe.
 	off += l + 2
-	if off >= len(s) {
-		return nil, false, false
-	}
-	switch s[off] {
-	case '_':
-		return nil, true, true
-	case '$':
-		if s[off:] == "$-1\r\n" {
-			return nil, true, true
-		}
-		return nil, false, false
-	case '*':
-	default:
-		return nil, false, false
+	if off >= len(s) || s[off] != '*' {
+		return nil, true, true // '_' (a flush), a RESP2 null, or a shape not known
 	}
 	n, off, err = respLen(s, off+1)
 	if err != nil {
-		return nil, false, false
+		return nil, true, true
 	}
 	keys = make([]string, 0, min(n, 64))
 	for range n {

@@ -32,14 +32,19 @@ type Stats struct {
 	// served from memory, NearMisses those that read Redis; NearCached is the number of
 	// entries now. NearEvicted* count the entries dropped by cause: an invalidation from
 	// Redis (a write by any app server, or this store's own), a lapsed lease (the node's
-	// connection answered nothing for the lease when the entry was wanted), a closed or
+	// connection had no lease when the entry was wanted), a closed or
 	// replaced connection (a reconnect, a failover, a node that stopped being a master),
-	// the size limit. NearLeaseWaits counts the revocations that waited the lease;
-	// NearConnects the tracking connections opened; NearFallbacks the misses read through
-	// the client because the tracking connection failed or the node refused the read.
+	// the size limit. (A lapsed lease does not drop the entry: it is served again once
+	// the lease is renewed, unless a fill replaced it.) NearLeaseWaits counts the
+	// revocations that waited the lease; NearConnects the tracking connections opened,
+	// NearConnectFailures the dials that failed; NearMasterChanges the connections closed
+	// because their node was no longer the master (a ROLE reply, or on Sentinel the
+	// client's master found to be another); NearFallbacks the misses read through the
+	// client because the tracking connection failed, was slow, or the node refused the
+	// read.
 	NearHits, NearMisses, NearCached                                                    int64
 	NearEvictedInvalidated, NearEvictedLease, NearEvictedReconnect, NearEvictedCapacity int64
-	NearLeaseWaits, NearConnects, NearFallbacks                                         int64
+	NearLeaseWaits, NearConnects, NearFallbacks, NearConnectFailures, NearMasterChanges int64
 }
 
 type counters struct {
@@ -94,5 +99,7 @@ func (s Stats) Add(o Stats) Stats {
 	s.NearLeaseWaits += o.NearLeaseWaits
 	s.NearConnects += o.NearConnects
 	s.NearFallbacks += o.NearFallbacks
+	s.NearConnectFailures += o.NearConnectFailures
+	s.NearMasterChanges += o.NearMasterChanges
 	return s
 }

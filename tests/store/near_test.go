@@ -237,3 +237,29 @@ func TestNearCacheRevokeRaceBrokenNoLeaseWait(t *testing.T) {
 	t.Logf("without the lease wait: %d revocations, %d loads after them, %d violations", r.revokes, r.after, r.violations)
 	require.Positive(t, r.violations)
 }
+
+// A cached session is not served past its absolute deadline: Redis ends the key then, but
+// sends the invalidation only when it gets to deleting it (lazily, or by sampling).
+func TestNearCacheAbsoluteDeadline(t *testing.T) {
+	topo := cluster.Shared(t, cluster.KindStandalone)
+	st := nearStore(t, topo, uniquePrefix(t), store.WithTouchInterval(10*time.Minute))
+	ctx := t.Context()
+	s, err := st.NewSession()
+	require.NoError(t, err)
+	require.NoError(t, s.Set("n", 1))
+	require.NoError(t, s.SetLifetime(time.Second))
+	require.NoError(t, st.Save(ctx, s))
+	loadHit(t, st, s.ID())
+	deadline := s.ExpiresAt()
+	served := 0
+	for time.Now().Before(deadline.Add(1500 * time.Millisecond)) {
+		inv := time.Now()
+		_, err := st.Load(ctx, s.ID())
+		// Redis ends the key once its clock (milliseconds, read as each command
+		// starts) is past the deadline: 10 ms of margin.
+		if inv.After(deadline.Add(10*time.Millisecond)) && err == nil {
+			served++
+		}
+	}
+	require.Zero(t, served, "loads after the absolute deadline that returned the session")
+}
