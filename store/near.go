@@ -46,31 +46,41 @@ const (
 // only when all of these hold, and a Load is a miss otherwise:
 //   - it came over the current tracking connection of the master that owns its key's
 //     slot: any reconnect, failover or change of the slot map drops it;
-//   - a reply arrived on that connection for a command sent within the last Lease (the
-//     store pings each connection every Heartbeat while in use): a node that stopped
-//     answering, or a network that stopped carrying its replies, serves nothing after
-//     Lease;
-//   - the session is not past its expiry, and its touch is not due (a Load whose touch is
-//     due goes to Redis as without the cache, so an active session is kept alive).
+//   - a ROLE sent on that connection within the last Lease was answered "master" (the
+//     store sends one every Heartbeat while in use): a node that stopped answering, a
+//     network that stopped carrying its replies, or a node that turned replica, serves
+//     nothing after Lease;
+//   - on Sentinel, a check sent within the last Lease found the master the client talks
+//     to to be the connection's (the same replication ID, INFO replication, every half
+//     Lease while in use): after a failover the old master can stay up, and a master,
+//     for seconds; the cache does not read it once the client has left it (fills too
+//     wait for the check, reading through the client meanwhile);
+//   - the session is not past its absolute deadline, and its touch is not due (a Load
+//     whose touch is due goes to Redis as without the cache, so an active session is
+//     kept alive).
 //
 // What it guarantees:
 //   - A revocation is strict: Destroy, DestroySession, Revoke and RevokeAll return nil
-//     only after their write and then Lease and a margin for the drift of clock rates. A
-//     hit after that needs a lease from a reply Redis sent after the write, and Redis
-//     sent the invalidation on that connection before that reply: the entry is gone.
-//     Every app server that loads sessions with the cache must have it on with the same
-//     Lease or a shorter one.
+//     only after their write and then Lease and a margin for the drift of clock rates
+//     (whatever the context: at most Lease + 10% + 1 ms more). A hit after that needs a
+//     lease from a reply Redis sent after the write, and Redis sent the invalidation on
+//     that connection before that reply: the entry is gone. Every app server that loads
+//     sessions with the cache must have it on with the same Lease or a shorter one.
+//     Sessions that WithMaxSessions evicts at a login are ended without this wait: other
+//     app servers may serve them for up to Lease.
 //   - A Save, Rotate or revocation of this store drops its own entry when it returns:
 //     this store reads its own writes.
 //   - A session another app server saved is seen within Lease, usually at once (when
 //     the invalidation arrives; see the README for measured figures).
 //
 // Lost: nothing but the Lease a revocation waits. It needs a *redis.Client (single server
-// or Sentinel) or a *redis.ClusterClient, and the user's ACL to allow ROLE and CLIENT
-// TRACKING ([ACLNearCacheCommands]); credentials come from the client's options
-// (Username, Password, CredentialsProvider, CredentialsProviderContext), not a
-// StreamingCredentialsProvider. Loads only are cached: Sessions, Inspect and the other
-// calls read Redis as before.
+// or Sentinel) or a *redis.ClusterClient, and the user's ACL to allow ROLE, CLIENT
+// TRACKING and INFO ([ACLNearCacheCommands]); without them loads read Redis as without
+// the cache. The tracking connections are dialled with the client's Dialer (TLS, and on
+// Sentinel the current master) and credentials (Username, Password,
+// CredentialsProvider, CredentialsProviderContext; not a StreamingCredentialsProvider);
+// the client's OnConnect and hooks do not see them. Loads only are cached: Sessions,
+// Inspect and the other calls read Redis as before.
 func WithNearCache(c NearCache) Option {
 	return func(o *options) error {
 		if c.Size < 0 || c.Heartbeat < 0 || c.Lease < 0 {
