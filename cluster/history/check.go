@@ -357,10 +357,13 @@ func (e *explainer) classify(s state, in Input, out Output) (kind, line string) 
 		if out.Listed && r.gone != 0 {
 			return KindRevokedServed, fmt.Sprintf("%s session %s listed (%s)", goneWord(r.gone), short(in.ID), e.writer(r))
 		}
+		// (The writer of the model's record is named: a listing that disagrees with a
+		// write whose outcome was unknown, seen and then lost in a failover, is that
+		// write's loss.)
 		if !out.Listed && r.live {
-			return KindListing, fmt.Sprintf("live session %s (v%d) not listed", short(in.ID), r.ver)
+			return KindListing, fmt.Sprintf("live session %s (v%d, %s) not listed", short(in.ID), r.ver, e.writer(r))
 		}
-		return KindListing, fmt.Sprintf("session %s listed: %t, model: %s", short(in.ID), out.Listed, strings.TrimSpace(describeState(state{in.ID: r})))
+		return KindListing, fmt.Sprintf("session %s listed: %t, model: %s (%s)", short(in.ID), out.Listed, strings.TrimSpace(describeState(state{in.ID: r})), e.writer(r))
 	}
 	return KindOther, "disagrees with the model"
 }
