@@ -148,10 +148,9 @@ type nearCache struct {
 	ctx     context.Context // ends with close: dials and master checks
 	cancel  context.CancelFunc
 
-	hits, misses, leaseWaits                              atomic.Int64
-	evInvalidated, evLease, evReconnect, evCapacity       atomic.Int64
-	connects, connectFailures, fallbacks, notMasterCloses atomic.Int64
-	masterMoves                                           atomic.Int64
+	hits, misses, leaseWaits                            atomic.Int64
+	evInvalidated, evLease, evReconnect, evCapacity     atomic.Int64
+	connects, connectFailures, fallbacks, masterChanges atomic.Int64
 }
 
 // nearEntry is one cached session: its raw HGETALL reply (RESP3), read over conn.
@@ -182,28 +181,25 @@ func newNearCache(st *Store, c *NearCache) (*nearCache, error) {
 		fills:   map[string]int{}, fences: map[string]uint64{}, done: make(chan struct{}),
 	}
 	nc.ctx, nc.cancel = context.WithCancel(context.Background())
-	var opt *redis.Options
+	var streaming bool
+	var readTimeout time.Duration
 	switch r := st.rdb.(type) {
 	case *redis.Client:
-		opt = r.Options()
+		opt := r.Options()
 		nc.single = &nearNode{nc: nc, addr: opt.Addr, opt: opt}
 		nc.sentinel = opt.Addr == "FailoverClient" // go-redis's name for a failover client's address
+		streaming, readTimeout = opt.StreamingCredentialsProvider != nil, opt.ReadTimeout
 	case *redis.ClusterClient:
 		nc.cluster = r
 		co := r.Options()
-		if co.StreamingCredentialsProvider != nil {
-			return nil, errors.New("hasession: the near-cache does not take a StreamingCredentialsProvider")
-		}
-		nc.stall = stallOf(co.ReadTimeout, c.Lease)
+		streaming, readTimeout = co.StreamingCredentialsProvider != nil, co.ReadTimeout
 	default:
 		return nil, fmt.Errorf("%w, not %T", errNearUnsupported, st.rdb)
 	}
-	if opt != nil {
-		if opt.StreamingCredentialsProvider != nil {
-			return nil, errors.New("hasession: the near-cache does not take a StreamingCredentialsProvider")
-		}
-		nc.stall = stallOf(opt.ReadTimeout, c.Lease)
+	if streaming {
+		return nil, errors.New("hasession: the near-cache does not take a StreamingCredentialsProvider")
 	}
+	nc.stall = stallOf(readTimeout, c.Lease)
 	go nc.heartbeats()
 	return nc, nil
 }
@@ -249,26 +245,29 @@ func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, hit bool
 	nc := st.near
 	n := nc.node(ctx, key)
 	now := mono()
-	nc.lastUse.Store(now)
+	if now-nc.lastUse.Load() > int64(time.Millisecond) {
+		nc.lastUse.Store(now) // (not on every load: one cache line all loads would write)
+	}
+	through := func() ([]byte, bool, error) { // as without the cache
+		raw, err := st.hgetall(ctx, key)
+		return raw, false, err
+	}
 	if n == nil {
 		nc.misses.Add(1)
-		raw, err = st.hgetall(ctx, key)
-		return raw, false, err
+		return through()
 	}
 	tc := n.cur.Load()
 	if tc == nil || tc.dead.Load() {
 		nc.misses.Add(1)
 		n.connect()
-		raw, err = st.hgetall(ctx, key)
-		return raw, false, err
+		return through()
 	}
 	if nc.sentinel && now-tc.verified.Load() >= nc.lease && !testhook.NearNoMasterCheck.Load() {
 		// Not known to be the client's master within the lease (an idle store, a check
 		// that failed): through the client, and a check.
 		nc.misses.Add(1)
 		nc.kickCheck(tc)
-		raw, err = st.hgetall(ctx, key)
-		return raw, false, err
+		return through()
 	}
 	// The lease first, then the entry: an invalidation is applied before the reply that
 	// renews the lease, so an entry seen after a lease is not older than the lease.
@@ -294,8 +293,7 @@ func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, hit bool
 		// Its oldest command has waited a lease: a fill would too.
 		nc.emu.Unlock()
 		nc.fallbacks.Add(1)
-		raw, err = st.hgetall(ctx, key)
-		return raw, false, err
+		return through()
 	}
 	nc.fills[key]++
 	nc.emu.Unlock()
@@ -307,9 +305,9 @@ func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, hit bool
 		// The tracking connection failed or is slow, or the node refused the read
 		// (MOVED, …): as without the cache, through the client.
 		nc.fallbacks.Add(1)
-		raw, err = st.hgetall(ctx, key)
+		return through()
 	}
-	return raw, false, err
+	return raw, false, nil
 }
 
 // nearDrop drops the entries of keys this store just wrote (after the write's reply): it
@@ -505,7 +503,7 @@ func (nc *nearCache) checkMaster(tc *trackConn) {
 			tc.verified.Store(sent) // the only writer: checks run one at a time
 		}
 	case role == "master" && replid != "":
-		nc.masterMoves.Add(1)
+		nc.masterChanges.Add(1)
 		tc.close(errMasterMoved)
 	}
 }
@@ -551,5 +549,5 @@ func (nc *nearCache) stats(s *Stats) {
 	s.NearEvictedInvalidated, s.NearEvictedLease = nc.evInvalidated.Load(), nc.evLease.Load()
 	s.NearEvictedReconnect, s.NearEvictedCapacity = nc.evReconnect.Load(), nc.evCapacity.Load()
 	s.NearConnects, s.NearFallbacks = nc.connects.Load(), nc.fallbacks.Load()
-	s.NearConnectFailures, s.NearMasterChanges = nc.connectFailures.Load(), nc.notMasterCloses.Load()+nc.masterMoves.Load()
+	s.NearConnectFailures, s.NearMasterChanges = nc.connectFailures.Load(), nc.masterChanges.Load()
 }

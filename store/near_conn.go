@@ -39,7 +39,6 @@ type trackConn struct {
 	writing bool
 	err     error
 
-	sent     atomic.Int64 // mono of the last command sent
 	roleSent atomic.Int64 // mono of the last heartbeat sent
 	acked    atomic.Int64 // mono of the sending of the last ROLE answered "master": the lease
 	// verified is, on Sentinel, the mono of the sending of the last check that found the
@@ -47,7 +46,6 @@ type trackConn struct {
 	verified atomic.Int64
 	pinging  atomic.Bool
 	dead     atomic.Bool
-	gone     chan struct{} // closed with the connection
 }
 
 type reqKind uint8
@@ -158,9 +156,8 @@ func dialTrack(parent context.Context, n *nearNode) (*trackConn, error) {
 	if wto <= 0 {
 		wto = 3 * time.Second
 	}
-	tc := &trackConn{node: n, conn: conn, br: br, wto: wto, replid: replid, gone: make(chan struct{})}
+	tc := &trackConn{node: n, conn: conn, br: br, wto: wto, replid: replid}
 	now := mono()
-	tc.sent.Store(now)
 	tc.acked.Store(now - 1<<40) // no lease before the first reply
 	tc.verified.Store(now - 1<<40)
 	go tc.readLoop()
@@ -229,7 +226,6 @@ func (tc *trackConn) send(req *nearReq, args ...string) error {
 	}
 	req.seq = tc.node.nc.seq.Add(1)
 	req.sentAt = mono()
-	tc.sent.Store(req.sentAt)
 	tc.pending = append(tc.pending, req)
 	tc.wbuf = appendCommand(tc.wbuf, args...)
 	if tc.writing {
@@ -317,7 +313,7 @@ func (tc *trackConn) readLoop() {
 		case reqRole:
 			if isErr || !isMasterRole(raw) {
 				if !isErr {
-					nc.notMasterCloses.Add(1)
+					nc.masterChanges.Add(1)
 					err = errNotMaster
 				} else {
 					err = fmt.Errorf("ROLE: %s", bytes.TrimSpace(raw[1:]))
@@ -357,7 +353,6 @@ func (tc *trackConn) readLoop() {
 		tc.finish(req, nil, cerr)
 	}
 	nc.dropConn(tc)
-	close(tc.gone)
 }
 
 var emptyMap = []byte("%0\r\n")

@@ -319,14 +319,7 @@ func TestCmpTargets(t *testing.T) {
 		"memory per session vs scs":                                "PASS 0.83x",
 		"memory per session vs gorilla+rbcervilla":                 "MISS 1.11x",
 	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: %q, want %q", k, got[k], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("targets %v, want %v", got, want)
-	}
+	requireTargets(t, got, want)
 	var buf bytes.Buffer
 	if err := writeTable(&buf, r); err != nil {
 		t.Fatal(err)
@@ -374,14 +367,7 @@ func TestCmpCacheTargets(t *testing.T) {
 		"hasession+cache request that modifies 2 attributes, near-cache, 10 reads per write vs scs w=1": "MISS 1.67x",
 		"hasession+cache read-only request, near-cache, 10 reads per write vs bare w=32":                "MISS 0.45x",
 	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: %q, want %q", k, got[k], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("targets %v, want %v", got, want)
-	}
+	requireTargets(t, got, want)
 	read, modify := r.find("standalone", "typical", 32, cacheName, opHTTPRead), r.find("standalone", "typical", 32, cacheName, opHTTPModify)
 	if read.VsBare == nil || *read.VsBare != 0.45 || read.HitRatio == nil || *read.HitRatio != 0.9 || read.ReadsPerWrite != 10 || read.CmdsPerAppRequest != 0.1 {
 		t.Errorf("read cell %+v", *read)
@@ -457,5 +443,19 @@ func TestCmpWorkerSpread(t *testing.T) {
 	_ = w.op(ctx)
 	if got := strings.Join(seen, " "); got != "before B#1 B#1 B#2" {
 		t.Errorf("without spread: %s", got)
+	}
+}
+
+// requireTargets checks the targets' verdicts, by name, against want: each one, and no
+// other.
+func requireTargets(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("targets %v, want %v", got, want)
 	}
 }
