@@ -26,8 +26,15 @@ const (
 	Forward  = "_f" // a forward pointer: the new ID, masked with a hash of the old one
 	Pending  = "_n" // a rotation in flight: the new session's tag
 	Revoked  = "_r" // a tombstone left by a revoke or a logout
-	Idle     = "_i" // the session's own idle timeout (ms); none: the store's
-	Persist  = "_p" // the session's own cookie persistence: "1" persistent, "0" a session cookie
+
+	// Forwarded, on a tombstone that replaced a forward pointer, holds the pointer's
+	// token, so that the rotation's forward step retried after a lost reply finds its
+	// rotation applied. It has the reserved form ([Reserved]): a reader that does not
+	// know it ignores it.
+	Forwarded = "_R"
+
+	Idle    = "_i" // the session's own idle timeout (ms); none: the store's
+	Persist = "_p" // the session's own cookie persistence: "1" persistent, "0" a session cookie
 
 	// FormatVersion holds the format version of the key: a decimal integer, absent in
 	// version 1 (absent means 1). A key whose format version is newer than [Known] is

@@ -9,6 +9,8 @@
 --          tombstone ('_r' = '1') when ARGV[1] is a TTL. Either tombstone keeps the saves
 --          applied within its TTL ('_s'), and with them a logout leaves a tombstone even
 --          without a mark: a retry of such a save is answered as applied (save.lua)
+--          A forward pointer deleted with a TTL always leaves a tombstone, holding the
+--          pointer's token in '_R' (see forward.lua).
 -- ARGV[3]  'k': a forward pointer is left in place and answered {0, token, false, mark}
 --          (a logout follows the chain to the session first and deletes the pointers
 --          after it, so that one cut short has ended the session or nothing)
@@ -86,6 +88,13 @@ if ARGV[2] == 'd' then
   end
 elseif ARGV[1] ~= '' then
   t = {'_r', '1'}
+end
+if fwd and ARGV[1] ~= '' then
+  -- A forward pointer's tombstone keeps its token ('_R'), so that the rotation's forward
+  -- step, retried after a lost reply, finds it applied (forward.lua) and does not tell
+  -- its caller that a rotation other requests already followed never happened.
+  t = t or {'_r', ARGV[2] == 'd' and 'd' or '1'}
+  t[#t + 1], t[#t + 2] = '_R', fwd
 end
 if t then
   if saves then

@@ -10,7 +10,7 @@
 -- ARGV[5]  the new session's tag: the rotation's mark on the pointer or tombstone, when
 --          the session was marked (it has a user; the mark may be another rotation's)
 -- Returns 1 when done, 2 when it already was (a retry: the key holds this rotation's
--- pointer or tombstone), 3 when another rotation forwarded it first (a pointer with
+-- pointer or tombstone, or a logout's tombstone that replaced the pointer), 3 when another rotation forwarded it first (a pointer with
 -- another token: of concurrent rotations of one session exactly one wins), 0 when the key
 -- is gone (or a tombstone: revoked, destroyed, or rotated to another user — never turned
 -- into a pointer), -1 when the session was saved since it was copied (its version moved:
@@ -23,11 +23,13 @@ end
 if redis.call('TYPE', key).ok ~= 'hash' then
   return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
 end
-local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v', '_s', '_F')
+local m = redis.call('HMGET', key, '_f', '_r', '_n', '_v', '_s', '_F', '_R')
 if m[6] and m[6] ~= '1' then
   return m[6]
 end
-if m[1] == ARGV[1] or m[2] == ARGV[1] then
+if m[1] == ARGV[1] or m[2] == ARGV[1] or m[7] == ARGV[1] then
+  -- This rotation's pointer or tombstone, or the tombstone a logout left in place of its
+  -- pointer (keeping the token in '_R': see destroy.lua).
   return 2
 end
 if m[1] then

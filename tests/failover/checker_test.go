@@ -452,9 +452,9 @@ func TestCheckerBrokenFreshSaveID(t *testing.T) {
 	res := checkHistories(t, "standalone, proxy, BROKEN: fresh save ID", []variant{v}, nil)
 	t.Logf("proxy: %d replies dropped, %d held past the attempt deadline", p.dropped.Load(), p.delayed.Load())
 	require.False(t, res[0].Consistent)
-	// The store as it is applies a retried save twice only when another save landed in
-	// between (a known hole, about one partition in 64 behind this proxy); the broken
-	// build does it on every lost save reply.
+	// The store as it is applies no retried save twice (TestCheckerLostReplies, which
+	// also fails on anything it reports); the broken build does it on every lost save
+	// reply.
 	// A version-checked save retried with a fresh ID conflicts with its own first
 	// application instead ("spurious conflict").
 	got := retriedTwice(res[0])
