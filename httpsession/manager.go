@@ -20,6 +20,7 @@ type Manager struct {
 	cfg     config
 	onError ErrorHandler
 	logger  *slog.Logger // WithLogger's, or one that discards: never nil
+	cookie  cookieFormat // the session cookie's Set-Cookie value, formatted fast
 
 	warnedInsecure atomic.Bool // the plain-HTTP warning went out (see warnInsecure)
 }
@@ -42,7 +43,7 @@ func New(st *store.Store, opts ...Option) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Manager{st: st, cfg: cfg, onError: cfg.onError, logger: cfg.logger}
+	m := &Manager{st: st, cfg: cfg, onError: cfg.onError, logger: cfg.logger, cookie: newCookieFormat(&cfg)}
 	if m.logger == nil {
 		m.logger = slog.New(slog.DiscardHandler)
 	}
@@ -280,9 +281,20 @@ func (m *Manager) setCookie(hdr http.Header, value string, expires time.Time, pe
 		secs := max(int64((time.Until(expires)+time.Second-1)/time.Second), 1)
 		c.MaxAge = int(secs)
 		c.Expires = time.Unix(expires.Add(time.Second-1).Unix(), 0)
+		if v, ok := m.cookie.persistent(value, c.Expires, c.MaxAge); ok {
+			addHeader(hdr, "Set-Cookie", v)
+			addHeader(hdr, "Cache-Control", `no-cache="Set-Cookie"`)
+			return
+		}
 	}
-	hdr.Add("Set-Cookie", c.String())
-	hdr.Add("Cache-Control", `no-cache="Set-Cookie"`)
+	addHeader(hdr, "Set-Cookie", c.String())
+	addHeader(hdr, "Cache-Control", `no-cache="Set-Cookie"`)
+}
+
+// addHeader adds v to the header named key, which is in canonical form (Header.Add
+// without canonicalising the key again).
+func addHeader(hdr http.Header, key, v string) {
+	hdr[key] = append(hdr[key], v)
 }
 
 // addVary adds name to the Vary header unless it is there already.
@@ -294,7 +306,7 @@ func addVary(hdr http.Header, name string) {
 			}
 		}
 	}
-	hdr.Add("Vary", name)
+	addHeader(hdr, "Vary", name)
 }
 
 // defaultError logs the error and answers: 409 Conflict, logged as a warning, for a save

@@ -89,17 +89,25 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, 
 	key := st.key(id)
 	var rawb []byte
 	var err error
+	var tmpl *Session // a hit's session, parsed at an earlier hit
 	cached := false
 	if st.near != nil {
-		rawb, cached, err = st.nearRead(ctx, key)
+		rawb, tmpl, cached, err = st.nearRead(ctx, key)
 	} else {
 		rawb, err = st.hgetall(ctx, key)
 	}
 	if err != nil {
 		return nil, "", TouchNone, st.redisErr(opLoad, key, err)
 	}
-	s, fwd, _, err := st.parseLoaded(ctx, id, key, rawb, false)
-	if cached && err == nil && fwd == "" && time.Now().UnixMilli() >= s.deadline {
+	var s *Session
+	var fwd string
+	if tmpl != nil {
+		s = tmpl.sharedCopy()
+	} else if s, fwd, _, err = st.parseLoaded(ctx, id, key, rawb, false); cached && err == nil && fwd == "" {
+		st.nearKeep(key, rawb, s)
+	}
+	nowMs := time.Now().UnixMilli()
+	if cached && err == nil && fwd == "" && nowMs >= s.deadline {
 		// Past its absolute deadline: Redis ends the key then (its TTL never reaches
 		// past it), but sends the invalidation only when it gets to deleting it. Read it
 		// as without the cache.
@@ -111,7 +119,7 @@ func (st *Store) load(ctx context.Context, id string) (*Session, string, Touch, 
 	if err != nil || fwd != "" {
 		return nil, fwd, TouchNone, err
 	}
-	if time.Now().UnixMilli()-s.touched < st.touchMsFor(s.idle) {
+	if nowMs-s.touched < st.touchMsFor(s.idle) {
 		st.stats.touchesSkipped.Add(1)
 		return s, "", TouchSkipped, nil
 	}

@@ -157,6 +157,10 @@ type nearCache struct {
 type nearEntry struct {
 	raw  []byte
 	conn *trackConn
+	// tmpl is the session raw holds, parsed at its first hit (nil: not yet, or raw is no
+	// session): later hits copy it instead of parsing raw again. Its attributes are
+	// shared with every copy (Session.shared).
+	tmpl *Session
 }
 
 // nearNode is one master: its address, the options to dial it, and its current tracking
@@ -239,18 +243,18 @@ func (nc *nearCache) node(ctx context.Context, key string) *nearNode {
 }
 
 // nearRead returns the raw HGETALL reply of key: from the cache when an entry may be
-// served (hit), else read over the tracking connection (and cached), else read as
-// without the cache.
-func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, hit bool, err error) {
+// served (hit, with the session parsed from it at an earlier hit, if any: tmpl), else
+// read over the tracking connection (and cached), else read as without the cache.
+func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, tmpl *Session, hit bool, err error) {
 	nc := st.near
 	n := nc.node(ctx, key)
 	now := mono()
 	if now-nc.lastUse.Load() > int64(time.Millisecond) {
 		nc.lastUse.Store(now) // (not on every load: one cache line all loads would write)
 	}
-	through := func() ([]byte, bool, error) { // as without the cache
+	through := func() ([]byte, *Session, bool, error) { // as without the cache
 		raw, err := st.hgetall(ctx, key)
-		return raw, false, err
+		return raw, nil, false, err
 	}
 	if n == nil {
 		nc.misses.Add(1)
@@ -275,9 +279,10 @@ func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, hit bool
 	nc.emu.Lock()
 	e := nc.entries[key]
 	if e != nil && e.conn == tc && leased {
+		raw, tmpl := e.raw, e.tmpl
 		nc.emu.Unlock()
 		nc.hits.Add(1)
-		return e.raw, true, nil
+		return raw, tmpl, true, nil
 	}
 	if e != nil {
 		// Not served; kept, unless read over another connection (a fill replaces it).
@@ -300,14 +305,27 @@ func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, hit bool
 	raw, err = tc.fill(ctx, key, nc.fillWait())
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		// The tracking connection failed or is slow, or the node refused the read
 		// (MOVED, …): as without the cache, through the client.
 		nc.fallbacks.Add(1)
 		return through()
 	}
-	return raw, false, nil
+	return raw, nil, false, nil
+}
+
+// nearKeep keeps s, just parsed from raw, a hit of key, as the entry's parsed session,
+// if the entry still holds raw: the next hits copy it. s shares its attributes with the
+// copy kept from now on.
+func (st *Store) nearKeep(key string, raw []byte, s *Session) {
+	nc := st.near
+	nc.emu.Lock()
+	defer nc.emu.Unlock()
+	if e := nc.entries[key]; e != nil && e.tmpl == nil && len(e.raw) > 0 && len(raw) > 0 && &e.raw[0] == &raw[0] {
+		e.tmpl = s.sharedCopy()
+		s.shared = true
+	}
 }
 
 // nearDrop drops the entries of keys this store just wrote (after the write's reply): it

@@ -172,7 +172,7 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 		}
 		if n == 1 || n == 2 {
 			cur.applyChanges()
-			s.attrs, s.changes, s.userSet = cur.attrs, nil, false
+			s.attrs, s.changes, s.userSet, s.shared = cur.attrs, nil, false, false
 			s.idle, s.persist, s.newIdle, s.newLife, s.newPersist = cur.idle, cur.persist, 0, 0, 0
 			if cur.storedUser != "" {
 				st.indexRemove(ctx, cur.storedUser, st.tag(oldID))

@@ -29,6 +29,9 @@ type Session struct {
 	storedUser string
 	isNew      bool // never saved
 	gone       bool
+	// shared: attrs is shared with the near-cache's parsed copy of the session (and its
+	// other copies), and is copied before it is changed in place (applyChanges).
+	shared bool
 
 	// The session's own expiry (see expiry.go), as stored: idle ('_i', ms; 0: the
 	// store's) and persist ('_p': 1 persistent, -1 a session cookie, 0 not chosen). Its
@@ -304,6 +307,9 @@ func (s *Session) appendAll(args []any) []any {
 // applyChanges folds the saved changes into attrs, in place where it can.
 func (s *Session) applyChanges() {
 	if len(s.changes) > 0 {
+		if s.shared {
+			s.attrs, s.shared = slices.Clone(s.attrs), false
+		}
 		del := false
 		for i := 0; i+1 < len(s.attrs); i += 2 {
 			if c, ok := s.changes[s.attrs[i]]; ok {
@@ -358,4 +364,14 @@ func (s *Session) LastTouch() time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(s.touched)
+}
+
+// sharedCopy returns a new session with what s was loaded with (ID, attributes, metadata;
+// no changes), sharing its attributes: the copy is marked shared (see Session.shared).
+// s is one the near-cache keeps, never changed.
+func (s *Session) sharedCopy() *Session {
+	return &Session{
+		st: s.st, id: s.id, attrs: s.attrs, version: s.version, created: s.created, deadline: s.deadline,
+		touched: s.touched, user: s.user, storedUser: s.storedUser, idle: s.idle, persist: s.persist, shared: true,
+	}
 }

@@ -30,7 +30,7 @@
 -- the current one). An entry is kept for 300 s (Redis time) and among the last 16
 -- saves; within that window every retry is recognised, also when other saves landed in
 -- between, and answered 'dup:…' with the fields it got the first time. A '_s' entry in
--- any other form is ignored (dropped by the next save). When the session stops being one
+-- any other form is ignored (dropped by a save that finds it among the oldest). When the session stops being one
 -- (revoked, destroyed, rotated: a tombstone or a forward pointer takes its place), that
 -- key keeps '_s': a retry of a save that applied before is answered 'dup:…' there too
 -- (the save did apply; what came after it is another operation), with the deadline and
@@ -63,7 +63,38 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function int(s)
   return type(s) == 'string' and string.match(s, '^%-?%d+$') ~= nil and #s < 19
 end
-local recent = {}
+-- The recent saves are read entry by entry (recent) only where this save's ID is in
+-- '_s' at all (a plain search, in C: a retry, or a chance match inside another entry).
+-- Otherwise only the oldest entries are read (kept: the rest, as a string), to drop those
+-- past the window, in another form, or beyond the last KEEP − 1; an entry in another form
+-- further on is dropped when it is among the oldest. Matching a pattern against every
+-- entry was most of the script's time.
+local recent, kept, fast = {}, nil, false
+if ver and sids and not string.find(sids, ARGV[1], 1, true) then
+  fast = true
+  local starts, p = {1}, 1
+  while true do
+    local c = string.find(sids, ',', p, true)
+    if not c then
+      break
+    end
+    p = c + 1
+    starts[#starts + 1] = p
+  end
+  local n = #starts
+  local k = math.max(1, n - KEEP + 2)
+  while k <= n do
+    local e = string.sub(sids, starts[k], k < n and starts[k + 1] - 2 or -1)
+    local at = string.match(e, '^%x+:%d+:(%d+)$')
+    if at and now - tonumber(at) <= WINDOW then
+      break
+    end
+    k = k + 1
+  end
+  if k <= n then
+    kept = string.sub(sids, starts[k])
+  end
+end
 if ver then
   -- A session: its metadata must be whole before anything is read from it or written.
   if not int(ver) then
@@ -79,7 +110,7 @@ if ver then
   elseif m[10] and not (int(m[10]) and tonumber(m[10]) > 0) then
     return 'corrupt:malformed idle timeout'
   end
-  if sids then
+  if sids and not fast then
     for e in string.gmatch(sids, '[^,]+') do
       local id, v, at = string.match(e, '^(%x+):(%d+):(%d+)$')
       if id == ARGV[1] then
@@ -154,9 +185,15 @@ if abs <= now then
   end
   return 'notfound'
 end
-local first = math.max(1, #recent - KEEP + 2)
-recent[#recent + 1] = string.format('%s:%d:%d', ARGV[1], ver, now)
-local s = table.concat(recent, ',', first)
+local entry = string.format('%s:%d:%d', ARGV[1], ver, now)
+local s
+if fast then
+  s = kept and kept .. ',' .. entry or entry
+else
+  local first = math.max(1, #recent - KEEP + 2)
+  recent[#recent + 1] = entry
+  s = table.concat(recent, ',', first)
+end
 local n = tonumber(ARGV[14])
 if n > 0 then
   redis.call('HDEL', key, unpack(ARGV, 15, 14 + n))

@@ -263,3 +263,39 @@ func TestNearCacheAbsoluteDeadline(t *testing.T) {
 	}
 	require.Zero(t, served, "loads after the absolute deadline that returned the session")
 }
+
+// Sessions served from one cache entry share its parsed attributes: a save of one (which
+// sets, deletes and adds attributes) changes no other, nor what the entry serves next.
+func TestNearCacheHitsShareNothingWritable(t *testing.T) {
+	topo := cluster.Shared(t, cluster.KindStandalone)
+	st := nearStore(t, topo, uniquePrefix(t))
+	ctx := t.Context()
+	s, err := st.NewSession()
+	require.NoError(t, err)
+	require.NoError(t, s.Set("a", 1))
+	require.NoError(t, s.Set("b", 2))
+	require.NoError(t, st.Save(ctx, s))
+
+	// Hits until two come from the entry's parsed session (the first hit parses it).
+	loadHit(t, st, s.ID())
+	x, y := loadHit(t, st, s.ID()), loadHit(t, st, s.ID())
+	require.NoError(t, x.Set("a", 7))
+	x.Delete("b")
+	require.NoError(t, x.Set("c", 3))
+	require.NoError(t, st.Save(ctx, x))
+
+	attrs := func(s *store.Session) map[string]int {
+		out := map[string]int{}
+		for _, k := range s.Keys() {
+			var v int
+			require.NoError(t, s.Get(k, &v))
+			out[k] = v
+		}
+		return out
+	}
+	require.Equal(t, map[string]int{"a": 7, "c": 3}, attrs(x))
+	require.Equal(t, map[string]int{"a": 1, "b": 2}, attrs(y), "a session served from the same entry")
+	got, err := st.Load(ctx, s.ID())
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"a": 7, "c": 3}, attrs(got))
+}

@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -544,6 +546,86 @@ func TestForwardRetriedAfterLogoutIsRecognised(t *testing.T) {
 				if _, err := other.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
 					t.Fatalf("after the logout, %s: %v, want ErrNotFound", id, err)
 				}
+			}
+		})
+	}
+}
+
+// The saves remembered ('_s') as a save rewrites them: entries past the 300 s window, in
+// another form, or beyond the last 15 are dropped from the oldest on; the others stay,
+// in order, with the new save's entry last; a retry of a save remembered in the old form
+// (a bare save ID) is still recognised. The script reads entries one by one only when the
+// save's ID appears in '_s', so each case is checked on both of its ways.
+func TestSaveIDWindowRewrite(t *testing.T) {
+	ctx := t.Context()
+	st := sharedStandaloneStore(t, store.WithPrefix("retry-rewrite:"))
+	in := internals(st)
+	now := time.Now().UnixMilli()
+	entry := func(id string, v int, at int64) string { return fmt.Sprintf("%s:%d:%d", id, v, at) }
+	ids := make([]string, 20)
+	for i := range ids {
+		ids[i] = newSaveID()
+	}
+	recent := func(from, to int) []string {
+		var out []string
+		for i := from; i < to; i++ {
+			out = append(out, entry(ids[i], i+1, now))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name        string
+		stored      []string
+		want        []string // what stays of stored, before the new entry
+		retryOf     string   // "": a new save
+		wantApplied bool
+	}{
+		{"old first", append([]string{entry(ids[19], 1, now-400_000)}, recent(0, 3)...), recent(0, 3), "", true},
+		{"malformed first", append([]string{"zz!", "x:1"}, recent(0, 3)...), recent(0, 3), "", true},
+		// Further on, kept until it is among the oldest.
+		{"malformed further on", append(append(recent(0, 2), "zz!"), recent(2, 3)...), append(append(recent(0, 2), "zz!"), recent(2, 3)...), "", true},
+		{"over the bound", recent(0, 20), recent(5, 20), "", true},
+		{"old and over the bound", append([]string{entry(ids[19], 1, now-400_000)}, recent(0, 16)...), recent(1, 16), "", true},
+		{"all old", []string{entry(ids[0], 1, now-400_000), entry(ids[1], 2, now-300_500)}, nil, "", true},
+		{"retry in the bare form", append([]string{ids[19]}, recent(0, 3)...), nil, ids[19], false},
+		{"retry, with old ones first", append([]string{entry(ids[19], 1, now-400_000)}, recent(0, 3)...), nil, ids[1], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := st.NewSession()
+			_ = s.Set("n", 1)
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			key := in.Key(s.ID())
+			if err := in.Client.HSet(ctx, key, fSaveID, strings.Join(tc.stored, ",")).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_ = s.Set("n", 2)
+			id := cmp.Or(tc.retryOf, newSaveID())
+			args := appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""})
+			r, err := in.RunSave(ctx, key, args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := in.Client.HGet(ctx, key, fSaveID).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.wantApplied {
+				if v, err := in.Client.HGet(ctx, key, fVersion).Int64(); err != nil || v != 1 {
+					t.Fatalf("stored version %d (%v), want 1: the retry applied again", v, err)
+				}
+				if want := strings.Join(tc.stored, ","); got != want {
+					t.Fatalf("the retry rewrote the saves remembered:\n got %q\nwant %q", got, want)
+				}
+				return
+			}
+			if r.Version != 2 {
+				t.Fatalf("version %d, want 2", r.Version)
+			}
+			want := strings.Join(append(tc.want, entry(id, 2, r.Now)), ",")
+			if got != want {
+				t.Fatalf("saves remembered:\n got %q\nwant %q", got, want)
 			}
 		})
 	}
