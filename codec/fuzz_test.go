@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -204,4 +205,61 @@ func FuzzJSONUnmarshal(f *testing.F) {
 			checkDecoded(t, JSON, data, v, err)
 		}
 	})
+}
+
+// The scalar fast path of MsgPack.Unmarshal decodes exactly what the decoder does, into
+// every target it takes; what it does not take is left to the decoder.
+func FuzzMsgPackScalar(f *testing.F) {
+	for _, v := range []any{"", "alice", strings.Repeat("x", 31), strings.Repeat("y", 32), strings.Repeat("z", 300),
+		strings.Repeat("w", 70000), 0, 1, -1, 127, 128, -32, -33, 255, 256, 65535, 65536, -129, -32769,
+		int64(1) << 40, int64(-1) << 40, uint64(1) << 63, true, false, 1.5, []byte("bin"), nil} {
+		data, err := msgpack.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("\xa3ab"))   // fixstr shorter than it says
+	f.Add([]byte("\xa1ab"))   // fixstr with a trailing byte
+	f.Add([]byte("\xd9\x01")) // str8 without its byte
+	f.Add([]byte("\xcf\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Add([]byte("\xd3\x80\x00\x00\x00\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, pair := range []struct{ fast, slow any }{
+			{new(string), new(string)}, {new(int), new(int)}, {new(int64), new(int64)}, {new(bool), new(bool)},
+		} {
+			if !decodeScalar(data, pair.fast) {
+				continue
+			}
+			if err := unmarshalMsgPack(data, pair.slow); err != nil {
+				t.Fatalf("%q into %T: the fast path decoded %v, the decoder failed: %v", data, pair.fast, reflect.ValueOf(pair.fast).Elem(), err)
+			}
+			if got, want := reflect.ValueOf(pair.fast).Elem().Interface(), reflect.ValueOf(pair.slow).Elem().Interface(); got != want {
+				t.Fatalf("%q into %T: the fast path decoded %#v, the decoder %#v", data, pair.fast, got, want)
+			}
+		}
+	})
+}
+
+// The fast path takes the forms session attributes usually have.
+func TestMsgPackScalarFastPath(t *testing.T) {
+	for _, tc := range []struct {
+		v   any
+		dst any
+	}{
+		{"alice", new(string)}, {strings.Repeat("é", 100), new(string)}, {300, new(int)}, {-5, new(int64)},
+		{int64(1) << 40, new(int64)}, {true, new(bool)}, {false, new(bool)},
+	} {
+		data, err := msgpack.Marshal(tc.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !decodeScalar(data, tc.dst) {
+			t.Errorf("%#v (%q) into %T: not taken", tc.v, data, tc.dst)
+			continue
+		}
+		if got := reflect.ValueOf(tc.dst).Elem().Interface(); fmt.Sprint(got) != fmt.Sprint(tc.v) {
+			t.Errorf("%#v into %T: got %#v", tc.v, tc.dst, got)
+		}
+	}
 }

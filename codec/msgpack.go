@@ -2,7 +2,9 @@ package codec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -98,6 +100,102 @@ var decoderPool = sync.Pool{
 // scanMsgPack), so malformed, truncated, hostile or trailing input is
 // rejected before the decoder sees it.
 func (msgpackCodec) Unmarshal(data []byte, v any) (err error) {
+	if decodeScalar(data, v) {
+		return nil
+	}
+	return unmarshalMsgPack(data, v)
+}
+
+// decodeScalar decodes data into v without the decoder when v is a non-nil *string,
+// *int, *int64 or *bool and data is exactly one MessagePack value of the matching kind
+// in a form the decoder reads the same way (a str; a fixint, an int 8 to 64 or a uint 8 to
+// 32; a bool), as most session attributes are. It reports whether it did; otherwise
+// nothing is written, and the decoder decides.
+func decodeScalar(data []byte, v any) bool {
+	if len(data) == 0 {
+		return false
+	}
+	switch p := v.(type) {
+	case *string:
+		if p == nil {
+			return false
+		}
+		b, n := data[0], len(data)
+		var h, l int
+		switch {
+		case b >= 0xa0 && b <= 0xbf:
+			h, l = 1, int(b&0x1f)
+		case b == 0xd9 && n >= 2:
+			h, l = 2, int(data[1])
+		case b == 0xda && n >= 3:
+			h, l = 3, int(binary.BigEndian.Uint16(data[1:]))
+		case b == 0xdb && n >= 5:
+			h, l = 5, int(binary.BigEndian.Uint32(data[1:]))
+		default:
+			return false
+		}
+		if n-h != l {
+			return false
+		}
+		*p = string(data[h:])
+		return true
+	case *int64:
+		if p == nil {
+			return false
+		}
+		i, ok := msgpackInt(data)
+		if ok {
+			*p = i
+		}
+		return ok
+	case *int:
+		if p == nil || strconv.IntSize != 64 {
+			return false
+		}
+		i, ok := msgpackInt(data)
+		if ok {
+			*p = int(i)
+		}
+		return ok
+	case *bool:
+		if p == nil || len(data) != 1 || data[0] != 0xc2 && data[0] != 0xc3 {
+			return false
+		}
+		*p = data[0] == 0xc3
+		return true
+	}
+	return false
+}
+
+// msgpackInt reads data as exactly one MessagePack integer that fits an int64 (a fixint,
+// an int 8 to 64, a uint 8 to 32).
+func msgpackInt(data []byte) (int64, bool) {
+	b, n := data[0], len(data)
+	switch {
+	case b <= 0x7f && n == 1:
+		return int64(b), true
+	case b >= 0xe0 && n == 1:
+		return int64(int8(b)), true
+	case b == 0xcc && n == 2:
+		return int64(data[1]), true
+	case b == 0xcd && n == 3:
+		return int64(binary.BigEndian.Uint16(data[1:])), true
+	case b == 0xce && n == 5:
+		return int64(binary.BigEndian.Uint32(data[1:])), true
+	case b == 0xd0 && n == 2:
+		return int64(int8(data[1])), true
+	case b == 0xd1 && n == 3:
+		return int64(int16(binary.BigEndian.Uint16(data[1:]))), true
+	case b == 0xd2 && n == 5:
+		return int64(int32(binary.BigEndian.Uint32(data[1:]))), true
+	case b == 0xd3 && n == 9:
+		return int64(binary.BigEndian.Uint64(data[1:])), true
+	}
+	return 0, false
+}
+
+// unmarshalMsgPack is Unmarshal through the decoder.
+func unmarshalMsgPack(data []byte, v any) (err error) {
 	if err := checkTarget(v); err != nil {
 		return fmt.Errorf("codec: msgpack unmarshal: %w", err)
 	}
