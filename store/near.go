@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,8 @@ import (
 // default.
 type NearCache struct {
 	// Size is the most sessions one store keeps cached (default 10,000). An entry holds
-	// the session's HGETALL reply and about 200 bytes besides.
+	// the session's HGETALL reply and, from its first hit on, the session parsed from it
+	// (about 1 KB of heap in all for a session of six short attributes).
 	Size int
 	// Heartbeat is how often a tracking connection that sent nothing for this long is
 	// sent a ROLE command while the store is in use (default 5 ms). Its reply renews the
@@ -315,16 +317,17 @@ func (st *Store) nearRead(ctx context.Context, key string) (raw []byte, tmpl *Se
 	return raw, nil, false, nil
 }
 
-// nearKeep keeps s, just parsed from raw, a hit of key, as the entry's parsed session,
-// if the entry still holds raw: the next hits copy it. s shares its attributes with the
-// copy kept from now on.
+// nearKeep keeps a copy of s, just parsed from raw, a hit of key, as the entry's parsed
+// session, if the entry still holds raw: the next hits copy it. The copy's attribute
+// list is its own, of its exact length (s's is the reply's whole field list).
 func (st *Store) nearKeep(key string, raw []byte, s *Session) {
 	nc := st.near
 	nc.emu.Lock()
 	defer nc.emu.Unlock()
 	if e := nc.entries[key]; e != nil && e.tmpl == nil && len(e.raw) > 0 && len(raw) > 0 && &e.raw[0] == &raw[0] {
-		e.tmpl = s.sharedCopy()
-		s.shared = true
+		t := s.sharedCopy()
+		t.attrs = slices.Clone(s.attrs)
+		e.tmpl = t
 	}
 }
 

@@ -426,7 +426,7 @@ func writeTable(w io.Writer, r *Result) error {
 				fmt.Fprintf(w, "app-server memory per cached session (%s): failed: %s\n", m.Topology, m.Error)
 				continue
 			}
-			fmt.Fprintf(w, "app-server memory per cached typical session (%s): %.0f B of heap (HeapAlloc after GC, before and after loading %d sessions; %d cached)\n",
+			fmt.Fprintf(w, "app-server memory per cached typical session (%s): %.0f B of heap (HeapAlloc after GC, before and after loading %d sessions twice; %d cached)\n",
 				m.Topology, m.BytesPerSession, m.Sessions, m.Cached)
 		}
 	}
