@@ -323,7 +323,10 @@
 //     connection lost, [ErrNotAcknowledged]) may or may not have taken effect. A save
 //     retried after a lost reply is applied once, and answered as applied also when the
 //     session ended between the attempts (revoked, destroyed, rotated: the save took
-//     effect before that). A Destroy cut short has ended the session at every ID of a
+//     effect before that) — while the key keeps what shows it (a tombstone lives 90 s, a
+//     rotation's forward pointer the grace period); a retry that finds the key gone
+//     returns [ErrOutcomeUnknown], as does a rotation's forward step (ErrNotFound would
+//     say it did not apply). A Destroy cut short has ended the session at every ID of a
 //     rotation chain or at none (the session first, the old IDs' pointers after it);
 //     calling it again finishes it.
 //   - Sessions and RevokeAll are not atomic across a user's sessions: they read or

@@ -45,6 +45,12 @@ var (
 	// ErrClosed: the Store was closed (see Store.Close); the call sent nothing more to
 	// Redis.
 	ErrClosed = errors.New("hasession: store closed")
+	// ErrOutcomeUnknown: a write retried after an attempt whose reply was lost found the
+	// key without what would show whether that attempt applied (the session, its forward
+	// pointer or tombstone, expired or deleted meanwhile): it may have applied or not.
+	// Save and Rotate return it where the retry would otherwise have said "not found"
+	// (ErrNotFound, which it does not match) of a write that may have applied.
+	ErrOutcomeUnknown = errors.New("hasession: outcome unknown")
 )
 
 // ErrInvalidExpiry: a session's own idle timeout or lifetime is out of range (see

@@ -47,8 +47,10 @@ const maxRotateCopies = 5
 //
 // A session that was never saved just gets a new ID. Errors are Save's, ErrRotated,
 // ErrNotFound when the old session is gone (destroyed, expired, revoked, or rotated to
-// another user), and a *FormatError when it is of a newer format (FORMAT.md): it is
-// left as it is, and nothing of the rotation stays. An *AckError (WithWriteAck) says the new session was written but not
+// another user), ErrOutcomeUnknown when the forward step, retried after a lost reply,
+// finds the old key gone (its pointer may have expired with the grace period: s keeps its
+// old ID, the new session is kept), and a *FormatError when it is of a newer format
+// (FORMAT.md): it is left as it is, and nothing of the rotation stays. An *AckError (WithWriteAck) says the new session was written but not
 // confirmed by enough replicas; the rotation is complete and s has the new ID.
 func (st *Store) Rotate(ctx context.Context, s *Session) error {
 	s.mu.Lock()
@@ -166,6 +168,12 @@ func (st *Store) Rotate(ctx context.Context, s *Session) error {
 			}
 			return err
 		}
+		if errors.Is(err, ErrOutcomeUnknown) {
+			// The new session stays: if the forward step applied, requests that followed
+			// the pointer carry its ID now. (If it did not, no one was given that ID.)
+			st.o.logger.Warn("hasession: rotation's outcome unknown: the new session is kept", "err", err)
+			return err
+		}
 		if err != nil {
 			st.o.logger.Warn("hasession: rotation wrote the new session but could not forward the old one; the old session is intact", "err", err)
 			return err
@@ -268,7 +276,10 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 		mode, ttl = "t", max(st.graceMs, tombstoneMs)
 	}
 	ver, tag := strconv.FormatInt(version, 10), st.tag(newID)
+	sent := false
 	n, err := do(st, ctx, opRotate, func(ctx context.Context) (int64, error) {
+		retry := sent
+		sent = true
 		// With write acknowledgement the pointer (or tombstone) waits for replicas as the
 		// new session did: a failover that lost it would bring the old session back
 		// beside the new one (or hand a login to the old ID's holder).
@@ -285,6 +296,12 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 		}
 		if err == nil && !ok {
 			err = fmt.Errorf("unexpected forward reply %T", v)
+		}
+		if err == nil && n == 0 && retry {
+			// The old key is gone, or a tombstone without this rotation's token: an
+			// earlier attempt, whose reply was lost, may have forwarded it, and the
+			// pointer expired (the grace period) before this one.
+			err = fmt.Errorf("%w: the old session is gone, and an earlier attempt of the forward step, whose reply was lost, may have applied", ErrOutcomeUnknown)
 		}
 		return n, err
 	})

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -26,7 +27,9 @@ import (
 // already: an earlier Save of it that returned an error may have applied), *SizeError
 // (nothing sent), *CodecError, *CorruptError (nothing written), *FormatError (a session
 // of a newer format: nothing written), ErrDestroyed,
-// ErrWrongStore, the context's error or a Redis error. With WithWriteAck, an *AckError
+// ErrWrongStore, ErrOutcomeUnknown (an attempt whose reply was lost was retried, and the
+// retry found the session gone with the saves it remembered: the save may have applied
+// before), the context's error or a Redis error. With WithWriteAck, an *AckError
 // (ErrNotAcknowledged) says the save applied on the master but was not confirmed by
 // enough replicas: s then reflects the save (it is no longer new, its changes are
 // applied), and saving it again is an update.
@@ -236,7 +239,7 @@ type saveResult struct{ version, now, deadline, created int64 }
 // save runs the save script with the retry policy: every attempt carries the same save
 // ID, so an attempt whose reply was lost is not applied again.
 func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, error) {
-	r, err := doWith(st, ctx, opSave, saveReq{key, args}, runSaveOp)
+	r, err := doWith(st, ctx, opSave, saveReq{key, args, new(bool)}, runSaveOp)
 	switch {
 	case err == nil:
 		st.stats.saves.Add(1)
@@ -249,12 +252,20 @@ func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, 
 type saveReq struct {
 	key  string
 	args []any
+	sent *bool // an attempt was made: a retry's "not found" may follow one that applied
 }
 
 // runSaveOp is one attempt of save: a top-level function, so that the retry loop needs no
-// closure.
+// closure. A retry answered "not found" (the key is gone, with the saves it remembered)
+// may follow an attempt that applied and whose reply was lost: ErrOutcomeUnknown.
 func runSaveOp(st *Store, ctx context.Context, r saveReq) (saveResult, error) {
-	return st.runSave(ctx, r.key, r.args)
+	retry := *r.sent
+	*r.sent = true
+	res, err := st.runSave(ctx, r.key, r.args)
+	if retry && errors.Is(err, ErrNotFound) {
+		return res, fmt.Errorf("%w: save: the session is gone, and an earlier attempt, whose reply was lost, may have applied", ErrOutcomeUnknown)
+	}
+	return res, err
 }
 
 // runSave runs the save script and turns its reply into a result or an error.

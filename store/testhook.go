@@ -34,4 +34,5 @@ func init() {
 	testhook.FieldVersion, testhook.FieldTouched, testhook.FieldSaveID = fVersion, fTouched, fSaveID
 	testhook.FieldCreated, testhook.FieldDeadline, testhook.FieldIdle, testhook.FieldPersist = fCreated, fDeadline, fIdle, fPersist
 	testhook.ForwardScriptHash = forwardScript.Hash()
+	testhook.SaveScriptHash = saveScript.Hash()
 }

@@ -39,6 +39,8 @@ var (
 	FieldCreated, FieldDeadline, FieldIdle, FieldPersist string
 	// ForwardScriptHash is the SHA of the rotation's forward script.
 	ForwardScriptHash string
+	// SaveScriptHash is the SHA of the save script.
+	SaveScriptHash string
 )
 
 // Internals are the parts of a Store the tests read or drive.

@@ -1,0 +1,184 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hasession/hasession/internal/testhook"
+	"github.com/hasession/hasession/store"
+)
+
+// Steps retried after a lost reply, whose first attempt applied, and which something
+// that happened between the attempts must not make answer "not applied".
+
+// loseScriptReply is a client hook that lets the first EVALSHA of the script sha apply,
+// then runs f and answers the call with a lost reply (io.EOF), so that the store retries
+// it — after f.
+type loseScriptReply struct {
+	sha  string
+	f    func()
+	done atomic.Bool
+}
+
+func (h *loseScriptReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *loseScriptReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		a := cmd.Args()
+		if len(a) > 1 && a[0] == "evalsha" && a[1] == h.sha && !h.done.Load() {
+			if err := next(ctx, cmd); err != nil {
+				return err // NOSCRIPT: the store sends the script itself, and the hook waits
+			}
+			h.done.Store(true)
+			if h.f != nil {
+				h.f()
+			}
+			cmd.SetErr(io.EOF)
+			return io.EOF
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *loseScriptReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// waitGone waits until key no longer exists (its TTL, a few milliseconds, has run out).
+func waitGone(t *testing.T, rdb redis.UniversalClient, key string) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	end := time.Now().Add(10 * time.Second)
+	for {
+		n, err := rdb.Exists(ctx, key).Result()
+		if err != nil {
+			t.Errorf("exists %s: %v", key, err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Errorf("%s still exists", key)
+			return
+		}
+	}
+}
+
+// A rotation whose forward step applied but whose reply was lost is retried after the
+// forward pointer's grace period has ended (the pointer expired): the retry cannot tell
+// whether the first attempt applied, so Rotate says so (ErrOutcomeUnknown), not
+// ErrNotFound, and keeps the new session (requests that followed the pointer carry its
+// ID), where it used to say ErrNotFound and drop it, so that a user who had followed the
+// pointer lost the session. A grace period of 1 ms stands here for the default 30 s,
+// which a retry across a failover can outlast.
+func TestForwardRetriedAfterPointerExpired(t *testing.T) {
+	ctx := t.Context()
+	// The forward script loaded, so that the rotation's forward step is an EVALSHA.
+	warmSt := sharedStandaloneStore(t, store.WithPrefix("forward-expired-warm:"))
+	warm, _ := warmSt.NewSession()
+	_ = warm.Set("a", 1)
+	if err := warmSt.Save(ctx, warm); err != nil {
+		t.Fatal(err)
+	}
+	if err := warmSt.Rotate(ctx, warm); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"", "alice"} {
+		t.Run("user "+user, func(t *testing.T) {
+			prefix := "forward-expired-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+			st := sharedStandaloneStore(t, store.WithPrefix(prefix), store.WithGracePeriod(time.Millisecond))
+			in := internals(st)
+			s, _ := st.NewSession()
+			_ = s.Set("a", 1)
+			if user != "" {
+				s.SetUser(user)
+			}
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			old := s.ID()
+			oldKey := in.Key(old)
+			h := &loseScriptReply{sha: testhook.ForwardScriptHash, f: func() {
+				// The pointer the forward step wrote lives for the grace period.
+				waitGone(t, in.Client, oldKey)
+			}}
+			in.Client.AddHook(h)
+			err := st.Rotate(ctx, s)
+			if !h.done.Load() {
+				t.Fatal("the hook did not run")
+			}
+			if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("the forward step may have applied (its pointer expired): got %v, want ErrOutcomeUnknown", err)
+			}
+			if s.ID() != old {
+				t.Fatalf("s took the ID %s on an error", s.ID())
+			}
+			// The new session is kept: the one session under the prefix.
+			var live []string
+			iter := in.Client.Scan(ctx, 0, prefix+"*", 100).Iterator()
+			for iter.Next(ctx) {
+				if v, err := in.Client.HGet(ctx, iter.Val(), fVersion).Result(); err == nil && v != "" {
+					live = append(live, iter.Val())
+				}
+			}
+			if err := iter.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(live) != 1 || live[0] == oldKey {
+				t.Fatalf("sessions under the prefix: %q, want the new one alone", live)
+			}
+			if a, err := in.Client.HGet(ctx, live[0], ".a").Bytes(); err != nil || len(a) == 0 {
+				t.Fatalf("the new session's attribute: %q, %v", a, err)
+			}
+		})
+	}
+}
+
+// A save whose reply was lost is retried after another request rotated the session and
+// the rotation's forward pointer (which keeps the saves applied, '_s') expired with the
+// grace period: the retry cannot tell whether the save applied, so Save says so
+// (ErrOutcomeUnknown), where it used to say ErrNotFound of a save that had applied.
+func TestSaveRetriedAfterRotationPointerExpired(t *testing.T) {
+	ctx := t.Context()
+	prefix := "save-expired-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	st := sharedStandaloneStore(t, store.WithPrefix(prefix))
+	other := sharedStandaloneStore(t, store.WithPrefix(prefix), store.WithGracePeriod(time.Millisecond))
+	in := internals(st)
+	s, _ := st.NewSession()
+	_ = s.Set("n", 1)
+	if err := st.Save(ctx, s); err != nil { // (the save script loaded: the hook sees EVALSHA)
+		t.Fatal(err)
+	}
+	id, key := s.ID(), in.Key(s.ID())
+	h := &loseScriptReply{sha: testhook.SaveScriptHash, f: func() {
+		// Another request rotates the session (with the save); the old key's pointer
+		// ends with the grace period.
+		o, err := other.Load(ctx, id)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := other.Rotate(ctx, o); err != nil {
+			t.Error(err)
+			return
+		}
+		waitGone(t, in.Client, key)
+	}}
+	in.Client.AddHook(h)
+	_ = s.Set("n", 2)
+	err := st.Save(ctx, s)
+	if !h.done.Load() {
+		t.Fatal("the hook did not run")
+	}
+	if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the retry of a save that applied, whose key expired: got %v, want ErrOutcomeUnknown", err)
+	}
+}
