@@ -23,7 +23,9 @@ import (
 // alive, and the last pointer's tombstone keeps no mark, so that a Revoke or Destroy of
 // an ID of the part destroyed, which finds tombstones, ends nothing); one whose session was
 // saved recently keeps those saves, so a save retried after a lost reply is answered as
-// applied (it was, before the logout). A missing session is not an error. Foreign data at
+// applied (it was, before the logout); one of a user's session keeps the user, so a
+// Destroy retried after a lost reply takes the session out of the user's index (else the
+// user's listing would report it expired). A missing session is not an error. Foreign data at
 // the key (another type, or a hash that is none of the store's own shapes: see
 // destroy.lua) is left untouched and is a *CorruptError (ErrCorrupt); a key of a newer
 // format (FORMAT.md) is left untouched and is a *FormatError (ErrFormatVersion). Errors:

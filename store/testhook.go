@@ -35,4 +35,5 @@ func init() {
 	testhook.FieldCreated, testhook.FieldDeadline, testhook.FieldIdle, testhook.FieldPersist = fCreated, fDeadline, fIdle, fPersist
 	testhook.ForwardScriptHash = forwardScript.Hash()
 	testhook.SaveScriptHash = saveScript.Hash()
+	testhook.DestroyScriptHash = destroyScript.Hash()
 }

@@ -41,6 +41,8 @@ var (
 	ForwardScriptHash string
 	// SaveScriptHash is the SHA of the save script.
 	SaveScriptHash string
+	// DestroyScriptHash is the SHA of the script that deletes one key of a Destroy.
+	DestroyScriptHash string
 )
 
 // Internals are the parts of a Store the tests read or drive.

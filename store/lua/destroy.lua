@@ -5,7 +5,8 @@
 -- ARGV[2]  'd': a logout's tombstone ('_r' = 'd'), only where what it deleted had a
 --          rotation mark, which it keeps ('_n': the session the key forwarded to, or a
 --          rotation in flight was writing), so that a Destroy retried after a lost reply
---          finds where to go on; otherwise the key is just deleted. '': a plain
+--          finds where to go on, or a user, which it keeps ('_u'), so that the retry
+--          takes the session out of the user's index; otherwise the key is just deleted. '': a plain
 --          tombstone ('_r' = '1') when ARGV[1] is a TTL. Either tombstone keeps the saves
 --          applied within its TTL ('_s'), and with them a logout leaves a tombstone even
 --          without a mark: a retry of such a save is answered as applied (save.lua)
@@ -18,7 +19,7 @@
 -- the caller deletes the session a forward pointer led to, and the one a rotation in
 -- flight was writing (pending), and drops the session from its user's index. A revoke's
 -- tombstone is left in place (it is no session); a logout's tombstone answers
--- {0, false, false, its mark}, so that a retried Destroy follows the chain again (the
+-- {0, false, its user, its mark}, so that a retried Destroy follows the chain again (the
 -- tombstone of a rotation that changed the user, '_r' = its token, leads nowhere).
 -- Foreign data is left untouched: {-1, reason, offending field name or false, false}; so
 -- is a key of a newer format ('_F' other than '1'): {-2, its '_F', false, false}.
@@ -51,8 +52,10 @@ if typ == 'hash' then
     return {0, m[1], false, m[4] or false}
   end
   if m[3] then
-    if m[3] == 'd' and m[4] then
-      return {0, false, false, m[4]}
+    if m[3] == 'd' then
+      -- A logout's tombstone (a retry): the user it kept, to take the session out of the
+      -- user's index, and the mark, to follow the chain.
+      return {0, false, m[2] or false, m[4] or false}
     end
     return {0, false, false, false}
   end
@@ -83,8 +86,13 @@ local t
 if ARGV[2] == 'd' then
   if pending then
     t = {'_r', 'd', '_n', pending}
-  elseif saves then
+  elseif saves or user then
     t = {'_r', 'd'}
+  end
+  if user then
+    -- The user stays on a logout's tombstone: a Destroy retried after a lost reply takes
+    -- the session out of the user's index as the first attempt would have.
+    t[#t + 1], t[#t + 2] = '_u', user
   end
 elseif ARGV[1] ~= '' then
   t = {'_r', '1'}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/internal/testhook"
 	"github.com/hasession/hasession/store"
 )
@@ -180,5 +182,75 @@ func TestSaveRetriedAfterRotationPointerExpired(t *testing.T) {
 	}
 	if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the retry of a save that applied, whose key expired: got %v, want ErrOutcomeUnknown", err)
+	}
+}
+
+// A logout (Destroy) whose delete applied but whose reply was lost is retried: the retry
+// finds the key gone (a session without a rotation mark and without saves in the last
+// 90 s leaves no tombstone) and no longer knows the session's user, so the session stays
+// listed in its user's index, and the user's next listing reports it expired
+// (EventExpired: "ended without this store seeing a logout or revoke of it") although
+// this store logged it out, and Destroy returned nil.
+func TestDestroyRetriedAfterLostReplyUnlistsTheSession(t *testing.T) {
+	ctx := t.Context()
+	rdb := redis.NewUniversalClient(cluster.Shared(t, cluster.KindStandalone).UniversalOptions())
+	t.Cleanup(func() { _ = rdb.Close() })
+	ev := newEvents()
+	st := eventStore(t, rdb, ev, store.WithPrefix("destroy-retry:"))
+	in := internals(st)
+	user := "ada-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+
+	// The destroy script loaded, so that the logout's delete is an EVALSHA.
+	warm, _ := st.NewSession()
+	_ = warm.Set("a", 1)
+	if err := st.Save(ctx, warm); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Destroy(ctx, warm.ID()); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _ := st.NewSession()
+	_ = s.Set("a", 1)
+	s.SetUser(user)
+	if err := st.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	// Its last save was two minutes ago (loads since touched it): the save-ID entry
+	// says so.
+	key := in.Key(s.ID())
+	sids, err := in.Client.HGet(ctx, key, fSaveID).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(sids, ":")
+	if len(parts) != 3 {
+		t.Fatalf("save IDs %q", sids)
+	}
+	at, _ := strconv.ParseInt(parts[2], 10, 64)
+	parts[2] = strconv.FormatInt(at-120_000, 10)
+	if err := in.Client.HSet(ctx, key, fSaveID, strings.Join(parts, ":")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ev.upToBarrier(t, st) // created, user-bound
+
+	h := &loseScriptReply{sha: testhook.DestroyScriptHash}
+	in.Client.AddHook(h)
+	if err := st.Destroy(ctx, s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if !h.done.Load() {
+		t.Fatal("the hook did not run")
+	}
+	if _, err := in.Client.ZScore(ctx, st.IndexKey(user), s.ID()).Result(); !errors.Is(err, redis.Nil) {
+		t.Errorf("after the logout, the user's index still lists the session (%v)", err)
+	}
+	if _, err := st.Sessions(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ev.upToBarrier(t, st) {
+		if e.kind == store.EventExpired {
+			t.Errorf("the logged-out session is reported %v", e)
+		}
 	}
 }
