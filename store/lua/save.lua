@@ -30,7 +30,7 @@
 -- the current one). An entry is kept for 300 s (Redis time) and among the last 16
 -- saves; within that window every retry is recognised, also when other saves landed in
 -- between, and answered 'dup:…' with the fields it got the first time. A '_s' entry in
--- any other form is ignored (dropped by a save that finds it among the oldest). When the session stops being one
+-- any other form is ignored (dropped by the next save). When the session stops being one
 -- (revoked, destroyed, rotated: a tombstone or a forward pointer takes its place), that
 -- key keeps '_s': a retry of a save that applied before is answered 'dup:…' there too
 -- (the save did apply; what came after it is another operation), with the deadline and
@@ -66,8 +66,8 @@ end
 -- The recent saves are read entry by entry (recent) only where this save's ID is in
 -- '_s' at all (a plain search, in C: a retry, or a chance match inside another entry).
 -- Otherwise only the oldest entries are read (kept: the rest, as a string), to drop those
--- past the window, in another form, or beyond the last KEEP − 1; an entry in another form
--- further on is dropped when it is among the oldest. Matching a pattern against every
+-- past the window, in another form, or beyond the last KEEP − 1, when the rest are all
+-- in the entries' form (else every entry is read). Matching a pattern against every
 -- entry was most of the script's time.
 local recent, kept, fast = {}, nil, false
 if ver and sids and not string.find(sids, ARGV[1], 1, true) then
@@ -93,6 +93,12 @@ if ver and sids and not string.find(sids, ARGV[1], 1, true) then
   end
   if k <= n then
     kept = string.sub(sids, starts[k])
+    -- An entry in another form further on would take a place among the last KEEP:
+    -- then read them all, as below (one pass in C tells: every entry of kept, with a
+    -- comma after it, is removed whole by the pattern only when each is well-formed).
+    if string.gsub(kept .. ',', '%x+:%d+:%d+,', '') ~= '' then
+      fast, kept = false, nil
+    end
   end
 end
 if ver then

@@ -582,8 +582,10 @@ func TestSaveIDWindowRewrite(t *testing.T) {
 	}{
 		{"old first", append([]string{entry(ids[19], 1, now-400_000)}, recent(0, 3)...), recent(0, 3), "", true},
 		{"malformed first", append([]string{"zz!", "x:1"}, recent(0, 3)...), recent(0, 3), "", true},
-		// Further on, kept until it is among the oldest.
-		{"malformed further on", append(append(recent(0, 2), "zz!"), recent(2, 3)...), append(append(recent(0, 2), "zz!"), recent(2, 3)...), "", true},
+		// Further on too: it is no save, and takes no place among the last 16.
+		{"malformed further on", append(append(recent(0, 2), "zz!"), recent(2, 3)...), recent(0, 3), "", true},
+		{"empty entry further on", append(append(recent(0, 2), ""), recent(2, 3)...), recent(0, 3), "", true},
+		{"bare ID further on", append(append(recent(0, 2), ids[19]), recent(2, 3)...), recent(0, 3), "", true},
 		{"over the bound", recent(0, 20), recent(5, 20), "", true},
 		{"old and over the bound", append([]string{entry(ids[19], 1, now-400_000)}, recent(0, 16)...), recent(1, 16), "", true},
 		{"all old", []string{entry(ids[0], 1, now-400_000), entry(ids[1], 2, now-300_500)}, nil, "", true},
@@ -628,5 +630,45 @@ func TestSaveIDWindowRewrite(t *testing.T) {
 				t.Fatalf("saves remembered:\n got %q\nwant %q", got, want)
 			}
 		})
+	}
+}
+
+// A save is recognised when retried while it is among the last 16 saves, also when '_s'
+// holds an entry in another form (a bare save ID an older writer left, say) between
+// remembered saves: that entry is no save, and takes no place among the 16.
+func TestSaveIDWindowMalformedEntryKeepsLast16(t *testing.T) {
+	ctx := t.Context()
+	st := sharedStandaloneStore(t, store.WithPrefix("retry-malformed:"))
+	in := internals(st)
+	s, _ := st.NewSession()
+	_ = s.Set("n", 1)
+	if err := st.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	key := in.Key(s.ID())
+	now := time.Now().UnixMilli()
+	// X applied (version 1), then an entry in another form, then 13 other saves: 15 entries.
+	x := newSaveID()
+	stored := []string{fmt.Sprintf("%s:1:%d", x, now), "zz!"}
+	for range 13 {
+		stored = append(stored, fmt.Sprintf("%s:1:%d", newSaveID(), now))
+	}
+	if err := in.Client.HSet(ctx, key, fSaveID, strings.Join(stored, ",")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	save := func(id string) int64 {
+		_ = s.Set("n", 2)
+		r, err := in.RunSave(ctx, key, appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Version
+	}
+	save(newSaveID()) // 14 saves since X
+	save(newSaveID()) // 15: X is among the last 16
+	if v := save(x); v != 1 {
+		got, _ := in.Client.HGet(ctx, key, fSaveID).Result()
+		t.Fatalf("retry of a save among the last 16 answered version %d, want the dup answer 1 (applied again); _s after it: %d entries, %q",
+			v, strings.Count(got, ",")+1, got)
 	}
 }
