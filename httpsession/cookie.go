@@ -46,10 +46,12 @@ func plainValue(v string) bool {
 
 // persistent returns the Set-Cookie value of a cookie holding value that expires at
 // expires (whole seconds), with Max-Age maxAge (> 0), as http.Cookie.String writes it.
-// ok is false when value is not plainValue or expires is before 1601 (http.Cookie.String
-// omits such an Expires) or after 9999: the caller formats that cookie with http.Cookie.String.
+// ok is false when value is not plainValue or expires is before 1601 (in its location,
+// or in UTC: http.Cookie.String omits such an Expires) or after 9999: the caller formats that cookie with http.Cookie.String.
 func (f *cookieFormat) persistent(value string, expires time.Time, maxAge int) (string, bool) {
-	if y := expires.UTC().Year(); !plainValue(value) || y < 1601 || y > 9999 || maxAge <= 0 {
+	// http.Cookie.String writes Expires when its year in its own location is 1601 or
+	// later, and writes it in UTC: both years are checked.
+	if y, u := expires.Year(), expires.UTC().Year(); !plainValue(value) || y < 1601 || u < 1601 || u > 9999 || maxAge <= 0 {
 		return "", false
 	}
 	var buf [256]byte

@@ -84,3 +84,21 @@ func FuzzCookieFormat(f *testing.F) {
 		}
 	})
 }
+
+// http.Cookie.String decides whether to write Expires by the year in the time's own
+// location (validCookieExpires: t.Year() >= 1601), and writes it in UTC: near the 1601
+// boundary the fast path must decide the same way (setCookie's times are time.Unix's,
+// in time.Local).
+func TestCookieFormatExpiresYearInItsLocation(t *testing.T) {
+	f := newCookieFormat(&config{name: "hasession", path: "/", secure: true, sameSite: http.SameSiteLaxMode})
+	for _, exp := range []time.Time{
+		time.Date(1601, 1, 1, 2, 0, 0, 0, time.UTC).In(time.FixedZone("W", -5*3600)),   // 1600 there
+		time.Date(1600, 12, 31, 22, 0, 0, 0, time.UTC).In(time.FixedZone("E", 5*3600)), // 1601 there
+	} {
+		c := http.Cookie{Name: "hasession", Value: "id", Path: "/", Secure: true, HttpOnly: true,
+			SameSite: http.SameSiteLaxMode, MaxAge: 1, Expires: exp}
+		if got, ok := f.persistent("id", exp, 1); ok && got != c.String() {
+			t.Errorf("%v: got  %q\nwant %q", exp, got, c.String())
+		}
+	}
+}
