@@ -299,3 +299,35 @@ func TestNearCacheHitsShareNothingWritable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"a": 7, "c": 3}, attrs(got))
 }
+
+// The hit that parsed the entry's session (the one it keeps) shares its attributes too:
+// a save of it (deleting in place, then adding) changes no session served from the entry.
+func TestNearCacheFirstHitSharesNothingWritable(t *testing.T) {
+	topo := cluster.Shared(t, cluster.KindStandalone)
+	st := nearStore(t, topo, uniquePrefix(t))
+	ctx := t.Context()
+	s, err := st.NewSession()
+	require.NoError(t, err)
+	require.NoError(t, s.Set("a", 1))
+	require.NoError(t, s.Set("b", 2))
+	require.NoError(t, s.Set("c", 3))
+	require.NoError(t, st.Save(ctx, s))
+
+	first := loadHit(t, st, s.ID()) // parses the entry's session, which it keeps
+	y := loadHit(t, st, s.ID())     // a copy of it
+	first.Delete("a")
+	require.NoError(t, first.Set("d", 4))
+	require.NoError(t, st.Save(ctx, first))
+
+	attrs := func(s *store.Session) map[string]int {
+		out := map[string]int{}
+		for _, k := range s.Keys() {
+			var v int
+			require.NoError(t, s.Get(k, &v))
+			out[k] = v
+		}
+		return out
+	}
+	require.Equal(t, map[string]int{"b": 2, "c": 3, "d": 4}, attrs(first))
+	require.Equal(t, map[string]int{"a": 1, "b": 2, "c": 3}, attrs(y), "a session served from the same entry")
+}
