@@ -265,69 +265,51 @@ func TestNearCacheAbsoluteDeadline(t *testing.T) {
 }
 
 // Sessions served from one cache entry share its parsed attributes: a save of one (which
-// sets, deletes and adds attributes) changes no other, nor what the entry serves next.
+// deletes, sets and adds attributes) changes no other, nor what the entry serves next —
+// whether the session saved is a copy of the entry's parsed session or the hit that
+// parsed it.
 func TestNearCacheHitsShareNothingWritable(t *testing.T) {
 	topo := cluster.Shared(t, cluster.KindStandalone)
-	st := nearStore(t, topo, uniquePrefix(t))
-	ctx := t.Context()
-	s, err := st.NewSession()
-	require.NoError(t, err)
-	require.NoError(t, s.Set("a", 1))
-	require.NoError(t, s.Set("b", 2))
-	require.NoError(t, st.Save(ctx, s))
+	for _, first := range []bool{false, true} {
+		t.Run(fmt.Sprintf("the first hit saved: %t", first), func(t *testing.T) {
+			st := nearStore(t, topo, uniquePrefix(t))
+			ctx := t.Context()
+			s, err := st.NewSession()
+			require.NoError(t, err)
+			for k, v := range map[string]int{"a": 1, "b": 2, "c": 3} {
+				require.NoError(t, s.Set(k, v))
+			}
+			require.NoError(t, st.Save(ctx, s))
 
-	// Hits until two come from the entry's parsed session (the first hit parses it).
-	loadHit(t, st, s.ID())
-	x, y := loadHit(t, st, s.ID()), loadHit(t, st, s.ID())
-	require.NoError(t, x.Set("a", 7))
-	x.Delete("b")
-	require.NoError(t, x.Set("c", 3))
-	require.NoError(t, st.Save(ctx, x))
+			parsed := loadHit(t, st, s.ID()) // parses the entry's session, which it keeps
+			x, y := loadHit(t, st, s.ID()), loadHit(t, st, s.ID())
+			saved := x
+			if first {
+				saved = parsed
+			}
+			saved.Delete("a")
+			require.NoError(t, saved.Set("b", 7))
+			require.NoError(t, saved.Set("d", 4))
+			require.NoError(t, st.Save(ctx, saved))
 
-	attrs := func(s *store.Session) map[string]int {
-		out := map[string]int{}
-		for _, k := range s.Keys() {
-			var v int
-			require.NoError(t, s.Get(k, &v))
-			out[k] = v
-		}
-		return out
+			want := map[string]int{"b": 7, "c": 3, "d": 4}
+			require.Equal(t, want, intAttrs(t, saved))
+			require.Equal(t, map[string]int{"a": 1, "b": 2, "c": 3}, intAttrs(t, y), "a session served from the same entry")
+			got, err := st.Load(ctx, s.ID())
+			require.NoError(t, err)
+			require.Equal(t, want, intAttrs(t, got))
+		})
 	}
-	require.Equal(t, map[string]int{"a": 7, "c": 3}, attrs(x))
-	require.Equal(t, map[string]int{"a": 1, "b": 2}, attrs(y), "a session served from the same entry")
-	got, err := st.Load(ctx, s.ID())
-	require.NoError(t, err)
-	require.Equal(t, map[string]int{"a": 7, "c": 3}, attrs(got))
 }
 
-// The hit that parsed the entry's session (the one it keeps) shares its attributes too:
-// a save of it (deleting in place, then adding) changes no session served from the entry.
-func TestNearCacheFirstHitSharesNothingWritable(t *testing.T) {
-	topo := cluster.Shared(t, cluster.KindStandalone)
-	st := nearStore(t, topo, uniquePrefix(t))
-	ctx := t.Context()
-	s, err := st.NewSession()
-	require.NoError(t, err)
-	require.NoError(t, s.Set("a", 1))
-	require.NoError(t, s.Set("b", 2))
-	require.NoError(t, s.Set("c", 3))
-	require.NoError(t, st.Save(ctx, s))
-
-	first := loadHit(t, st, s.ID()) // parses the entry's session, which it keeps
-	y := loadHit(t, st, s.ID())     // a copy of it
-	first.Delete("a")
-	require.NoError(t, first.Set("d", 4))
-	require.NoError(t, st.Save(ctx, first))
-
-	attrs := func(s *store.Session) map[string]int {
-		out := map[string]int{}
-		for _, k := range s.Keys() {
-			var v int
-			require.NoError(t, s.Get(k, &v))
-			out[k] = v
-		}
-		return out
+// intAttrs returns the session's attributes, each decoded as an int.
+func intAttrs(t *testing.T, s *store.Session) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, k := range s.Keys() {
+		var v int
+		require.NoError(t, s.Get(k, &v))
+		out[k] = v
 	}
-	require.Equal(t, map[string]int{"b": 2, "c": 3, "d": 4}, attrs(first))
-	require.Equal(t, map[string]int{"a": 1, "b": 2, "c": 3}, attrs(y), "a session served from the same entry")
+	return out
 }
