@@ -46,8 +46,9 @@ func plainValue(v string) bool {
 
 // persistent returns the Set-Cookie value of a cookie holding value that expires at
 // expires (whole seconds), with Max-Age maxAge (> 0), as http.Cookie.String writes it.
-// ok is false when value is not plainValue or expires is before 1601 (in its location,
-// or in UTC: http.Cookie.String omits such an Expires) or after 9999: the caller formats that cookie with http.Cookie.String.
+// ok is false when value is not plainValue, or expires is before 1601 (in its location
+// or in UTC: http.Cookie.String omits such an Expires) or after 9999: the caller formats
+// that cookie with http.Cookie.String.
 func (f *cookieFormat) persistent(value string, expires time.Time, maxAge int) (string, bool) {
 	// http.Cookie.String writes Expires when its year in its own location is 1601 or
 	// later, and writes it in UTC: both years are checked.

@@ -368,7 +368,8 @@ func (s *Session) LastTouch() time.Time {
 
 // sharedCopy returns a new session with what s was loaded with (ID, attributes, metadata;
 // no changes), sharing its attributes: the copy is marked shared (see Session.shared).
-// s is one the near-cache keeps, never changed.
+// s is the near-cache's parsed session, never changed, or one just parsed, whose copy
+// nearKeep then gives an attribute list of its own.
 func (s *Session) sharedCopy() *Session {
 	return &Session{
 		st: s.st, id: s.id, attrs: s.attrs, version: s.version, created: s.created, deadline: s.deadline,
