@@ -397,7 +397,9 @@
 // which leaves such data untouched), [*FormatError] (matches [ErrFormatVersion]: a key
 // written in a newer format, left untouched by every operation), [*AckError] (matches
 // [ErrNotAcknowledged]: applied, not confirmed), [ErrDestroyed], [ErrWrongStore],
-// [ErrClosed] (after [Store.Close]), [*PermissionError] (matches [ErrPermission]), or the
+// [ErrClosed] (after [Store.Close]), [*PermissionError] (matches [ErrPermission]),
+// [ErrOutcomeUnknown] (a Save or Rotate retried after a lost reply whose outcome the
+// retry cannot tell), or the
 // context's error wrapped: once the caller's context has ended, every error matches it
 // (errors.Is(err, ctx.Err())), whatever else it wraps. Errors quote at most [MaxQuoted] bytes of data read from Redis.
 // [Session.Set] refuses a value the codec could not read back (nested deeper than
