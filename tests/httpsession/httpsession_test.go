@@ -378,11 +378,15 @@ func TestMiddleware(t *testing.T) {
 				require.Contains(t, resp.Header.Get("Set-Cookie"), "Max-Age=0")
 				require.Empty(t, gone.Value)
 				require.Nil(t, a.jarCookie(t, c))
-				// Nothing at the key, or the tombstone a logout leaves: no session field.
+				// Nothing at the key, or the tombstone a logout leaves: no session field but
+				// the user it keeps (FORMAT.md), no attribute.
 				fields, err := a.rdb.HKeys(t.Context(), key).Result()
 				require.NoError(t, err)
+				if len(fields) > 0 {
+					require.Contains(t, fields, "_r", "a tombstone, not a session: %v", fields)
+				}
 				for _, f := range fields {
-					require.Contains(t, []string{"_r", "_n", "_s"}, f, "the key holds no session: %v", fields)
+					require.Contains(t, []string{"_r", "_n", "_u", "_s", "_R"}, f, "the key holds no session: %v", fields)
 				}
 
 				_, body := a.get(t, a.srv.Client(), "/whoami", &http.Cookie{Name: ck.Name, Value: ck.Value})
