@@ -28,8 +28,9 @@ import (
 // (nothing sent), *CodecError, *CorruptError (nothing written), *FormatError (a session
 // of a newer format: nothing written), ErrDestroyed,
 // ErrWrongStore, ErrOutcomeUnknown (an attempt whose reply was lost was retried, and the
-// retry found the session gone with the saves it remembered: the save may have applied
-// before), the context's error or a Redis error. With WithWriteAck, an *AckError
+// retry found the session gone with the saves it remembered, or changed: the save may
+// have applied before, and been lost since in a failover), the context's error or a Redis
+// error. With WithWriteAck, an *AckError
 // (ErrNotAcknowledged) says the save applied on the master but was not confirmed by
 // enough replicas: s then reflects the save (it is no longer new, its changes are
 // applied), and saving it again is an update.
@@ -257,13 +258,20 @@ type saveReq struct {
 
 // runSaveOp is one attempt of save: a top-level function, so that the retry loop needs no
 // closure. A retry answered "not found" (the key is gone, with the saves it remembered)
-// may follow an attempt that applied and whose reply was lost: ErrOutcomeUnknown.
+// or "conflict" may follow an attempt that applied and whose reply was lost:
+// ErrOutcomeUnknown.
 func runSaveOp(st *Store, ctx context.Context, r saveReq) (saveResult, error) {
 	retry := *r.sent
 	*r.sent = true
 	res, err := st.runSave(ctx, r.key, r.args)
-	if retry && errors.Is(err, ErrNotFound) {
+	switch {
+	case retry && errors.Is(err, ErrNotFound):
 		return res, fmt.Errorf("%w: save: the session is gone, and an earlier attempt, whose reply was lost, may have applied", ErrOutcomeUnknown)
+	case retry && errors.Is(err, ErrConflict):
+		// Not this save's own first attempt (that one is in '_s', and answered as
+		// applied), unless '_s' lost it: a failover that lost the attempt after another
+		// request had seen it, or the session changed 16 saves since.
+		return res, fmt.Errorf("%w: save: the session changed, and an earlier attempt, whose reply was lost, may have applied (and been lost in a failover)", ErrOutcomeUnknown)
 	}
 	return res, err
 }

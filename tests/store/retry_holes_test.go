@@ -312,3 +312,45 @@ func TestDestroyRetriedAfterLostReplyUnlistsTheSession(t *testing.T) {
 		}
 	}
 }
+
+// A version-checked save whose reply was lost is retried after a failover lost its first
+// attempt, which another request had seen, and another save changed the session: the
+// retry cannot tell whether the save applied (it did, and was lost), so Save says so
+// (ErrOutcomeUnknown), not ErrConflict, which says it did not. (Found by the history
+// checker across a SENTINEL FAILOVER: a save answered "conflict" whose first attempt
+// another request had read.) The failover's loss of the attempt is played here by
+// rewriting the saves the session remembers.
+func TestVersionCheckedSaveRetriedAfterItsAttemptWasLost(t *testing.T) {
+	ctx := t.Context()
+	prefix := "save-lost-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	st := sharedStandaloneStore(t, store.WithPrefix(prefix), store.WithVersionCheck(true))
+	other := sharedStandaloneStore(t, store.WithPrefix(prefix))
+	in := internals(st)
+	s := userSession(t, st, "") // (the save script loaded: the hook sees EVALSHA)
+	id, key := s.ID(), in.Key(s.ID())
+	h := &loseScriptReply{sha: testhook.SaveScriptHash, f: func() {
+		// The failover loses the attempt's record, and another request's save lands.
+		if err := in.Client.HDel(ctx, key, fSaveID).Err(); err != nil {
+			t.Error(err)
+			return
+		}
+		o, err := other.Load(ctx, id)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = o.Set("b", 2)
+		if err := other.Save(ctx, o); err != nil {
+			t.Error(err)
+		}
+	}}
+	in.Client.AddHook(h)
+	_ = s.Set("a", 2)
+	err := st.Save(ctx, s)
+	if !h.done.Load() {
+		t.Fatal("the hook did not run")
+	}
+	if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the retry of a save whose first attempt may have applied: got %v, want ErrOutcomeUnknown", err)
+	}
+}
