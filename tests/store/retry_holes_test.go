@@ -53,6 +53,21 @@ func (h *loseScriptReply) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 	return next
 }
 
+// saveLosingReply sets the attribute name to v on s and saves it on st, whose save
+// script's first attempt applies, then f runs and the reply is lost (the store retries
+// it); it returns the save's error.
+func saveLosingReply(t *testing.T, st *store.Store, s *store.Session, name string, v int, f func()) error {
+	t.Helper()
+	h := &loseScriptReply{sha: testhook.SaveScriptHash, f: f}
+	internals(st).Client.AddHook(h)
+	_ = s.Set(name, v)
+	err := st.Save(t.Context(), s)
+	if !h.done.Load() {
+		t.Fatal("the hook did not run")
+	}
+	return err
+}
+
 // waitGone waits until key no longer exists (its TTL, a few milliseconds, has run out).
 func waitGone(t *testing.T, rdb redis.UniversalClient, key string) {
 	t.Helper()
@@ -218,7 +233,7 @@ func TestSaveRetriedAfterRotationPointerExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, key := s.ID(), in.Key(s.ID())
-	h := &loseScriptReply{sha: testhook.SaveScriptHash, f: func() {
+	err := saveLosingReply(t, st, s, "n", 2, func() {
 		// Another request rotates the session (with the save); the old key's pointer
 		// ends with the grace period.
 		o, err := other.Load(ctx, id)
@@ -231,13 +246,7 @@ func TestSaveRetriedAfterRotationPointerExpired(t *testing.T) {
 			return
 		}
 		waitGone(t, in.Client, key)
-	}}
-	in.Client.AddHook(h)
-	_ = s.Set("n", 2)
-	err := st.Save(ctx, s)
-	if !h.done.Load() {
-		t.Fatal("the hook did not run")
-	}
+	})
 	if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the retry of a save that applied, whose key expired: got %v, want ErrOutcomeUnknown", err)
 	}
@@ -328,7 +337,7 @@ func TestVersionCheckedSaveRetriedAfterItsAttemptWasLost(t *testing.T) {
 	in := internals(st)
 	s := userSession(t, st, "") // (the save script loaded: the hook sees EVALSHA)
 	id, key := s.ID(), in.Key(s.ID())
-	h := &loseScriptReply{sha: testhook.SaveScriptHash, f: func() {
+	err := saveLosingReply(t, st, s, "a", 2, func() {
 		// The failover loses the attempt's record, and another request's save lands.
 		if err := in.Client.HDel(ctx, key, fSaveID).Err(); err != nil {
 			t.Error(err)
@@ -343,13 +352,7 @@ func TestVersionCheckedSaveRetriedAfterItsAttemptWasLost(t *testing.T) {
 		if err := other.Save(ctx, o); err != nil {
 			t.Error(err)
 		}
-	}}
-	in.Client.AddHook(h)
-	_ = s.Set("a", 2)
-	err := st.Save(ctx, s)
-	if !h.done.Load() {
-		t.Fatal("the hook did not run")
-	}
+	})
 	if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrConflict) {
 		t.Fatalf("the retry of a save whose first attempt may have applied: got %v, want ErrOutcomeUnknown", err)
 	}
