@@ -96,11 +96,15 @@
 // Retry window. A save retried after a lost reply is recognised and applied once, also
 // when other saves of the session landed in between: the session remembers the saves
 // applied in the last 300 s (Redis time), at most the last 16, each with the answer it
-// got (in its save-ID field, about 35 bytes a save). A retry within that window gets the
-// answer of its first attempt — its version, never an [ErrConflict] of its own making.
-// The default [RetryPolicy] stops retrying well within the window (about 125 s at
-// most); a save retried later than 300 s after it applied, or after 16 other saves, is
-// applied as a new save.
+// got (in its save-ID field, about 35 bytes a save). A busy session keeps more: a save
+// that leaves those 16 while younger than 60 s moves to the session's save history (a
+// hash beside it, in its slot, at most 1024 saves, gone 60 s after the last one moved
+// there), which a retry also reads, so a retry across a failover is recognised after
+// hundreds of saves. A retry within that window gets the answer of its first attempt —
+// its version, never an [ErrConflict] of its own making. The default [RetryPolicy] stops
+// retrying well within 300 s (about 125 s at most); a save retried later than that, or
+// after more saves than the window keeps, is applied as a new save (checked against a
+// version: [ErrOutcomeUnknown]).
 //
 // Write acknowledgement. With [WithWriteAck], a save whose WAIT confirms fewer replicas
 // than asked returns an [*AckError] (matching [ErrNotAcknowledged]): it did apply on the

@@ -162,8 +162,8 @@ func (st *Store) saveSession(ctx context.Context, s *Session, checkVersion bool)
 	return ackErr
 }
 
-// saveArgs are the arguments of save.lua, ARGV[1] to ARGV[13] in its order, and build the
-// attribute tail (ARGV[14] on) from a session: the Go side of the script's contract,
+// saveArgs are the arguments of save.lua, ARGV[1] to ARGV[14] in its order, and build the
+// attribute tail (ARGV[15] on) from a session: the Go side of the script's contract,
 // which its header documents. Every field is sent as it is: set each one (a nil any is
 // not an empty string).
 type saveArgs struct {
@@ -215,25 +215,34 @@ func (m saveMode) arg() any {
 	return "c"
 }
 
-// changes returns the arguments of a save of s's pending changes: ARGV[1] to ARGV[13],
-// then ARGV[14]: the number of deleted attributes, their fields, then field/value pairs
+// changes returns the arguments of a save of s's pending changes: ARGV[1] to ARGV[14],
+// then ARGV[15]: the number of deleted attributes, their fields, then field/value pairs
 // of the set ones (Session.appendChanges).
 func (a *saveArgs) changes(s *Session) []any {
-	return s.appendChanges(a.appendHead(make([]any, 0, 14+3*len(s.changes))))
+	return s.appendChanges(a.appendHead(make([]any, 0, 15+3*len(s.changes))))
 }
 
-// copyOf returns the arguments of a rotation's copy of s: ARGV[1] to ARGV[13], then
-// ARGV[14]: no deletion, and every attribute of s after its pending changes
+// copyOf returns the arguments of a rotation's copy of s: ARGV[1] to ARGV[14], then
+// ARGV[15]: no deletion, and every attribute of s after its pending changes
 // (Session.appendAll).
 func (a *saveArgs) copyOf(s *Session) []any {
-	return s.appendAll(a.appendHead(make([]any, 0, 14+len(s.attrs)+2*len(s.changes))))
+	return s.appendAll(a.appendHead(make([]any, 0, 15+len(s.attrs)+2*len(s.changes))))
 }
 
-// appendHead appends ARGV[1] to ARGV[13].
+// appendHead appends ARGV[1] to ARGV[14] (ARGV[14], the retry flag, empty: runSaveOp sets
+// it on a retry).
 func (a *saveArgs) appendHead(args []any) []any {
 	return append(args, a.saveID, a.expect, a.mode.arg(), a.idle, a.second, a.codec, a.user, a.created, a.oldVersion, a.until,
-		a.ownIdle, a.lifetime, a.persist)
+		a.ownIdle, a.lifetime, a.persist, "")
 }
+
+// historySuffix names the hash, beside a session's key and in its slot, that keeps the
+// saves that left the session's '_s' for the count while young (see save.lua), so that a
+// retry is recognised after many saves landed in between.
+const historySuffix = ":s"
+
+// argRetry is the index in save.lua's arguments of ARGV[14], the retry flag.
+const argRetry = 13
 
 type saveResult struct{ version, now, deadline, created int64 }
 
@@ -263,18 +272,44 @@ type saveReq struct {
 func runSaveOp(st *Store, ctx context.Context, r saveReq) (saveResult, error) {
 	retry := *r.sent
 	*r.sent = true
+	if retry {
+		r.args[argRetry] = "1" // (each attempt's command copies the arguments)
+	}
 	res, err := st.runSave(ctx, r.key, r.args)
 	switch {
 	case retry && errors.Is(err, ErrNotFound):
 		return res, fmt.Errorf("%w: save: the session is gone, and an earlier attempt, whose reply was lost, may have applied", ErrOutcomeUnknown)
+	case retry && errors.Is(err, errNotApplied):
+		// Another save made the version this one would have made: this save is not in the
+		// session. It never applied, or a failover lost it — after another request may
+		// have read it, so Save does not say "conflict" (which says it never applied).
+		return res, &lostSaveError{}
 	case retry && errors.Is(err, ErrConflict):
-		// Not this save's own first attempt (that one is in '_s', and answered as
-		// applied), unless '_s' lost it: a failover that lost the attempt after another
-		// request had seen it, or the session changed 16 saves since.
+		// Not this save's own first attempt (that one is in '_s' or the history, and
+		// answered as applied), unless they lost it: the session changed too often since
+		// (more than 1024 saves, or saves older than 60 s), or an older server wrote it.
 		return res, fmt.Errorf("%w: save: the session changed, and an earlier attempt, whose reply was lost, may have applied (and been lost in a failover)", ErrOutcomeUnknown)
 	}
 	return res, err
 }
+
+// errNotApplied is save.lua's 'conflict:<version>:n': a version-checked retry met another
+// version, and the key shows that another save made the version this one would have
+// made. It matches ErrConflict.
+var errNotApplied = fmt.Errorf("%w (another save made the version this one would have made)", ErrConflict)
+
+// lostSaveError is Save's error when a version-checked save's earlier attempt, whose reply
+// was lost, is not in the session: another save made the version it would have made. The
+// attempt never applied, or a failover lost it after another request may have read it. It
+// matches ErrOutcomeUnknown; Update, which only needs the change in the session as Redis
+// keeps it, starts again.
+type lostSaveError struct{}
+
+func (*lostSaveError) Error() string {
+	return "hasession: outcome unknown: save: an earlier attempt, whose reply was lost, is not in the session (another save made the version it would have made): it never applied, or a failover lost it, and another request may have read it"
+}
+
+func (*lostSaveError) Is(target error) bool { return target == ErrOutcomeUnknown }
 
 // runSave runs the save script and turns its reply into a result or an error.
 func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResult, error) {
@@ -323,6 +358,9 @@ func parseSaveReply(key, res, codec string) (saveResult, error) {
 	case "notfound":
 		return r, ErrNotFound
 	case "conflict":
+		if strings.HasSuffix(rest, ":n") {
+			return r, errNotApplied
+		}
 		return r, ErrConflict
 	case "exists":
 		return r, errKeyExists

@@ -9,7 +9,8 @@ import (
 )
 
 // saveArgs sends what Save and Rotate sent when they built save.lua's arguments by hand:
-// the same values, of the same types, in the same order.
+// the same values, of the same types, in the same order (and ARGV[14], the retry flag,
+// empty: a retry sets it).
 func TestSaveArgsAsBuiltByHand(t *testing.T) {
 	st, err := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})) // nothing is sent
 	if err != nil {
@@ -24,12 +25,12 @@ func TestSaveArgsAsBuiltByHand(t *testing.T) {
 	a := saveArgs{saveID: "id", expect: "7", mode: saveUpdate, idle: st.idleArg, second: s.deadline, codec: st.codecArg,
 		user: s.userArg(), created: s.created, oldVersion: 0, until: until, ownIdle: "", lifetime: "", persist: ""}
 	mode, expect, second, created := "u", "7", any(s.deadline), any(s.created)
-	want := append([]any{"id", expect, mode, st.idleArg, second, st.codecArg, s.userArg(), created, 0, until, "", "", ""}, 1, ".b")
+	want := append([]any{"id", expect, mode, st.idleArg, second, st.codecArg, s.userArg(), created, 0, until, "", "", "", ""}, 1, ".b")
 	if got := a.changes(s); !reflect.DeepEqual(got, want) {
 		t.Errorf("update: %#v, want %#v", got, want)
 	}
 	a.mode, a.second, a.created, a.expect, a.until = saveNew, st.lifeArg, 0, "", ""
-	want = append([]any{"id", "", "n", st.idleArg, st.lifeArg, st.codecArg, s.userArg(), 0, 0, "", "", "", ""}, 1, ".b")
+	want = append([]any{"id", "", "n", st.idleArg, st.lifeArg, st.codecArg, s.userArg(), 0, 0, "", "", "", "", ""}, 1, ".b")
 	if got := a.changes(s); !reflect.DeepEqual(got, want) {
 		t.Errorf("new: %#v, want %#v", got, want)
 	}
@@ -37,7 +38,7 @@ func TestSaveArgsAsBuiltByHand(t *testing.T) {
 	// A rotation's copy, as Rotate built it.
 	c := saveArgs{saveID: "id", expect: "", mode: saveCopy, idle: st.idleArg, second: s.deadline, codec: st.codecArg,
 		user: "+alice", created: s.created, oldVersion: s.version, until: until, ownIdle: "", lifetime: "", persist: ""}
-	args := []any{"id", "", "c", st.idleArg, s.deadline, st.codecArg, "", s.created, s.version, until, "", "", ""}
+	args := []any{"id", "", "c", st.idleArg, s.deadline, st.codecArg, "", s.created, s.version, until, "", "", "", ""}
 	args[6] = "+" + "alice"
 	want = append(args, 0, ".a", "1")
 	if got := c.copyOf(s); !reflect.DeepEqual(got, want) {
@@ -66,7 +67,7 @@ func TestSaveArgsCarryTheSessionsOwnExpiry(t *testing.T) {
 	a := saveArgs{saveID: "id", expect: "", mode: saveNew, idle: st.idleArg, second: st.lifeArg, codec: st.codecArg,
 		user: "", created: 0, oldVersion: 0, until: ""}
 	a.ownIdle, a.lifetime, a.persist = s.expiryArgs()
-	want := []any{"id", "", "n", st.idleArg, st.lifeArg, st.codecArg, "", 0, 0, "", int64(2000), int64(30 * 24 * 3600 * 1000), "0", 0}
+	want := []any{"id", "", "n", st.idleArg, st.lifeArg, st.codecArg, "", 0, 0, "", int64(2000), int64(30 * 24 * 3600 * 1000), "0", "", 0}
 	if got := a.changes(s); !reflect.DeepEqual(got, want) {
 		t.Errorf("expiry: %#v, want %#v", got, want)
 	}

@@ -35,7 +35,7 @@ var (
 	pendingLua string
 
 	touchScript       = newScript(touchLua)
-	saveScript        = newScript(saveLua)
+	saveScript        = newScript(saveLua, historySuffix)
 	forwardScript     = newScript(forwardLua)
 	destroyScript     = newScript(destroyLua)
 	indexAddScript    = newScript(indexAddLua, loginsSuffix)

@@ -31,6 +31,13 @@ const (
 // read-modify-write in fn — a counter, a cart — loses nothing to concurrent Updates, from
 // this Store or any other on the same Redis.
 //
+// A save whose reply was lost (a failover, a broken connection) is retried; when the retry
+// finds that another save made the version this attempt would have made, the attempt is
+// not in the session (it never applied, or a failover lost it, after other requests may
+// have read it), and Update starts again too: the change ends up in the session once.
+// When Redis no longer shows which save made that version (the session saved more than
+// 1024 times, or for longer than 60 s, since), Update returns ErrOutcomeUnknown.
+//
 // Saves that do not check versions (Save with WithVersionCheck off) still bump the
 // version, so Update never overwrites their changes with a stale value; they, in turn,
 // overwrite what Update wrote to the same attribute (the last writer wins).
@@ -42,7 +49,7 @@ const (
 //
 // Errors: ErrInvalidID (nothing sent), ErrNotFound (the session is gone: it is never
 // brought back), an error matching ErrConflict when every attempt met a concurrent save,
-// fn's error, the context's error (checked between attempts as well), and Load's and
+// ErrOutcomeUnknown (above), fn's error, the context's error (checked between attempts as well), and Load's and
 // Save's other errors.
 func (st *Store) Update(ctx context.Context, id string, fn func(*Session) error) error {
 	if fn == nil {
@@ -69,7 +76,8 @@ func (st *Store) Update(ctx context.Context, id string, fn func(*Session) error)
 			return nil
 		}
 		err = st.saveChecked(ctx, s)
-		if !errors.Is(err, ErrConflict) {
+		var lost *lostSaveError
+		if !errors.Is(err, ErrConflict) && !errors.As(err, &lost) {
 			return err
 		}
 	}

@@ -197,11 +197,11 @@ def build_save_args(
 ):
     """save.lua's ARGV, in the order Go's saveArgs sends it (store/save.go).
 
-    ARGV[1..13]: save id, expected version ('' none), mode ('n' new, 'u' update), the
+    ARGV[1..14]: save id, expected version ('' none), mode ('n' new, 'u' update), the
     store's idle timeout (ms), the lifetime (ms) for 'n' or 0 for 'u', the codec, the user
     ('' unchanged, '+name' set, '-' clear), created-at (0), old version (0), until ('' or
-    the index entry's trust time), and '' '' '' (no own idle timeout, lifetime or
-    persistence); then the number of deleted attributes, their fields, then field/value
+    the index entry's trust time), '' '' '' (no own idle timeout, lifetime or
+    persistence) and '' (not a retry: this client does not retry a save); then the number of deleted attributes, their fields, then field/value
     pairs of the set ones.
     """
     if mode not in ("n", "u"):
@@ -217,6 +217,7 @@ def build_save_args(
         0,
         0,
         until,
+        "",
         "",
         "",
         "",
@@ -452,7 +453,7 @@ class Store:
                 deleted = []
             args = build_save_args(save_id, "n" if s.is_new else "u", self.idle_ms, self.life_ms, user_arg,
                                    expect, until, changed, deleted)
-            reply = _s(self._run("save", [self.key(s.id)], args))
+            reply = _s(self._run("save", [self.key(s.id), self.key(s.id) + ":s"], args))
             if reply != "stale":
                 break
             if attempt == MAX_INDEX_RACES:

@@ -16,13 +16,13 @@ class SaveArgs(unittest.TestCase):
         a = hasession.build_save_args("0123456789abcdef", "n", 1800000, 86400000, "+ann", "", 123,
                                       {"x": b"\x01"}, [])
         self.assertEqual(a, ["0123456789abcdef", "", "n", 1800000, 86400000, "msgpack", "+ann", 0, 0, 123,
-                             "", "", "", 0, ".x", b"\x01"])
+                             "", "", "", "", 0, ".x", b"\x01"])
 
     def test_update(self):
         a = hasession.build_save_args("0123456789abcdef", "u", 1800000, 86400000, "", "7", "",
                                       {"b": b"\xc3"}, ["a"])
-        self.assertEqual(a[:13], ["0123456789abcdef", "7", "u", 1800000, 0, "msgpack", "", 0, 0, "", "", "", ""])
-        self.assertEqual(a[13:], [1, ".a", ".b", b"\xc3"])
+        self.assertEqual(a[:14], ["0123456789abcdef", "7", "u", 1800000, 0, "msgpack", "", 0, 0, "", "", "", "", ""])
+        self.assertEqual(a[14:], [1, ".a", ".b", b"\xc3"])
 
     def test_ids(self):
         self.assertRegex(store.new_save_id(), r"^[0-9a-f]{16}$")

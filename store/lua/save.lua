@@ -1,5 +1,6 @@
 -- save: apply the attributes a request changed, bump the version, recompute the TTL.
 -- KEYS[1]   the session hash
+-- KEYS[2]   the session's save history (optional: without it, no history is kept or read)
 -- ARGV[1]   save id (16 hex digits), the same for every attempt of one Save: a retried
 --           save that already applied is recognised and answered as it was the first time
 -- ARGV[2]   expected version ('' = no check)
@@ -21,7 +22,8 @@
 --           (in every mode, instead of what ARGV[5] gives)
 -- ARGV[13]  '' or the session's own cookie persistence, stored in '_p': '1' persistent,
 --           '0' a session cookie (kept by the store for the middleware)
--- ARGV[14]  number of attribute fields to delete (n), then n field names, then
+-- ARGV[14]  '1' on a retry of the save (an earlier attempt's reply was lost), else ''
+-- ARGV[15]  number of attribute fields to delete (n), then n field names, then
 --           field/value pairs to set
 --
 -- Retry window: '_s' holds the saves applied recently, oldest first, comma-separated,
@@ -38,16 +40,28 @@
 -- caller has them: they never change under one key, but for ARGV[12], from which the
 -- caller computes the deadline).
 --
+-- Save history: an entry that leaves '_s' for the count (not the time) while it is younger
+-- than 60 s moves, as it is, to the history hash KEYS[2], in the field of its version
+-- modulo 1024 (so it keeps the last 1024 versions at most), which expires 60 s after the
+-- last entry moved there. A retry (ARGV[14]) also looks its save ID up there, so a retry is
+-- recognised after many saves landed in between (a busy session across a failover).
+-- A version-checked retry that meets another version answers 'conflict:<version>:n' when
+-- the key shows that another save made the version this one would have made (the entry
+-- of that version in '_s' or the history, or a version below it): this save is not in
+-- the session (it never applied, or a failover lost it).
+--
 -- Returns 'ok:<version>:<now>:<deadline>:<created>' when applied, 'dup:…' (the same
 -- fields as the first time) when this save id had already applied, 'notfound' (missing,
--- expired, destroyed or rotated away or revoked: never resurrected), 'conflict:<version>',
+-- expired, destroyed or rotated away or revoked: never resurrected), 'conflict:<version>'
+-- (or 'conflict:<version>:n', above),
 -- 'exists', 'revoked' (a new key where a revoke left a tombstone), 'stale',
 -- 'corrupt:<reason>' (nothing written), 'codec:<stored codec>', 'format:<version>' (the key
 -- is of a newer format, '_F' > 1: nothing read from it but that, nothing written).
 -- Fields it does not set (reserved fields a newer writer added: '_' and an uppercase
 -- letter) are left as they are.
-local WINDOW, KEEP = 300000, 16
-local key = KEYS[1]
+local WINDOW, KEEP, HISTORY, HKEEP = 300000, 16, 60000, 1024
+local key, hist = KEYS[1], KEYS[2]
+local retry = ARGV[14] == '1'
 local mode = ARGV[3]
 local m = redis.call('HMGET', key, '_v', '_a', '_s', '_k', '_c', '_f', '_r', '_u', '_t', '_i', '_F')
 if m[11] and m[11] ~= '1' then
@@ -63,6 +77,20 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function int(s)
   return type(s) == 'string' and string.match(s, '^%-?%d+$') ~= nil and #s < 19
 end
+-- dup answers a save that applied before as version v at time at.
+local function dup(v, at)
+  if ver then
+    return 'dup:' .. v .. ':' .. at .. ':' .. abs .. ':' .. created
+  end
+  local deadline, made = ARGV[5], ARGV[8]
+  if mode == 'n' then
+    local life = ARGV[12] ~= '' and ARGV[12] or ARGV[5]
+    deadline, made = string.format('%d', tonumber(at) + tonumber(life)), at
+  elseif mode == 'c' and ARGV[12] ~= '' then
+    deadline = string.format('%d', tonumber(made) + tonumber(ARGV[12]))
+  end
+  return 'dup:' .. v .. ':' .. at .. ':' .. deadline .. ':' .. made
+end
 -- The recent saves are read entry by entry (recent) only where this save's ID is in
 -- '_s' at all (a plain search, in C: a retry, or a chance match inside another entry).
 -- Otherwise only the oldest entries are read (kept: the rest, as a string), to drop those
@@ -70,9 +98,11 @@ end
 -- in the entries' form (else every entry is read). Matching a pattern against every
 -- entry was most of the script's time.
 local recent, kept, fast = {}, nil, false
+local starts, dropped = nil, 0 -- (fast) entries 1 to dropped leave '_s' for the count
 if ver and sids and not string.find(sids, ARGV[1], 1, true) then
   fast = true
-  local starts, p = {1}, 1
+  local p = 1
+  starts = {1}
   while true do
     local c = string.find(sids, ',', p, true)
     if not c then
@@ -83,6 +113,7 @@ if ver and sids and not string.find(sids, ARGV[1], 1, true) then
   end
   local n = #starts
   local k = math.max(1, n - KEEP + 2)
+  dropped = k - 1
   while k <= n do
     local e = string.sub(sids, starts[k], k < n and starts[k + 1] - 2 or -1)
     local at = string.match(e, '^%x+:%d+:(%d+)$')
@@ -120,7 +151,7 @@ if ver then
     for e in string.gmatch(sids, '[^,]+') do
       local id, v, at = string.match(e, '^(%x+):(%d+):(%d+)$')
       if id == ARGV[1] then
-        return 'dup:' .. v .. ':' .. at .. ':' .. abs .. ':' .. created
+        return dup(v, at)
       elseif e == ARGV[1] then
         -- written before entries carried their reply: answered with the current fields
         return 'dup:' .. ver .. ':' .. now .. ':' .. abs .. ':' .. created
@@ -135,14 +166,17 @@ elseif sids then
   for e in string.gmatch(sids, '[^,]+') do
     local id, v, at = string.match(e, '^(%x+):(%d+):(%d+)$')
     if id == ARGV[1] then
-      local deadline, made = ARGV[5], ARGV[8]
-      if mode == 'n' then
-        local life = ARGV[12] ~= '' and ARGV[12] or ARGV[5]
-        deadline, made = string.format('%d', tonumber(at) + tonumber(life)), at
-      elseif mode == 'c' and ARGV[12] ~= '' then
-        deadline = string.format('%d', tonumber(made) + tonumber(ARGV[12]))
-      end
-      return 'dup:' .. v .. ':' .. at .. ':' .. deadline .. ':' .. made
+      return dup(v, at)
+    end
+  end
+end
+if retry and hist and (ver or sids) then
+  -- A save that applied before may have left '_s' since: the history has it.
+  local h = redis.call('HGETALL', hist)
+  for i = 2, #h, 2 do
+    local id, v, at = string.match(h[i], '^(%x+):(%d+):(%d+)$')
+    if id == ARGV[1] then
+      return dup(v, at)
     end
   end
 end
@@ -157,6 +191,17 @@ if mode == 'u' then
     return 'codec:' .. codec
   end
   if ARGV[2] ~= '' and ver ~= ARGV[2] then
+    if retry and int(ARGV[2]) then
+      -- Not this save's (that was answered 'dup' above): the version it would have made,
+      -- if another save's entry shows it, or if the session is not there yet.
+      local w = tonumber(ARGV[2]) + 1
+      local want = string.format('%d', w)
+      local e = hist and redis.call('HGET', hist, string.format('%d', w % HKEEP))
+      if tonumber(ver) < w or (sids and string.find(sids, ':' .. want .. ':', 1, true))
+          or (e and string.match(e, '^%x+:(%d+):%d+$') == want) then
+        return 'conflict:' .. ver .. ':n'
+      end
+    end
     return 'conflict:' .. ver
   end
   -- Giving the session a user it does not have needs the index entry first.
@@ -193,21 +238,40 @@ if abs <= now then
 end
 local entry = string.format('%s:%d:%d', ARGV[1], ver, now)
 local s
+local moved = {}
+-- record moves an entry that leaves '_s' for the count to the history, if it is young.
+local function record(e)
+  local v, at = string.match(e, '^%x+:(%d+):(%d+)$')
+  if v and hist and now - tonumber(at) <= HISTORY then
+    moved[#moved + 1] = string.format('%d', tonumber(v) % HKEEP)
+    moved[#moved + 1] = e
+  end
+end
 if fast then
   s = kept and kept .. ',' .. entry or entry
+  for i = 1, dropped do
+    record(string.sub(sids, starts[i], starts[i + 1] - 2))
+  end
 else
   local first = math.max(1, #recent - KEEP + 2)
+  for i = 1, first - 1 do
+    record(recent[i])
+  end
   recent[#recent + 1] = entry
   s = table.concat(recent, ',', first)
 end
-local n = tonumber(ARGV[14])
+if #moved > 0 then
+  redis.call('HSET', hist, unpack(moved))
+  redis.call('PEXPIRE', hist, HISTORY)
+end
+local n = tonumber(ARGV[15])
 if n > 0 then
-  redis.call('HDEL', key, unpack(ARGV, 15, 14 + n))
+  redis.call('HDEL', key, unpack(ARGV, 16, 15 + n))
 end
 if mode == 'u' then
-  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, unpack(ARGV, 15 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, unpack(ARGV, 16 + n, #ARGV))
 else
-  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 15 + n, #ARGV))
+  redis.call('HSET', key, '_v', ver, '_s', s, '_t', now, '_c', created, '_a', abs, '_k', ARGV[6], unpack(ARGV, 16 + n, #ARGV))
 end
 -- The session's own expiry: its idle timeout, its lifetime's deadline, its persistence.
 local idle = tonumber(ARGV[4])

@@ -357,3 +357,151 @@ func TestVersionCheckedSaveRetriedAfterItsAttemptWasLost(t *testing.T) {
 		t.Fatalf("the retry of a save whose first attempt may have applied: got %v, want ErrOutcomeUnknown", err)
 	}
 }
+
+// An Update whose save's reply is lost, when a failover lost the attempt too and another
+// save made the version it would have made, starts again: the change ends up in the
+// session once, and Update returns nil (it returned ErrOutcomeUnknown: a counter updated
+// by four goroutines through a master kill failed one update in most runs). The loss is
+// played by restoring the key as it was before the attempt.
+func TestUpdateWhoseAttemptWasLostStartsAgain(t *testing.T) {
+	ctx := t.Context()
+	prefix := "update-lost-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	st := sharedStandaloneStore(t, store.WithPrefix(prefix))
+	other := sharedStandaloneStore(t, store.WithPrefix(prefix))
+	in := internals(st)
+	s := userSession(t, st, "") // a=1 (the save script loaded: the hook sees EVALSHA)
+	id, key := s.ID(), in.Key(s.ID())
+	before, err := in.Client.Dump(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &loseScriptReply{sha: testhook.SaveScriptHash, f: func() {
+		// The failover loses the attempt; another request's save lands.
+		if err := in.Client.RestoreReplace(ctx, key, time.Hour, before).Err(); err != nil {
+			t.Error(err)
+			return
+		}
+		o, err := other.Load(ctx, id)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = o.Set("b", 1)
+		if err := other.Save(ctx, o); err != nil {
+			t.Error(err)
+		}
+	}}
+	in.Client.AddHook(h)
+	runs := 0
+	err = st.Update(ctx, id, func(s *store.Session) error {
+		runs++
+		n, _ := store.GetOr(s, "a", 0)
+		return s.Set("a", n+1)
+	})
+	if !h.done.Load() {
+		t.Fatal("the hook did not run")
+	}
+	if err != nil {
+		t.Fatalf("update whose lost attempt another save replaced: %v, want nil", err)
+	}
+	got, err := st.Load(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := store.GetOr(got, "a", 0)
+	b, _ := store.GetOr(got, "b", 0)
+	if a != 2 || b != 1 || got.Version() != 3 || runs != 2 {
+		t.Fatalf("after the update: a=%d b=%d version %d, fn ran %d times; want a=2 b=1 version 3, 2 runs", a, b, got.Version(), runs)
+	}
+}
+
+// A save retried after a lost reply is recognised as applied when many saves landed in
+// between (a busy session across a failover): the saves that left '_s' for the count are
+// in the session's history. Without it the retry applied again (unchecked) or said
+// ErrOutcomeUnknown (checked) once 16 saves had landed.
+func TestSaveRetriedAfterManySavesIsRecognised(t *testing.T) {
+	const between = 40
+	for _, checked := range []bool{false, true} {
+		t.Run("checked="+strconv.FormatBool(checked), func(t *testing.T) {
+			ctx := t.Context()
+			prefix := "save-many-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+			st := sharedStandaloneStore(t, store.WithPrefix(prefix), store.WithVersionCheck(checked))
+			other := sharedStandaloneStore(t, store.WithPrefix(prefix))
+			in := internals(st)
+			s := userSession(t, st, "") // version 1
+			id, key := s.ID(), in.Key(s.ID())
+			err := saveLosingReply(t, st, s, "a", 2, func() { // version 2
+				for i := range between {
+					o, err := other.Load(ctx, id)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_ = o.Set("b", i)
+					if err := other.Save(ctx, o); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			if err != nil {
+				t.Fatalf("the retry of a save that applied, %d saves later: %v, want nil", between, err)
+			}
+			if s.Version() != 2 {
+				t.Errorf("the save's version: %d, want 2 (as its first attempt made it)", s.Version())
+			}
+			got, err := st.Load(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := int64(2 + between); got.Version() != want {
+				t.Fatalf("version after the retry: %d, want %d (the save applied once)", got.Version(), want)
+			}
+			// The history: bounded in time.
+			ttl, err := in.Client.PTTL(ctx, key+":s").Result()
+			if err != nil || ttl <= 0 || ttl > time.Minute {
+				t.Errorf("the history's TTL: %v (%v), want (0, 60s]", ttl, err)
+			}
+		})
+	}
+}
+
+// The history keeps at most 1024 versions: a session saved 1,100 times in a row holds no
+// more.
+func TestSaveHistoryIsBounded(t *testing.T) {
+	ctx := t.Context()
+	prefix := "save-history-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	st := sharedStandaloneStore(t, store.WithPrefix(prefix))
+	in := internals(st)
+	s := userSession(t, st, "")
+	for i := range 1100 {
+		_ = s.Set("n", i)
+		if err := st.Save(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hist := in.Key(s.ID()) + ":s"
+	n, err := in.Client.HLen(ctx, hist).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 1000 || n > 1024 {
+		t.Fatalf("history of a session saved 1101 times: %d versions, want 1000 to 1024", n)
+	}
+	// Each entry is in the field of its version modulo 1024, newer ones in place of older.
+	all, err := in.Client.HGetAll(ctx, hist).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, e := range all {
+		parts := strings.Split(e, ":")
+		v, _ := strconv.Atoi(f)
+		if len(parts) != 3 || parts[1] == "" {
+			t.Fatalf("history entry %s=%q: not <save id>:<version>:<now>", f, e)
+		}
+		ver, _ := strconv.Atoi(parts[1])
+		if ver%1024 != v || ver < 1101-16-1024 {
+			t.Errorf("history entry %s=%q: version %d, want one of the last 1024 moved, in field version mod 1024", f, e, ver)
+		}
+	}
+}

@@ -17,7 +17,7 @@ func TestRetriedSaveIsAppliedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = loaded.Set("n", 2)
-	args := []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""}
+	args := []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""}
 	args = appendChanges(loaded, args)
 	key := in.Key(s.ID())
 	first, err := in.RunSave(ctx, key, args)

@@ -48,13 +48,13 @@ func TestRetryAfterAnotherSaveIsRecognised(t *testing.T) {
 		}
 		_ = mine.Set("n", 2)
 		id := newSaveID()
-		args := appendChanges(mine, []any{id, expect, "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""})
+		args := appendChanges(mine, []any{id, expect, "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""})
 		first, err := in.RunSave(ctx, key, args)
 		if err != nil || first.Version != 2 {
 			t.Fatalf("first attempt: version %d, %v", first.Version, err)
 		}
 		// Another request's save lands before the retry.
-		other := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""})
+		other := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""})
 		if r, err := in.RunSave(ctx, key, other); err != nil || r.Version != 3 {
 			t.Fatalf("other save: version %d, %v", r.Version, err)
 		}
@@ -84,12 +84,12 @@ func TestRetryWindowIsBounded(t *testing.T) {
 	}
 	key := in.Key(s.ID())
 	_ = s.Set("n", 1)
-	firstArgs := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""})
+	firstArgs := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""})
 	if _, err := in.RunSave(ctx, key, firstArgs); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 15 {
-		args := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""})
+		args := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""})
 		if _, err := in.RunSave(ctx, key, args); err != nil {
 			t.Fatal(i, err)
 		}
@@ -98,7 +98,7 @@ func TestRetryWindowIsBounded(t *testing.T) {
 	if err != nil || r.Version != 2 {
 		t.Fatalf("15 saves later the retry is still recognised: got version %d, %v, want 2", r.Version, err)
 	}
-	args := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""})
+	args := appendChanges(s, []any{newSaveID(), "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""})
 	if _, err := in.RunSave(ctx, key, args); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestNewSessionWhoseKeyExistsIsAConflict(t *testing.T) {
 	in := internals(st)
 	s, _ := st.NewSession()
 	_ = s.Set("a", 1)
-	args := appendChanges(s, []any{newSaveID(), "", "n", in.IdleMs, in.LifeMs, in.CodecName, "", 0, 0, "", "", "", ""})
+	args := appendChanges(s, []any{newSaveID(), "", "n", in.IdleMs, in.LifeMs, in.CodecName, "", 0, 0, "", "", "", "", ""})
 	if _, err := in.RunSave(ctx, in.Key(s.ID()), args); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = mine.Set("n", 2)
-			args := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, mine.Deadline().UnixMilli(), in.CodecName, "", mine.CreatedAt().UnixMilli(), 0, "", "", "", ""})
+			args := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, mine.Deadline().UnixMilli(), in.CodecName, "", mine.CreatedAt().UnixMilli(), 0, "", "", "", "", ""})
 			first, err := in.RunSave(ctx, key, args)
 			if err != nil || first.Version != 2 {
 				t.Fatalf("first attempt: version %d, %v", first.Version, err)
@@ -286,7 +286,7 @@ func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 				t.Fatalf("load after the retry: %v, want store.ErrNotFound (the retry wrote nothing)", err)
 			}
 			// A save that never applied is still refused.
-			other := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, mine.Deadline().UnixMilli(), in.CodecName, "", mine.CreatedAt().UnixMilli(), 0, "", "", "", ""})
+			other := appendChanges(mine, []any{newSaveID(), "", "u", in.IdleMs, mine.Deadline().UnixMilli(), in.CodecName, "", mine.CreatedAt().UnixMilli(), 0, "", "", "", "", ""})
 			if _, err := in.RunSave(ctx, key, other); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("a new save of the ended session: %v, want store.ErrNotFound", err)
 			}
@@ -297,7 +297,7 @@ func TestRetryAfterSessionEndedIsRecognised(t *testing.T) {
 	s, _ := st.NewSession()
 	_ = s.Set("n", 1)
 	key := in.Key(s.ID())
-	args := appendChanges(s, []any{newSaveID(), "", "n", in.IdleMs, in.LifeMs, in.CodecName, "", 0, 0, "", "", "", ""})
+	args := appendChanges(s, []any{newSaveID(), "", "n", in.IdleMs, in.LifeMs, in.CodecName, "", 0, 0, "", "", "", "", ""})
 	first, err := in.RunSave(ctx, key, args)
 	if err != nil || first.Version != 1 {
 		t.Fatalf("first attempt: version %d, %v", first.Version, err)
@@ -511,7 +511,7 @@ func TestSaveIDWindowRewrite(t *testing.T) {
 			}
 			_ = s.Set("n", 2)
 			id := cmp.Or(tc.retryOf, newSaveID())
-			args := appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""})
+			args := appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""})
 			r, err := in.RunSave(ctx, key, args)
 			if err != nil {
 				t.Fatal(err)
@@ -565,7 +565,7 @@ func TestSaveIDWindowMalformedEntryKeepsLast16(t *testing.T) {
 	}
 	save := func(id string) int64 {
 		_ = s.Set("n", 2)
-		r, err := in.RunSave(ctx, key, appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", ""}))
+		r, err := in.RunSave(ctx, key, appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""}))
 		if err != nil {
 			t.Fatal(err)
 		}

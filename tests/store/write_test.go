@@ -39,10 +39,15 @@ type lostReply struct {
 
 func isUpdateSave(cmd redis.Cmder) (string, bool) {
 	a := cmd.Args()
-	if len(a) < 7 || a[0] != "evalsha" || a[6] != "u" {
+	if len(a) < 4 || a[0] != "evalsha" {
 		return "", false
 	}
-	id, _ := a[4].(string)
+	nkeys, ok := a[2].(int)
+	argv := 3 + nkeys // ARGV[1]: the save ID; ARGV[3]: the mode
+	if !ok || len(a) < argv+3 || a[argv+2] != "u" {
+		return "", false
+	}
+	id, _ := a[argv].(string)
 	return id, true
 }
 
