@@ -68,6 +68,22 @@ func saveLosingReply(t *testing.T, st *store.Store, s *store.Session, name strin
 	return err
 }
 
+// saveElsewhere is another request's save of the session id on st: it sets the attribute
+// name to v. It reports a failure with t.Error (it runs inside a hook) and returns false.
+func saveElsewhere(t *testing.T, st *store.Store, id, name string, v int) bool {
+	t.Helper()
+	o, err := st.Load(t.Context(), id)
+	if err == nil {
+		_ = o.Set(name, v)
+		err = st.Save(t.Context(), o)
+	}
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	return true
+}
+
 // waitGone waits until key no longer exists (its TTL, a few milliseconds, has run out).
 func waitGone(t *testing.T, rdb redis.UniversalClient, key string) {
 	t.Helper()
@@ -343,15 +359,7 @@ func TestVersionCheckedSaveRetriedAfterItsAttemptWasLost(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		o, err := other.Load(ctx, id)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		_ = o.Set("b", 2)
-		if err := other.Save(ctx, o); err != nil {
-			t.Error(err)
-		}
+		saveElsewhere(t, other, id, "b", 2)
 	})
 	if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrConflict) {
 		t.Fatalf("the retry of a save whose first attempt may have applied: got %v, want ErrOutcomeUnknown", err)
@@ -381,15 +389,7 @@ func TestUpdateWhoseAttemptWasLostStartsAgain(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		o, err := other.Load(ctx, id)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		_ = o.Set("b", 1)
-		if err := other.Save(ctx, o); err != nil {
-			t.Error(err)
-		}
+		saveElsewhere(t, other, id, "b", 1)
 	}}
 	in.Client.AddHook(h)
 	runs := 0
@@ -432,14 +432,7 @@ func TestSaveRetriedAfterManySavesIsRecognised(t *testing.T) {
 			id, key := s.ID(), in.Key(s.ID())
 			err := saveLosingReply(t, st, s, "a", 2, func() { // version 2
 				for i := range between {
-					o, err := other.Load(ctx, id)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					_ = o.Set("b", i)
-					if err := other.Save(ctx, o); err != nil {
-						t.Error(err)
+					if !saveElsewhere(t, other, id, "b", i) {
 						return
 					}
 				}
