@@ -174,8 +174,8 @@ func (st *Store) runWrite(ctx context.Context, script *script, key string, args 
 
 // saveAcked runs the save script and WAIT in one pipeline on the key's master (see
 // evalAcked). A save that did not apply (not found, conflict, …) has nothing to confirm.
-func (st *Store) saveAcked(ctx context.Context, key string, args []any) (string, error) {
-	v, err := st.evalAcked(ctx, saveScript, key, args...)
+func (st *Store) saveAcked(ctx context.Context, sc *script, key string, args []any) (string, error) {
+	v, err := st.evalAcked(ctx, sc, key, args...)
 	res, _ := v.(string)
 	if errors.Is(err, ErrNotAcknowledged) {
 		if !strings.HasPrefix(res, "ok:") && !strings.HasPrefix(res, "dup:") {

@@ -319,13 +319,22 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 	if testhook.FreshSaveID.Load() { // a broken build, for the history checker's tests
 		args = append([]any{newSaveID()}, args[1:]...)
 	}
-	if st.o.ackReplicas > 0 {
-		res, err = st.saveAcked(ctx, key, args)
-	} else {
-		var cmd *redis.StringCmd
-		cmd, err = runScript(st, ctx, batched, saveScript, key, redis.NewStringCmd, args...)
-		if err == nil { // else, auto-pipelined and cut short, it may still be in flight
-			res = cmd.Val()
+	for sc := saveScript; ; sc = saveScriptAlone {
+		if st.o.ackReplicas > 0 {
+			res, err = st.saveAcked(ctx, sc, key, args)
+		} else {
+			var cmd *redis.StringCmd
+			cmd, err = runScript(st, ctx, batched, sc, key, redis.NewStringCmd, args...)
+			if err == nil { // else, auto-pipelined and cut short, it may still be in flight
+				res = cmd.Val()
+			}
+		}
+		// While its slot migrates (Cluster resharding), a node answers TRYAGAIN to a
+		// script of two keys when one of them, here mostly the save history, is missing:
+		// the save is sent again without the history (nothing ran), which only narrows its
+		// retry window, rather than waiting for the migration's end.
+		if sc == saveScriptAlone || !redis.HasErrorPrefix(err, "TRYAGAIN") {
+			break
 		}
 	}
 	if err != nil && !errors.Is(err, ErrNotAcknowledged) {

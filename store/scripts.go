@@ -36,6 +36,7 @@ var (
 
 	touchScript       = newScript(touchLua)
 	saveScript        = newScript(saveLua, historySuffix)
+	saveScriptAlone   = newScript(saveLua) // without the save history (see runSave)
 	forwardScript     = newScript(forwardLua)
 	destroyScript     = newScript(destroyLua)
 	indexAddScript    = newScript(indexAddLua, loginsSuffix)

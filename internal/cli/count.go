@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/redis/go-redis/v9"
@@ -11,6 +12,9 @@ import (
 	"github.com/hasession/hasession/internal/legacy"
 )
 
+// historySuffix ends the key of a session's save history (FORMAT.md: <prefix>{<tag>}:s).
+const historySuffix = ":s"
+
 // scanCount is the COUNT hint of each SCAN call.
 const scanCount = 1000
 
@@ -18,8 +22,9 @@ const scanCount = 1000
 type nodeCount struct {
 	Addr      string `json:"addr"`
 	Sessions  int64  `json:"sessions"`
-	Bytes     int64  `json:"memory_bytes"`
-	Other     int64  `json:"other_keys"` // forward pointers and tombstones
+	Bytes     int64  `json:"memory_bytes"` // the sessions' and their save histories'
+	Other     int64  `json:"other_keys"`   // forward pointers and tombstones
+	Histories int64  `json:"save_histories"`
 	Scanned   int64  `json:"scanned"`
 	Truncated bool   `json:"truncated,omitempty"`
 	Error     string `json:"error,omitempty"`
@@ -32,6 +37,7 @@ type countJSON struct {
 	Sessions   int64       `json:"sessions"`
 	Bytes      int64       `json:"memory_bytes"`
 	Other      int64       `json:"other_keys"`
+	Histories  int64       `json:"save_histories"`
 	Truncated  bool        `json:"truncated"`
 	Nodes      []nodeCount `json:"nodes"`
 }
@@ -57,6 +63,7 @@ func runCount(ctx context.Context, e *env) error {
 		total.Sessions += n.Sessions
 		total.Bytes += n.Bytes
 		total.Other += n.Other
+		total.Histories += n.Histories
 		total.Scanned += n.Scanned
 		total.Truncated = total.Truncated || n.Truncated
 		nodes = append(nodes, n)
@@ -64,7 +71,7 @@ func runCount(ctx context.Context, e *env) error {
 	if e.json {
 		if err := writeJSON(e.stdout, countJSON{
 			Deployment: kind, Prefix: e.prefix, Sessions: total.Sessions, Bytes: total.Bytes,
-			Other: total.Other, Truncated: total.Truncated, Nodes: nodes,
+			Other: total.Other, Histories: total.Histories, Truncated: total.Truncated, Nodes: nodes,
 		}); err != nil {
 			return err
 		}
@@ -85,7 +92,7 @@ func runCount(ctx context.Context, e *env) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintln(e.stdout, "(other keys: forward pointers of rotated sessions and tombstones of revoked ones; user indexes are not counted)")
+		fmt.Fprintf(e.stdout, "(other keys: forward pointers of rotated sessions and tombstones of revoked ones; user indexes are not counted; memory includes the save histories of busy sessions: %d)\n", total.Histories)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d master(s) could not be counted", failed, len(masters))
@@ -128,7 +135,8 @@ func (e *env) countNode(ctx context.Context, addr, pattern string) nodeCount {
 }
 
 // countKeys classifies keys (sessions hold a version; forward pointers and tombstones do
-// not) and sums the sessions' memory, in one pipeline.
+// not; a save history's key ends in historySuffix) and sums the memory of the
+// sessions and their histories, in one pipeline.
 func (e *env) countKeys(ctx context.Context, c *redis.Client, keys []string, n *nodeCount) error {
 	type pair struct {
 		session *redis.BoolCmd
@@ -147,7 +155,7 @@ func (e *env) countKeys(ctx context.Context, c *redis.Client, keys []string, n *
 	if err != nil && err != redis.Nil {
 		return fmt.Errorf("HEXISTS/MEMORY USAGE: %w", err)
 	}
-	for _, p := range cmds {
+	for i, p := range cmds {
 		n.Scanned++
 		mem, err := p.mem.Result()
 		if err == redis.Nil {
@@ -156,7 +164,10 @@ func (e *env) countKeys(ctx context.Context, c *redis.Client, keys []string, n *
 		if err != nil {
 			return fmt.Errorf("MEMORY USAGE: %w", err)
 		}
-		if p.session.Val() {
+		if strings.HasSuffix(keys[i], "}"+historySuffix) {
+			n.Histories++
+			n.Bytes += mem
+		} else if p.session.Val() {
 			n.Sessions++
 			n.Bytes += mem
 		} else {

@@ -260,10 +260,6 @@ else
   recent[#recent + 1] = entry
   s = table.concat(recent, ',', first)
 end
-if #moved > 0 then
-  redis.call('HSET', hist, unpack(moved))
-  redis.call('PEXPIRE', hist, HISTORY)
-end
 local n = tonumber(ARGV[15])
 if n > 0 then
   redis.call('HDEL', key, unpack(ARGV, 16, 15 + n))
@@ -294,4 +290,9 @@ elseif u ~= '' then
   redis.call('HSET', key, '_u', string.sub(u, 2))
 end
 redis.call('PEXPIRE', key, math.min(idle, abs - now))
+-- (the history last: an error above, from arguments in another form, writes none of it)
+if #moved > 0 then
+  redis.call('HSET', hist, unpack(moved))
+  redis.call('PEXPIRE', hist, HISTORY)
+end
 return string.format('ok:%d:%d:%d:%s', ver, now, abs, created)

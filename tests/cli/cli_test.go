@@ -336,6 +336,13 @@ func TestCLICount(t *testing.T) {
 		login(t, st, "alice", "laptop") // a session (+1), the index, a login's tombstone
 		revoked := login(t, st, "alice", "phone")
 		require.NoError(t, st.Revoke(t.Context(), "alice", revoked.ID())) // a tombstone
+		// A busy session (+1): saved 30 times in a row, it has a save history.
+		busy, err := st.NewSession()
+		require.NoError(t, err)
+		for i := range 30 {
+			require.NoError(t, busy.Set("n", i))
+			require.NoError(t, st.Save(t.Context(), busy))
+		}
 
 		r := run(t, "", args("count", topo, "--prefix", p, "--json")...)
 		require.Equal(t, 0, r.code, r.stderr)
@@ -343,12 +350,14 @@ func TestCLICount(t *testing.T) {
 			Sessions int64
 			Memory   int64 `json:"memory_bytes"`
 			Other    int64 `json:"other_keys"`
+			History  int64 `json:"save_histories"`
 			Nodes    []struct {
 				Addr     string
 				Sessions int64
 			}
 		}](t, r)
-		require.EqualValues(t, n+1, got.Sessions)
+		require.EqualValues(t, n+2, got.Sessions)
+		require.EqualValues(t, 1, got.History, "the busy session's save history, counted apart")
 		require.GreaterOrEqual(t, got.Other, int64(2), "the logins' tombstones and the revoke's")
 		require.Greater(t, got.Memory, int64((n+1)*100))
 		wantNodes := 1
@@ -362,7 +371,7 @@ func TestCLICount(t *testing.T) {
 		require.Contains(t, r.stdout, "lower bounds")
 		r = run(t, "", args("count", topo, "--prefix", p)...)
 		require.Equal(t, 0, r.code, r.stderr)
-		require.Regexp(t, `total\s+41\s`, r.stdout)
+		require.Regexp(t, `total\s+42\s`, r.stdout)
 	})
 }
 
