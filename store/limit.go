@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/hasession/hasession/internal/testhook"
 )
 
 // LimitPolicy says what a login does when its user has the maximum number of sessions
@@ -210,6 +212,13 @@ func (st *Store) evict(ctx context.Context, user string) error {
 	}
 	if _, _, err := st.revoke(ctx, user, victims, true, nil, maxHops); err != nil {
 		return err
+	}
+	if st.near != nil && !testhook.NearNoLeaseWait.Load() { // (the switch: a broken build, for the tests)
+		// An evicted session is revoked: once the login returns, no app server serves it
+		// from its cache.
+		if err := st.nearWaitLease(ctx); err != nil {
+			return err
+		}
 	}
 	return last
 }
