@@ -276,14 +276,13 @@ func (st *Store) forward(ctx context.Context, oldID, newID string, version int64
 		mode, ttl = "t", max(st.graceMs, tombstoneMs)
 	}
 	ver, tag := strconv.FormatInt(version, 10), st.tag(newID)
-	sent := false
+	mark := new(writeMark) // (an argument forward.lua does not read: see runSaveOp)
 	n, err := do(st, ctx, opRotate, func(ctx context.Context) (int64, error) {
-		retry := sent
-		sent = true
 		// With write acknowledgement the pointer (or tombstone) waits for replicas as the
 		// new session did: a failover that lost it would bring the old session back
 		// beside the new one (or hand a login to the old ID's holder).
-		v, err := st.runWrite(ctx, forwardScript, key, token, ttl, ver, mode, tag)
+		v, err := st.runWrite(ctx, forwardScript, key, token, ttl, ver, mode, tag, mark)
+		retry := mark.resent()
 		if f, ok := v.(string); ok && err == nil {
 			// A key of a newer format, left as it is.
 			if ferr := checkFormat(key, f); ferr != nil {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -249,7 +250,9 @@ type saveResult struct{ version, now, deadline, created int64 }
 // save runs the save script with the retry policy: every attempt carries the same save
 // ID, so an attempt whose reply was lost is not applied again.
 func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, error) {
-	r, err := doWith(st, ctx, opSave, saveReq{key, args, new(bool)}, runSaveOp)
+	mark := new(writeMark)
+	args[argRetry] = mark // ARGV[14]: '1' when written again
+	r, err := doWith(st, ctx, opSave, saveReq{key, args, mark}, runSaveOp)
 	switch {
 	case err == nil:
 		st.stats.saves.Add(1)
@@ -262,20 +265,18 @@ func (st *Store) save(ctx context.Context, key string, args []any) (saveResult, 
 type saveReq struct {
 	key  string
 	args []any
-	sent *bool // an attempt was made: a retry's "not found" may follow one that applied
+	mark *writeMark // args[argRetry]: a reply to a command written before may have been lost
 }
 
 // runSaveOp is one attempt of save: a top-level function, so that the retry loop needs no
 // closure. A retry answered "not found" (the key is gone, with the saves it remembered)
 // or "conflict" may follow an attempt that applied and whose reply was lost:
-// ErrOutcomeUnknown.
+// ErrOutcomeUnknown. A retry is any write of the command after the first: the store's
+// own retries and go-redis's (a client's MaxRetries, a ClusterClient's MaxRedirects), which
+// write the same command again after a lost reply without the store's knowing.
 func runSaveOp(st *Store, ctx context.Context, r saveReq) (saveResult, error) {
-	retry := *r.sent
-	*r.sent = true
-	if retry {
-		r.args[argRetry] = "1" // (each attempt's command copies the arguments)
-	}
 	res, err := st.runSave(ctx, r.key, r.args)
+	retry := r.mark.resent()
 	switch {
 	case retry && errors.Is(err, ErrNotFound):
 		return res, fmt.Errorf("%w: save: the session is gone, and an earlier attempt, whose reply was lost, may have applied", ErrOutcomeUnknown)
@@ -291,6 +292,42 @@ func runSaveOp(st *Store, ctx context.Context, r saveReq) (saveResult, error) {
 		return res, fmt.Errorf("%w: save: the session changed, and an earlier attempt, whose reply was lost, may have applied (and been lost in a failover)", ErrOutcomeUnknown)
 	}
 	return res, err
+}
+
+// writeMark is an argument of a write's command that counts the times the command is
+// written to a connection: go-redis encodes it (MarshalBinary) each time it writes the
+// command, also when it writes it again on its own after a lost reply, within one call.
+// It is written as an empty string the first time and as "1" after (save.lua's retry
+// flag, ARGV[14]).
+type writeMark struct{ n atomic.Int32 }
+
+var markRetry = []byte("1")
+
+// MarshalBinary counts a write and returns the argument's bytes.
+func (m *writeMark) MarshalBinary() ([]byte, error) {
+	if m.n.Add(1) > 1 {
+		return markRetry, nil
+	}
+	return nil, nil
+}
+
+// String is for logs and traces (it counts nothing).
+func (m *writeMark) String() string { return "write-mark" }
+
+// resent reports whether the command was written more than once: its reply may be that
+// of a write after one whose reply was lost.
+func (m *writeMark) resent() bool { return m.n.Load() > 1 }
+
+// notRun takes back a write the node answered NOSCRIPT to: it ran nothing.
+func (m *writeMark) notRun() { m.n.Add(-1) }
+
+// notRun takes back a write of each writeMark in argv (see writeMark.notRun).
+func notRun(argv []any) {
+	for _, a := range argv {
+		if m, ok := a.(*writeMark); ok {
+			m.notRun()
+		}
+	}
 }
 
 // errNotApplied is save.lua's 'conflict:<version>:n': a version-checked retry met another

@@ -122,6 +122,7 @@ func runScript[C redis.Cmder](st *Store, ctx context.Context, batch bool, s *scr
 	}
 	cmd, inFlight, err := send(false)
 	if !inFlight && noScript(cmd) {
+		notRun(argv)
 		cmd, _, err = send(true)
 	}
 	if st.near != nil {
@@ -175,6 +176,9 @@ func (st *Store) pipeScript(ctx context.Context, c redis.Cmdable, s *script, key
 		}
 	}
 	if len(again) > 0 && ctx.Err() == nil {
+		for range again {
+			notRun(argv)
+		}
 		run(again, true)
 	}
 	if st.near != nil {

@@ -9,6 +9,8 @@
 -- ARGV[4]  'f' forward pointer, 't' tombstone
 -- ARGV[5]  the new session's tag: the rotation's mark on the pointer or tombstone, when
 --          the session was marked (it has a user; the mark may be another rotation's)
+-- ARGV[6]  '' on the first write of the call, '1' on a retry (not read here: the caller
+--          tells a retry from it)
 -- Returns 1 when done, 2 when it already was (a retry: the key holds this rotation's
 -- pointer or tombstone, or a logout's tombstone that replaced the pointer), 3 when another rotation forwarded it first (a pointer with
 -- another token: of concurrent rotations of one session exactly one wins), 0 when the key

@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/internal/testhook"
@@ -496,5 +499,112 @@ func TestSaveHistoryIsBounded(t *testing.T) {
 		if ver%1024 != v || ver < 1101-16-1024 {
 			t.Errorf("history entry %s=%q: version %d, want one of the last 1024 moved, in field version mod 1024", f, e, ver)
 		}
+	}
+}
+
+// lossyConn is a connection that loses the reply to the first command written on it that
+// holds marker, once armed: it reads the reply (the command ran), runs f, closes the
+// connection and answers io.EOF, so that go-redis writes the command again by itself, on
+// a new connection, within the same call (its MaxRetries), where the store does not see it.
+type lossyConn struct {
+	net.Conn
+	l       *lossy
+	pending bool
+}
+
+type lossy struct {
+	marker []byte
+	armed  atomic.Bool
+	done   atomic.Bool
+	f      func()
+}
+
+func (c *lossyConn) Write(b []byte) (int, error) {
+	if c.l.armed.Load() && bytes.Contains(b, c.l.marker) {
+		c.pending = true
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *lossyConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if c.pending && n > 0 && c.l.armed.CompareAndSwap(true, false) {
+		c.l.f()
+		c.l.done.Store(true)
+		_ = c.Conn.Close()
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// lossyStore returns a store whose client loses the reply to the save script's first
+// write once l is armed (go-redis's own retries on: MaxRetries 3).
+func lossyStore(t *testing.T, l *lossy, opts ...store.Option) *store.Store {
+	t.Helper()
+	topo := cluster.Shared(t, cluster.KindStandalone)
+	l.marker = []byte(testhook.SaveScriptHash)
+	var d net.Dialer
+	rdb := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0], MaxRetries: 3,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &lossyConn{Conn: c, l: l}, nil
+		}})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return newStore(t, rdb, opts...)
+}
+
+// A version-checked save whose reply go-redis loses and writes again by itself (not the
+// store's retry), after a failover lost the first write and another save took its
+// version: ErrOutcomeUnknown, not ErrConflict (found by the history checker across a
+// SENTINEL FAILOVER with WAIT 2: a save answered "conflict" whose first write another
+// request had read). An unchecked save written again after 40 saves landed is answered as
+// applied (its write applied twice). Both fail when go-redis's writes go unseen.
+func TestSaveWrittenAgainByGoRedis(t *testing.T) {
+	for _, checked := range []bool{true, false} {
+		t.Run("checked="+strconv.FormatBool(checked), func(t *testing.T) {
+			ctx := t.Context()
+			prefix := "save-resent-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+			l := &lossy{}
+			st := lossyStore(t, l, store.WithPrefix(prefix), store.WithVersionCheck(checked))
+			other := sharedStandaloneStore(t, store.WithPrefix(prefix))
+			in := internals(other)
+			s := userSession(t, st, "") // version 1 (the script loaded: EVALSHA)
+			id, key := s.ID(), in.Key(s.ID())
+			before, err := in.Client.Dump(ctx, key).Result()
+			require.NoError(t, err)
+			l.f = func() {
+				if checked { // the failover loses the write; another save takes version 2
+					if err := in.Client.RestoreReplace(ctx, key, time.Hour, before).Err(); err != nil {
+						t.Error(err)
+						return
+					}
+					saveElsewhere(t, other, id, "b", 1)
+					return
+				}
+				for i := range 40 { // the write (version 2) leaves '_s'
+					if !saveElsewhere(t, other, id, "b", i) {
+						return
+					}
+				}
+			}
+			l.armed.Store(true)
+			_ = s.Set("a", 2)
+			err = st.Save(ctx, s)
+			require.True(t, l.done.Load(), "the reply was not lost")
+			got, lerr := other.Load(ctx, id)
+			require.NoError(t, lerr)
+			if checked {
+				require.ErrorIs(t, err, store.ErrOutcomeUnknown, "a save whose first write a failover lost")
+				require.NotErrorIs(t, err, store.ErrConflict)
+				require.EqualValues(t, 2, got.Version(), "nothing applied again")
+				return
+			}
+			require.NoError(t, err)
+			require.EqualValues(t, 2, s.Version(), "the save's version, as its first write made it")
+			require.EqualValues(t, 42, got.Version(), "the save applied once")
+		})
 	}
 }
