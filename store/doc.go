@@ -104,7 +104,10 @@
 // its version, never an [ErrConflict] of its own making. The default [RetryPolicy] stops
 // retrying well within 300 s (about 125 s at most); a save retried later than that, or
 // after more saves than the window keeps, is applied as a new save (checked against a
-// version: [ErrOutcomeUnknown]).
+// version: [ErrOutcomeUnknown]). A retry is any write of the save's command after its
+// first, the store's own and those go-redis makes by itself within one call after a lost
+// reply (a client's MaxRetries, a ClusterClient's MaxRedirects): the store counts the
+// writes with an argument go-redis encodes each time it writes the command.
 //
 // Write acknowledgement. With [WithWriteAck], a save whose WAIT confirms fewer replicas
 // than asked returns an [*AckError] (matching [ErrNotAcknowledged]): it did apply on the
