@@ -36,7 +36,7 @@ func (st *Store) Destroy(ctx context.Context, id string) (err error) {
 		return ErrInvalidID
 	}
 	if st.near != nil {
-		defer st.nearRevoked(ctx, &err)
+		defer st.nearRevoked(&err)
 	}
 	// The chain is followed by ID (a forward token is masked with its key's ID) and, where
 	// the ID is not known (a mark found on a tombstone names a tag), by the rotation mark.

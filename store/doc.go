@@ -107,7 +107,11 @@
 // version: [ErrOutcomeUnknown]). A retry is any write of the save's command after its
 // first, the store's own and those go-redis makes by itself within one call after a lost
 // reply (a client's MaxRetries, a ClusterClient's MaxRedirects): the store counts the
-// writes with an argument go-redis encodes each time it writes the command.
+// writes with an argument go-redis encodes each time it writes the command. A write
+// go-redis repeats after an error reply that ran nothing (MOVED, ASK, TRYAGAIN,
+// READONLY, LOADING: a failover or a resharding) counts too, so a save then answered
+// "conflict" or "not found" returns the cautious [ErrOutcomeUnknown] ([Store.Update]
+// starts again on the former).
 //
 // Write acknowledgement. With [WithWriteAck], a save whose WAIT confirms fewer replicas
 // than asked returns an [*AckError] (matching [ErrNotAcknowledged]): it did apply on the

@@ -29,9 +29,8 @@ type NearCache struct {
 	// entry read over it to be served (default 50 ms). It bounds how stale a cached
 	// session can be, and a revocation (Destroy, DestroySession, Revoke, RevokeAll, and a
 	// login that evicts sessions under WithMaxSessions and EvictOldest) waits this long,
-	// and a little more, after its write before it returns. A revocation whose context
-	// ends during the wait returns an error matching the context's: it applied, but
-	// another app server may serve the session from its cache until the lease runs out.
+	// and a little more, after its write before it returns (also when its context ends:
+	// the wait is what makes the revocation hold on every app server).
 	Lease time.Duration
 }
 
@@ -353,34 +352,30 @@ func (st *Store) nearDrop(keys ...string) {
 }
 
 // nearRevoked is deferred by a revocation: one that wrote (no error, or a write not
-// acknowledged by enough replicas) returns only after the lease and its margin. When ctx
-// ends first, the revocation returns an error matching ctx's: it applied, but another app
-// server may still serve the session from its cache until the lease ends.
-func (st *Store) nearRevoked(ctx context.Context, err *error) {
-	if (*err == nil || errors.Is(*err, ErrNotAcknowledged)) && !testhook.NearNoLeaseWait.Load() { // the switch: a broken build, for the tests
-		if werr := st.nearWaitLease(ctx); werr != nil {
-			*err = werr
-		}
+// acknowledged by enough replicas) returns only after the lease and its margin.
+func (st *Store) nearRevoked(err *error) {
+	if wrote(*err) {
+		st.nearWaitLease()
 	}
 }
 
-// nearWaitLease waits the lease and its margin, or until ctx ends: then it returns an
-// error matching ctx's.
-func (st *Store) nearWaitLease(ctx context.Context) error {
+// wrote reports whether a revocation that returned err wrote (no error, or a write not
+// acknowledged by enough replicas), so that it must wait the lease before it returns.
+func wrote(err error) bool {
+	return (err == nil || errors.Is(err, ErrNotAcknowledged)) && !testhook.NearNoLeaseWait.Load() // the switch: a broken build, for the tests
+}
+
+// nearWaitLease waits the lease and its margin. It does not end with a context: a
+// revocation that returned before it could be served from another app server's cache,
+// and the wait is short (the lease is at most 5 s; 55 ms by default).
+func (st *Store) nearWaitLease() {
 	nc := st.near
 	nc.leaseWaits.Add(1)
 	// Clock rates differ by far less than 10% between app servers; 1 ms covers the
 	// scheduling of this timer.
 	d := time.Duration(nc.lease + nc.lease/10 + int64(time.Millisecond))
 	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("hasession: the session is revoked, but the near-cache lease (%s) had not run out when the context ended: another app server may serve it from its cache until then: %w",
-			time.Duration(nc.lease), context.Cause(ctx))
-	}
+	<-t.C
 }
 
 // keep is the reader's: it caches a fill's reply, unless a local write of the key came

@@ -373,6 +373,7 @@ func (st *Store) runSave(ctx context.Context, key string, args []any) (saveResul
 		if sc == saveScriptAlone || !redis.HasErrorPrefix(err, "TRYAGAIN") {
 			break
 		}
+		notRun(args) // that write ran nothing
 	}
 	if err != nil && !errors.Is(err, ErrNotAcknowledged) {
 		return r, st.redisErr(opSave, key, err)

@@ -161,7 +161,7 @@ func (st *Store) sessionInfo(tag string, vals []any, attrs []string, now time.Ti
 // is ErrNotFound and is left alone.
 func (st *Store) Revoke(ctx context.Context, user, idOrRef string) (err error) {
 	if st.near != nil {
-		defer st.nearRevoked(ctx, &err)
+		defer st.nearRevoked(&err)
 	}
 	if user == "" {
 		return ErrNoUser
@@ -220,7 +220,7 @@ func (st *Store) Revoke(ctx context.Context, user, idOrRef string) (err error) {
 // *RevokeError naming them; calling it again is safe.
 func (st *Store) RevokeAll(ctx context.Context, user string, except ...string) (err error) {
 	if st.near != nil {
-		defer st.nearRevoked(ctx, &err)
+		defer st.nearRevoked(&err)
 	}
 	if user == "" {
 		return ErrNoUser

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -23,12 +24,13 @@ func TestSaveWhileItsSlotMigrates(t *testing.T) {
 	ctx := t.Context()
 	rdb := client(t, topo)
 	noRetry := store.WithRetryPolicy(store.RetryPolicy{MaxRetries: 0})
+	checked := store.WithVersionCheck(true)
 	for _, c := range []struct {
 		name string
 		opts []store.Option
 	}{
-		{"auto-pipelined", []store.Option{noRetry}},
-		{"with write acknowledgement", []store.Option{noRetry, store.WithWriteAck(1, 2*time.Second)}},
+		{"auto-pipelined", []store.Option{noRetry, checked}},
+		{"with write acknowledgement", []store.Option{noRetry, checked, store.WithWriteAck(1, 2*time.Second)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			prefix := "migrating-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
@@ -53,6 +55,18 @@ func TestSaveWhileItsSlotMigrates(t *testing.T) {
 			require.NoError(t, err)
 			n, _ := store.GetOr(got, "n", 0)
 			require.Equal(t, 21, n)
+
+			// A conflict is still one (the write answered TRYAGAIN ran nothing), unless
+			// go-redis wrote the command again by itself first (its own TRYAGAIN retries):
+			// then the cautious answer.
+			stale, err := st.Load(ctx, s.ID())
+			require.NoError(t, err)
+			require.NoError(t, got.Set("n", 22))
+			require.NoError(t, st.Save(ctx, got))
+			require.NoError(t, stale.Set("n", 0))
+			if err := st.Save(ctx, stale); !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrOutcomeUnknown) {
+				t.Fatalf("a stale save while the slot migrates: %v, want ErrConflict or ErrOutcomeUnknown", err)
+			}
 		})
 	}
 }
