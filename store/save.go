@@ -230,8 +230,8 @@ func (a *saveArgs) copyOf(s *Session) []any {
 	return s.appendAll(a.appendHead(make([]any, 0, 15+len(s.attrs)+2*len(s.changes))))
 }
 
-// appendHead appends ARGV[1] to ARGV[14] (ARGV[14], the retry flag, empty: runSaveOp sets
-// it on a retry).
+// appendHead appends ARGV[1] to ARGV[14] (ARGV[14], the retry flag, empty: save puts a
+// writeMark there).
 func (a *saveArgs) appendHead(args []any) []any {
 	return append(args, a.saveID, a.expect, a.mode.arg(), a.idle, a.second, a.codec, a.user, a.created, a.oldVersion, a.until,
 		a.ownIdle, a.lifetime, a.persist, "")
@@ -318,7 +318,7 @@ func (m *writeMark) String() string { return "write-mark" }
 // of a write after one whose reply was lost.
 func (m *writeMark) resent() bool { return m.n.Load() > 1 }
 
-// notRun takes back a write the node answered NOSCRIPT to: it ran nothing.
+// notRun takes back a write the node answered NOSCRIPT or TRYAGAIN to: it ran nothing.
 func (m *writeMark) notRun() { m.n.Add(-1) }
 
 // notRun takes back a write of each writeMark in argv (see writeMark.notRun).
