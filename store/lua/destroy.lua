@@ -30,6 +30,28 @@
 -- fields a newer writer added ('_' and an uppercase letter). Anything else at the key is
 -- foreign: another type, a hash with another field, or a hash of none of the three shapes.
 local key = KEYS[1]
+-- replace writes t over the key, then deletes the key's other fields: the key never stops
+-- existing here, which a script needs while the key's Cluster slot migrates (a node
+-- refuses a script's write of a key it no longer holds: "non local key").
+local function replace(t)
+  redis.call('HSET', key, unpack(t))
+  local keep, drop = {}, {}
+  for i = 1, #t, 2 do
+    keep[t[i]] = true
+  end
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if not keep[name] then
+      drop[#drop + 1] = name
+      if #drop == 1000 then
+        redis.call('HDEL', key, unpack(drop))
+        drop = {}
+      end
+    end
+  end
+  if #drop > 0 then
+    redis.call('HDEL', key, unpack(drop))
+  end
+end
 local fwd, user, pending, saves = false, false, false, false
 local typ = redis.call('TYPE', key).ok
 if typ == 'hash' then
@@ -81,7 +103,6 @@ if typ == 'hash' then
 elseif typ ~= 'none' then
   return {-1, 'not a hash but a ' .. typ, false, false}
 end
-local n = redis.call('DEL', key)
 local t
 if ARGV[2] == 'd' then
   if pending then
@@ -104,11 +125,14 @@ if fwd and ARGV[1] ~= '' then
   t = t or {'_r', ARGV[2] == 'd' and 'd' or '1'}
   t[#t + 1], t[#t + 2] = '_R', fwd
 end
+local n = typ == 'hash' and 1 or 0
 if t then
   if saves then
     t[#t + 1], t[#t + 2] = '_s', saves
   end
-  redis.call('HSET', key, unpack(t))
+  replace(t) -- (a missing key: just written)
   redis.call('PEXPIRE', key, ARGV[1])
+else
+  redis.call('DEL', key)
 end
 return {n, fwd, user, pending}

@@ -19,6 +19,28 @@
 -- the caller copies it again), or the value of its '_F' (a string) when the key is of a
 -- newer format (left as it is).
 local key = KEYS[1]
+-- replace writes t over the key, then deletes the key's other fields: the key never stops
+-- existing here, which a script needs while the key's Cluster slot migrates (a node
+-- refuses a script's write of a key it no longer holds: "non local key").
+local function replace(t)
+  redis.call('HSET', key, unpack(t))
+  local keep, drop = {}, {}
+  for i = 1, #t, 2 do
+    keep[t[i]] = true
+  end
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if not keep[name] then
+      drop[#drop + 1] = name
+      if #drop == 1000 then
+        redis.call('HDEL', key, unpack(drop))
+        drop = {}
+      end
+    end
+  end
+  if #drop > 0 then
+    redis.call('HDEL', key, unpack(drop))
+  end
+end
 if redis.call('EXISTS', key) == 0 then
   return 0
 end
@@ -48,7 +70,6 @@ local grace = tonumber(ARGV[2])
 if ARGV[4] == 'f' and ttl > 0 and ttl < grace then
   grace = ttl
 end
-redis.call('DEL', key)
 -- The rotation's mark stays, naming this rotation's new session (a concurrent rotation
 -- that lost may have marked the session last): a revoke that finds the pointer or the
 -- tombstone follows it (and revokes the new session only if it is still the revoked
@@ -61,6 +82,6 @@ end
 if m[5] then
   t[#t + 1], t[#t + 2] = '_s', m[5]
 end
-redis.call('HSET', key, unpack(t))
+replace(t)
 redis.call('PEXPIRE', key, grace)
 return 1

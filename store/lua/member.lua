@@ -20,6 +20,28 @@
 --   {'format', version}          a key of a newer format ('_F' other than '1'): left as it
 --                                 is
 local key = KEYS[1]
+-- replace writes t over the key, then deletes the key's other fields: the key never stops
+-- existing here, which a script needs while the key's Cluster slot migrates (a node
+-- refuses a script's write of a key it no longer holds: "non local key").
+local function replace(t)
+  redis.call('HSET', key, unpack(t))
+  local keep, drop = {}, {}
+  for i = 1, #t, 2 do
+    keep[t[i]] = true
+  end
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if not keep[name] then
+      drop[#drop + 1] = name
+      if #drop == 1000 then
+        redis.call('HDEL', key, unpack(drop))
+        drop = {}
+      end
+    end
+  end
+  if #drop > 0 then
+    redis.call('HDEL', key, unpack(drop))
+  end
+end
 local ttl = tonumber(ARGV[3])
 local typ = redis.call('TYPE', key).ok
 if typ == 'none' then
@@ -43,7 +65,6 @@ if not m[1] or m[2] ~= ARGV[1] then
   return {'other'}
 end
 if ARGV[2] == 'r' then
-  redis.call('DEL', key)
   -- The tombstone keeps the mark and the saves applied (a retried save is answered as
   -- applied: see save.lua).
   local t = {'_r', '1'}
@@ -53,7 +74,7 @@ if ARGV[2] == 'r' then
   if m[9] then
     t[#t + 1], t[#t + 2] = '_s', m[9]
   end
-  redis.call('HSET', key, unpack(t))
+  replace(t)
   redis.call('PEXPIRE', key, ttl)
   return {'revoked', m[6] or false}
 end

@@ -67,6 +67,17 @@ func TestSaveWhileItsSlotMigrates(t *testing.T) {
 			if err := st.Save(ctx, stale); !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrOutcomeUnknown) {
 				t.Fatalf("a stale save while the slot migrates: %v, want ErrConflict or ErrOutcomeUnknown", err)
 			}
+
+			// A logout while the slot migrates ends the session and leaves its tombstone
+			// (it deleted the key and failed to write the tombstone: "non local key").
+			require.NoError(t, st.Destroy(ctx, s.ID()), "destroy while the slot migrates")
+			_, err = st.Load(ctx, s.ID())
+			require.ErrorIs(t, err, store.ErrNotFound)
+			fields, err := rdb.HKeys(ctx, key).Result()
+			require.NoError(t, err)
+			require.Contains(t, fields, "_r", "the logout's tombstone")
+			require.NotContains(t, fields, "_v", "nothing of the session but what the tombstone keeps")
+			require.NotContains(t, fields, ".n")
 		})
 	}
 }
@@ -105,4 +116,52 @@ func migrate(t *testing.T, topo cluster.Topology, key string) {
 	require.NoError(t, err)
 	require.NoError(t, dstC.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err())
 	require.NoError(t, srcC.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err())
+}
+
+// A rotation's forward step and a revoke write a pointer or a tombstone over a session
+// whose slot migrates; they deleted the key first, then a node refused the write ("non
+// local key"): the rotation failed with the old session gone, the revoke left no
+// tombstone.
+func TestRotateAndRevokeWhileTheSlotMigrates(t *testing.T) {
+	topo := cluster.Shared(t, cluster.KindCluster)
+	ctx := t.Context()
+	rdb := client(t, topo)
+	st := newStore(t, rdb, store.WithPrefix("migrating-"+strconv.FormatInt(time.Now().UnixNano(), 36)+":"),
+		store.WithRetryPolicy(store.RetryPolicy{MaxRetries: 0}))
+	login := func() (*store.Session, string) {
+		s, err := st.NewSession()
+		require.NoError(t, err)
+		s.SetUser("alice")
+		require.NoError(t, s.Set("n", 1))
+		require.NoError(t, st.Save(ctx, s))
+		key, err := st.Key(s.ID())
+		require.NoError(t, err)
+		return s, key
+	}
+	rotated, rkey := login()
+	revoked, vkey := login()
+	for cluster.Slot(vkey) == cluster.Slot(rkey) {
+		revoked, vkey = login()
+	}
+	migrate(t, topo, rkey)
+	migrate(t, topo, vkey)
+
+	old := rotated.ID()
+	require.NoError(t, st.Rotate(ctx, rotated), "rotate while the slot migrates")
+	got, err := st.Load(ctx, old)
+	require.NoError(t, err, "the old ID forwards")
+	require.Equal(t, rotated.ID(), got.ID())
+	fields, err := rdb.HKeys(ctx, rkey).Result()
+	require.NoError(t, err)
+	require.Contains(t, fields, "_f", "the forward pointer")
+	require.NotContains(t, fields, "_v")
+
+	require.NoError(t, st.Revoke(ctx, "alice", revoked.ID()), "revoke while the slot migrates")
+	_, err = st.Load(ctx, revoked.ID())
+	require.ErrorIs(t, err, store.ErrNotFound)
+	fields, err = rdb.HKeys(ctx, vkey).Result()
+	require.NoError(t, err)
+	require.Contains(t, fields, "_r", "the revoke's tombstone")
+	require.NotContains(t, fields, "_v")
+	require.NotContains(t, fields, ".n")
 }
