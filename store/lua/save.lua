@@ -30,15 +30,17 @@
 -- each '<save id>:<version>:<now>' (what the save answered: created-at never changes under
 -- one key, nor does the deadline unless ARGV[12] gives a lifetime: a dup is answered with
 -- the current one). An entry is kept for 300 s (Redis time) and among the last 16
--- saves; within that window every retry is recognised, also when other saves landed in
+-- entries; within that window every retry is recognised, also when other saves landed in
 -- between, and answered 'dup:…' with the fields it got the first time. A '_s' entry in
--- any other form is ignored (dropped by the next save). When the session stops being one
--- (revoked, destroyed, rotated: a tombstone or a forward pointer takes its place), that
--- key keeps '_s': a retry of a save that applied before is answered 'dup:…' there too
--- (the save did apply; what came after it is another operation), with the deadline and
--- created-at the caller sent ('n': computed as the first attempt did; 'u': 0 and 0, the
--- caller has them: they never change under one key, but for ARGV[12], from which the
--- caller computes the deadline).
+-- any other form is ignored: it takes one of the 16 places until it is the oldest (or
+-- until a save whose ID '_s' contains reads every entry), and is then dropped; meanwhile
+-- the saves before it leave '_s' one save earlier (for the history, if young). When the
+-- session stops being one (revoked, destroyed, rotated: a tombstone or a forward pointer
+-- takes its place), that key keeps '_s': a retry of a save that applied before is
+-- answered 'dup:…' there too (the save did apply; what came after it is another
+-- operation), with the deadline and created-at the caller sent ('n': computed as the first
+-- attempt did; 'u': 0 and 0, the caller has them: they never change under one key, but
+-- for ARGV[12], from which the caller computes the deadline).
 --
 -- Save history: an entry that leaves '_s' for the count (not the time) while it is younger
 -- than 60 s moves, as it is, to the history hash KEYS[2], in the field of its version
@@ -94,9 +96,10 @@ end
 -- The recent saves are read entry by entry (recent) only where this save's ID is in
 -- '_s' at all (a plain search, in C: a retry, or a chance match inside another entry).
 -- Otherwise only the oldest entries are read (kept: the rest, as a string), to drop those
--- past the window, in another form, or beyond the last KEEP − 1, when the rest are all
--- in the entries' form (else every entry is read). Matching a pattern against every
--- entry was most of the script's time.
+-- beyond the last KEEP − 1 and, from there on, those past the window or in another form.
+-- An entry in another form further on is left in kept until it is the oldest: telling it
+-- apart would mean matching a pattern against every entry (about a fifth of the script's
+-- Redis time, even in one pass over the rest).
 local recent, kept, fast = {}, nil, false
 local starts, dropped = nil, 0 -- (fast) entries 1 to dropped leave '_s' for the count
 if ver and sids and not string.find(sids, ARGV[1], 1, true) then
@@ -124,12 +127,6 @@ if ver and sids and not string.find(sids, ARGV[1], 1, true) then
   end
   if k <= n then
     kept = string.sub(sids, starts[k])
-    -- An entry in another form further on would take a place among the last KEEP:
-    -- then read them all, as below (one pass in C tells: every entry of kept, with a
-    -- comma after it, is removed whole by the pattern only when each is well-formed).
-    if string.gsub(kept .. ',', '%x+:%d+:%d+,', '') ~= '' then
-      fast, kept = false, nil
-    end
   end
 end
 if ver then
@@ -241,8 +238,11 @@ local s
 local moved = {}
 -- record moves an entry that leaves '_s' for the count to the history, if it is young.
 local function record(e)
+  if not hist then
+    return
+  end
   local v, at = string.match(e, '^%x+:(%d+):(%d+)$')
-  if v and hist and now - tonumber(at) <= HISTORY then
+  if v and now - tonumber(at) <= HISTORY then
     moved[#moved + 1] = string.format('%d', tonumber(v) % HKEEP)
     moved[#moved + 1] = e
   end

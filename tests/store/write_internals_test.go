@@ -458,11 +458,12 @@ func rotatedChain(t *testing.T, st *store.Store, n int) (*store.Session, []strin
 	return s, ids
 }
 
-// The saves remembered ('_s') as a save rewrites them: entries past the 300 s window, in
-// another form, or beyond the last 15 are dropped from the oldest on; the others stay,
-// in order, with the new save's entry last; a retry of a save remembered in the old form
-// (a bare save ID) is still recognised. The script reads entries one by one only when the
-// save's ID appears in '_s', so each case is checked on both of its ways.
+// The saves remembered ('_s') as a save rewrites them: entries beyond the last 15 are
+// dropped, then, from the oldest on, those past the 300 s window or in another form; the
+// others stay, in order, with the new save's entry last. An entry in another form further
+// on stays, and takes a place among the 16, unless the save's ID appears in '_s' (then
+// the script reads every entry, and drops it). A retry of a save remembered in the old
+// form (a bare save ID) is still recognised.
 func TestSaveIDWindowRewrite(t *testing.T) {
 	ctx := t.Context()
 	st := sharedStandaloneStore(t, store.WithPrefix("retry-rewrite:"))
@@ -480,19 +481,24 @@ func TestSaveIDWindowRewrite(t *testing.T) {
 		}
 		return out
 	}
+	fresh := newSaveID() // a new save's ID, found inside an entry in another form
 	for _, tc := range []struct {
 		name        string
 		stored      []string
 		want        []string // what stays of stored, before the new entry
-		retryOf     string   // "": a new save
+		retryOf     string   // the save's ID ("": a new one)
 		wantApplied bool
 	}{
 		{"old first", append([]string{entry(ids[19], 1, now-400_000)}, recent(0, 3)...), recent(0, 3), "", true},
 		{"malformed first", append([]string{"zz!", "x:1"}, recent(0, 3)...), recent(0, 3), "", true},
-		// Further on too: it is no save, and takes no place among the last 16.
-		{"malformed further on", append(append(recent(0, 2), "zz!"), recent(2, 3)...), recent(0, 3), "", true},
-		{"empty entry further on", append(append(recent(0, 2), ""), recent(2, 3)...), recent(0, 3), "", true},
-		{"bare ID further on", append(append(recent(0, 2), ids[19]), recent(2, 3)...), recent(0, 3), "", true},
+		// Further on, it stays until it is the oldest (telling it apart would cost every
+		// save a pattern match of every entry), and takes a place among the last 16.
+		{"malformed further on", append(append(recent(0, 2), "zz!"), recent(2, 3)...), append(append(recent(0, 2), "zz!"), recent(2, 3)...), "", true},
+		{"empty entry further on", append(append(recent(0, 2), ""), recent(2, 3)...), append(append(recent(0, 2), ""), recent(2, 3)...), "", true},
+		{"bare ID further on", append(append(recent(0, 2), ids[19]), recent(2, 3)...), append(append(recent(0, 2), ids[19]), recent(2, 3)...), "", true},
+		{"over the bound with one in another form", append(append(recent(0, 14), "zz!"), recent(14, 16)...), append(append(recent(2, 14), "zz!"), recent(14, 16)...), "", true},
+		// The save's ID inside it: every entry is read, and it is dropped.
+		{"malformed further on, read whole", append(append(recent(0, 2), "zz"+fresh), recent(2, 3)...), recent(0, 3), fresh, true},
 		{"over the bound", recent(0, 20), recent(5, 20), "", true},
 		{"old and over the bound", append([]string{entry(ids[19], 1, now-400_000)}, recent(0, 16)...), recent(1, 16), "", true},
 		{"all old", []string{entry(ids[0], 1, now-400_000), entry(ids[1], 2, now-300_500)}, nil, "", true},
@@ -540,10 +546,12 @@ func TestSaveIDWindowRewrite(t *testing.T) {
 	}
 }
 
-// A save is recognised when retried while it is among the last 16 saves, also when '_s'
-// holds an entry in another form (a bare save ID an older writer left, say) between
-// remembered saves: that entry is no save, and takes no place among the 16.
-func TestSaveIDWindowMalformedEntryKeepsLast16(t *testing.T) {
+// An entry in another form (a bare save ID an older writer left, say) between remembered
+// saves takes a place among the last 16: the save before it leaves '_s' one save
+// earlier, for the history. A retry of that save (as Save sends one, marked as a retry)
+// is still recognised there, and answered as the first time. (An entry in another form
+// dropped as the oldest: TestSaveIDWindowRewrite's "malformed first".)
+func TestSaveIDWindowMalformedEntryAndRetry(t *testing.T) {
 	ctx := t.Context()
 	st := sharedStandaloneStore(t, store.WithPrefix("retry-malformed:"))
 	in := internals(st)
@@ -563,19 +571,27 @@ func TestSaveIDWindowMalformedEntryKeepsLast16(t *testing.T) {
 	if err := in.Client.HSet(ctx, key, fSaveID, strings.Join(stored, ",")).Err(); err != nil {
 		t.Fatal(err)
 	}
-	save := func(id string) int64 {
+	save := func(id, retry string) int64 {
 		_ = s.Set("n", 2)
-		r, err := in.RunSave(ctx, key, appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", ""}))
+		r, err := in.RunSave(ctx, key, appendChanges(s, []any{id, "", "u", in.IdleMs, 0, in.CodecName, "", 0, 0, "", "", "", "", retry}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r.Version
 	}
-	save(newSaveID()) // 14 saves since X
-	save(newSaveID()) // 15: X is among the last 16
-	if v := save(x); v != 1 {
-		got, _ := in.Client.HGet(ctx, key, fSaveID).Result()
-		t.Fatalf("retry of a save among the last 16 answered version %d, want the dup answer 1 (applied again); _s after it: %d entries, %q",
-			v, strings.Count(got, ",")+1, got)
+	save(newSaveID(), "") // 16 entries
+	save(newSaveID(), "") // 17: the first 2 leave '_s' for the count, X (for the history) and "zz!"
+	got, err := in.Client.HGet(ctx, key, fSaveID).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, x) || strings.Contains(got, "zz!") || strings.Count(got, ",") != 14 {
+		t.Fatalf("saves remembered after 2 saves: %q, want X and the entry in another form gone, 15 entries", got)
+	}
+	if v := save(x, "1"); v != 1 {
+		t.Fatalf("retry of a save that left '_s' for the history answered version %d, want the dup answer 1 (applied again)", v)
+	}
+	if again, err := in.Client.HGet(ctx, key, fSaveID).Result(); err != nil || again != got {
+		t.Fatalf("saves remembered after the retry: %q (%v), want them as they were", again, err)
 	}
 }
