@@ -63,7 +63,35 @@
 //     pointers and tombstones not counted); hasession.sessions.revoked: live sessions
 //     ended by Revoke or RevokeAll, or evicted by a login (store.WithMaxSessions).
 //
-// The near-cache's hits and misses are not reported: the store has no near-cache yet.
+// # Near-cache metrics
+//
+// A store with the near-cache (store.WithNearCache) reports it once given to
+// [Observer.ObserveNearCache]: its counters ([store.Stats]) are read at each collection,
+// summed over the stores observed.
+//
+//	NAME                              KIND                       UNIT          ATTRIBUTES
+//	hasession.near_cache.loads        Int64ObservableCounter     {load}        hasession.near_cache.result
+//	hasession.near_cache.entries      Int64ObservableGauge       {session}     -
+//	hasession.near_cache.evictions    Int64ObservableCounter     {entry}       hasession.near_cache.cause
+//	hasession.near_cache.lease_waits  Int64ObservableCounter     {revocation}  -
+//	hasession.near_cache.fallbacks    Int64ObservableCounter     {load}        -
+//	hasession.near_cache.connections  Int64ObservableCounter     {event}       hasession.near_cache.event
+//
+// What each counts:
+//
+//   - hasession.near_cache.loads: loads served from memory ("hit") or read from Redis
+//     ("miss"): the hit ratio is hit / (hit + miss).
+//   - hasession.near_cache.evictions: entries dropped, by hasession.near_cache.cause:
+//     "invalidation" (Redis said the session changed: a write by any app server),
+//     "lease" (wanted while its node's lease had lapsed), "reconnect" (its connection
+//     closed or was replaced: a failover, a reconnect), "capacity" (the size limit).
+//   - hasession.near_cache.lease_waits: revocations (logouts, revokes, evicting logins)
+//     that waited the lease before returning.
+//   - hasession.near_cache.fallbacks: misses read through the client because the
+//     tracking connection failed or was slow, or the node refused the read.
+//   - hasession.near_cache.connections: by hasession.near_cache.event, "opened"
+//     (tracking connections dialled), "dial_failed" and "master_changed" (closed because
+//     their node was no longer the master).
 //
 // # Traces
 //

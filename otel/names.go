@@ -12,4 +12,12 @@ const (
 	MetricSessionsCreated   = "hasession.sessions.created"
 	MetricSessionsDestroyed = "hasession.sessions.destroyed"
 	MetricSessionsRevoked   = "hasession.sessions.revoked"
+
+	// The near-cache's, for the stores given to Observer.ObserveNearCache.
+	MetricNearLoads       = "hasession.near_cache.loads"
+	MetricNearEntries     = "hasession.near_cache.entries"
+	MetricNearEvictions   = "hasession.near_cache.evictions"
+	MetricNearLeaseWaits  = "hasession.near_cache.lease_waits"
+	MetricNearFallbacks   = "hasession.near_cache.fallbacks"
+	MetricNearConnections = "hasession.near_cache.connections"
 )

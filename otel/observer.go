@@ -34,6 +34,9 @@ const (
 	CallerNameKey  = attribute.Key("hasession.operation.caller_name")
 	AttemptKey     = attribute.Key("hasession.attempt")
 	ReplicasAckKey = attribute.Key("hasession.ack.replicas")
+	NearResultKey  = attribute.Key("hasession.near_cache.result")
+	NearCauseKey   = attribute.Key("hasession.near_cache.cause")
+	NearEventKey   = attribute.Key("hasession.near_cache.event")
 )
 
 // Observer implements [store.Observer] with the OpenTelemetry API: metrics through a
@@ -52,6 +55,7 @@ type Observer struct {
 	created    metric.Int64Counter
 	destroyed  metric.Int64Counter
 	revoked    metric.Int64Counter
+	near       *nearMetrics
 
 	// Attribute sets built once (recording with a set allocates nothing per call).
 	durOpts   [numOps][numOutcomes][]metric.RecordOption
@@ -148,6 +152,8 @@ func New(opts ...Option) (*Observer, error) {
 	o.created = counter(MetricSessionsCreated, "{session}", "Sessions saved for the first time.")
 	o.destroyed = counter(MetricSessionsDestroyed, "{session}", "Sessions deleted by a logout (Destroy).")
 	o.revoked = counter(MetricSessionsRevoked, "{session}", "Live sessions ended by Revoke or RevokeAll.")
+	o.near, err = newNearMetrics(m)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -37,6 +38,13 @@ var instruments = map[string]struct {
 	hasessionotel.MetricSessionsCreated:   {"{session}", nil},
 	hasessionotel.MetricSessionsDestroyed: {"{session}", nil},
 	hasessionotel.MetricSessionsRevoked:   {"{session}", nil},
+	// the near-cache's (observable, once a store is observed)
+	hasessionotel.MetricNearLoads:       {"{load}", []attribute.Key{"hasession.near_cache.result"}},
+	hasessionotel.MetricNearEntries:     {"{session}", nil},
+	hasessionotel.MetricNearEvictions:   {"{entry}", []attribute.Key{"hasession.near_cache.cause"}},
+	hasessionotel.MetricNearLeaseWaits:  {"{revocation}", nil},
+	hasessionotel.MetricNearFallbacks:   {"{load}", nil},
+	hasessionotel.MetricNearConnections: {"{event}", []attribute.Key{"hasession.near_cache.event"}},
 }
 
 func newObserver(t *testing.T) (*hasessionotel.Observer, *sdkmetric.ManualReader, *tracetest.SpanRecorder, *sdktrace.TracerProvider) {
@@ -64,6 +72,14 @@ func TestInstrumentAttributes(t *testing.T) {
 	for _, k := range []store.NoticeKind{store.NoticeRetry, store.NoticeRecovered, store.NoticeReload, store.NoticeAckShortfall, store.NoticeCreated, store.NoticeDestroyed, store.NoticeRevoked} {
 		obs.Notify(ctx, store.Notice{Kind: k, Op: store.OpSave, Count: 2, Attempt: 1, Err: errors.New("x"), Accepted: true})
 	}
+	// A store with the near-cache, on a client that reaches no server (its counters are
+	// zero: the near-cache's instruments report them).
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	st, err := store.New(rdb, store.WithNearCache(store.NearCache{}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	t.Cleanup(obs.ObserveNearCache(st))
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(ctx, &rm))
 	require.Len(t, rm.ScopeMetrics, 1)
@@ -83,6 +99,10 @@ func TestInstrumentAttributes(t *testing.T) {
 				sets = append(sets, dp.Attributes)
 			}
 		case metricdata.Histogram[float64]:
+			for _, dp := range d.DataPoints {
+				sets = append(sets, dp.Attributes)
+			}
+		case metricdata.Gauge[int64]:
 			for _, dp := range d.DataPoints {
 				sets = append(sets, dp.Attributes)
 			}

@@ -76,6 +76,10 @@ func (tel *telemetry) collect(t *testing.T) []point {
 				for _, dp := range d.DataPoints {
 					out = append(out, point{metric: m.Name, attrs: attrString(dp.Attributes), value: int64(dp.Count), sum: dp.Sum})
 				}
+			case metricdata.Gauge[int64]:
+				for _, dp := range d.DataPoints {
+					out = append(out, point{metric: m.Name, attrs: attrString(dp.Attributes), value: dp.Value})
+				}
 			default:
 				t.Errorf("metric %s: unexpected data %T", m.Name, m.Data)
 			}

@@ -34,6 +34,7 @@ import (
 	"github.com/hasession/hasession/bench/internal/report"
 	"github.com/hasession/hasession/cluster"
 	"github.com/hasession/hasession/httpsession"
+	hasessionotel "github.com/hasession/hasession/otel"
 	"github.com/hasession/hasession/store"
 )
 
@@ -688,9 +689,10 @@ func answerError(w http.ResponseWriter, _ *http.Request, err error) {
 
 // hasessionBackend is hasession's middleware on a store with a client tuned for failover.
 type hasessionBackend struct {
-	rdb redis.UniversalClient
-	st  *store.Store
-	m   *httpsession.Manager
+	rdb  redis.UniversalClient
+	st   *store.Store
+	m    *httpsession.Manager
+	stop func() // ends the near-cache's metrics (--metrics with --cache), or nil
 }
 
 func newHasessionBackend(spec runSpec, o *redis.UniversalOptions) (*hasessionBackend, error) {
@@ -717,10 +719,15 @@ func newHasessionBackend(spec runSpec, o *redis.UniversalOptions) (*hasessionBac
 		httpsession.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {
+		_ = st.Close()
 		_ = rdb.Close()
 		return nil, err
 	}
-	return &hasessionBackend{rdb: rdb, st: st, m: m}, nil
+	b := &hasessionBackend{rdb: rdb, st: st, m: m}
+	if obs, ok := spec.observer.(*hasessionotel.Observer); ok && spec.Cache {
+		b.stop = obs.ObserveNearCache(st)
+	}
+	return b, nil
 }
 
 func (b *hasessionBackend) wrap(h http.Handler) http.Handler { return b.m.Handler(h) }
@@ -751,8 +758,14 @@ func (b *hasessionBackend) read(ctx context.Context, id string) (state, bool, er
 func (b *hasessionBackend) remove(ctx context.Context, id string) error {
 	return b.st.Destroy(ctx, id)
 }
-func (b *hasessionBackend) stats() any   { return b.st.Stats() }
-func (b *hasessionBackend) close() error { return b.rdb.Close() }
+func (b *hasessionBackend) stats() any { return b.st.Stats() }
+func (b *hasessionBackend) close() error {
+	_ = b.st.Close()
+	if b.stop != nil {
+		b.stop() // after the store's close: the near-cache's last counts are in
+	}
+	return b.rdb.Close()
+}
 
 type hasessionSession struct{ s *httpsession.Session }
 

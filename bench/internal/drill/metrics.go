@@ -73,6 +73,7 @@ var alertMetrics = []struct {
 	{"hasession_operation_recoveries_total", "db_operation_name", "operations that recovered after retries"},
 	{"hasession_cluster_reloads_total", "", "slot-map reloads the store asked for"},
 	{"hasession_write_ack_shortfalls_total", "hasession_ack_accepted", "WAIT shortfalls: a master without a replica"},
+	{"hasession_near_cache_loads_total", "hasession_near_cache_result", "near-cache hits and misses (--cache): the hit ratio falls with invalidations, lapsed leases, reconnects"},
 }
 
 // writeMetrics prints the alert series' totals from the registry, summed over the
