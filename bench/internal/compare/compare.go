@@ -97,12 +97,15 @@ type Config struct {
 	Duration time.Duration `json:"-"`
 	MaxOps   int64         `json:"max_ops_per_cell"`
 	Sessions int           `json:"sessions"`
-	Workers  []int         `json:"workers"`
-	Sizes    []string      `json:"sizes"`
-	Stores   []string      `json:"stores"`
-	Cluster  bool          `json:"cluster"`
-	Out      string        `json:"-"`
-	JSON     bool          `json:"-"`
+	// ReadsPerWrite is hasession+cache's workload: reads of a session per write of it
+	// (cacheWorkload). The near-cache's targets are set for readsPerWrite.
+	ReadsPerWrite int      `json:"reads_per_write"`
+	Workers       []int    `json:"workers"`
+	Sizes         []string `json:"sizes"`
+	Stores        []string `json:"stores"`
+	Cluster       bool     `json:"cluster"`
+	Out           string   `json:"-"`
+	JSON          bool     `json:"-"`
 }
 
 // Run is the compare command: parse, measure, report.
@@ -114,6 +117,7 @@ func Run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of one measurement (one store, operation, size and concurrency)")
 	fs.Int64Var(&cfg.MaxOps, "max-ops", 2_000_000, "bound on the operations of one measurement")
 	fs.IntVar(&cfg.Sessions, "sessions", 100_000, "sessions stored per store for the memory measurement (0: skip it)")
+	fs.IntVar(&cfg.ReadsPerWrite, "reads-per-write", readsPerWrite, "hasession+cache's workload: reads of a session per write of it (0: none written; the near-cache's targets are judged at 10 only)")
 	workers := fs.String("workers", "1,8,32", "comma-separated concurrency levels (goroutines issuing requests)")
 	sizes := fs.String("sizes", "typical,large", "comma-separated session sizes: typical (~300 B, 6 attributes), large (~8 KB)")
 	stores := fs.String("stores", strings.Join([]string{floorName, bareName, hasessionName, cacheName, scsName, rbName, bojName}, ","), "comma-separated stores to measure")
@@ -122,7 +126,8 @@ func Run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fs.BoolVar(&cfg.JSON, "json", false, "print the results as JSON instead of a table")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: go run ./bench compare [--repeat N] [--duration D] [--sessions N] [--workers LIST]
-                            [--sizes LIST] [--stores LIST] [--cluster] [--out DIR] [--json]
+                            [--sizes LIST] [--stores LIST] [--reads-per-write N] [--cluster]
+                            [--out DIR] [--json]
 
 Measures, against one containerized standalone Redis (and a Redis Cluster with --cluster),
 side by side: the go-redis floor (GET / SET EX of the session's bytes), the bare HTTP
@@ -134,7 +139,7 @@ scs + goredisstore (LoadAndSave, IdleTimeout set), gorilla/sessions +
 rbcervilla/redisstore and gorilla/sessions + boj/redistore (Get and Save on every request,
 for sliding expiry), for each session size and concurrency level.
 
-hasession+cache's workload (`+cacheWorkload+`)
+hasession+cache's workload (`+cacheWorkloadOf(readsPerWrite)+`)
 
 Reports ops/s (median of --repeat runs and their spread), p50/p99 latency, Redis commands
 and bytes sent per request, client allocations per request, Redis memory per session, the
@@ -158,6 +163,8 @@ flags:
 		return fmt.Errorf("--max-ops must be at least 1, got %d", cfg.MaxOps)
 	case cfg.Sessions < 0:
 		return fmt.Errorf("--sessions must not be negative, got %d", cfg.Sessions)
+	case cfg.ReadsPerWrite < 0 || cfg.ReadsPerWrite > 1000:
+		return fmt.Errorf("--reads-per-write must be from 0 to 1000, got %d", cfg.ReadsPerWrite)
 	}
 	var err error
 	if cfg.Workers, err = cli.ParseList(*workers, parseWorkers); err != nil {
@@ -260,7 +267,7 @@ func compare(ctx context.Context, cfg Config, progress io.Writer) (*Result, erro
 	}
 	res := &Result{Config: cfg, DurationS: cfg.Duration.Seconds(), GoMaxProcs: runtime.GOMAXPROCS(0)}
 	if slices.Contains(cfg.Stores, cacheName) {
-		res.CacheWorkload = strings.Join(strings.Fields(cacheWorkload), " ")
+		res.CacheWorkload = cacheWorkloadOf(cfg.ReadsPerWrite)
 	}
 	defer res.finish() // also for what an interrupted or failed run measured
 	for _, kind := range kinds {
@@ -307,7 +314,7 @@ func measureTopology(ctx context.Context, cfg Config, kind cluster.Kind, img str
 			logf("%s: %s skipped (it needs a single Redis server)", kind, name)
 			continue
 		}
-		s, err := newSessionStore(ctx, name, topo)
+		s, err := newSessionStore(ctx, name, topo, cfg.ReadsPerWrite)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -962,7 +969,7 @@ func (s *sessionStore) worker(size, op string, w int) (func(i int) workerFns, er
 }
 
 // newSessionStore builds a store on the topology, with clients that count what they send.
-func newSessionStore(ctx context.Context, name string, topo cluster.Topology) (*sessionStore, error) {
+func newSessionStore(ctx context.Context, name string, topo cluster.Topology, readsPerWrite int) (*sessionStore, error) {
 	registerGob()
 	s := &sessionStore{name: name, counter: &counter{}, impl: map[string]opFunc{}}
 	universalWith := func(ctr *counter) redis.UniversalClient {
@@ -985,7 +992,7 @@ func newSessionStore(ctx context.Context, name string, topo cluster.Topology) (*
 	case cacheName:
 		// The writer, another app server, counts on a counter of its own: its commands
 		// are not this store's.
-		err = cacheStore(s, universal(), universalWith(&counter{}))
+		err = cacheStore(s, universal(), universalWith(&counter{}), readsPerWrite)
 	case scsName:
 		c := redis.NewClient(&redis.Options{Addr: topo.Addrs()[0], PoolSize: 64, Dialer: dialer(s.counter)})
 		s.closers = append(s.closers, func() { _ = c.Close() })
@@ -1281,18 +1288,48 @@ func httpSeed(h http.Handler, cookie string) func(ctx context.Context, size stri
 	}
 }
 
-// readsPerWrite is hasession+cache's workload: each session is read this many times per
-// write.
+// readsPerWrite is hasession+cache's workload by default (--reads-per-write): each session
+// is read this many times per write. The near-cache's targets are set for it.
 const readsPerWrite = 10
 
 // nearCache is the near-cache hasession+cache is given: the defaults (10,000 sessions,
 // heartbeat 5 ms, lease 50 ms).
 var nearCache = store.NearCache{}
 
-// cacheWorkload says what hasession+cache's rows measure.
-const cacheWorkload = `each session is read about 10 times per write. http-read: the 64
+// cacheWorkloadOf says what hasession+cache's rows measure, with n reads per write.
+func cacheWorkloadOf(n int) string {
+	var w string
+	if n == 0 {
+		w = `no session is written between reads (--reads-per-write 0). http-read: the 64 sessions
+seeded are shared out among the workers, each going round its own. http-modify: each
+worker on a session of its own, nothing between its modifying requests (each load reads
+Redis: the Save before it dropped the entry).` + cacheWorkloadCommon
+	} else {
+		w = strings.NewReplacer("{N}", strconv.Itoa(n), "{Nth}", ordinal(n)).Replace(cacheWorkload) + cacheWorkloadCommon
+	}
+	return strings.Join(strings.Fields(w), " ")
+}
+
+// ordinal writes n as 1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, …, 21st.
+func ordinal(n int) string {
+	suffix := "th"
+	if n%100 < 11 || n%100 > 13 {
+		switch n % 10 {
+		case 1:
+			suffix = "st"
+		case 2:
+			suffix = "nd"
+		case 3:
+			suffix = "rd"
+		}
+	}
+	return strconv.Itoa(n) + suffix
+}
+
+// cacheWorkload says what hasession+cache's rows measure, with {N} reads per write.
+const cacheWorkload = `each session is read about {N} times per write. http-read: the 64
 sessions seeded are shared out among the workers, each going round its own; after every
-10th read request of a session, a write of it is queued to another writer: an HSET of
+{Nth} read request of a session, a write of it is queued to another writer: an HSET of
 one attribute (codec-encoded as the store does), on a client of its own, 2 goroutines
 sending what is queued in pipelines of up to 256, a queue of 4096. Redis then
 invalidates the cached entry, as on any write by another app server, and the next read
@@ -1300,17 +1337,19 @@ of it refills it. The writer's time is not the workers' and its Redis commands a
 counted, but it shares the machine's 2 cores (its CPU and Redis's work are in the row); a
 write that finds the queue full is dropped and counted, and READS/WRITE says what the run
 did. http-modify: each worker on a session of its own; before every modifying request,
-10 read requests of the same session through the same app server, not timed (the Save
+{N} read requests of the same session through the same app server, not timed (the Save
 drops the entry, the first of the next reads refills it, the others and the modify's own
 load hit); ops/s is then the sum over the workers of their requests / (run time − their
-untimed time), and UNTIMED% says how much that left out. CMDS/OP, B-SENT/OP and
-ALLOCS/OP are those of the whole run (untimed steps included: an overstatement) over the
-timed requests. HIT% is NearHits / (NearHits + NearMisses) over all the app server's loads
-in the run`
+untimed time), and UNTIMED% says how much that left out.`
+
+// cacheWorkloadCommon ends every workload's text.
+const cacheWorkloadCommon = ` CMDS/OP, B-SENT/OP and ALLOCS/OP are those of the whole
+run (untimed steps included: an overstatement) over the timed requests. HIT% is
+NearHits / (NearHits + NearMisses) over all the app server's loads in the run`
 
 // cacheStore sets up hasession with the near-cache: the two HTTP requests, on the
 // workload cacheWorkload describes. writer is the other app server's client.
-func cacheStore(s *sessionStore, rdb, writer redis.UniversalClient) error {
+func cacheStore(s *sessionStore, rdb, writer redis.UniversalClient, readsPerWrite int) error {
 	if err := hasessionStore(s, rdb, store.WithNearCache(nearCache)); err != nil {
 		return err
 	}
@@ -1324,7 +1363,7 @@ func cacheStore(s *sessionStore, rdb, writer redis.UniversalClient) error {
 	s.spread = map[string]bool{opHTTPRead: true}
 	s.between = map[string]betweenFunc{
 		opHTTPRead: func(_ context.Context, cookie string, n int) (int, error) {
-			if n%readsPerWrite == 0 {
+			if readsPerWrite > 0 && n%readsPerWrite == 0 {
 				_, id, _ := strings.Cut(cookie, "=")
 				wp.enqueue(id)
 			}

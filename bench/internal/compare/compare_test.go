@@ -343,7 +343,7 @@ func TestCmpConnDoesNotAllocate(t *testing.T) {
 // TestCmpCacheTargets checks the near-cache's targets (each at its concurrency level),
 // the ratios to the bare request and the near-cache's figures from the runs' samples.
 func TestCmpCacheTargets(t *testing.T) {
-	r := &Result{}
+	r := &Result{Config: Config{ReadsPerWrite: readsPerWrite}}
 	set := func(w int, store, op string, ops float64, smp sample) {
 		c := r.cell("standalone", "typical", w, store, op)
 		smp.OpsPerSec, smp.Ops, smp.Elapsed = ops, 1000, time.Second
@@ -385,6 +385,15 @@ func TestCmpCacheTargets(t *testing.T) {
 	for _, s := range []string{"×BARE", "== near-cache", "90.0%", "0.45x", "1 PASS, 3 MISS, 0 N/A"} {
 		if !strings.Contains(buf.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, buf.String())
+		}
+	}
+	// Another workload (--reads-per-write): the near-cache's targets, set for 10 reads
+	// per write, are not judged.
+	r.Config.ReadsPerWrite = 0
+	r.Targets = r.evalTargets()
+	for _, tg := range r.Targets {
+		if tg.Store == cacheName {
+			t.Errorf("with 0 reads per write, a near-cache target: %+v", tg)
 		}
 	}
 }
@@ -457,5 +466,27 @@ func requireTargets(t *testing.T, got, want map[string]string) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("targets %v, want %v", got, want)
+	}
+}
+
+// The near-cache workload's text follows --reads-per-write.
+func TestCmpCacheWorkloadText(t *testing.T) {
+	for n, want := range map[int][]string{
+		10: {"read about 10 times per write", "after every 10th read request", "10 read requests of the same session"},
+		1:  {"after every 1st read request", "1 read requests"},
+		2:  {"after every 2nd read request"},
+		23: {"after every 23rd read request"},
+		12: {"after every 12th read request"},
+		0:  {"no session is written between reads", "nothing between its modifying requests", "HIT% is"},
+	} {
+		got := cacheWorkloadOf(n)
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%d reads per write: the text lacks %q:\n%s", n, w, got)
+			}
+		}
+		if n == 0 && strings.Contains(got, "0th") {
+			t.Errorf("0 reads per write: %s", got)
+		}
 	}
 }

@@ -274,6 +274,9 @@ func (r *Result) evalTargets() []target {
 			if goal.workers != 0 && goal.workers != g.workers {
 				continue
 			}
+			if goal.store == cacheName && r.Config.ReadsPerWrite != readsPerWrite {
+				continue // set for the workload of readsPerWrite only
+			}
 			hs := r.find(g.topology, g.size, g.workers, goal.store, goal.op)
 			peer := r.find(g.topology, g.size, g.workers, goal.peer, goal.peerOp)
 			if hs == nil || peer == nil {
