@@ -149,8 +149,12 @@ func (n *nearMetrics) observe(_ context.Context, o metric.Observer) error {
 // Call stop once st is closed, or when it is no longer to be reported: what st counted
 // until then stays in the counters (they remain monotonic), its entries leave the gauge.
 // stop may be called more than once. A store observed twice is reported once, until both
-// are stopped; a store observed again after it was stopped is reported from then on.
+// are stopped; a store observed again after it was stopped is reported from then on. A
+// nil store, or an Observer not made by New, observes nothing (stop does nothing).
 func (o *Observer) ObserveNearCache(st *store.Store) (stop func()) {
+	if o == nil || o.near == nil || st == nil {
+		return func() {}
+	}
 	n := o.near
 	n.mu.Lock()
 	ob := n.stores[st]

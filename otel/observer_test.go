@@ -186,3 +186,24 @@ func TestOperationAllocations(t *testing.T) {
 	t.Logf("allocations per operation (metrics on, span not sampled): %.0f", allocs)
 	require.LessOrEqual(t, allocs, 2.0)
 }
+
+// ObserveNearCache with nothing to observe does nothing, and panics in no collection.
+func TestObserveNearCacheNothing(t *testing.T) {
+	obs, reader, _, _ := newObserver(t)
+	obs.ObserveNearCache(nil)()
+	(&hasessionotel.Observer{}).ObserveNearCache(nil)()
+	var nilObs *hasessionotel.Observer
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	st, err := store.New(rdb)
+	require.NoError(t, err)
+	nilObs.ObserveNearCache(st)()
+	(&hasessionotel.Observer{}).ObserveNearCache(st)()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			require.NotContains(t, m.Name, "near_cache", "no store was observed")
+		}
+	}
+}
