@@ -2,6 +2,7 @@ package hasessionotel
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -24,7 +25,7 @@ type nearMetrics struct {
 	stores map[*store.Store]*observed
 	// retired holds what the stores no longer observed counted while they were: the
 	// counters stay monotonic when a store leaves (its entries, a gauge, leave with it).
-	retired nearCounts
+	retired store.Stats
 	any     bool // a store was ever observed: until then, no data points
 
 	hit, miss                                metric.ObserveOption
@@ -33,48 +34,16 @@ type nearMetrics struct {
 }
 
 // observed is a store being observed: its registrations, and its counts when observing
-// began (what it counted before is not reported, so a store observed again after it
-// left is not counted twice).
+// began, NearCached zeroed (what it counted before is not reported, so a store observed
+// again after it left is not counted twice).
 type observed struct {
 	refs int
-	base nearCounts
-}
-
-// nearCounts are the near-cache's fields of store.Stats.
-type nearCounts struct {
-	hits, misses, cached                                     int64
-	invalidated, lease, reconnect, capacity                  int64
-	leaseWaits, fallbacks, connects, failures, masterChanges int64
-}
-
-func nearCountsOf(s store.Stats) nearCounts {
-	return nearCounts{
-		hits: s.NearHits, misses: s.NearMisses, cached: s.NearCached,
-		invalidated: s.NearEvictedInvalidated, lease: s.NearEvictedLease, reconnect: s.NearEvictedReconnect, capacity: s.NearEvictedCapacity,
-		leaseWaits: s.NearLeaseWaits, fallbacks: s.NearFallbacks, connects: s.NearConnects, failures: s.NearConnectFailures, masterChanges: s.NearMasterChanges,
-	}
-}
-
-// plus returns c + sign·o, field by field, but for cached, which is c's plus o's
-// (sign 1) or c's (sign −1): entries are a level, not a count.
-func (c nearCounts) plus(o nearCounts, sign int64) nearCounts {
-	cached := c.cached
-	if sign > 0 {
-		cached += o.cached
-	}
-	return nearCounts{
-		hits: c.hits + sign*o.hits, misses: c.misses + sign*o.misses, cached: cached,
-		invalidated: c.invalidated + sign*o.invalidated, lease: c.lease + sign*o.lease,
-		reconnect: c.reconnect + sign*o.reconnect, capacity: c.capacity + sign*o.capacity,
-		leaseWaits: c.leaseWaits + sign*o.leaseWaits, fallbacks: c.fallbacks + sign*o.fallbacks,
-		connects: c.connects + sign*o.connects, failures: c.failures + sign*o.failures,
-		masterChanges: c.masterChanges + sign*o.masterChanges,
-	}
+	base store.Stats
 }
 
 // since is what st counted since observing began, and its entries now.
-func (o *observed) since(st *store.Store) nearCounts {
-	return nearCountsOf(st.Stats()).plus(o.base, -1)
+func (o *observed) since(st *store.Store) store.Stats {
+	return st.Stats().Sub(o.base)
 }
 
 func newNearMetrics(m metric.Meter) (*nearMetrics, error) {
@@ -93,10 +62,8 @@ func newNearMetrics(m metric.Meter) (*nearMetrics, error) {
 	var err error
 	n.entries, err = m.Int64ObservableGauge(MetricNearEntries, metric.WithUnit("{session}"), metric.WithDescription("Sessions the near-cache holds."))
 	errs = append(errs, err)
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	system := semconv.DBSystemNameRedis
 	opt := func(kvs ...attribute.KeyValue) metric.ObserveOption {
@@ -122,20 +89,20 @@ func (n *nearMetrics) observe(_ context.Context, o metric.Observer) error {
 	}
 	c := n.retired
 	for st, ob := range n.stores {
-		c = c.plus(ob.since(st), 1)
+		c = c.Add(ob.since(st))
 	}
-	o.ObserveInt64(n.loads, c.hits, n.hit)
-	o.ObserveInt64(n.loads, c.misses, n.miss)
-	o.ObserveInt64(n.evictions, c.invalidated, n.invalidation)
-	o.ObserveInt64(n.evictions, c.lease, n.lease)
-	o.ObserveInt64(n.evictions, c.reconnect, n.reconnect)
-	o.ObserveInt64(n.evictions, c.capacity, n.capacity)
-	o.ObserveInt64(n.leaseWaits, c.leaseWaits, n.plain)
-	o.ObserveInt64(n.fallbacks, c.fallbacks, n.plain)
-	o.ObserveInt64(n.connections, c.connects, n.opened)
-	o.ObserveInt64(n.connections, c.failures, n.dialFailed)
-	o.ObserveInt64(n.connections, c.masterChanges, n.masterChanged)
-	o.ObserveInt64(n.entries, c.cached, n.plain)
+	o.ObserveInt64(n.loads, c.NearHits, n.hit)
+	o.ObserveInt64(n.loads, c.NearMisses, n.miss)
+	o.ObserveInt64(n.evictions, c.NearEvictedInvalidated, n.invalidation)
+	o.ObserveInt64(n.evictions, c.NearEvictedLease, n.lease)
+	o.ObserveInt64(n.evictions, c.NearEvictedReconnect, n.reconnect)
+	o.ObserveInt64(n.evictions, c.NearEvictedCapacity, n.capacity)
+	o.ObserveInt64(n.leaseWaits, c.NearLeaseWaits, n.plain)
+	o.ObserveInt64(n.fallbacks, c.NearFallbacks, n.plain)
+	o.ObserveInt64(n.connections, c.NearConnects, n.opened)
+	o.ObserveInt64(n.connections, c.NearConnectFailures, n.dialFailed)
+	o.ObserveInt64(n.connections, c.NearMasterChanges, n.masterChanged)
+	o.ObserveInt64(n.entries, c.NearCached, n.plain)
 	return nil
 }
 
@@ -159,8 +126,8 @@ func (o *Observer) ObserveNearCache(st *store.Store) (stop func()) {
 	n.mu.Lock()
 	ob := n.stores[st]
 	if ob == nil {
-		ob = &observed{base: nearCountsOf(st.Stats())}
-		ob.base.cached = 0
+		ob = &observed{base: st.Stats()}
+		ob.base.NearCached = 0
 		n.stores[st] = ob
 	}
 	ob.refs++
@@ -176,8 +143,8 @@ func (o *Observer) ObserveNearCache(st *store.Store) (stop func()) {
 			}
 			delete(n.stores, st)
 			c := ob.since(st)
-			c.cached = 0
-			n.retired = n.retired.plus(c, 1)
+			c.NearCached = 0
+			n.retired = n.retired.Add(c)
 		})
 	}
 }

@@ -209,10 +209,10 @@ func (st *Store) evict(ctx context.Context, user string) error {
 		victims = append(victims, g...)
 	}
 	_, _, err = st.revoke(ctx, user, victims, true, nil, maxHops)
-	if st.near != nil && wrote(err) {
+	if st.near != nil {
 		// An evicted session is revoked: once the login returns, no app server serves it
 		// from its cache.
-		st.nearWaitLease()
+		st.nearRevoked(&err)
 	}
 	return cmp.Or(err, last)
 }

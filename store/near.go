@@ -351,18 +351,14 @@ func (st *Store) nearDrop(keys ...string) {
 	nc.emu.Unlock()
 }
 
-// nearRevoked is deferred by a revocation: one that wrote (no error, or a write not
-// acknowledged by enough replicas) returns only after the lease and its margin.
+// nearRevoked is deferred by a revocation (and called by a login's eviction): one that
+// wrote (no error, or a write not acknowledged by enough replicas) returns only after the
+// lease and its margin.
 func (st *Store) nearRevoked(err *error) {
-	if wrote(*err) {
+	wrote := *err == nil || errors.Is(*err, ErrNotAcknowledged)
+	if wrote && !testhook.NearNoLeaseWait.Load() { // the switch: a broken build, for the tests
 		st.nearWaitLease()
 	}
-}
-
-// wrote reports whether a revocation that returned err wrote (no error, or a write not
-// acknowledged by enough replicas), so that it must wait the lease before it returns.
-func wrote(err error) bool {
-	return (err == nil || errors.Is(err, ErrNotAcknowledged)) && !testhook.NearNoLeaseWait.Load() // the switch: a broken build, for the tests
 }
 
 // nearWaitLease waits the lease and its margin. It does not end with a context: a
@@ -372,10 +368,8 @@ func (st *Store) nearWaitLease() {
 	nc := st.near
 	nc.leaseWaits.Add(1)
 	// Clock rates differ by far less than 10% between app servers; 1 ms covers the
-	// scheduling of this timer.
-	d := time.Duration(nc.lease + nc.lease/10 + int64(time.Millisecond))
-	t := time.NewTimer(d)
-	<-t.C
+	// scheduling of this sleep.
+	time.Sleep(time.Duration(nc.lease + nc.lease/10 + int64(time.Millisecond)))
 }
 
 // keep is the reader's: it caches a fill's reply, unless a local write of the key came

@@ -160,4 +160,7 @@ func TestStatsAdd(t *testing.T) {
 	for i := range sv.NumField() {
 		require.Equal(t, 2*int64(i+1), sv.Field(i).Int(), sv.Type().Field(i).Name)
 	}
+	// Sub takes every field back.
+	require.Equal(t, one, sum.Sub(one))
+	require.Equal(t, Stats{}, one.Sub(one))
 }

@@ -74,32 +74,39 @@ func (st *Store) Stats() Stats {
 
 // Add returns the sum of s and o, field by field: the counters of several stores (an app
 // server's stores, or a fleet's) as one. NearCached adds up too (the entries of all).
-func (s Stats) Add(o Stats) Stats {
-	s.Loads += o.Loads
-	s.Saves += o.Saves
-	s.Touches += o.Touches
-	s.TouchesSkipped += o.TouchesSkipped
-	s.Retries += o.Retries
-	s.Recovered += o.Recovered
-	s.Reloads += o.Reloads
-	s.Conflicts += o.Conflicts
-	s.Unacknowledged += o.Unacknowledged
-	s.AcceptedUnacknowledged += o.AcceptedUnacknowledged
-	s.EventsDropped += o.EventsDropped
-	s.EventHandlerPanics += o.EventHandlerPanics
-	s.LegacyImported += o.LegacyImported
-	s.LegacyCorrupt += o.LegacyCorrupt
-	s.NearHits += o.NearHits
-	s.NearMisses += o.NearMisses
-	s.NearCached += o.NearCached
-	s.NearEvictedInvalidated += o.NearEvictedInvalidated
-	s.NearEvictedLease += o.NearEvictedLease
-	s.NearEvictedReconnect += o.NearEvictedReconnect
-	s.NearEvictedCapacity += o.NearEvictedCapacity
-	s.NearLeaseWaits += o.NearLeaseWaits
-	s.NearConnects += o.NearConnects
-	s.NearFallbacks += o.NearFallbacks
-	s.NearConnectFailures += o.NearConnectFailures
-	s.NearMasterChanges += o.NearMasterChanges
+func (s Stats) Add(o Stats) Stats { return s.plus(o, 1) }
+
+// Sub returns s minus o, field by field: what a store counted between two snapshots of
+// its Stats, o the earlier. NearCached, a level, is subtracted too.
+func (s Stats) Sub(o Stats) Stats { return s.plus(o, -1) }
+
+// plus returns s + k·o, field by field.
+func (s Stats) plus(o Stats, k int64) Stats {
+	s.Loads += k * o.Loads
+	s.Saves += k * o.Saves
+	s.Touches += k * o.Touches
+	s.TouchesSkipped += k * o.TouchesSkipped
+	s.Retries += k * o.Retries
+	s.Recovered += k * o.Recovered
+	s.Reloads += k * o.Reloads
+	s.Conflicts += k * o.Conflicts
+	s.Unacknowledged += k * o.Unacknowledged
+	s.AcceptedUnacknowledged += k * o.AcceptedUnacknowledged
+	s.EventsDropped += k * o.EventsDropped
+	s.EventHandlerPanics += k * o.EventHandlerPanics
+	s.LegacyImported += k * o.LegacyImported
+	s.LegacyCorrupt += k * o.LegacyCorrupt
+	s.NearHits += k * o.NearHits
+	s.NearMisses += k * o.NearMisses
+	s.NearCached += k * o.NearCached
+	s.NearEvictedInvalidated += k * o.NearEvictedInvalidated
+	s.NearEvictedLease += k * o.NearEvictedLease
+	s.NearEvictedReconnect += k * o.NearEvictedReconnect
+	s.NearEvictedCapacity += k * o.NearEvictedCapacity
+	s.NearLeaseWaits += k * o.NearLeaseWaits
+	s.NearConnects += k * o.NearConnects
+	s.NearFallbacks += k * o.NearFallbacks
+	s.NearConnectFailures += k * o.NearConnectFailures
+	s.NearMasterChanges += k * o.NearMasterChanges
 	return s
 }
